@@ -1,0 +1,305 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Run statuses.
+const (
+	RunPending   = "pending"
+	RunRunning   = "running"
+	RunSucceeded = "succeeded"
+	RunSkipped   = "skipped"
+	RunFailed    = "failed"
+)
+
+// Delivery is one webhook delivery as ingest sees it.
+type Delivery struct {
+	TenantID        string
+	IdempotencyKey  string
+	Event           string
+	EntityType      string
+	MagentoEntityID int64
+}
+
+// Acceptance says what ingest must do with a delivery.
+type Acceptance struct {
+	RunID string
+	// Duplicate: the key was already accepted and its run is pending, running or
+	// succeeded within the window. Answer 2xx with RunID and publish nothing.
+	Duplicate bool
+}
+
+// AcceptWebhook records a delivery and decides whether it is a repeat. A key
+// whose run failed or was skipped, or that is older than window, starts a new run
+// (the shop re-sends keys on purpose). A key recorded but never published (the
+// process died between commit and publish) returns the same run to publish again.
+func (s *Store) AcceptWebhook(ctx context.Context, d Delivery, window time.Duration) (Acceptance, error) {
+	var acc Acceptance
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for range 2 {
+			var runID string
+			var published *time.Time
+			var createdAt time.Time
+			var status *string
+			err := tx.QueryRow(ctx, `SELECT k.sync_run_id::text, k.published_at, k.created_at, r.status
+				FROM webhook_keys k LEFT JOIN sync_runs r USING (sync_run_id)
+				WHERE k.tenant_id = $1 AND k.idempotency_key = $2 FOR UPDATE OF k`,
+				d.TenantID, d.IdempotencyKey).Scan(&runID, &published, &createdAt, &status)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				newID := uuid.NewString()
+				tag, err := tx.Exec(ctx, `INSERT INTO webhook_keys (tenant_id, idempotency_key, sync_run_id)
+					VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, d.TenantID, d.IdempotencyKey, newID)
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() == 0 {
+					continue // a concurrent delivery inserted it; read theirs
+				}
+				acc = Acceptance{RunID: newID}
+				return insertRun(ctx, tx, newID, d)
+			case err != nil:
+				return err
+			}
+			if published == nil && status != nil {
+				acc = Acceptance{RunID: runID}
+				return nil
+			}
+			live := status != nil && (*status == RunPending || *status == RunRunning || *status == RunSucceeded)
+			if published != nil && live && time.Since(createdAt) < window {
+				acc = Acceptance{RunID: runID, Duplicate: true}
+				return nil
+			}
+			newID := uuid.NewString()
+			if _, err := tx.Exec(ctx, `UPDATE webhook_keys SET sync_run_id = $3, published_at = NULL, created_at = now()
+				WHERE tenant_id = $1 AND idempotency_key = $2`, d.TenantID, d.IdempotencyKey, newID); err != nil {
+				return err
+			}
+			acc = Acceptance{RunID: newID}
+			return insertRun(ctx, tx, newID, d)
+		}
+		return errors.New("store: webhook key contention did not settle")
+	})
+	if err != nil {
+		return Acceptance{}, fmt.Errorf("store: accept webhook: %w", err)
+	}
+	return acc, nil
+}
+
+func insertRun(ctx context.Context, tx pgx.Tx, id string, d Delivery) error {
+	_, err := tx.Exec(ctx, `INSERT INTO sync_runs (sync_run_id, tenant_id, event, idempotency_key, entity_type, magento_entity_id)
+		VALUES ($1, $2, $3, $4, $5, $6)`, id, d.TenantID, d.Event, d.IdempotencyKey, d.EntityType, d.MagentoEntityID)
+	return err
+}
+
+// MarkPublished records that JetStream acknowledged the run's event.
+func (s *Store) MarkPublished(ctx context.Context, tenantID, key, runID string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE webhook_keys SET published_at = now()
+		WHERE tenant_id = $1 AND idempotency_key = $2 AND sync_run_id = $3`, tenantID, key, runID)
+	return err
+}
+
+// ForgetWebhookKeys deletes dedup keys older than age (key memory is bounded).
+func (s *Store) ForgetWebhookKeys(ctx context.Context, age time.Duration) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_keys WHERE created_at < now() - $1::interval`, age.String())
+	return tag.RowsAffected(), err
+}
+
+// Run is one sync run.
+type Run struct {
+	ID              string
+	TenantID        string
+	Event           string
+	IdempotencyKey  string
+	EntityType      string
+	MagentoEntityID int64
+	Status          string
+	SageID          string
+	SkipReason      string
+	ErrorClass      string
+	ErrorCode       string
+	LastError       string
+	Attempts        int
+	AppliedQuirks   []string
+	CreatedAt       time.Time
+	StartedAt       *time.Time
+	FinishedAt      *time.Time
+}
+
+// Terminal reports whether the run has finished.
+func (r Run) Terminal() bool {
+	return r.Status == RunSucceeded || r.Status == RunSkipped || r.Status == RunFailed
+}
+
+const runCols = `sync_run_id::text, tenant_id, event, idempotency_key, entity_type, magento_entity_id, status,
+	sage_id, skip_reason, error_class, error_code, last_error, attempts, applied_quirks, created_at, started_at, finished_at`
+
+func scanRun(row pgx.Row) (Run, error) {
+	var r Run
+	err := row.Scan(&r.ID, &r.TenantID, &r.Event, &r.IdempotencyKey, &r.EntityType, &r.MagentoEntityID, &r.Status,
+		&r.SageID, &r.SkipReason, &r.ErrorClass, &r.ErrorCode, &r.LastError, &r.Attempts, &r.AppliedQuirks,
+		&r.CreatedAt, &r.StartedAt, &r.FinishedAt)
+	return r, err
+}
+
+// Run returns one run or ErrNotFound.
+func (s *Store) Run(ctx context.Context, id string) (Run, error) {
+	r, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runCols+` FROM sync_runs WHERE sync_run_id = $1`, id))
+	return r, notFound(err, "sync run "+id)
+}
+
+// StartRun marks a pending run running and counts a processing attempt. A run
+// that is already terminal is returned unchanged, so a redelivered message can
+// re-publish its result without redoing work.
+func (s *Store) StartRun(ctx context.Context, id string) (Run, error) {
+	r, err := scanRun(s.pool.QueryRow(ctx, `UPDATE sync_runs SET
+			status = CASE WHEN status IN ('pending', 'running') THEN 'running' ELSE status END,
+			started_at = COALESCE(started_at, now()),
+			attempts = CASE WHEN status IN ('pending', 'running') THEN attempts + 1 ELSE attempts END,
+			updated_at = now()
+		WHERE sync_run_id = $1 RETURNING `+runCols, id))
+	return r, notFound(err, "sync run "+id)
+}
+
+// Outcome is a run's terminal state.
+type Outcome struct {
+	RunID         string
+	Status        string // succeeded | skipped | failed
+	SageID        string
+	SkipReason    string
+	ErrorClass    string
+	ErrorCode     string
+	Message       string
+	AppliedQuirks []string
+}
+
+// FinishRun records a terminal outcome and returns the run as stored. Finishing
+// an already-finished run with the same status keeps its first finished_at, so a
+// redelivery produces the same result; a different status (an operator retry)
+// overwrites it.
+func (s *Store) FinishRun(ctx context.Context, o Outcome) (Run, error) {
+	switch o.Status {
+	case RunSucceeded, RunSkipped, RunFailed:
+	default:
+		return Run{}, fmt.Errorf("store: %q is not a terminal run status", o.Status)
+	}
+	quirks := o.AppliedQuirks
+	if quirks == nil {
+		quirks = []string{}
+	}
+	r, err := scanRun(s.pool.QueryRow(ctx, `UPDATE sync_runs SET
+			finished_at = CASE WHEN status = $2 AND finished_at IS NOT NULL THEN finished_at ELSE now() END,
+			status = $2, sage_id = $3, skip_reason = $4, error_class = $5, error_code = $6, last_error = $7,
+			applied_quirks = $8, updated_at = now()
+		WHERE sync_run_id = $1 RETURNING `+runCols,
+		o.RunID, o.Status, o.SageID, o.SkipReason, o.ErrorClass, o.ErrorCode, o.Message, quirks))
+	return r, notFound(err, "sync run "+o.RunID)
+}
+
+// NoteRunError stores the last transient error of a run that will be retried.
+func (s *Store) NoteRunError(ctx context.Context, id, class, message string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE sync_runs SET error_class = $2, last_error = $3, updated_at = now() WHERE sync_run_id = $1`, id, class, message)
+	return err
+}
+
+// RunFilter selects runs for ListRuns.
+type RunFilter struct {
+	TenantID string
+	Status   string
+	Limit    int
+}
+
+// ListRuns returns runs newest first.
+func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 50
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+runCols+` FROM sync_runs
+		WHERE ($1 = '' OR tenant_id = $1) AND ($2 = '' OR status = $2)
+		ORDER BY created_at DESC, sync_run_id LIMIT $3`, f.TenantID, f.Status, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Counts summarise a tenant's runs for the tile and the admin API.
+type Counts struct {
+	Pending, Succeeded, Skipped, Failed, Failed24h int64
+	LastRunAt                                      *time.Time
+}
+
+// RunCounts counts a tenant's runs by status.
+func (s *Store) RunCounts(ctx context.Context, tenantID string) (Counts, error) {
+	var c Counts
+	err := s.pool.QueryRow(ctx, `SELECT
+			count(*) FILTER (WHERE status IN ('pending', 'running')),
+			count(*) FILTER (WHERE status = 'succeeded'),
+			count(*) FILTER (WHERE status = 'skipped'),
+			count(*) FILTER (WHERE status = 'failed'),
+			count(*) FILTER (WHERE status = 'failed' AND finished_at > now() - interval '24 hours'),
+			max(finished_at)
+		FROM sync_runs WHERE tenant_id = $1`, tenantID).
+		Scan(&c.Pending, &c.Succeeded, &c.Skipped, &c.Failed, &c.Failed24h, &c.LastRunAt)
+	return c, err
+}
+
+// Attempt is one HTTP call made for a run.
+type Attempt struct {
+	RunID       string
+	Stage       string // mapper | sage-writer | statecallback
+	Method      string
+	Path        string
+	HTTPStatus  int
+	Duration    time.Duration
+	RequestID   string
+	Outcome     string // ok | retry | failed
+	ErrorSource string
+	Envelope    string // the response body of a failure, secrets redacted
+}
+
+// RecordAttempt appends to a run's attempt history.
+func (s *Store) RecordAttempt(ctx context.Context, a Attempt) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO sync_attempts
+		(sync_run_id, stage, method, path, http_status, duration_ms, request_id, outcome, error_source, envelope)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+		a.RunID, a.Stage, a.Method, a.Path, a.HTTPStatus, a.Duration.Milliseconds(), a.RequestID, a.Outcome, a.ErrorSource, a.Envelope)
+	return err
+}
+
+// Attempts lists a run's attempts in order.
+func (s *Store) Attempts(ctx context.Context, runID string) ([]Attempt, error) {
+	rows, err := s.pool.Query(ctx, `SELECT sync_run_id::text, stage, method, path, http_status, duration_ms, request_id,
+		outcome, error_source, envelope FROM sync_attempts WHERE sync_run_id = $1 ORDER BY id`, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Attempt
+	for rows.Next() {
+		var a Attempt
+		var ms int64
+		if err := rows.Scan(&a.RunID, &a.Stage, &a.Method, &a.Path, &a.HTTPStatus, &ms, &a.RequestID, &a.Outcome, &a.ErrorSource, &a.Envelope); err != nil {
+			return nil, err
+		}
+		a.Duration = time.Duration(ms) * time.Millisecond
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,11 @@
+module github.com/ledgersync/ledger/sim
+
+go 1.26.0
+
+require (
+	github.com/ledgersync/ledger/libs v0.0.0
+)
+
+replace (
+	github.com/ledgersync/ledger/libs => ../libs
+)
