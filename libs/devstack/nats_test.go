@@ -1,0 +1,121 @@
+package devstack_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ledgersync/ledger/libs/devstack"
+)
+
+func TestStartNATSJetStreamRoundTrip(t *testing.T) {
+	t.Parallel()
+	s, err := devstack.StartNATS("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeDir := s.StoreDir()
+	if storeDir == "" {
+		t.Fatal("JetStream is not enabled")
+	}
+
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	ack, err := js.Publish(ctx, "orders.created", []byte("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Stream != "ORDERS" || ack.Sequence != 1 {
+		t.Fatalf("ack = %+v, want stream ORDERS sequence 1", ack)
+	}
+	msg, err := js.Stream(ctx, "ORDERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := msg.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Data) != "hello" {
+		t.Fatalf("stored %q, want hello", got.Data)
+	}
+	nc.Close()
+
+	s.Shutdown()
+	s.WaitForShutdown()
+	// StartNATS made the directory, so it removes it after shutdown.
+	waitFor(t, 5*time.Second, func() bool {
+		_, err := os.Stat(storeDir)
+		return os.IsNotExist(err)
+	}, "store directory %s still exists after shutdown", storeDir)
+}
+
+func TestStartNATSKeepsCallersDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := devstack.StartNATS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Shutdown()
+	s.WaitForShutdown()
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("caller's directory removed: %v", err)
+	}
+}
+
+func TestNATSURLHonoursEnv(t *testing.T) {
+	t.Setenv(devstack.EnvNATSURL, "nats://nats.example:4222")
+	u, stop, err := devstack.NATSURL(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if u != "nats://nats.example:4222" {
+		t.Fatalf("url = %q", u)
+	}
+}
+
+func TestNATSURLEmbedded(t *testing.T) {
+	t.Setenv(devstack.EnvNATSURL, "")
+	u, stop, err := devstack.NATSURL(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	nc, err := nats.Connect(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf(format, args...)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

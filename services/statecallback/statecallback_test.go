@@ -1,0 +1,463 @@
+package statecallback_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ledgersync/ledger/libs/bus"
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
+	"github.com/ledgersync/ledger/libs/magento"
+	"github.com/ledgersync/ledger/libs/secrets"
+	"github.com/ledgersync/ledger/libs/store"
+	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
+	"github.com/ledgersync/ledger/services/statecallback"
+	magentosim "github.com/ledgersync/ledger/sim/magento"
+)
+
+func TestMain(m *testing.M) { devtest.Main(m) }
+
+const tenantID = "t1"
+
+// harness is a running statecallback against real Postgres and NATS, delivering
+// to a paired simulated shop behind a fault injector.
+type harness struct {
+	t      *testing.T
+	st     *store.Store
+	js     jetstream.JetStream
+	shop   *magentosim.Shop
+	srv    *httptest.Server
+	faults *faults
+	apiKey string
+	svc    *statecallback.Service
+}
+
+// faults sits in front of the shop: it records every sync-state body by
+// magento_entity_id and can answer the next calls for an id itself.
+type faults struct {
+	mu     sync.Mutex
+	queue  map[int64][]fault
+	bodies map[int64][]string
+}
+
+type fault struct {
+	status int
+	body   string
+}
+
+func (f *faults) inject(id int64, fl ...fault) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queue[id] = append(f.queue[id], fl...)
+}
+
+func (f *faults) seen(id int64) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.bodies[id]...)
+}
+
+func (f *faults) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/V1/byte8/sync-state") {
+			b, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			var v struct {
+				ID int64 `json:"magento_entity_id"`
+			}
+			_ = json.Unmarshal(b, &v)
+			f.mu.Lock()
+			f.bodies[v.ID] = append(f.bodies[v.ID], string(b))
+			q := f.queue[v.ID]
+			if len(q) > 0 {
+				f.queue[v.ID] = q[1:]
+				f.mu.Unlock()
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(q[0].status)
+				_, _ = io.WriteString(w, q[0].body)
+				return
+			}
+			f.mu.Unlock()
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx := t.Context()
+	sealer, _ := secrets.NewRandomKeyRing()
+	st, err := store.Open(ctx, devtest.Database(t), sealer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	nc, err := nats.Connect(devtest.NATS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.EnsureStreams(ctx, js, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	shop := magentosim.New(magentosim.Config{})
+	f := &faults{queue: map[int64][]fault{}, bodies: map[int64][]string{}}
+	srv := httptest.NewServer(f.wrap(shop.Handler()))
+	t.Cleanup(srv.Close)
+
+	// Pair the way the admin does: the merchant generates a code in the shop,
+	// Ledger calls /setup/pair with a fresh key and stores the binding.
+	if _, err := st.CreateTenant(ctx, tenantID, "Test shop"); err != nil {
+		t.Fatal(err)
+	}
+	var k [16]byte
+	_, _ = rand.Read(k[:])
+	apiKey := "byte8_lk_" + hex.EncodeToString(k[:])
+	req := magento.PairRequest{PairingCode: shop.GeneratePairingCode(), TenantID: tenantID, APIKey: apiKey, LedgerBaseURL: "https://ledger.example.test"}
+	if err := magento.Pair(ctx, srv.Client(), srv.URL, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetMagentoPaired(ctx, tenantID, srv.URL, apiKey); err != nil {
+		t.Fatal(err)
+	}
+
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	svc, err := statecallback.New(statecallback.Config{
+		Workers: 4, HTTPTimeout: 5 * time.Second,
+		RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, ParkDelay: 300 * time.Millisecond,
+	}, st, js, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	return &harness{t: t, st: st, js: js, shop: shop, srv: srv, faults: f, apiKey: apiKey, svc: svc}
+}
+
+func (h *harness) publish(res *ledgerv1.SyncResult) []byte {
+	h.t.Helper()
+	if res.TenantId == "" {
+		res.TenantId = tenantID
+	}
+	if res.SyncRunId == "" {
+		res.SyncRunId = uuid.NewString()
+	}
+	if _, err := bus.Publish(h.t.Context(), h.js, bus.ResultSubject(res.TenantId, res.EntityType), res, "", ""); err != nil {
+		h.t.Fatal(err)
+	}
+	b, _ := proto.Marshal(res)
+	return b
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// row waits for the sync-state row of an entity to reach status.
+func (h *harness) row(entityType string, id int64, status string) magentosim.SyncStateRow {
+	h.t.Helper()
+	var row magentosim.SyncStateRow
+	waitFor(h.t, entityType+" "+status, func() bool {
+		var ok bool
+		row, ok = h.shop.SyncState(entityType, id)
+		return ok && row.SyncStatus == status
+	})
+	return row
+}
+
+// drained waits until the consumer has settled everything published so far.
+func (h *harness) drained() {
+	h.t.Helper()
+	waitFor(h.t, "the consumer to settle every result", func() bool {
+		c, err := h.js.Consumer(h.t.Context(), bus.StreamResults, statecallback.Durable)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(h.t.Context())
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	})
+}
+
+func (h *harness) deadLetter(entity string) (*ledgerv1.DeadLetter, bool) {
+	h.t.Helper()
+	s, err := h.js.Stream(h.t.Context(), bus.StreamDLQ)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	m, err := s.GetLastMsgForSubject(h.t.Context(), bus.DLQSubject(statecallback.Stage, tenantID, entity))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, false
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var dl ledgerv1.DeadLetter
+	if err := proto.Unmarshal(m.Data, &dl); err != nil {
+		h.t.Fatal(err)
+	}
+	return &dl, true
+}
+
+func str(p *string) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return *p
+}
+
+var t0 = time.Date(2026, 4, 29, 10, 11, 12, 345678000, time.UTC)
+
+func TestMirrorsTerminalResults(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	long := strings.Repeat("r", 70)
+	h.publish(&ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 42, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED,
+		ProviderEntityId: "df6b646cf16a4c9a8e2f", SkipReason: "leftover", ErrorCode: "leftover", FinishedAt: timestamppb.New(t0)})
+	h.publish(&ledgerv1.SyncResult{EntityType: "creditmemo", MagentoEntityId: 7, Status: ledgerv1.SyncStatus_SYNC_STATUS_SKIPPED,
+		SkipReason: "outside_sync_since", ProviderEntityId: "leftover", FinishedAt: timestamppb.New(t0)})
+	h.publish(&ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 43, Status: ledgerv1.SyncStatus_SYNC_STATUS_FAILED,
+		ErrorCode: "contact_reference_reserved", ErrorClass: "validation", FinishedAt: timestamppb.New(t0)})
+	h.publish(&ledgerv1.SyncResult{EntityType: "customer", MagentoEntityId: 9, Status: ledgerv1.SyncStatus_SYNC_STATUS_FAILED,
+		ErrorClass: "provider", FinishedAt: timestamppb.New(t0)})
+	h.publish(&ledgerv1.SyncResult{EntityType: "product", MagentoEntityId: 5, Status: ledgerv1.SyncStatus_SYNC_STATUS_SKIPPED,
+		SkipReason: long, FinishedAt: timestamppb.New(t0)})
+	// Magento would refuse these with a 400; they are never sent.
+	h.publish(&ledgerv1.SyncResult{EntityType: "payment", MagentoEntityId: 99, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED, FinishedAt: timestamppb.New(t0)})
+	h.publish(&ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 0, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED, FinishedAt: timestamppb.New(t0)})
+
+	wantAt := time.Date(2026, 4, 29, 10, 11, 12, 0, time.UTC)
+	for _, c := range []struct {
+		entity                            string
+		id                                int64
+		status, providerID, skip, errCode string
+	}{
+		{"invoice", 42, "synced", "df6b646cf16a4c9a8e2f", "<nil>", "<nil>"},
+		{"creditmemo", 7, "skipped", "<nil>", "outside_sync_since", "<nil>"},
+		{"invoice", 43, "failed", "<nil>", "<nil>", "contact_reference_reserved"},
+		{"customer", 9, "failed", "<nil>", "<nil>", "provider"},
+		{"product", 5, "skipped", "<nil>", long[:64], "<nil>"},
+	} {
+		row := h.row(c.entity, c.id, c.status)
+		if str(row.ProviderEntityID) != c.providerID || str(row.SkipReason) != c.skip || str(row.ErrorCode) != c.errCode ||
+			row.ProviderReference != nil || row.Provider != "sage_accounting" || !row.LastSyncAt.Equal(wantAt) {
+			t.Errorf("%s %d: row %+v (provider_entity_id %s, skip_reason %s, error_code %s), want provider_entity_id %s, skip_reason %s, error_code %s, last_sync_at %s",
+				c.entity, c.id, row, str(row.ProviderEntityID), str(row.SkipReason), str(row.ErrorCode), c.providerID, c.skip, c.errCode, wantAt)
+		}
+	}
+	// The exact wire body: MySQL timestamp, explicit nulls.
+	bodies := h.faults.seen(42)
+	if len(bodies) != 1 {
+		t.Fatalf("invoice 42: %d sync-state calls, want 1", len(bodies))
+	}
+	var body map[string]any
+	_ = json.Unmarshal([]byte(bodies[0]), &body)
+	if body["last_sync_at"] != "2026-04-29 10:11:12" || body["sync_status"] != "synced" || body["provider"] != "sage_accounting" ||
+		body["magento_entity_id"] != float64(42) {
+		t.Errorf("invoice 42 body %s", bodies[0])
+	}
+	for _, k := range []string{"provider_reference", "skip_reason", "error_code"} {
+		if v, ok := body[k]; !ok || v != nil {
+			t.Errorf("invoice 42 body: %s = %v (present %v), want an explicit null", k, v, ok)
+		}
+	}
+	h.drained()
+	if n := len(h.faults.seen(99)) + len(h.faults.seen(0)); n != 0 {
+		t.Errorf("%d sync-state calls for unmirrored results", n)
+	}
+	if at, ok, err := h.st.CallbackMark(t.Context(), tenantID, "invoice", 42); err != nil || !ok || !at.Equal(t0.Truncate(time.Microsecond)) {
+		t.Errorf("callback mark = %s, %v, %v; want %s", at, ok, err, t0)
+	}
+
+	// Health and metrics.
+	rec := httptest.NewRecorder()
+	h.svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("/readyz = %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	h.svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `ledger_statecallback_results_total{outcome="delivered"} 5`) ||
+		!strings.Contains(rec.Body.String(), `ledger_statecallback_results_total{outcome="ignored"} 2`) {
+		t.Errorf("/metrics lacks the expected counters:\n%s", grep(rec.Body.String(), "ledger_statecallback_results_total"))
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestStaleResultIsNeverSent(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	newer := &ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 50, Status: ledgerv1.SyncStatus_SYNC_STATUS_FAILED,
+		ErrorCode: "provider", FinishedAt: timestamppb.New(t0.Add(time.Hour))}
+	older := &ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 50, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED,
+		ProviderEntityId: "old", FinishedAt: timestamppb.New(t0)}
+	h.publish(newer)
+	h.row("invoice", 50, "failed")
+	h.publish(older)
+	h.drained()
+	if row, _ := h.shop.SyncState("invoice", 50); row.SyncStatus != "failed" || str(row.ErrorCode) != "provider" {
+		t.Errorf("row after a stale result: %+v, want the newer failed state", row)
+	}
+	if n := len(h.faults.seen(50)); n != 1 {
+		t.Errorf("%d sync-state calls, want 1 (the stale result must not be sent)", n)
+	}
+
+	// Both in flight at once, newest first: whatever the workers do, the row
+	// ends with the newest.
+	h.publish(&ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 51, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED,
+		ProviderEntityId: "new", FinishedAt: timestamppb.New(t0.Add(2 * time.Hour))})
+	h.publish(&ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 51, Status: ledgerv1.SyncStatus_SYNC_STATUS_FAILED,
+		ErrorCode: "provider", FinishedAt: timestamppb.New(t0.Add(time.Hour))})
+	h.drained()
+	if row, _ := h.shop.SyncState("invoice", 51); row.SyncStatus != "synced" || str(row.ProviderEntityID) != "new" {
+		t.Errorf("row after racing results: %+v, want the newer synced state", row)
+	}
+}
+
+func TestShopDownThenUpIsDelivered(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.shop.SetDown(true)
+	h.publish(&ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 60, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED,
+		ProviderEntityId: "sage-60", FinishedAt: timestamppb.New(t0)})
+	waitFor(t, "three attempts against the down shop", func() bool { return len(h.faults.seen(60)) >= 3 })
+	h.shop.SetDown(false)
+	row := h.row("invoice", 60, "synced")
+	if str(row.ProviderEntityID) != "sage-60" {
+		t.Errorf("row %+v", row)
+	}
+	if _, ok := h.deadLetter("invoice"); ok {
+		t.Error("a retried result was dead-lettered")
+	}
+}
+
+func TestCouldNotUpsertIsRetried(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	notSaved := fault{http.StatusBadRequest, `{"message":"Could not upsert sync state for %1/%2: %3","parameters":["invoice",61,"SQLSTATE[HY000]: General error: 2006 MySQL server has gone away"]}`}
+	h.faults.inject(61, notSaved, notSaved)
+	h.publish(&ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 61, Status: ledgerv1.SyncStatus_SYNC_STATUS_SKIPPED,
+		SkipReason: "zero_value_invoice", FinishedAt: timestamppb.New(t0)})
+	h.row("invoice", 61, "skipped")
+	if n := len(h.faults.seen(61)); n != 3 {
+		t.Errorf("%d sync-state calls, want 3 (two refused, one saved)", n)
+	}
+}
+
+func TestPlainBadRequestIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.faults.inject(62, fault{http.StatusBadRequest, `{"message":"Unknown entity_type %1; expected one of: %2","parameters":["invoice","creditmemo"]}`})
+	runID := uuid.NewString()
+	original := h.publish(&ledgerv1.SyncResult{SyncRunId: runID, EntityType: "invoice", MagentoEntityId: 62,
+		Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED, ProviderEntityId: "sage-62", FinishedAt: timestamppb.New(t0)})
+	var dl *ledgerv1.DeadLetter
+	waitFor(t, "a dead letter", func() bool {
+		var ok bool
+		dl, ok = h.deadLetter("invoice")
+		return ok
+	})
+	if dl.GetStage() != "statecallback" || dl.GetErrorClass() != "http" || dl.GetErrorCode() != "sync_state_rejected" ||
+		dl.GetMessage() != "Unknown entity_type invoice; expected one of: creditmemo" || dl.GetHttpStatus() != 400 ||
+		dl.GetTenantId() != tenantID || dl.GetSyncRunId() != runID || !bytes.Equal(dl.GetOriginal(), original) ||
+		dl.GetOriginalSubject() != "ledger.result.t1.invoice" {
+		t.Errorf("dead letter %v", dl)
+	}
+	h.drained()
+	if _, ok := h.shop.SyncState("invoice", 62); ok {
+		t.Error("a refused result has a row")
+	}
+	if n := len(h.faults.seen(62)); n != 1 {
+		t.Errorf("%d sync-state calls, want 1 (a plain 400 is not retried)", n)
+	}
+}
+
+func TestUnauthorizedParksUntilRepaired(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := t.Context()
+	// Ledger's copy of the key drifts from the shop's.
+	if err := h.st.SetMagentoPaired(ctx, tenantID, h.srv.URL, "byte8_lk_not_the_shops_key"); err != nil {
+		t.Fatal(err)
+	}
+	h.publish(&ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 70, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED,
+		ProviderEntityId: "sage-70", FinishedAt: timestamppb.New(t0)})
+	waitFor(t, "the binding to be marked token_revoked", func() bool {
+		tn, err := h.st.Tenant(ctx, tenantID)
+		return err == nil && tn.Binding.MagentoConnectionStatus == store.StatusTokenRevoked
+	})
+	// Parked, not dropped: it keeps coming back, and nothing is dead-lettered.
+	waitFor(t, "the parked result to be redelivered", func() bool { return len(h.faults.seen(70)) >= 3 })
+	if _, ok := h.deadLetter("invoice"); ok {
+		t.Fatal("a parked result was dead-lettered")
+	}
+	c, err := h.js.Consumer(ctx, bus.StreamResults, statecallback.Durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := c.Info(ctx); err != nil || info.NumAckPending+int(info.NumPending) != 1 {
+		t.Fatalf("consumer info %+v, %v; want the parked result still pending", info, err)
+	}
+	if _, ok := h.shop.SyncState("invoice", 70); ok {
+		t.Fatal("row written with a refused key")
+	}
+
+	// The operator re-pairs (here: restores the right key); the result arrives.
+	if err := h.st.SetMagentoPaired(ctx, tenantID, h.srv.URL, h.apiKey); err != nil {
+		t.Fatal(err)
+	}
+	h.row("invoice", 70, "synced")
+	tn, err := h.st.Tenant(ctx, tenantID)
+	if err != nil || tn.Binding.MagentoConnectionStatus != store.StatusActive {
+		t.Errorf("binding status %q, %v; want active", tn.Binding.MagentoConnectionStatus, err)
+	}
+}

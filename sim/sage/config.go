@@ -1,0 +1,91 @@
+package sagesim
+
+import "time"
+
+// DefaultClientID and DefaultClientSecret identify the OAuth client that every
+// simulator registers unless [Config].NoDefaultClient is set.
+const (
+	DefaultClientID     = "ledger-dev"
+	DefaultClientSecret = "ledger-dev-secret"
+)
+
+// Config configures a [Server]. The zero value is usable: one GB business, the
+// default client, every quirk on, no faults, wall-clock time, seed 0.
+type Config struct {
+	// Clients are registered OAuth clients in addition to the default one.
+	Clients []Client
+	// NoDefaultClient leaves the default ledger-dev client unregistered.
+	NoDefaultClient bool
+	// Businesses are the businesses each simulated Sage user owns. Empty means one
+	// business named "Ledger Demo Ltd". The one with Lead set (else the first) is
+	// the lead business.
+	Businesses []BusinessConfig
+	// Quirks switches Sage's catalogued quirks; nil means [DefaultQuirks] (all on).
+	Quirks *Quirks
+	// Faults is the initial fault injection; change it later with SetFaults.
+	Faults Faults
+	// Seed makes generated ids and fault draws reproducible.
+	Seed uint64
+	// Now is the base clock; nil means time.Now. The simulated time is Now()
+	// plus the offset accumulated by Advance.
+	Now func() time.Time
+}
+
+// Client is a registered OAuth client (an app in Sage's developer self-service).
+type Client struct {
+	// ID is the client_id.
+	ID string
+	// Secret is the client_secret.
+	Secret string
+	// RedirectURIs are the allowed callback URLs, compared exactly (Sage compares
+	// case-sensitively). Empty allows any redirect URI.
+	RedirectURIs []string
+}
+
+// BusinessConfig describes one business of a simulated user.
+type BusinessConfig struct {
+	// ID is the business id; empty generates a 32-hex id. Only the first user
+	// (the default one) gets these ids; later users get fresh ids.
+	ID string
+	// Name is the business name; empty means "Ledger Demo Ltd" (plus a number
+	// for the second and later businesses).
+	Name string
+	// Lead marks the user's lead business.
+	Lead bool
+}
+
+// Quirks switches Sage behaviours catalogued in DESIGN.md §3. A true field makes
+// the simulator behave like Sage; false gives the naive behaviour a client might
+// expect. README.md shows the exact response a naive client gets for each.
+type Quirks struct {
+	// CurrencyTaxAmountRequired (§7): each invoice line must carry
+	// currency_tax_amount, else 422 "This field is required.".
+	CurrencyTaxAmountRequired bool `json:"currency_tax_amount_required"`
+	// DeliveryAddressMirrorsBilling (§17): an invoice without delivery_address
+	// gets a copy of its billing address (main_address).
+	DeliveryAddressMirrorsBilling bool `json:"delivery_address_mirrors_billing"`
+	// UmbrellaLineError (§20): any line-level validation failure puts
+	// line_items.description "This field is required." first in the error array.
+	UmbrellaLineError bool `json:"umbrella_line_error"`
+	// HTMLEntitiesRejected (§22): a line description containing an HTML entity
+	// (&trade;, &amp;, &#8482; …) fails 422.
+	HTMLEntitiesRejected bool `json:"html_entities_rejected"`
+	// ShippingTaxRecomputed (§32): shipping tax is shipping_net_amount × the rate
+	// of shipping_tax_rate_id; a sent shipping_tax_amount is ignored.
+	ShippingTaxRecomputed bool `json:"shipping_tax_recomputed"`
+	// SoftDeleteReservesReference: deleting a contact only sets deleted_at, its
+	// reference stays taken and the contact cannot be updated.
+	SoftDeleteReservesReference bool `json:"soft_delete_reserves_reference"`
+}
+
+// DefaultQuirks returns every quirk switched on, as Sage behaves.
+func DefaultQuirks() Quirks {
+	return Quirks{
+		CurrencyTaxAmountRequired:     true,
+		DeliveryAddressMirrorsBilling: true,
+		UmbrellaLineError:             true,
+		HTMLEntitiesRejected:          true,
+		ShippingTaxRecomputed:         true,
+		SoftDeleteReservesReference:   true,
+	}
+}

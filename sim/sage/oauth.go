@@ -1,0 +1,295 @@
+package sagesim
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"mime"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Lifetimes from Sage's authentication guide.
+const (
+	authCodeTTL     = 60 * time.Second
+	accessTokenTTL  = 300 * time.Second
+	refreshTokenTTL = 2678400 * time.Second // 31 days
+)
+
+type authCode struct {
+	clientID      string
+	redirectURI   string
+	userName      string
+	scope         string
+	expiresAt     time.Time
+	used          bool
+	challenge     string
+	challengeMeth string
+}
+
+type accessToken struct {
+	userName  string
+	clientID  string
+	scope     string
+	expiresAt time.Time
+}
+
+type refreshToken struct {
+	userName  string
+	clientID  string
+	scope     string
+	expiresAt time.Time
+	used      bool
+	revoked   bool
+}
+
+// TokenResponse is the JSON body of a successful POST /token.
+type TokenResponse struct {
+	AccessToken           string `json:"access_token"`
+	Scope                 string `json:"scope"`
+	TokenType             string `json:"token_type"`
+	ExpiresIn             int    `json:"expires_in"`
+	RefreshToken          string `json:"refresh_token"`
+	RefreshTokenExpiresIn int    `json:"refresh_token_expires_in"`
+	RequestedByID         string `json:"requested_by_id"`
+}
+
+// oauthError is the token endpoint's error shape, unlike the API's error array.
+type oauthError struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+func writeOAuthError(w http.ResponseWriter, code, description string) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusBadRequest, oauthError{Error: code, Description: description})
+}
+
+func (c Client) allowsRedirect(uri string) bool {
+	if len(c.RedirectURIs) == 0 {
+		return true
+	}
+	for _, u := range c.RedirectURIs {
+		if u == uri {
+			return true
+		}
+	}
+	return false
+}
+
+// handleAuthorize is Sage's authorization endpoint. The simulated user approves
+// at once, so it answers with the redirect to the client's callback. The
+// simulator-only parameter sim_user names the Sage user who approves (created on
+// first use with the configured businesses); without it the default user does.
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	client, ok := s.clients[q.Get("client_id")]
+	if !ok {
+		writeOAuthError(w, "invalid_client", "Unknown client_id.")
+		return
+	}
+	redirect := q.Get("redirect_uri")
+	target, err := url.Parse(redirect)
+	if redirect == "" || err != nil || !target.IsAbs() {
+		writeOAuthError(w, "invalid_request", "redirect_uri is missing or not an absolute URL.")
+		return
+	}
+	if !client.allowsRedirect(redirect) {
+		writeOAuthError(w, "invalid_request", "The redirect_uri does not match a registered callback URL.")
+		return
+	}
+	values := target.Query()
+	if state := q.Get("state"); state != "" {
+		values.Set("state", state)
+	}
+	fail := func(code string) {
+		values.Set("error", code)
+		target.RawQuery = values.Encode()
+		http.Redirect(w, r, target.String(), http.StatusFound)
+	}
+	if q.Get("response_type") != "code" {
+		fail("unsupported_response_type")
+		return
+	}
+	scope := q.Get("scope")
+	switch scope {
+	case "":
+		scope = "full_access"
+	case "readonly", "full_access":
+	default:
+		fail("invalid_scope")
+		return
+	}
+	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
+	if challenge != "" && method == "" {
+		method = "plain"
+	}
+	if challenge != "" && method != "plain" && method != "S256" {
+		fail("invalid_request")
+		return
+	}
+	name := q.Get("sim_user")
+	if name == "" {
+		name = defaultUser
+	}
+	code := "GB/" + secret(20)
+	now := s.Now()
+	s.mu.Lock()
+	s.userLocked(name, false)
+	s.codes[code] = &authCode{
+		clientID: client.ID, redirectURI: redirect, userName: name, scope: scope,
+		expiresAt: now.Add(authCodeTTL), challenge: challenge, challengeMeth: method,
+	}
+	s.mu.Unlock()
+	values.Set("code", code)
+	values.Set("country", "GB")
+	target.RawQuery = values.Encode()
+	http.Redirect(w, r, target.String(), http.StatusFound)
+}
+
+// clientFromRequest authenticates the client from the form body, or HTTP Basic.
+func (s *Server) clientFromRequest(r *http.Request) (Client, bool) {
+	id, sec := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	if id == "" {
+		if bid, bsec, ok := r.BasicAuth(); ok {
+			id, sec = bid, bsec
+		}
+	}
+	c, ok := s.clients[id]
+	if !ok || subtle.ConstantTimeCompare([]byte(c.Secret), []byte(sec)) != 1 {
+		return Client{}, false
+	}
+	return c, true
+}
+
+// parseTokenForm checks the media type and parses the form; false means an error
+// was written.
+func parseTokenForm(w http.ResponseWriter, r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/x-www-form-urlencoded" {
+		writeOAuthError(w, "invalid_request", "Content-Type must be application/x-www-form-urlencoded.")
+		return false
+	}
+	if err := r.ParseForm(); err != nil {
+		writeOAuthError(w, "invalid_request", "The request body is not a valid form.")
+		return false
+	}
+	return true
+}
+
+// handleToken is Sage's token endpoint: code exchange and refresh, with
+// single-use rotating refresh tokens.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if !parseTokenForm(w, r) {
+		return
+	}
+	client, ok := s.clientFromRequest(r)
+	if !ok {
+		writeOAuthError(w, "invalid_client", "Client authentication failed.")
+		return
+	}
+	now := s.Now()
+	f := r.PostForm
+	switch f.Get("grant_type") {
+	case "authorization_code":
+		code := f.Get("code")
+		if code == "" {
+			writeOAuthError(w, "invalid_request", "The code parameter is missing.")
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ac, ok := s.codes[code]
+		switch {
+		case !ok || ac.clientID != client.ID:
+			writeOAuthError(w, "invalid_grant", "The authorization code is invalid.")
+		case ac.used:
+			writeOAuthError(w, "invalid_grant", "The authorization code has already been used.")
+		case !now.Before(ac.expiresAt):
+			writeOAuthError(w, "invalid_grant", "The authorization code has expired.")
+		case f.Get("redirect_uri") != ac.redirectURI:
+			writeOAuthError(w, "invalid_grant", "The redirect_uri does not match the one used for authorization.")
+		case !pkceOK(ac, f.Get("code_verifier")):
+			writeOAuthError(w, "invalid_grant", "The code_verifier does not match the code_challenge.")
+		default:
+			ac.used = true
+			s.issueTokensLocked(w, now, ac.userName, client.ID, ac.scope)
+		}
+	case "refresh_token":
+		raw := f.Get("refresh_token")
+		if raw == "" {
+			writeOAuthError(w, "invalid_request", "The refresh_token parameter is missing.")
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		rt, ok := s.refreshTokens[raw]
+		switch {
+		case !ok || rt.clientID != client.ID:
+			writeOAuthError(w, "invalid_grant", "The refresh token is invalid.")
+		case rt.used:
+			writeOAuthError(w, "invalid_grant", "The refresh token has already been used.")
+		case rt.revoked:
+			writeOAuthError(w, "invalid_grant", "The refresh token has been revoked.")
+		case !now.Before(rt.expiresAt):
+			writeOAuthError(w, "invalid_grant", "The refresh token has expired.")
+		default:
+			rt.used = true
+			s.issueTokensLocked(w, now, rt.userName, client.ID, rt.scope)
+		}
+	case "":
+		writeOAuthError(w, "invalid_request", "The grant_type parameter is missing.")
+	default:
+		writeOAuthError(w, "unsupported_grant_type", "The grant_type is not supported.")
+	}
+}
+
+func pkceOK(ac *authCode, verifier string) bool {
+	if ac.challenge == "" {
+		return true
+	}
+	if ac.challengeMeth == "S256" {
+		sum := sha256.Sum256([]byte(verifier))
+		verifier = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	return subtle.ConstantTimeCompare([]byte(verifier), []byte(ac.challenge)) == 1
+}
+
+// issueTokensLocked mints an access and a refresh token and writes the token
+// response. s.mu must be held for writing.
+func (s *Server) issueTokensLocked(w http.ResponseWriter, now time.Time, userName, clientID, scope string) {
+	access, refresh := secret(32), secret(32)
+	s.accessTokens[access] = &accessToken{userName: userName, clientID: clientID, scope: scope, expiresAt: now.Add(accessTokenTTL)}
+	s.refreshTokens[refresh] = &refreshToken{userName: userName, clientID: clientID, scope: scope, expiresAt: now.Add(refreshTokenTTL)}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, TokenResponse{
+		AccessToken: access, Scope: scope, TokenType: "bearer", ExpiresIn: int(accessTokenTTL.Seconds()),
+		RefreshToken: refresh, RefreshTokenExpiresIn: int(refreshTokenTTL.Seconds()),
+		RequestedByID: s.users[userName].id,
+	})
+}
+
+// handleRevoke revokes a refresh token. Access tokens cannot be revoked on Sage;
+// they stay valid until they expire.
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	if !parseTokenForm(w, r) {
+		return
+	}
+	client, ok := s.clientFromRequest(r)
+	if !ok {
+		writeOAuthError(w, "invalid_client", "Client authentication failed.")
+		return
+	}
+	raw := r.PostForm.Get("token")
+	if raw == "" {
+		writeOAuthError(w, "invalid_request", "The token parameter is missing.")
+		return
+	}
+	s.mu.Lock()
+	if rt, ok := s.refreshTokens[raw]; ok && rt.clientID == client.ID {
+		rt.revoked = true
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]string{"success": "ok"})
+}
