@@ -50,7 +50,9 @@ func (s Summary) String() string {
 
 // OK reports whether every entity reached its expected state, with nothing lost
 // and no duplicate in Sage.
-func (s Summary) OK() bool { return s.Duplicates == 0 && s.Lost == 0 && s.Mismatched == 0 && s.Pending == 0 }
+func (s Summary) OK() bool {
+	return s.Duplicates == 0 && s.Lost == 0 && s.Mismatched == 0 && s.Pending == 0
+}
 
 // Check reads both ends now.
 func (s *Stack) Check(expected []Expected) Summary {
