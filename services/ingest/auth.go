@@ -1,0 +1,92 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ledgersync/ledger/libs/magento"
+	"github.com/ledgersync/ledger/libs/store"
+)
+
+// authError is a refused credential: always 401. Reason is safe to show the
+// caller and to log (it never holds a key, a signature or a token).
+type authError struct {
+	Tenant string // the tenant the request claimed, when known; for logs
+	Reason string
+}
+
+func (e *authError) Error() string { return "unauthorized: " + e.Reason }
+
+// unavailableError is a transient failure (database, NATS, a full replay
+// cache): always 503, so Magento keeps the row and retries.
+type unavailableError struct {
+	What string // shown to the caller, e.g. "database unavailable"
+	Err  error
+}
+
+func (e *unavailableError) Error() string { return e.What + ": " + e.Err.Error() }
+func (e *unavailableError) Unwrap() error { return e.Err }
+
+// authenticate verifies a Magento → Ledger token as wire §3.4 asks and returns
+// the tenant it speaks for. pathTenant, when not empty, is the {tenant} of a
+// webhook URL: the token's sub must equal it. Otherwise sub names the tenant.
+// Errors are *authError (401) or *unavailableError (503).
+func (s *Service) authenticate(ctx context.Context, r *http.Request, pathTenant string) (store.Tenant, error) {
+	raw, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
+		return store.Tenant{}, &authError{"", "missing Authorization: Bearer <token> header"}
+	}
+	tok, err := magento.Parse(raw)
+	if err != nil {
+		return store.Tenant{}, &authError{"", err.Error()}
+	}
+	tenantID := pathTenant
+	if tenantID == "" {
+		tenantID = tok.Claims.Sub
+	}
+	if store.ValidTenantID(tenantID) != nil {
+		// It cannot be a paired tenant, so there is nothing to look up.
+		return store.Tenant{}, &authError{"", "unknown tenant"}
+	}
+	t, err := s.st.Tenant(ctx, tenantID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.Tenant{}, &authError{tenantID, fmt.Sprintf("unknown tenant %q", tenantID)}
+	case err != nil:
+		return store.Tenant{}, &unavailableError{"database unavailable", err}
+	case t.Binding.APIKey == "":
+		return store.Tenant{}, &authError{tenantID, fmt.Sprintf("tenant %q is not paired (never paired, disconnected or revoked); pair the shop again", tenantID)}
+	}
+	now := s.now()
+	if err := magento.VerifyOutbound(tok, t.Binding.APIKey, tenantID, now); err != nil {
+		var ve *magento.VerifyError
+		if errors.As(err, &ve) {
+			return store.Tenant{}, &authError{tenantID, ve.Reason}
+		}
+		return store.Tenant{}, &authError{tenantID, "token refused"}
+	}
+	until := tok.Claims.Exp + int64(magento.Leeway/time.Second)
+	first, err := s.replay.firstUse(tenantID, tok.Claims.Jti, until, now.Unix())
+	switch {
+	case err != nil:
+		return store.Tenant{}, &unavailableError{"too many recent tokens to check for replay", err}
+	case !first:
+		return store.Tenant{}, &authError{tenantID, "token replayed: its jti was already used; mint a fresh token per request"}
+	}
+	return t, nil
+}
+
+// bearer extracts the token of an "Authorization: Bearer <token>" header; the
+// scheme is case-insensitive (RFC 7235).
+func bearer(h string) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}

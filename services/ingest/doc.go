@@ -1,0 +1,45 @@
+// Package ingest is Ledger's Magento-facing HTTP service. It receives the
+// signed webhooks the real Byte8 Magento modules send from their outbox drain
+// (wire §2.1), records each delivery as a sync run and publishes it to the
+// OUTBOX stream for the mapper; it also answers the admin tile
+// (GET /v1/tile/health), the Disconnect button (POST /v1/tenant/disconnect)
+// and GET /v1/status, and serves /healthz, /readyz and /metrics.
+//
+// # Status codes are instructions to the shop
+//
+// The module treats 2xx as delivered, any 4xx as permanent (the outbox row is
+// dead-lettered at once) and everything else as transient (retried for about
+// four days). So ingest answers 202 only once the event is durably in
+// JetStream, 401 for a credential that will never verify, 400/404/413 for a
+// request that can never succeed, and 503 for every transient condition
+// (database, NATS, a full replay cache). It never redirects: the routes match
+// the raw path exactly and anything else is a JSON 404. A repeated
+// Idempotency-Key whose run is pending, running or succeeded is answered 202
+// with the original sync_run_id and nothing is published; a repeat of a
+// failed, skipped or older-than-DedupWindow run starts a new run, because the
+// shop re-sends keys on purpose (CLI, requeue, reused upsert keys).
+//
+// # Authentication
+//
+// Every Magento call carries an HS256 JWT signed with the tenant's outbound
+// HKDF subkey (wire §3.3). Ingest verifies it as wire §3.4 recommends
+// (magento.VerifyOutbound, sub equal to the URL's tenant on webhooks) and
+// keeps a replay cache of (tenant, jti) until exp plus leeway. The cache is in
+// memory and per replica; running several replicas would move it to a NATS KV
+// bucket so a token cannot be replayed against another replica.
+//
+// # Publishing and deduplication
+//
+// The order is: store.AcceptWebhook (key → run, in one transaction), publish
+// the OutboxEvent and wait for the PubAck, store.MarkPublished, answer 202.
+// A crash or failure between the steps leaves the key recorded but
+// unpublished; the shop's retry gets the same run id back and publishes again.
+//
+// The Nats-Msg-Id is tenant:idempotency-key:sync-run-id (MsgID). JetStream
+// drops a second message with the same id inside its 2-minute dedupe window,
+// so a network retry of one publish, or the shop's retry 60 s after a 503
+// that followed a successful publish, is stored once. The run id suffix is
+// deliberate: a key re-sent after its run failed gets a new run, hence a new
+// message id, and is not swallowed by the dedupe window even when it arrives
+// within two minutes of the first delivery.
+package ingest

@@ -1,0 +1,187 @@
+package ingest
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ledgersync/ledger/libs/store"
+)
+
+// TileHealth is the body of GET /v1/tile/health (wire §2.2), the shape the
+// Magento admin tile reads.
+type TileHealth struct {
+	Tenant  TileTenant  `json:"tenant"`
+	Binding TileBinding `json:"binding"`
+	Sync    TileSync    `json:"sync"`
+}
+
+// TileTenant is the Magento side: pending, active or token_revoked.
+type TileTenant struct {
+	MagentoConnectionStatus string `json:"magento_connection_status"`
+}
+
+// TileBinding is the Sage side: the binding status and its region.
+type TileBinding struct {
+	Status string `json:"status"`
+	Region string `json:"region,omitempty"`
+}
+
+// TileSync summarises the tenant's sync runs. LastRunAt is the latest finish
+// time, RFC 3339 UTC, omitted when no run has finished.
+type TileSync struct {
+	PendingCount int64  `json:"pending_count"`
+	Failed24h    int64  `json:"failed_24h"`
+	LastRunAt    string `json:"last_run_at,omitempty"`
+}
+
+// tileHealth serves GET /v1/tile/health.
+func (s *Service) tileHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	t, err := s.authenticate(ctx, r, "")
+	if err != nil {
+		s.writeFailure(w, r, "", err)
+		return
+	}
+	c, err := s.st.RunCounts(ctx, t.ID)
+	if err != nil {
+		s.unavailable(w, r, t.ID, &unavailableError{"database unavailable", err})
+		return
+	}
+	h := TileHealth{
+		Tenant:  TileTenant{MagentoConnectionStatus: t.Binding.MagentoConnectionStatus},
+		Binding: TileBinding{Status: t.Binding.Status, Region: t.Binding.SageRegion},
+		Sync:    TileSync{PendingCount: c.Pending, Failed24h: c.Failed24h},
+	}
+	if c.LastRunAt != nil {
+		h.Sync.LastRunAt = c.LastRunAt.UTC().Format(time.RFC3339)
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+// disconnect serves POST /v1/tenant/disconnect (wire §2.3): the shop is about
+// to delete its credentials, so the binding is revoked and the api key
+// forgotten. A second call carries a key Ledger no longer knows and gets 401,
+// which the shop swallows.
+func (s *Service) disconnect(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.RequestTimeout)
+	defer cancel()
+	t, err := s.authenticate(ctx, r, "")
+	if err != nil {
+		s.writeFailure(w, r, "", err)
+		return
+	}
+	// The body is the literal {}; nothing in it matters.
+	_, _ = io.Copy(io.Discard, r.Body)
+	if err := s.st.SetMagentoStatus(ctx, t.ID, store.StatusRevoked); err != nil {
+		s.unavailable(w, r, t.ID, &unavailableError{"database unavailable", err})
+		return
+	}
+	s.log.InfoContext(r.Context(), "ingest: shop disconnected; binding revoked", "tenant", t.ID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// EntityStatus is the body of GET /v1/status: the newest sync run of one
+// entity, or a null SyncRun when Ledger has none.
+type EntityStatus struct {
+	EntityType string     `json:"entity_type"`
+	EntityID   int64      `json:"entity_id"`
+	SyncRun    *RunStatus `json:"sync_run"`
+}
+
+// RunStatus describes one sync run.
+type RunStatus struct {
+	SyncRunID  string `json:"sync_run_id"`
+	Event      string `json:"event"`
+	Status     string `json:"status"` // pending | running | succeeded | skipped | failed
+	SageID     string `json:"sage_id,omitempty"`
+	SkipReason string `json:"skip_reason,omitempty"`
+	ErrorCode  string `json:"error_code,omitempty"`
+	Message    string `json:"message,omitempty"`
+	CreatedAt  string `json:"created_at"`
+	FinishedAt string `json:"finished_at,omitempty"`
+}
+
+// statusScanLimit is how many of the tenant's newest runs /v1/status looks
+// through. No module calls the endpoint today (wire §2.4), so it stays a
+// filter over store.ListRuns rather than a query of its own.
+const statusScanLimit = 1000
+
+// status serves GET /v1/status?entity_type=&entity_id= (wire §2.4).
+func (s *Service) status(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	t, err := s.authenticate(ctx, r, "")
+	if err != nil {
+		s.writeFailure(w, r, "", err)
+		return
+	}
+	q := r.URL.Query()
+	entityType := q.Get("entity_type")
+	switch entityType {
+	case "invoice", "creditmemo", "customer", "product":
+	default:
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Field: "entity_type",
+			Message: "entity_type must be invoice, creditmemo, customer or product"})
+		return
+	}
+	id, err := strconv.ParseInt(q.Get("entity_id"), 10, 64)
+	if err != nil || id < 0 {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Field: "entity_id",
+			Message: "entity_id must be the Magento id of the entity, an integer of 0 or more"})
+		return
+	}
+	runs, err := s.st.ListRuns(ctx, store.RunFilter{TenantID: t.ID, Limit: statusScanLimit})
+	if err != nil {
+		s.unavailable(w, r, t.ID, &unavailableError{"database unavailable", err})
+		return
+	}
+	out := EntityStatus{EntityType: entityType, EntityID: id}
+	for _, run := range runs { // newest first
+		if run.EntityType == entityType && run.MagentoEntityID == id {
+			rs := &RunStatus{
+				SyncRunID: run.ID, Event: run.Event, Status: run.Status, SageID: run.SageID,
+				SkipReason: run.SkipReason, ErrorCode: run.ErrorCode, Message: run.LastError,
+				CreatedAt: run.CreatedAt.UTC().Format(time.RFC3339),
+			}
+			if run.FinishedAt != nil {
+				rs.FinishedAt = run.FinishedAt.UTC().Format(time.RFC3339)
+			}
+			out.SyncRun = rs
+			break
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// healthz serves GET /healthz: the process is alive and serving.
+func (s *Service) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz serves GET /readyz: 200 when the database answers a ping and the
+// NATS connection is up, 503 naming what is not.
+func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"database": "ok", "nats": "ok"}
+	ready := true
+	if err := s.st.Ping(ctx); err != nil {
+		checks["database"] = "unreachable"
+		ready = false
+	}
+	if nc := s.js.Conn(); nc == nil || nc.Status() != nats.CONNECTED {
+		checks["nats"] = "not connected"
+		ready = false
+	}
+	code := http.StatusOK
+	if !ready {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, checks)
+}

@@ -1,0 +1,61 @@
+package ingest
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ledgersync/ledger/libs/telemetry"
+)
+
+// Webhook outcomes, the outcome label of ledger_ingest_webhooks_total.
+const (
+	outcomeAccepted     = "accepted"     // recorded and published
+	outcomeDuplicate    = "duplicate"    // a repeat of a live run; nothing published
+	outcomeUnauthorized = "unauthorized" // 401
+	outcomeRejected     = "rejected"     // 400 or 404: can never succeed
+	outcomeTooLarge     = "too_large"    // 413
+	outcomeUnavailable  = "unavailable"  // 503: Magento retries
+)
+
+type metrics struct {
+	registry *prometheus.Registry
+	handler  http.Handler
+	requests *prometheus.CounterVec
+	webhooks *prometheus.CounterVec
+	publish  *prometheus.HistogramVec
+}
+
+func newMetrics(replayEntries func() int) *metrics {
+	reg := telemetry.NewRegistry()
+	m := &metrics{
+		registry: reg,
+		handler:  telemetry.MetricsHandler(reg),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_ingest_http_requests_total",
+			Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_ingest_webhooks_total",
+			Help: "Magento webhooks by outcome (accepted, duplicate, unauthorized, rejected, too_large, unavailable) and status code.",
+		}, []string{"outcome", "code"}),
+		publish: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ledger_ingest_publish_duration_seconds",
+			Help:    "Time from publishing an OutboxEvent to its JetStream acknowledgement, by result (ok, error).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"result"}),
+	}
+	reg.MustRegister(m.requests, m.webhooks, m.publish,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ledger_ingest_replay_cache_entries",
+			Help: "JWT ids remembered by this replica's replay cache.",
+		}, func() float64 { return float64(replayEntries()) }))
+	return m
+}
+
+// Registry is the service's Prometheus registry (served at /metrics), for
+// callers that want to add their own collectors.
+func (s *Service) Registry() *prometheus.Registry { return s.metrics.registry }
+
+func statusLabel(code int) string { return strconv.Itoa(code) }
