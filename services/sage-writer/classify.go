@@ -1,0 +1,390 @@
+package sagewriter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/ledgersync/ledger/libs/sage"
+	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
+)
+
+// Error classes (DESIGN §3).
+const (
+	ClassAuth        = "auth"
+	ClassNotFound    = "not_found"
+	ClassValidation  = "validation"
+	ClassRateLimited = "rate_limited"
+	ClassProvider    = "provider"
+	ClassHTTP        = "http"
+	ClassDatabase    = "database"
+	ClassSerde       = "serde"
+	ClassInternal    = "internal"
+)
+
+// Stable error codes the writer produces itself. Codes of Sage validation
+// errors are the snake_case of Sage's $dataCode (RecordInvalid → record_invalid).
+const (
+	CodeContactReferenceReserved = "contact_reference_reserved"
+	CodeAccessDenied             = "sage_access_denied"
+	CodeForbidden                = "sage_forbidden"
+	CodeTokenRevoked             = "sage_token_revoked"
+	CodeNotConnected             = "sage_not_connected"
+	CodeBindingNotActive         = "sage_binding_not_active"
+	CodeUnauthorized             = "sage_unauthorized"
+	CodeBusinessChanged          = "sage_business_changed"
+	CodeRateLimited              = "sage_rate_limited"
+	CodeServerError              = "sage_server_error"
+	CodeTransport                = "sage_transport_error"
+	CodeTokenEndpoint            = "sage_token_endpoint_error"
+	CodeConflict                 = "sage_conflict"
+	CodeDuplicateReference       = "sage_duplicate_reference"
+	CodeUnexpectedAnswer         = "sage_unexpected_answer"
+	CodeValidation               = "sage_validation_failed"
+	CodeNotFound                 = "sage_not_found"
+	CodeRequestRejected          = "sage_request_rejected"
+	CodeUndecodable              = "undecodable_message"
+	CodeInvalidWrite             = "invalid_write"
+	CodeDatabase                 = "database_unavailable"
+	CodeInternal                 = "internal_error"
+	CodeRunNotFound              = "run_not_found"
+)
+
+// Verdict is what a classified failure means for the write.
+type Verdict int
+
+// Verdicts.
+const (
+	// Retry: transient; the write is delivered again after a back-off.
+	Retry Verdict = iota + 1
+	// Pause: the binding cannot write until an operator acts (tokens revoked,
+	// binding not active, lead business changed); the write waits PauseDelay
+	// between deliveries instead of being dead-lettered at once.
+	Pause
+	// DeadLetter: retrying cannot help; the run fails and the write goes to
+	// the DLQ for replay after the cause is fixed.
+	DeadLetter
+)
+
+// String names the verdict in logs.
+func (v Verdict) String() string {
+	switch v {
+	case Retry:
+		return "retry"
+	case Pause:
+		return "pause"
+	case DeadLetter:
+		return "dead_letter"
+	}
+	return "unknown"
+}
+
+// Decision is the classification of one failure: what happens next, and the
+// class, code and message operators see on the run and the dead letter.
+type Decision struct {
+	Verdict    Verdict
+	Class      string
+	Code       string
+	Message    string
+	Source     string // primary Sage $source, when there is one
+	HTTPStatus int
+	RequestID  string
+	// RetryAfter is Sage's Retry-After, when it sent one.
+	RetryAfter time.Duration
+	// Ambiguous: a create may have happened (5xx or transport failure after
+	// the request left); resolve by lookup before creating again.
+	Ambiguous bool
+	// RevokeBinding: mark the binding token_revoked.
+	RevokeBinding bool
+	// BackPressure: Sage is throttling (429); log at INFO, back off.
+	BackPressure bool
+}
+
+// OpError is a failure of one operation of a write; Classify reads the
+// operation for context (its resource and reference).
+type OpError struct {
+	TenantID string
+	Op       *ledgerv1.SageOperation
+	Err      error
+}
+
+// Error names the operation and the cause.
+func (e *OpError) Error() string {
+	return fmt.Sprintf("operation %q (%s %s): %v", e.Op.GetKey(), e.Op.GetXrefKind(), e.Op.GetXrefKey(), e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *OpError) Unwrap() error { return e.Err }
+
+// Sentinels of the writer's own failure causes.
+var (
+	errBindingNotActive = errors.New("the tenant's Sage binding is not active")
+	errNoTokens         = errors.New("the tenant has no Sage tokens: connect Sage for it")
+	errBusinessChanged  = errors.New("Sage answered for another business than the one requested: the lead business changed")
+	errMultipleMatches  = errors.New("Sage holds more than one document with this reference")
+	errUnexpectedAnswer = errors.New("Sage answered 2xx without a document id")
+)
+
+// invalidWrite is a SageWrite that can never be executed as sent (a mapper bug).
+type invalidWrite struct{ msg string }
+
+func (e *invalidWrite) Error() string { return e.msg }
+
+// dbError is a failure of the store.
+type dbError struct {
+	what string
+	err  error
+}
+
+func (e *dbError) Error() string { return e.what + ": " + e.err.Error() }
+func (e *dbError) Unwrap() error { return e.err }
+
+func storeErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &dbError{what: what, err: err}
+}
+
+// Classify turns any failure of a write into a Decision. It is the one place
+// that maps Sage's answers, token errors and the writer's own failures to error
+// classes, stable codes and what happens next; README.md has the table.
+func Classify(err error) Decision {
+	var opErr *OpError
+	errors.As(err, &opErr)
+	var apiErr *sage.APIError
+	var rf *refreshFailure
+	var iw *invalidWrite
+	var db *dbError
+	switch {
+	case err == nil:
+		return Decision{}
+	case errors.Is(err, sage.ErrInvalidGrant):
+		return Decision{Verdict: Pause, Class: ClassAuth, Code: CodeTokenRevoked, RevokeBinding: true,
+			Message: "Sage refused the refresh token (expired, revoked or already used): reconnect Sage for this tenant; paused writes resume once it is active again"}
+	case errors.Is(err, errNoTokens):
+		return Decision{Verdict: Pause, Class: ClassAuth, Code: CodeNotConnected, Message: errNoTokens.Error()}
+	case errors.Is(err, errBindingNotActive):
+		return Decision{Verdict: Pause, Class: ClassAuth, Code: CodeBindingNotActive,
+			Message: "the tenant's Sage binding is not active (not connected, or its tokens were revoked): reconnect Sage; paused writes resume by themselves"}
+	case errors.Is(err, errBusinessChanged):
+		return Decision{Verdict: Pause, Class: ClassAuth, Code: CodeBusinessChanged,
+			Message: "Sage answered for another business than the binding's: the user's lead business changed or access to the business was lost; reconnect Sage and choose the business"}
+	case errors.As(err, &rf):
+		// The token endpoint failed for another reason than invalid_grant
+		// (network, 5xx, invalid_client): transient from here.
+		return Decision{Verdict: Retry, Class: ClassHTTP, Code: CodeTokenEndpoint, Message: err.Error()}
+	case errors.As(err, &apiErr):
+		return classifyAPI(apiErr, opErr)
+	case errors.Is(err, errMultipleMatches):
+		return Decision{Verdict: DeadLetter, Class: ClassProvider, Code: CodeDuplicateReference,
+			Message: err.Error() + ": link the right one with `ledgerctl xref set` and replay"}
+	case errors.Is(err, errUnexpectedAnswer):
+		return Decision{Verdict: Retry, Class: ClassProvider, Code: CodeUnexpectedAnswer, Message: err.Error(), Ambiguous: true}
+	case errors.Is(err, sage.ErrTransport), errors.Is(err, context.DeadlineExceeded):
+		return Decision{Verdict: Retry, Class: ClassHTTP, Code: CodeTransport, Message: err.Error(), Ambiguous: true}
+	case errors.As(err, &iw):
+		return Decision{Verdict: DeadLetter, Class: ClassSerde, Code: CodeInvalidWrite, Message: err.Error()}
+	case errors.As(err, &db):
+		return Decision{Verdict: Retry, Class: ClassDatabase, Code: CodeDatabase, Message: err.Error()}
+	}
+	return Decision{Verdict: Retry, Class: ClassInternal, Code: CodeInternal, Message: err.Error()}
+}
+
+func classifyAPI(e *sage.APIError, op *OpError) Decision {
+	p := e.Primary()
+	d := Decision{HTTPStatus: e.Status, RequestID: e.RequestID, Source: p.Source}
+	cause := p.Message
+	if p.Source != "" {
+		cause = p.Source + ": " + p.Message
+	}
+	if cause == "" {
+		cause = fmt.Sprintf("HTTP %d: %s", e.Status, strings.TrimSpace(redact(e.Body)))
+	}
+	switch {
+	case softDeleted(e):
+		d.Verdict, d.Class, d.Code = DeadLetter, ClassValidation, CodeContactReferenceReserved
+		d.Message = reservedMessage(op)
+	case e.Status == http.StatusBadRequest || e.Status == http.StatusUnprocessableEntity:
+		d.Verdict, d.Class, d.Code, d.Message = DeadLetter, ClassValidation, snakeCode(p.DataCode, CodeValidation), cause
+	case e.Status == http.StatusUnauthorized:
+		// Reached only after the forced refresh and the retried call failed too.
+		d.Verdict, d.Class, d.Code = Pause, ClassAuth, CodeUnauthorized
+		d.Message = "Sage rejected a freshly refreshed access token (" + cause + "): check the Sage subscription and reconnect Sage"
+	case e.Status == http.StatusForbidden && p.DataCode == "MultiUserAccessDenied":
+		d.Verdict, d.Class, d.Code = DeadLetter, ClassAuth, CodeAccessDenied
+		d.Message = "the Sage user lacks the role for this area (" + area(e.Path) + "); grant it in Sage and replay"
+	case e.Status == http.StatusForbidden:
+		// Access to the business itself was withdrawn: binding drift, like a 401.
+		d.Verdict, d.Class, d.Code = Pause, ClassAuth, CodeForbidden
+		d.Message = "Sage refused access to the business (" + cause + "): reconnect Sage with a user who can access it"
+	case e.Status == http.StatusNotFound:
+		d.Verdict, d.Class, d.Code, d.Message = DeadLetter, ClassNotFound, snakeCode(p.DataCode, CodeNotFound), cause
+	case e.Status == http.StatusTooManyRequests:
+		d.Verdict, d.Class, d.Code, d.BackPressure = Retry, ClassRateLimited, CodeRateLimited, true
+		d.RetryAfter = parseRetryAfter(e.RetryAfter, time.Now())
+		d.Message = "Sage is throttling this business: " + cause
+	case e.Status == http.StatusConflict:
+		// Undocumented by Sage; most likely a clash of parallel writes.
+		d.Verdict, d.Class, d.Code, d.Message = Retry, ClassProvider, CodeConflict, cause
+		d.Ambiguous = e.Method == http.MethodPost || e.Method == http.MethodPut
+	case e.Status >= 500:
+		d.Verdict, d.Class, d.Code, d.Message = Retry, ClassProvider, CodeServerError, cause
+		d.Ambiguous = e.Method == http.MethodPost || e.Method == http.MethodPut
+	default: // 405, 415 and other 4xx: the request itself is wrong (our bug)
+		d.Verdict, d.Class, d.Code, d.Message = DeadLetter, ClassInternal, snakeCode(p.DataCode, CodeRequestRejected), cause
+	}
+	return d
+}
+
+// softDeleted recognises the soft-delete quirk: a contact POST rejected because
+// its reference is taken (a deleted contact keeps it), or a PUT on a contact
+// Sage no longer lets anyone update.
+func softDeleted(e *sage.APIError) bool {
+	path := e.Path
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	switch {
+	case e.Method == http.MethodPost && path == "/contacts" &&
+		(e.Status == http.StatusUnprocessableEntity || e.Status == http.StatusBadRequest):
+		for _, it := range e.Items {
+			m := strings.ToLower(it.Message)
+			if (it.Source == "reference" || strings.Contains(m, "reference")) &&
+				(strings.Contains(m, "taken") || strings.Contains(m, "reserved") || strings.Contains(m, "in use") || strings.Contains(m, "already")) {
+				return true
+			}
+		}
+	case e.Method == http.MethodPut && strings.HasPrefix(path, "/contacts/") &&
+		(e.Status == http.StatusNotFound || e.Status == http.StatusUnprocessableEntity):
+		return true
+	}
+	return false
+}
+
+func reservedMessage(op *OpError) string {
+	ref, tenant, key := "<reference>", "<tenant>", "<key>"
+	if op != nil {
+		if op.Op.GetReference() != "" {
+			ref = op.Op.GetReference()
+		}
+		if op.Op.GetXrefKey() != "" {
+			key = op.Op.GetXrefKey()
+		}
+		if op.TenantID != "" {
+			tenant = op.TenantID
+		}
+	}
+	return fmt.Sprintf("Sage still holds a reserved reference '%s' (a deleted contact keeps its reference): "+
+		"hard-delete it in Sage (Settings → Deletion) or relink with "+
+		"`ledgerctl xref set --tenant %s --kind contact --key %s --sage-id ID`", ref, tenant, key)
+}
+
+// area names the Sage role a path needs, for the 403 message.
+func area(path string) string {
+	switch {
+	case strings.HasPrefix(path, "/contacts"):
+		return "Contacts"
+	case strings.HasPrefix(path, "/sales_"), strings.HasPrefix(path, "/contact_"):
+		return "Sales"
+	case strings.HasPrefix(path, "/products"), strings.HasPrefix(path, "/services"):
+		return "Products and Services"
+	}
+	return "Sales/Contacts"
+}
+
+// snakeCode is the stable code of a Sage $dataCode: RecordInvalid →
+// record_invalid; def when Sage sent none.
+func snakeCode(dataCode, def string) string {
+	if dataCode == "" {
+		return def
+	}
+	var b strings.Builder
+	rs := []rune(dataCode)
+	for i, r := range rs {
+		switch {
+		case unicode.IsUpper(r):
+			prevLower := i > 0 && (unicode.IsLower(rs[i-1]) || unicode.IsDigit(rs[i-1]))
+			nextLower := i > 0 && i+1 < len(rs) && unicode.IsUpper(rs[i-1]) && unicode.IsLower(rs[i+1])
+			if (prevLower || nextLower) && b.Len() > 0 {
+				b.WriteByte('_')
+			}
+			b.WriteRune(unicode.ToLower(r))
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		default:
+			if b.Len() > 0 && !strings.HasSuffix(b.String(), "_") {
+				b.WriteByte('_')
+			}
+		}
+	}
+	return strings.Trim(b.String(), "_")
+}
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date; 0 when absent
+// or unusable. It is capped at an hour so a bogus header cannot park a write.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.Atoi(v); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), time.Hour)
+}
+
+// Retry schedule. A transient failure on delivery n (1-based) waits
+// 1s·2^(n−1) capped at 5 min (1s, 2s, 4s, … 256s, 300s); a 429 without
+// Retry-After waits 2s·2^(n−1) capped at 60 s. Both get ±20 % jitter so writes
+// that failed together do not return together. A pause waits PauseDelay.
+const (
+	retryBase     = time.Second
+	retryCap      = 5 * time.Minute
+	rateLimitBase = 2 * time.Second
+	rateLimitCap  = 60 * time.Second
+)
+
+// delay is how long the write waits before its next delivery.
+func (d Decision) delay(delivered uint64, pause time.Duration) time.Duration {
+	switch {
+	case d.Verdict == Pause:
+		return pause
+	case d.RetryAfter > 0:
+		return d.RetryAfter
+	case d.BackPressure:
+		return jitter(exponential(rateLimitBase, rateLimitCap, delivered))
+	}
+	return jitter(exponential(retryBase, retryCap, delivered))
+}
+
+func exponential(base, limit time.Duration, delivered uint64) time.Duration {
+	n := max(delivered, 1) - 1
+	if n > 20 {
+		return limit
+	}
+	return min(base<<n, limit)
+}
+
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// redactRE matches credentials that might appear in a body or error text.
+var redactRE = regexp.MustCompile(`(?i)((?:authorization|bearer|access_token|refresh_token|client_secret|password|api[_-]?key)["']?\s*[:=]?\s*["']?(?:bearer\s+)?)[^\s"',}&]+`)
+
+// redact masks Authorization-like values. Sage error bodies carry none; this is
+// defence in depth before an envelope is stored or logged.
+func redact(s string) string {
+	return redactRE.ReplaceAllString(s, "${1}[redacted]")
+}

@@ -1,0 +1,205 @@
+package sagewriter
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/ledgersync/ledger/libs/env"
+	"github.com/ledgersync/ledger/libs/sage"
+	"github.com/ledgersync/ledger/libs/secrets"
+)
+
+// Defaults of Config, applied by ConfigFromEnv and by New for zero fields.
+const (
+	DefaultWorkers     = 4
+	DefaultMaxDeliver  = 10
+	DefaultPauseDelay  = 5 * time.Minute
+	DefaultHTTPTimeout = 30 * time.Second
+	DefaultAckWait     = 2 * time.Minute
+	DefaultAddr        = "127.0.0.1:8084"
+)
+
+// minAckWait keeps a slow Sage call from outliving the message's lease: a
+// message redelivered while its first handler still runs would be written twice
+// in parallel (the per-business lock only spans one process).
+const minAckWait = 60 * time.Second
+
+// Config is the sage-writer's configuration. Zero fields take the defaults
+// documented on each field.
+type Config struct {
+	// Endpoints are Sage's hosts (SAGE_API_URL, SAGE_AUTH_URL, SAGE_TOKEN_URL,
+	// SAGE_REVOKE_URL); empty fields default to sage.Official().
+	Endpoints sage.Endpoints
+	// ClientID and ClientSecret are the app registration (SAGE_CLIENT_ID,
+	// SAGE_CLIENT_SECRET); both required. The secret prints as [redacted].
+	ClientID     string
+	ClientSecret secrets.String
+	// RedirectURL is the registered OAuth callback (SAGE_REDIRECT_URL). The
+	// writer only refreshes tokens, so it is optional here.
+	RedirectURL string
+	// Workers is how many SageWrites are handled at once (WRITER_WORKERS,
+	// default 4). Writes to one business are serialised regardless.
+	Workers int
+	// MaxDeliver is the number of deliveries before a retried write is
+	// dead-lettered (WRITER_MAX_DELIVER, default 10).
+	MaxDeliver int
+	// PauseDelay is how long a write waits before it is tried again while its
+	// binding cannot write: tokens revoked, binding not active, lead business
+	// changed (WRITER_PAUSE_DELAY, default 5m).
+	PauseDelay time.Duration
+	// HTTPTimeout bounds each Sage HTTP call (WRITER_HTTP_TIMEOUT, default 30s).
+	HTTPTimeout time.Duration
+	// AckWait is how long one delivery may take before JetStream redelivers it
+	// (WRITER_ACK_WAIT, default 2m, at least 60s).
+	AckWait time.Duration
+	// Addr serves /healthz, /readyz and /metrics (WRITER_ADDR, default
+	// 127.0.0.1:8084).
+	Addr string
+	// HTTPClient, when set, is used for every Sage call (tests); otherwise a
+	// client with HTTPTimeout is built.
+	HTTPClient *http.Client
+}
+
+// ConfigFromEnv reads the configuration from the environment. Every problem is
+// reported at once, each naming its variable.
+func ConfigFromEnv() (Config, error) {
+	r := &env.Reader{}
+	off := sage.Official()
+	c := Config{
+		Endpoints: sage.Endpoints{
+			APIURL:    r.String("SAGE_API_URL", off.APIURL),
+			AuthURL:   r.String("SAGE_AUTH_URL", off.AuthURL),
+			TokenURL:  r.String("SAGE_TOKEN_URL", off.TokenURL),
+			RevokeURL: r.String("SAGE_REVOKE_URL", off.RevokeURL),
+		},
+		ClientID:     r.String("SAGE_CLIENT_ID", ""),
+		ClientSecret: secrets.String(r.String("SAGE_CLIENT_SECRET", "")),
+		RedirectURL:  r.String("SAGE_REDIRECT_URL", ""),
+		Workers:      r.Int("WRITER_WORKERS", DefaultWorkers),
+		MaxDeliver:   r.Int("WRITER_MAX_DELIVER", DefaultMaxDeliver),
+		PauseDelay:   r.Duration("WRITER_PAUSE_DELAY", DefaultPauseDelay),
+		HTTPTimeout:  r.Duration("WRITER_HTTP_TIMEOUT", DefaultHTTPTimeout),
+		AckWait:      r.Duration("WRITER_ACK_WAIT", DefaultAckWait),
+		Addr:         r.String("WRITER_ADDR", DefaultAddr),
+	}
+	if err := r.Err(); err != nil {
+		return Config{}, err
+	}
+	return c, c.Validate()
+}
+
+// withDefaults fills zero fields.
+func (c Config) withDefaults() Config {
+	off := sage.Official()
+	if c.Endpoints.APIURL == "" {
+		c.Endpoints.APIURL = off.APIURL
+	}
+	if c.Endpoints.AuthURL == "" {
+		c.Endpoints.AuthURL = off.AuthURL
+	}
+	if c.Endpoints.TokenURL == "" {
+		c.Endpoints.TokenURL = off.TokenURL
+	}
+	if c.Endpoints.RevokeURL == "" {
+		c.Endpoints.RevokeURL = off.RevokeURL
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = DefaultMaxDeliver
+	}
+	if c.PauseDelay == 0 {
+		c.PauseDelay = DefaultPauseDelay
+	}
+	if c.HTTPTimeout == 0 {
+		c.HTTPTimeout = DefaultHTTPTimeout
+	}
+	if c.AckWait == 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	return c
+}
+
+// Validate reports every invalid setting, naming the variable and the fix.
+// Zero values that have a default are valid.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	for _, u := range []struct{ name, val string }{
+		{"SAGE_API_URL", c.Endpoints.APIURL}, {"SAGE_AUTH_URL", c.Endpoints.AuthURL},
+		{"SAGE_TOKEN_URL", c.Endpoints.TokenURL}, {"SAGE_REVOKE_URL", c.Endpoints.RevokeURL},
+	} {
+		if p, err := url.Parse(u.val); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("%s=%q: want an absolute http(s) URL, e.g. %s", u.name, u.val, sageDefault(u.name)))
+		}
+	}
+	if c.ClientID == "" {
+		errs = append(errs, errors.New("SAGE_CLIENT_ID is required: the client id of the Sage app registration (developer self-service)"))
+	}
+	if c.ClientSecret.Reveal() == "" {
+		errs = append(errs, errors.New("SAGE_CLIENT_SECRET is required: the client secret of the Sage app registration"))
+	}
+	if c.Workers < 1 || c.Workers > 256 {
+		errs = append(errs, fmt.Errorf("WRITER_WORKERS=%d: want 1..256", c.Workers))
+	}
+	if c.MaxDeliver < 2 {
+		errs = append(errs, fmt.Errorf("WRITER_MAX_DELIVER=%d: want at least 2 (one try and one retry)", c.MaxDeliver))
+	}
+	if c.PauseDelay < time.Second {
+		errs = append(errs, fmt.Errorf("WRITER_PAUSE_DELAY=%s: want at least 1s, e.g. 5m", c.PauseDelay))
+	}
+	if c.HTTPTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("WRITER_HTTP_TIMEOUT=%s: want at least 1s, e.g. 30s", c.HTTPTimeout))
+	}
+	if c.AckWait < minAckWait {
+		errs = append(errs, fmt.Errorf("WRITER_ACK_WAIT=%s: want at least %s", c.AckWait, minAckWait))
+	}
+	if c.AckWait < 2*c.HTTPTimeout {
+		errs = append(errs, fmt.Errorf("WRITER_ACK_WAIT=%s: want at least twice WRITER_HTTP_TIMEOUT (%s)", c.AckWait, c.HTTPTimeout))
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("WRITER_ADDR=%q: want host:port, e.g. %s", c.Addr, DefaultAddr))
+	}
+	return errors.Join(errs...)
+}
+
+func sageDefault(name string) string {
+	off := sage.Official()
+	switch name {
+	case "SAGE_AUTH_URL":
+		return off.AuthURL
+	case "SAGE_TOKEN_URL":
+		return off.TokenURL
+	case "SAGE_REVOKE_URL":
+		return off.RevokeURL
+	}
+	return off.APIURL
+}
+
+// LogValue prints the configuration at start with the client secret masked.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("api_url", c.Endpoints.APIURL),
+		slog.String("auth_url", c.Endpoints.AuthURL),
+		slog.String("token_url", c.Endpoints.TokenURL),
+		slog.String("revoke_url", c.Endpoints.RevokeURL),
+		slog.String("client_id", c.ClientID),
+		slog.Any("client_secret", c.ClientSecret),
+		slog.String("redirect_url", c.RedirectURL),
+		slog.Int("workers", c.Workers),
+		slog.Int("max_deliver", c.MaxDeliver),
+		slog.String("pause_delay", c.PauseDelay.String()),
+		slog.String("http_timeout", c.HTTPTimeout.String()),
+		slog.String("ack_wait", c.AckWait.String()),
+		slog.String("addr", c.Addr),
+	)
+}
