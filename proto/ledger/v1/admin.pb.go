@@ -1013,11 +1013,1343 @@ func (x *ListRunsResponse) GetRuns() []*Run {
 	return nil
 }
 
+type GetRunRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SyncRunId     string                 `protobuf:"bytes,1,opt,name=sync_run_id,json=syncRunId,proto3" json:"sync_run_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRunRequest) Reset() {
+	*x = GetRunRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRunRequest) ProtoMessage() {}
+
+func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
+func (*GetRunRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetRunRequest) GetSyncRunId() string {
+	if x != nil {
+		return x.SyncRunId
+	}
+	return ""
+}
+
+// Attempt is one HTTP call a run made.
+type Attempt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stage         string                 `protobuf:"bytes,1,opt,name=stage,proto3" json:"stage,omitempty"`
+	Method        string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	Path          string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	HttpStatus    int32                  `protobuf:"varint,4,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
+	DurationMs    int64                  `protobuf:"varint,5,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	RequestId     string                 `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Outcome       string                 `protobuf:"bytes,7,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	ErrorSource   string                 `protobuf:"bytes,8,opt,name=error_source,json=errorSource,proto3" json:"error_source,omitempty"`
+	Envelope      string                 `protobuf:"bytes,9,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attempt) Reset() {
+	*x = Attempt{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attempt) ProtoMessage() {}
+
+func (x *Attempt) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
+func (*Attempt) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Attempt) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *Attempt) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Attempt) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Attempt) GetHttpStatus() int32 {
+	if x != nil {
+		return x.HttpStatus
+	}
+	return 0
+}
+
+func (x *Attempt) GetDurationMs() int64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *Attempt) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Attempt) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *Attempt) GetErrorSource() string {
+	if x != nil {
+		return x.ErrorSource
+	}
+	return ""
+}
+
+func (x *Attempt) GetEnvelope() string {
+	if x != nil {
+		return x.Envelope
+	}
+	return ""
+}
+
+type GetRunResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *Run                   `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	Attempts      []*Attempt             `protobuf:"bytes,2,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRunResponse) Reset() {
+	*x = GetRunResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRunResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRunResponse) ProtoMessage() {}
+
+func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
+func (*GetRunResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetRunResponse) GetRun() *Run {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+func (x *GetRunResponse) GetAttempts() []*Attempt {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
+type RetryRunsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SyncRunIds    []string               `protobuf:"bytes,1,rep,name=sync_run_ids,json=syncRunIds,proto3" json:"sync_run_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryRunsRequest) Reset() {
+	*x = RetryRunsRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryRunsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryRunsRequest) ProtoMessage() {}
+
+func (x *RetryRunsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryRunsRequest.ProtoReflect.Descriptor instead.
+func (*RetryRunsRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RetryRunsRequest) GetSyncRunIds() []string {
+	if x != nil {
+		return x.SyncRunIds
+	}
+	return nil
+}
+
+// RetriedRun says what happened to one requested run.
+type RetriedRun struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SyncRunId string                 `protobuf:"bytes,1,opt,name=sync_run_id,json=syncRunId,proto3" json:"sync_run_id,omitempty"`
+	// The new run created for the retry, when one was.
+	NewSyncRunId  string `protobuf:"bytes,2,opt,name=new_sync_run_id,json=newSyncRunId,proto3" json:"new_sync_run_id,omitempty"`
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetriedRun) Reset() {
+	*x = RetriedRun{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetriedRun) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetriedRun) ProtoMessage() {}
+
+func (x *RetriedRun) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetriedRun.ProtoReflect.Descriptor instead.
+func (*RetriedRun) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RetriedRun) GetSyncRunId() string {
+	if x != nil {
+		return x.SyncRunId
+	}
+	return ""
+}
+
+func (x *RetriedRun) GetNewSyncRunId() string {
+	if x != nil {
+		return x.NewSyncRunId
+	}
+	return ""
+}
+
+func (x *RetriedRun) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type RetryRunsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Runs          []*RetriedRun          `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryRunsResponse) Reset() {
+	*x = RetryRunsResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryRunsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryRunsResponse) ProtoMessage() {}
+
+func (x *RetryRunsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryRunsResponse.ProtoReflect.Descriptor instead.
+func (*RetryRunsResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RetryRunsResponse) GetRuns() []*RetriedRun {
+	if x != nil {
+		return x.Runs
+	}
+	return nil
+}
+
+type BackfillSyncStateRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// Entity types to walk: invoice, creditmemo (default both).
+	EntityTypes []string `protobuf:"bytes,2,rep,name=entity_types,json=entityTypes,proto3" json:"entity_types,omitempty"`
+	// Only runs finished at or after this time.
+	Since *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	// Rows per second (0 = as fast as the shop allows).
+	Rate int32 `protobuf:"varint,4,opt,name=rate,proto3" json:"rate,omitempty"`
+	// Count what would be pushed, push nothing.
+	DryRun bool `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Rows per batch (default 100).
+	BatchSize     int32 `protobuf:"varint,6,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackfillSyncStateRequest) Reset() {
+	*x = BackfillSyncStateRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackfillSyncStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackfillSyncStateRequest) ProtoMessage() {}
+
+func (x *BackfillSyncStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackfillSyncStateRequest.ProtoReflect.Descriptor instead.
+func (*BackfillSyncStateRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *BackfillSyncStateRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *BackfillSyncStateRequest) GetEntityTypes() []string {
+	if x != nil {
+		return x.EntityTypes
+	}
+	return nil
+}
+
+func (x *BackfillSyncStateRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *BackfillSyncStateRequest) GetRate() int32 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+func (x *BackfillSyncStateRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *BackfillSyncStateRequest) GetBatchSize() int32 {
+	if x != nil {
+		return x.BatchSize
+	}
+	return 0
+}
+
+// BackfillSyncStateResponse reports progress; the last message has done set.
+type BackfillSyncStateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Total         int64                  `protobuf:"varint,1,opt,name=total,proto3" json:"total,omitempty"`
+	Pushed        int64                  `protobuf:"varint,2,opt,name=pushed,proto3" json:"pushed,omitempty"`
+	Skipped       int64                  `protobuf:"varint,3,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	Failed        int64                  `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`
+	Done          bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
+	Message       string                 `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackfillSyncStateResponse) Reset() {
+	*x = BackfillSyncStateResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackfillSyncStateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackfillSyncStateResponse) ProtoMessage() {}
+
+func (x *BackfillSyncStateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackfillSyncStateResponse.ProtoReflect.Descriptor instead.
+func (*BackfillSyncStateResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *BackfillSyncStateResponse) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *BackfillSyncStateResponse) GetPushed() int64 {
+	if x != nil {
+		return x.Pushed
+	}
+	return 0
+}
+
+func (x *BackfillSyncStateResponse) GetSkipped() int64 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
+func (x *BackfillSyncStateResponse) GetFailed() int64 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *BackfillSyncStateResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *BackfillSyncStateResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type SetXrefRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// contact | invoice | credit_note | payment | product | service.
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The Magento key, e.g. the contact reference "M42" or an invoice id.
+	MagentoKey    string `protobuf:"bytes,3,opt,name=magento_key,json=magentoKey,proto3" json:"magento_key,omitempty"`
+	Currency      string `protobuf:"bytes,4,opt,name=currency,proto3" json:"currency,omitempty"`
+	SageId        string `protobuf:"bytes,5,opt,name=sage_id,json=sageId,proto3" json:"sage_id,omitempty"`
+	Reference     string `protobuf:"bytes,6,opt,name=reference,proto3" json:"reference,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetXrefRequest) Reset() {
+	*x = SetXrefRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetXrefRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetXrefRequest) ProtoMessage() {}
+
+func (x *SetXrefRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetXrefRequest.ProtoReflect.Descriptor instead.
+func (*SetXrefRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SetXrefRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *SetXrefRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *SetXrefRequest) GetMagentoKey() string {
+	if x != nil {
+		return x.MagentoKey
+	}
+	return ""
+}
+
+func (x *SetXrefRequest) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *SetXrefRequest) GetSageId() string {
+	if x != nil {
+		return x.SageId
+	}
+	return ""
+}
+
+func (x *SetXrefRequest) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+type SetXrefResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Sage id the key pointed to before, if any.
+	PreviousSageId string `protobuf:"bytes,1,opt,name=previous_sage_id,json=previousSageId,proto3" json:"previous_sage_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SetXrefResponse) Reset() {
+	*x = SetXrefResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetXrefResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetXrefResponse) ProtoMessage() {}
+
+func (x *SetXrefResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetXrefResponse.ProtoReflect.Descriptor instead.
+func (*SetXrefResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SetXrefResponse) GetPreviousSageId() string {
+	if x != nil {
+		return x.PreviousSageId
+	}
+	return ""
+}
+
+type GetPolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPolicyRequest) Reset() {
+	*x = GetPolicyRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyRequest) ProtoMessage() {}
+
+func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
+func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetPolicyRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+type GetPolicyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy as JSON (see libs/policy).
+	PolicyJson    string `protobuf:"bytes,1,opt,name=policy_json,json=policyJson,proto3" json:"policy_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPolicyResponse) Reset() {
+	*x = GetPolicyResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyResponse) ProtoMessage() {}
+
+func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
+func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetPolicyResponse) GetPolicyJson() string {
+	if x != nil {
+		return x.PolicyJson
+	}
+	return ""
+}
+
+type SetPolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	PolicyJson    string                 `protobuf:"bytes,2,opt,name=policy_json,json=policyJson,proto3" json:"policy_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPolicyRequest) Reset() {
+	*x = SetPolicyRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPolicyRequest) ProtoMessage() {}
+
+func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPolicyRequest.ProtoReflect.Descriptor instead.
+func (*SetPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SetPolicyRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *SetPolicyRequest) GetPolicyJson() string {
+	if x != nil {
+		return x.PolicyJson
+	}
+	return ""
+}
+
+type SetPolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PolicyJson    string                 `protobuf:"bytes,1,opt,name=policy_json,json=policyJson,proto3" json:"policy_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPolicyResponse) Reset() {
+	*x = SetPolicyResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPolicyResponse) ProtoMessage() {}
+
+func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPolicyResponse.ProtoReflect.Descriptor instead.
+func (*SetPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SetPolicyResponse) GetPolicyJson() string {
+	if x != nil {
+		return x.PolicyJson
+	}
+	return ""
+}
+
+type RefreshReferenceDataRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshReferenceDataRequest) Reset() {
+	*x = RefreshReferenceDataRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshReferenceDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshReferenceDataRequest) ProtoMessage() {}
+
+func (x *RefreshReferenceDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshReferenceDataRequest.ProtoReflect.Descriptor instead.
+func (*RefreshReferenceDataRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RefreshReferenceDataRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+type RefreshReferenceDataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Items fetched per kind (ledger_accounts, tax_rates, bank_accounts, …).
+	Counts        map[string]int32 `protobuf:"bytes,1,rep,name=counts,proto3" json:"counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshReferenceDataResponse) Reset() {
+	*x = RefreshReferenceDataResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshReferenceDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshReferenceDataResponse) ProtoMessage() {}
+
+func (x *RefreshReferenceDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshReferenceDataResponse.ProtoReflect.Descriptor instead.
+func (*RefreshReferenceDataResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *RefreshReferenceDataResponse) GetCounts() map[string]int32 {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+// DeadLetterFilter selects dead letters; empty fields match everything.
+type DeadLetterFilter struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// mapper | sage-writer | statecallback.
+	Stage         string                 `protobuf:"bytes,2,opt,name=stage,proto3" json:"stage,omitempty"`
+	ErrorClass    string                 `protobuf:"bytes,3,opt,name=error_class,json=errorClass,proto3" json:"error_class,omitempty"`
+	ErrorCode     string                 `protobuf:"bytes,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	EntityType    string                 `protobuf:"bytes,5,opt,name=entity_type,json=entityType,proto3" json:"entity_type,omitempty"`
+	Since         *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=since,proto3" json:"since,omitempty"`
+	Until         *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=until,proto3" json:"until,omitempty"`
+	SyncRunIds    []string               `protobuf:"bytes,8,rep,name=sync_run_ids,json=syncRunIds,proto3" json:"sync_run_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeadLetterFilter) Reset() {
+	*x = DeadLetterFilter{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeadLetterFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeadLetterFilter) ProtoMessage() {}
+
+func (x *DeadLetterFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeadLetterFilter.ProtoReflect.Descriptor instead.
+func (*DeadLetterFilter) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *DeadLetterFilter) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *DeadLetterFilter) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *DeadLetterFilter) GetErrorClass() string {
+	if x != nil {
+		return x.ErrorClass
+	}
+	return ""
+}
+
+func (x *DeadLetterFilter) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
+}
+
+func (x *DeadLetterFilter) GetEntityType() string {
+	if x != nil {
+		return x.EntityType
+	}
+	return ""
+}
+
+func (x *DeadLetterFilter) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *DeadLetterFilter) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+func (x *DeadLetterFilter) GetSyncRunIds() []string {
+	if x != nil {
+		return x.SyncRunIds
+	}
+	return nil
+}
+
+// DeadLetterSummary is one dead letter as listed.
+type DeadLetterSummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sequence      uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Subject       string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	DeadLetter    *DeadLetter            `protobuf:"bytes,3,opt,name=dead_letter,json=deadLetter,proto3" json:"dead_letter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeadLetterSummary) Reset() {
+	*x = DeadLetterSummary{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeadLetterSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeadLetterSummary) ProtoMessage() {}
+
+func (x *DeadLetterSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeadLetterSummary.ProtoReflect.Descriptor instead.
+func (*DeadLetterSummary) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *DeadLetterSummary) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *DeadLetterSummary) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *DeadLetterSummary) GetDeadLetter() *DeadLetter {
+	if x != nil {
+		return x.DeadLetter
+	}
+	return nil
+}
+
+type ListDeadLettersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Filter        *DeadLetterFilter      `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	Limit         int32                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeadLettersRequest) Reset() {
+	*x = ListDeadLettersRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeadLettersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeadLettersRequest) ProtoMessage() {}
+
+func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeadLettersRequest.ProtoReflect.Descriptor instead.
+func (*ListDeadLettersRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListDeadLettersRequest) GetFilter() *DeadLetterFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *ListDeadLettersRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListDeadLettersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeadLetters   []*DeadLetterSummary   `protobuf:"bytes,1,rep,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeadLettersResponse) Reset() {
+	*x = ListDeadLettersResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeadLettersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeadLettersResponse) ProtoMessage() {}
+
+func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeadLettersResponse.ProtoReflect.Descriptor instead.
+func (*ListDeadLettersResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListDeadLettersResponse) GetDeadLetters() []*DeadLetterSummary {
+	if x != nil {
+		return x.DeadLetters
+	}
+	return nil
+}
+
+type ReplayDeadLettersRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Filter *DeadLetterFilter      `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Show what would move, move nothing.
+	DryRun bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Messages per second (0 = unlimited).
+	Rate          int32 `protobuf:"varint,3,opt,name=rate,proto3" json:"rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayDeadLettersRequest) Reset() {
+	*x = ReplayDeadLettersRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayDeadLettersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayDeadLettersRequest) ProtoMessage() {}
+
+func (x *ReplayDeadLettersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayDeadLettersRequest.ProtoReflect.Descriptor instead.
+func (*ReplayDeadLettersRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ReplayDeadLettersRequest) GetFilter() *DeadLetterFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *ReplayDeadLettersRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *ReplayDeadLettersRequest) GetRate() int32 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+// ReplayDeadLettersResponse reports progress; the last message has done set.
+type ReplayDeadLettersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Matched       int64                  `protobuf:"varint,1,opt,name=matched,proto3" json:"matched,omitempty"`
+	Replayed      int64                  `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	Failed        int64                  `protobuf:"varint,3,opt,name=failed,proto3" json:"failed,omitempty"`
+	Done          bool                   `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"`
+	Message       string                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayDeadLettersResponse) Reset() {
+	*x = ReplayDeadLettersResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayDeadLettersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayDeadLettersResponse) ProtoMessage() {}
+
+func (x *ReplayDeadLettersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayDeadLettersResponse.ProtoReflect.Descriptor instead.
+func (*ReplayDeadLettersResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ReplayDeadLettersResponse) GetMatched() int64 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
+}
+
+func (x *ReplayDeadLettersResponse) GetReplayed() int64 {
+	if x != nil {
+		return x.Replayed
+	}
+	return 0
+}
+
+func (x *ReplayDeadLettersResponse) GetFailed() int64 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *ReplayDeadLettersResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *ReplayDeadLettersResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_ledger_v1_admin_proto protoreflect.FileDescriptor
 
 const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x15ledger/v1/admin.proto\x12\tledger.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x02\n" +
+	"\x15ledger/v1/admin.proto\x12\tledger.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16ledger/v1/events.proto\"\xc6\x02\n" +
 	"\x06Tenant\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12:\n" +
@@ -1092,7 +2424,113 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x14\n" +
 	"\x05limit\x18\x03 \x01(\x05R\x05limit\"6\n" +
 	"\x10ListRunsResponse\x12\"\n" +
-	"\x04runs\x18\x01 \x03(\v2\x0e.ledger.v1.RunR\x04runs2\xce\x04\n" +
+	"\x04runs\x18\x01 \x03(\v2\x0e.ledger.v1.RunR\x04runs\"/\n" +
+	"\rGetRunRequest\x12\x1e\n" +
+	"\vsync_run_id\x18\x01 \x01(\tR\tsyncRunId\"\x85\x02\n" +
+	"\aAttempt\x12\x14\n" +
+	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x12\x1f\n" +
+	"\vhttp_status\x18\x04 \x01(\x05R\n" +
+	"httpStatus\x12\x1f\n" +
+	"\vduration_ms\x18\x05 \x01(\x03R\n" +
+	"durationMs\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\x12\x18\n" +
+	"\aoutcome\x18\a \x01(\tR\aoutcome\x12!\n" +
+	"\ferror_source\x18\b \x01(\tR\verrorSource\x12\x1a\n" +
+	"\benvelope\x18\t \x01(\tR\benvelope\"b\n" +
+	"\x0eGetRunResponse\x12 \n" +
+	"\x03run\x18\x01 \x01(\v2\x0e.ledger.v1.RunR\x03run\x12.\n" +
+	"\battempts\x18\x02 \x03(\v2\x12.ledger.v1.AttemptR\battempts\"4\n" +
+	"\x10RetryRunsRequest\x12 \n" +
+	"\fsync_run_ids\x18\x01 \x03(\tR\n" +
+	"syncRunIds\"i\n" +
+	"\n" +
+	"RetriedRun\x12\x1e\n" +
+	"\vsync_run_id\x18\x01 \x01(\tR\tsyncRunId\x12%\n" +
+	"\x0fnew_sync_run_id\x18\x02 \x01(\tR\fnewSyncRunId\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\">\n" +
+	"\x11RetryRunsResponse\x12)\n" +
+	"\x04runs\x18\x01 \x03(\v2\x15.ledger.v1.RetriedRunR\x04runs\"\xd8\x01\n" +
+	"\x18BackfillSyncStateRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fentity_types\x18\x02 \x03(\tR\ventityTypes\x120\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x12\n" +
+	"\x04rate\x18\x04 \x01(\x05R\x04rate\x12\x17\n" +
+	"\adry_run\x18\x05 \x01(\bR\x06dryRun\x12\x1d\n" +
+	"\n" +
+	"batch_size\x18\x06 \x01(\x05R\tbatchSize\"\xa9\x01\n" +
+	"\x19BackfillSyncStateResponse\x12\x14\n" +
+	"\x05total\x18\x01 \x01(\x03R\x05total\x12\x16\n" +
+	"\x06pushed\x18\x02 \x01(\x03R\x06pushed\x12\x18\n" +
+	"\askipped\x18\x03 \x01(\x03R\askipped\x12\x16\n" +
+	"\x06failed\x18\x04 \x01(\x03R\x06failed\x12\x12\n" +
+	"\x04done\x18\x05 \x01(\bR\x04done\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\"\xb5\x01\n" +
+	"\x0eSetXrefRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1f\n" +
+	"\vmagento_key\x18\x03 \x01(\tR\n" +
+	"magentoKey\x12\x1a\n" +
+	"\bcurrency\x18\x04 \x01(\tR\bcurrency\x12\x17\n" +
+	"\asage_id\x18\x05 \x01(\tR\x06sageId\x12\x1c\n" +
+	"\treference\x18\x06 \x01(\tR\treference\";\n" +
+	"\x0fSetXrefResponse\x12(\n" +
+	"\x10previous_sage_id\x18\x01 \x01(\tR\x0epreviousSageId\"/\n" +
+	"\x10GetPolicyRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\"4\n" +
+	"\x11GetPolicyResponse\x12\x1f\n" +
+	"\vpolicy_json\x18\x01 \x01(\tR\n" +
+	"policyJson\"P\n" +
+	"\x10SetPolicyRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x1f\n" +
+	"\vpolicy_json\x18\x02 \x01(\tR\n" +
+	"policyJson\"4\n" +
+	"\x11SetPolicyResponse\x12\x1f\n" +
+	"\vpolicy_json\x18\x01 \x01(\tR\n" +
+	"policyJson\":\n" +
+	"\x1bRefreshReferenceDataRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\"\xa6\x01\n" +
+	"\x1cRefreshReferenceDataResponse\x12K\n" +
+	"\x06counts\x18\x01 \x03(\v23.ledger.v1.RefreshReferenceDataResponse.CountsEntryR\x06counts\x1a9\n" +
+	"\vCountsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xac\x02\n" +
+	"\x10DeadLetterFilter\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x14\n" +
+	"\x05stage\x18\x02 \x01(\tR\x05stage\x12\x1f\n" +
+	"\verror_class\x18\x03 \x01(\tR\n" +
+	"errorClass\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x04 \x01(\tR\terrorCode\x12\x1f\n" +
+	"\ventity_type\x18\x05 \x01(\tR\n" +
+	"entityType\x120\n" +
+	"\x05since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12 \n" +
+	"\fsync_run_ids\x18\b \x03(\tR\n" +
+	"syncRunIds\"\x81\x01\n" +
+	"\x11DeadLetterSummary\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x126\n" +
+	"\vdead_letter\x18\x03 \x01(\v2\x15.ledger.v1.DeadLetterR\n" +
+	"deadLetter\"c\n" +
+	"\x16ListDeadLettersRequest\x123\n" +
+	"\x06filter\x18\x01 \x01(\v2\x1b.ledger.v1.DeadLetterFilterR\x06filter\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"Z\n" +
+	"\x17ListDeadLettersResponse\x12?\n" +
+	"\fdead_letters\x18\x01 \x03(\v2\x1c.ledger.v1.DeadLetterSummaryR\vdeadLetters\"|\n" +
+	"\x18ReplayDeadLettersRequest\x123\n" +
+	"\x06filter\x18\x01 \x01(\v2\x1b.ledger.v1.DeadLetterFilterR\x06filter\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12\x12\n" +
+	"\x04rate\x18\x03 \x01(\x05R\x04rate\"\x97\x01\n" +
+	"\x19ReplayDeadLettersResponse\x12\x18\n" +
+	"\amatched\x18\x01 \x01(\x03R\amatched\x12\x1a\n" +
+	"\breplayed\x18\x02 \x01(\x03R\breplayed\x12\x16\n" +
+	"\x06failed\x18\x03 \x01(\x03R\x06failed\x12\x12\n" +
+	"\x04done\x18\x04 \x01(\bR\x04done\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage2\xae\n" +
+	"\n" +
 	"\fAdminService\x12O\n" +
 	"\fCreateTenant\x12\x1e.ledger.v1.CreateTenantRequest\x1a\x1f.ledger.v1.CreateTenantResponse\x12L\n" +
 	"\vListTenants\x12\x1d.ledger.v1.ListTenantsRequest\x1a\x1e.ledger.v1.ListTenantsResponse\x12F\n" +
@@ -1100,7 +2538,16 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\x0eConnectMagento\x12 .ledger.v1.ConnectMagentoRequest\x1a!.ledger.v1.ConnectMagentoResponse\x12^\n" +
 	"\x11DisconnectMagento\x12#.ledger.v1.DisconnectMagentoRequest\x1a$.ledger.v1.DisconnectMagentoResponse\x12[\n" +
 	"\x10StartSageConnect\x12\".ledger.v1.StartSageConnectRequest\x1a#.ledger.v1.StartSageConnectResponse\x12C\n" +
-	"\bListRuns\x12\x1a.ledger.v1.ListRunsRequest\x1a\x1b.ledger.v1.ListRunsResponseB7Z5github.com/ledgersync/ledger/proto/ledger/v1;ledgerv1b\x06proto3"
+	"\bListRuns\x12\x1a.ledger.v1.ListRunsRequest\x1a\x1b.ledger.v1.ListRunsResponse\x12=\n" +
+	"\x06GetRun\x12\x18.ledger.v1.GetRunRequest\x1a\x19.ledger.v1.GetRunResponse\x12F\n" +
+	"\tRetryRuns\x12\x1b.ledger.v1.RetryRunsRequest\x1a\x1c.ledger.v1.RetryRunsResponse\x12`\n" +
+	"\x11BackfillSyncState\x12#.ledger.v1.BackfillSyncStateRequest\x1a$.ledger.v1.BackfillSyncStateResponse0\x01\x12@\n" +
+	"\aSetXref\x12\x19.ledger.v1.SetXrefRequest\x1a\x1a.ledger.v1.SetXrefResponse\x12F\n" +
+	"\tGetPolicy\x12\x1b.ledger.v1.GetPolicyRequest\x1a\x1c.ledger.v1.GetPolicyResponse\x12F\n" +
+	"\tSetPolicy\x12\x1b.ledger.v1.SetPolicyRequest\x1a\x1c.ledger.v1.SetPolicyResponse\x12g\n" +
+	"\x14RefreshReferenceData\x12&.ledger.v1.RefreshReferenceDataRequest\x1a'.ledger.v1.RefreshReferenceDataResponse\x12X\n" +
+	"\x0fListDeadLetters\x12!.ledger.v1.ListDeadLettersRequest\x1a\".ledger.v1.ListDeadLettersResponse\x12`\n" +
+	"\x11ReplayDeadLetters\x12#.ledger.v1.ReplayDeadLettersRequest\x1a$.ledger.v1.ReplayDeadLettersResponse0\x01B7Z5github.com/ledgersync/ledger/proto/ledger/v1;ledgerv1b\x06proto3"
 
 var (
 	file_ledger_v1_admin_proto_rawDescOnce sync.Once
@@ -1114,57 +2561,110 @@ func file_ledger_v1_admin_proto_rawDescGZIP() []byte {
 	return file_ledger_v1_admin_proto_rawDescData
 }
 
-var file_ledger_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_ledger_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_ledger_v1_admin_proto_goTypes = []any{
-	(*Tenant)(nil),                    // 0: ledger.v1.Tenant
-	(*RunCounts)(nil),                 // 1: ledger.v1.RunCounts
-	(*CreateTenantRequest)(nil),       // 2: ledger.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),      // 3: ledger.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),        // 4: ledger.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),       // 5: ledger.v1.ListTenantsResponse
-	(*GetTenantRequest)(nil),          // 6: ledger.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),         // 7: ledger.v1.GetTenantResponse
-	(*ConnectMagentoRequest)(nil),     // 8: ledger.v1.ConnectMagentoRequest
-	(*ConnectMagentoResponse)(nil),    // 9: ledger.v1.ConnectMagentoResponse
-	(*DisconnectMagentoRequest)(nil),  // 10: ledger.v1.DisconnectMagentoRequest
-	(*DisconnectMagentoResponse)(nil), // 11: ledger.v1.DisconnectMagentoResponse
-	(*StartSageConnectRequest)(nil),   // 12: ledger.v1.StartSageConnectRequest
-	(*StartSageConnectResponse)(nil),  // 13: ledger.v1.StartSageConnectResponse
-	(*Run)(nil),                       // 14: ledger.v1.Run
-	(*ListRunsRequest)(nil),           // 15: ledger.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),          // 16: ledger.v1.ListRunsResponse
-	(*timestamppb.Timestamp)(nil),     // 17: google.protobuf.Timestamp
+	(*Tenant)(nil),                       // 0: ledger.v1.Tenant
+	(*RunCounts)(nil),                    // 1: ledger.v1.RunCounts
+	(*CreateTenantRequest)(nil),          // 2: ledger.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),         // 3: ledger.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),           // 4: ledger.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),          // 5: ledger.v1.ListTenantsResponse
+	(*GetTenantRequest)(nil),             // 6: ledger.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),            // 7: ledger.v1.GetTenantResponse
+	(*ConnectMagentoRequest)(nil),        // 8: ledger.v1.ConnectMagentoRequest
+	(*ConnectMagentoResponse)(nil),       // 9: ledger.v1.ConnectMagentoResponse
+	(*DisconnectMagentoRequest)(nil),     // 10: ledger.v1.DisconnectMagentoRequest
+	(*DisconnectMagentoResponse)(nil),    // 11: ledger.v1.DisconnectMagentoResponse
+	(*StartSageConnectRequest)(nil),      // 12: ledger.v1.StartSageConnectRequest
+	(*StartSageConnectResponse)(nil),     // 13: ledger.v1.StartSageConnectResponse
+	(*Run)(nil),                          // 14: ledger.v1.Run
+	(*ListRunsRequest)(nil),              // 15: ledger.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),             // 16: ledger.v1.ListRunsResponse
+	(*GetRunRequest)(nil),                // 17: ledger.v1.GetRunRequest
+	(*Attempt)(nil),                      // 18: ledger.v1.Attempt
+	(*GetRunResponse)(nil),               // 19: ledger.v1.GetRunResponse
+	(*RetryRunsRequest)(nil),             // 20: ledger.v1.RetryRunsRequest
+	(*RetriedRun)(nil),                   // 21: ledger.v1.RetriedRun
+	(*RetryRunsResponse)(nil),            // 22: ledger.v1.RetryRunsResponse
+	(*BackfillSyncStateRequest)(nil),     // 23: ledger.v1.BackfillSyncStateRequest
+	(*BackfillSyncStateResponse)(nil),    // 24: ledger.v1.BackfillSyncStateResponse
+	(*SetXrefRequest)(nil),               // 25: ledger.v1.SetXrefRequest
+	(*SetXrefResponse)(nil),              // 26: ledger.v1.SetXrefResponse
+	(*GetPolicyRequest)(nil),             // 27: ledger.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),            // 28: ledger.v1.GetPolicyResponse
+	(*SetPolicyRequest)(nil),             // 29: ledger.v1.SetPolicyRequest
+	(*SetPolicyResponse)(nil),            // 30: ledger.v1.SetPolicyResponse
+	(*RefreshReferenceDataRequest)(nil),  // 31: ledger.v1.RefreshReferenceDataRequest
+	(*RefreshReferenceDataResponse)(nil), // 32: ledger.v1.RefreshReferenceDataResponse
+	(*DeadLetterFilter)(nil),             // 33: ledger.v1.DeadLetterFilter
+	(*DeadLetterSummary)(nil),            // 34: ledger.v1.DeadLetterSummary
+	(*ListDeadLettersRequest)(nil),       // 35: ledger.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),      // 36: ledger.v1.ListDeadLettersResponse
+	(*ReplayDeadLettersRequest)(nil),     // 37: ledger.v1.ReplayDeadLettersRequest
+	(*ReplayDeadLettersResponse)(nil),    // 38: ledger.v1.ReplayDeadLettersResponse
+	nil,                                  // 39: ledger.v1.RefreshReferenceDataResponse.CountsEntry
+	(*timestamppb.Timestamp)(nil),        // 40: google.protobuf.Timestamp
+	(*DeadLetter)(nil),                   // 41: ledger.v1.DeadLetter
 }
 var file_ledger_v1_admin_proto_depIdxs = []int32{
-	17, // 0: ledger.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
+	40, // 0: ledger.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: ledger.v1.CreateTenantResponse.tenant:type_name -> ledger.v1.Tenant
 	0,  // 2: ledger.v1.ListTenantsResponse.tenants:type_name -> ledger.v1.Tenant
 	0,  // 3: ledger.v1.GetTenantResponse.tenant:type_name -> ledger.v1.Tenant
 	1,  // 4: ledger.v1.GetTenantResponse.counts:type_name -> ledger.v1.RunCounts
 	0,  // 5: ledger.v1.ConnectMagentoResponse.tenant:type_name -> ledger.v1.Tenant
 	0,  // 6: ledger.v1.DisconnectMagentoResponse.tenant:type_name -> ledger.v1.Tenant
-	17, // 7: ledger.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	17, // 8: ledger.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	40, // 7: ledger.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	40, // 8: ledger.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
 	14, // 9: ledger.v1.ListRunsResponse.runs:type_name -> ledger.v1.Run
-	2,  // 10: ledger.v1.AdminService.CreateTenant:input_type -> ledger.v1.CreateTenantRequest
-	4,  // 11: ledger.v1.AdminService.ListTenants:input_type -> ledger.v1.ListTenantsRequest
-	6,  // 12: ledger.v1.AdminService.GetTenant:input_type -> ledger.v1.GetTenantRequest
-	8,  // 13: ledger.v1.AdminService.ConnectMagento:input_type -> ledger.v1.ConnectMagentoRequest
-	10, // 14: ledger.v1.AdminService.DisconnectMagento:input_type -> ledger.v1.DisconnectMagentoRequest
-	12, // 15: ledger.v1.AdminService.StartSageConnect:input_type -> ledger.v1.StartSageConnectRequest
-	15, // 16: ledger.v1.AdminService.ListRuns:input_type -> ledger.v1.ListRunsRequest
-	3,  // 17: ledger.v1.AdminService.CreateTenant:output_type -> ledger.v1.CreateTenantResponse
-	5,  // 18: ledger.v1.AdminService.ListTenants:output_type -> ledger.v1.ListTenantsResponse
-	7,  // 19: ledger.v1.AdminService.GetTenant:output_type -> ledger.v1.GetTenantResponse
-	9,  // 20: ledger.v1.AdminService.ConnectMagento:output_type -> ledger.v1.ConnectMagentoResponse
-	11, // 21: ledger.v1.AdminService.DisconnectMagento:output_type -> ledger.v1.DisconnectMagentoResponse
-	13, // 22: ledger.v1.AdminService.StartSageConnect:output_type -> ledger.v1.StartSageConnectResponse
-	16, // 23: ledger.v1.AdminService.ListRuns:output_type -> ledger.v1.ListRunsResponse
-	17, // [17:24] is the sub-list for method output_type
-	10, // [10:17] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	14, // 10: ledger.v1.GetRunResponse.run:type_name -> ledger.v1.Run
+	18, // 11: ledger.v1.GetRunResponse.attempts:type_name -> ledger.v1.Attempt
+	21, // 12: ledger.v1.RetryRunsResponse.runs:type_name -> ledger.v1.RetriedRun
+	40, // 13: ledger.v1.BackfillSyncStateRequest.since:type_name -> google.protobuf.Timestamp
+	39, // 14: ledger.v1.RefreshReferenceDataResponse.counts:type_name -> ledger.v1.RefreshReferenceDataResponse.CountsEntry
+	40, // 15: ledger.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
+	40, // 16: ledger.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
+	41, // 17: ledger.v1.DeadLetterSummary.dead_letter:type_name -> ledger.v1.DeadLetter
+	33, // 18: ledger.v1.ListDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
+	34, // 19: ledger.v1.ListDeadLettersResponse.dead_letters:type_name -> ledger.v1.DeadLetterSummary
+	33, // 20: ledger.v1.ReplayDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
+	2,  // 21: ledger.v1.AdminService.CreateTenant:input_type -> ledger.v1.CreateTenantRequest
+	4,  // 22: ledger.v1.AdminService.ListTenants:input_type -> ledger.v1.ListTenantsRequest
+	6,  // 23: ledger.v1.AdminService.GetTenant:input_type -> ledger.v1.GetTenantRequest
+	8,  // 24: ledger.v1.AdminService.ConnectMagento:input_type -> ledger.v1.ConnectMagentoRequest
+	10, // 25: ledger.v1.AdminService.DisconnectMagento:input_type -> ledger.v1.DisconnectMagentoRequest
+	12, // 26: ledger.v1.AdminService.StartSageConnect:input_type -> ledger.v1.StartSageConnectRequest
+	15, // 27: ledger.v1.AdminService.ListRuns:input_type -> ledger.v1.ListRunsRequest
+	17, // 28: ledger.v1.AdminService.GetRun:input_type -> ledger.v1.GetRunRequest
+	20, // 29: ledger.v1.AdminService.RetryRuns:input_type -> ledger.v1.RetryRunsRequest
+	23, // 30: ledger.v1.AdminService.BackfillSyncState:input_type -> ledger.v1.BackfillSyncStateRequest
+	25, // 31: ledger.v1.AdminService.SetXref:input_type -> ledger.v1.SetXrefRequest
+	27, // 32: ledger.v1.AdminService.GetPolicy:input_type -> ledger.v1.GetPolicyRequest
+	29, // 33: ledger.v1.AdminService.SetPolicy:input_type -> ledger.v1.SetPolicyRequest
+	31, // 34: ledger.v1.AdminService.RefreshReferenceData:input_type -> ledger.v1.RefreshReferenceDataRequest
+	35, // 35: ledger.v1.AdminService.ListDeadLetters:input_type -> ledger.v1.ListDeadLettersRequest
+	37, // 36: ledger.v1.AdminService.ReplayDeadLetters:input_type -> ledger.v1.ReplayDeadLettersRequest
+	3,  // 37: ledger.v1.AdminService.CreateTenant:output_type -> ledger.v1.CreateTenantResponse
+	5,  // 38: ledger.v1.AdminService.ListTenants:output_type -> ledger.v1.ListTenantsResponse
+	7,  // 39: ledger.v1.AdminService.GetTenant:output_type -> ledger.v1.GetTenantResponse
+	9,  // 40: ledger.v1.AdminService.ConnectMagento:output_type -> ledger.v1.ConnectMagentoResponse
+	11, // 41: ledger.v1.AdminService.DisconnectMagento:output_type -> ledger.v1.DisconnectMagentoResponse
+	13, // 42: ledger.v1.AdminService.StartSageConnect:output_type -> ledger.v1.StartSageConnectResponse
+	16, // 43: ledger.v1.AdminService.ListRuns:output_type -> ledger.v1.ListRunsResponse
+	19, // 44: ledger.v1.AdminService.GetRun:output_type -> ledger.v1.GetRunResponse
+	22, // 45: ledger.v1.AdminService.RetryRuns:output_type -> ledger.v1.RetryRunsResponse
+	24, // 46: ledger.v1.AdminService.BackfillSyncState:output_type -> ledger.v1.BackfillSyncStateResponse
+	26, // 47: ledger.v1.AdminService.SetXref:output_type -> ledger.v1.SetXrefResponse
+	28, // 48: ledger.v1.AdminService.GetPolicy:output_type -> ledger.v1.GetPolicyResponse
+	30, // 49: ledger.v1.AdminService.SetPolicy:output_type -> ledger.v1.SetPolicyResponse
+	32, // 50: ledger.v1.AdminService.RefreshReferenceData:output_type -> ledger.v1.RefreshReferenceDataResponse
+	36, // 51: ledger.v1.AdminService.ListDeadLetters:output_type -> ledger.v1.ListDeadLettersResponse
+	38, // 52: ledger.v1.AdminService.ReplayDeadLetters:output_type -> ledger.v1.ReplayDeadLettersResponse
+	37, // [37:53] is the sub-list for method output_type
+	21, // [21:37] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_ledger_v1_admin_proto_init() }
@@ -1172,13 +2672,14 @@ func file_ledger_v1_admin_proto_init() {
 	if File_ledger_v1_admin_proto != nil {
 		return
 	}
+	file_ledger_v1_events_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ledger_v1_admin_proto_rawDesc), len(file_ledger_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

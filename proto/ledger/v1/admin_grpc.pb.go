@@ -19,13 +19,22 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AdminService_CreateTenant_FullMethodName      = "/ledger.v1.AdminService/CreateTenant"
-	AdminService_ListTenants_FullMethodName       = "/ledger.v1.AdminService/ListTenants"
-	AdminService_GetTenant_FullMethodName         = "/ledger.v1.AdminService/GetTenant"
-	AdminService_ConnectMagento_FullMethodName    = "/ledger.v1.AdminService/ConnectMagento"
-	AdminService_DisconnectMagento_FullMethodName = "/ledger.v1.AdminService/DisconnectMagento"
-	AdminService_StartSageConnect_FullMethodName  = "/ledger.v1.AdminService/StartSageConnect"
-	AdminService_ListRuns_FullMethodName          = "/ledger.v1.AdminService/ListRuns"
+	AdminService_CreateTenant_FullMethodName         = "/ledger.v1.AdminService/CreateTenant"
+	AdminService_ListTenants_FullMethodName          = "/ledger.v1.AdminService/ListTenants"
+	AdminService_GetTenant_FullMethodName            = "/ledger.v1.AdminService/GetTenant"
+	AdminService_ConnectMagento_FullMethodName       = "/ledger.v1.AdminService/ConnectMagento"
+	AdminService_DisconnectMagento_FullMethodName    = "/ledger.v1.AdminService/DisconnectMagento"
+	AdminService_StartSageConnect_FullMethodName     = "/ledger.v1.AdminService/StartSageConnect"
+	AdminService_ListRuns_FullMethodName             = "/ledger.v1.AdminService/ListRuns"
+	AdminService_GetRun_FullMethodName               = "/ledger.v1.AdminService/GetRun"
+	AdminService_RetryRuns_FullMethodName            = "/ledger.v1.AdminService/RetryRuns"
+	AdminService_BackfillSyncState_FullMethodName    = "/ledger.v1.AdminService/BackfillSyncState"
+	AdminService_SetXref_FullMethodName              = "/ledger.v1.AdminService/SetXref"
+	AdminService_GetPolicy_FullMethodName            = "/ledger.v1.AdminService/GetPolicy"
+	AdminService_SetPolicy_FullMethodName            = "/ledger.v1.AdminService/SetPolicy"
+	AdminService_RefreshReferenceData_FullMethodName = "/ledger.v1.AdminService/RefreshReferenceData"
+	AdminService_ListDeadLetters_FullMethodName      = "/ledger.v1.AdminService/ListDeadLetters"
+	AdminService_ReplayDeadLetters_FullMethodName    = "/ledger.v1.AdminService/ReplayDeadLetters"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -50,6 +59,30 @@ type AdminServiceClient interface {
 	StartSageConnect(ctx context.Context, in *StartSageConnectRequest, opts ...grpc.CallOption) (*StartSageConnectResponse, error)
 	// ListRuns lists sync runs, newest first.
 	ListRuns(ctx context.Context, in *ListRunsRequest, opts ...grpc.CallOption) (*ListRunsResponse, error)
+	// GetRun returns one run with its attempt history.
+	GetRun(ctx context.Context, in *GetRunRequest, opts ...grpc.CallOption) (*GetRunResponse, error)
+	// RetryRuns re-runs finished runs: the sync is done again (idempotently) and
+	// its terminal mark and sync-state callback fire again.
+	RetryRuns(ctx context.Context, in *RetryRunsRequest, opts ...grpc.CallOption) (*RetryRunsResponse, error)
+	// BackfillSyncState pushes the state of succeeded runs to Magento in batches,
+	// streaming progress. It is resumable and idempotent.
+	BackfillSyncState(ctx context.Context, in *BackfillSyncStateRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackfillSyncStateResponse], error)
+	// SetXref links a Magento identity to an existing Sage document (the relink
+	// of a soft-deleted contact).
+	SetXref(ctx context.Context, in *SetXrefRequest, opts ...grpc.CallOption) (*SetXrefResponse, error)
+	// GetPolicy returns a tenant's sync policy and mappings as JSON.
+	GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error)
+	// SetPolicy validates and stores a tenant's policy (against the Sage
+	// reference cache); an invalid policy is an InvalidArgument naming the field.
+	SetPolicy(ctx context.Context, in *SetPolicyRequest, opts ...grpc.CallOption) (*SetPolicyResponse, error)
+	// RefreshReferenceData re-reads the tenant's Sage reference data now.
+	RefreshReferenceData(ctx context.Context, in *RefreshReferenceDataRequest, opts ...grpc.CallOption) (*RefreshReferenceDataResponse, error)
+	// ListDeadLetters lists dead letters matching a filter.
+	ListDeadLetters(ctx context.Context, in *ListDeadLettersRequest, opts ...grpc.CallOption) (*ListDeadLettersResponse, error)
+	// ReplayDeadLetters republishes matching dead letters to their original
+	// subjects, streaming progress; each is removed only after its republish
+	// was acknowledged.
+	ReplayDeadLetters(ctx context.Context, in *ReplayDeadLettersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReplayDeadLettersResponse], error)
 }
 
 type adminServiceClient struct {
@@ -130,6 +163,114 @@ func (c *adminServiceClient) ListRuns(ctx context.Context, in *ListRunsRequest, 
 	return out, nil
 }
 
+func (c *adminServiceClient) GetRun(ctx context.Context, in *GetRunRequest, opts ...grpc.CallOption) (*GetRunResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRunResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetRun_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RetryRuns(ctx context.Context, in *RetryRunsRequest, opts ...grpc.CallOption) (*RetryRunsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetryRunsResponse)
+	err := c.cc.Invoke(ctx, AdminService_RetryRuns_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) BackfillSyncState(ctx context.Context, in *BackfillSyncStateRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackfillSyncStateResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AdminService_ServiceDesc.Streams[0], AdminService_BackfillSyncState_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackfillSyncStateRequest, BackfillSyncStateResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AdminService_BackfillSyncStateClient = grpc.ServerStreamingClient[BackfillSyncStateResponse]
+
+func (c *adminServiceClient) SetXref(ctx context.Context, in *SetXrefRequest, opts ...grpc.CallOption) (*SetXrefResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetXrefResponse)
+	err := c.cc.Invoke(ctx, AdminService_SetXref_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPolicyResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) SetPolicy(ctx context.Context, in *SetPolicyRequest, opts ...grpc.CallOption) (*SetPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetPolicyResponse)
+	err := c.cc.Invoke(ctx, AdminService_SetPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RefreshReferenceData(ctx context.Context, in *RefreshReferenceDataRequest, opts ...grpc.CallOption) (*RefreshReferenceDataResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RefreshReferenceDataResponse)
+	err := c.cc.Invoke(ctx, AdminService_RefreshReferenceData_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListDeadLetters(ctx context.Context, in *ListDeadLettersRequest, opts ...grpc.CallOption) (*ListDeadLettersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDeadLettersResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListDeadLetters_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ReplayDeadLetters(ctx context.Context, in *ReplayDeadLettersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReplayDeadLettersResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AdminService_ServiceDesc.Streams[1], AdminService_ReplayDeadLetters_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReplayDeadLettersRequest, ReplayDeadLettersResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AdminService_ReplayDeadLettersClient = grpc.ServerStreamingClient[ReplayDeadLettersResponse]
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -152,6 +293,30 @@ type AdminServiceServer interface {
 	StartSageConnect(context.Context, *StartSageConnectRequest) (*StartSageConnectResponse, error)
 	// ListRuns lists sync runs, newest first.
 	ListRuns(context.Context, *ListRunsRequest) (*ListRunsResponse, error)
+	// GetRun returns one run with its attempt history.
+	GetRun(context.Context, *GetRunRequest) (*GetRunResponse, error)
+	// RetryRuns re-runs finished runs: the sync is done again (idempotently) and
+	// its terminal mark and sync-state callback fire again.
+	RetryRuns(context.Context, *RetryRunsRequest) (*RetryRunsResponse, error)
+	// BackfillSyncState pushes the state of succeeded runs to Magento in batches,
+	// streaming progress. It is resumable and idempotent.
+	BackfillSyncState(*BackfillSyncStateRequest, grpc.ServerStreamingServer[BackfillSyncStateResponse]) error
+	// SetXref links a Magento identity to an existing Sage document (the relink
+	// of a soft-deleted contact).
+	SetXref(context.Context, *SetXrefRequest) (*SetXrefResponse, error)
+	// GetPolicy returns a tenant's sync policy and mappings as JSON.
+	GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error)
+	// SetPolicy validates and stores a tenant's policy (against the Sage
+	// reference cache); an invalid policy is an InvalidArgument naming the field.
+	SetPolicy(context.Context, *SetPolicyRequest) (*SetPolicyResponse, error)
+	// RefreshReferenceData re-reads the tenant's Sage reference data now.
+	RefreshReferenceData(context.Context, *RefreshReferenceDataRequest) (*RefreshReferenceDataResponse, error)
+	// ListDeadLetters lists dead letters matching a filter.
+	ListDeadLetters(context.Context, *ListDeadLettersRequest) (*ListDeadLettersResponse, error)
+	// ReplayDeadLetters republishes matching dead letters to their original
+	// subjects, streaming progress; each is removed only after its republish
+	// was acknowledged.
+	ReplayDeadLetters(*ReplayDeadLettersRequest, grpc.ServerStreamingServer[ReplayDeadLettersResponse]) error
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -182,6 +347,33 @@ func (UnimplementedAdminServiceServer) StartSageConnect(context.Context, *StartS
 }
 func (UnimplementedAdminServiceServer) ListRuns(context.Context, *ListRunsRequest) (*ListRunsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRuns not implemented")
+}
+func (UnimplementedAdminServiceServer) GetRun(context.Context, *GetRunRequest) (*GetRunResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRun not implemented")
+}
+func (UnimplementedAdminServiceServer) RetryRuns(context.Context, *RetryRunsRequest) (*RetryRunsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetryRuns not implemented")
+}
+func (UnimplementedAdminServiceServer) BackfillSyncState(*BackfillSyncStateRequest, grpc.ServerStreamingServer[BackfillSyncStateResponse]) error {
+	return status.Error(codes.Unimplemented, "method BackfillSyncState not implemented")
+}
+func (UnimplementedAdminServiceServer) SetXref(context.Context, *SetXrefRequest) (*SetXrefResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetXref not implemented")
+}
+func (UnimplementedAdminServiceServer) GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPolicy not implemented")
+}
+func (UnimplementedAdminServiceServer) SetPolicy(context.Context, *SetPolicyRequest) (*SetPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetPolicy not implemented")
+}
+func (UnimplementedAdminServiceServer) RefreshReferenceData(context.Context, *RefreshReferenceDataRequest) (*RefreshReferenceDataResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RefreshReferenceData not implemented")
+}
+func (UnimplementedAdminServiceServer) ListDeadLetters(context.Context, *ListDeadLettersRequest) (*ListDeadLettersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDeadLetters not implemented")
+}
+func (UnimplementedAdminServiceServer) ReplayDeadLetters(*ReplayDeadLettersRequest, grpc.ServerStreamingServer[ReplayDeadLettersResponse]) error {
+	return status.Error(codes.Unimplemented, "method ReplayDeadLetters not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -330,6 +522,154 @@ func _AdminService_ListRuns_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_GetRun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRunRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetRun(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetRun_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetRun(ctx, req.(*GetRunRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RetryRuns_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetryRunsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RetryRuns(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RetryRuns_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RetryRuns(ctx, req.(*RetryRunsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_BackfillSyncState_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackfillSyncStateRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AdminServiceServer).BackfillSyncState(m, &grpc.GenericServerStream[BackfillSyncStateRequest, BackfillSyncStateResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AdminService_BackfillSyncStateServer = grpc.ServerStreamingServer[BackfillSyncStateResponse]
+
+func _AdminService_SetXref_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetXrefRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SetXref(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SetXref_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SetXref(ctx, req.(*SetXrefRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetPolicy(ctx, req.(*GetPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_SetPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SetPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SetPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SetPolicy(ctx, req.(*SetPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RefreshReferenceData_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RefreshReferenceDataRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RefreshReferenceData(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RefreshReferenceData_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RefreshReferenceData(ctx, req.(*RefreshReferenceDataRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListDeadLetters_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDeadLettersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListDeadLetters(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListDeadLetters_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListDeadLetters(ctx, req.(*ListDeadLettersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ReplayDeadLetters_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReplayDeadLettersRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AdminServiceServer).ReplayDeadLetters(m, &grpc.GenericServerStream[ReplayDeadLettersRequest, ReplayDeadLettersResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AdminService_ReplayDeadLettersServer = grpc.ServerStreamingServer[ReplayDeadLettersResponse]
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -365,7 +705,46 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ListRuns",
 			Handler:    _AdminService_ListRuns_Handler,
 		},
+		{
+			MethodName: "GetRun",
+			Handler:    _AdminService_GetRun_Handler,
+		},
+		{
+			MethodName: "RetryRuns",
+			Handler:    _AdminService_RetryRuns_Handler,
+		},
+		{
+			MethodName: "SetXref",
+			Handler:    _AdminService_SetXref_Handler,
+		},
+		{
+			MethodName: "GetPolicy",
+			Handler:    _AdminService_GetPolicy_Handler,
+		},
+		{
+			MethodName: "SetPolicy",
+			Handler:    _AdminService_SetPolicy_Handler,
+		},
+		{
+			MethodName: "RefreshReferenceData",
+			Handler:    _AdminService_RefreshReferenceData_Handler,
+		},
+		{
+			MethodName: "ListDeadLetters",
+			Handler:    _AdminService_ListDeadLetters_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "BackfillSyncState",
+			Handler:       _AdminService_BackfillSyncState_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ReplayDeadLetters",
+			Handler:       _AdminService_ReplayDeadLetters_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "ledger/v1/admin.proto",
 }

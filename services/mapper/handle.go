@@ -1,0 +1,396 @@
+package mapper
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ledgersync/ledger/libs/bus"
+	"github.com/ledgersync/ledger/libs/magento"
+	"github.com/ledgersync/ledger/libs/policy"
+	"github.com/ledgersync/ledger/libs/results"
+	"github.com/ledgersync/ledger/libs/store"
+	"github.com/ledgersync/ledger/libs/telemetry"
+	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
+)
+
+// Events the mapper turns into Sage writes; every other event is skipped with
+// reason event_not_supported.
+const (
+	EventInvoiceCreated   = "invoice.created"
+	EventCustomerUpserted = "customer.upserted"
+)
+
+// retryable is a failure that may pass: the message is redelivered after delay
+// (0 = exponential back-off by delivery count). park marks failures an operator
+// must fix first (auth drift, an unpaired binding): they are never
+// dead-lettered, however often they come back.
+type retryable struct {
+	class, code string
+	delay       time.Duration
+	park        bool
+	status      int
+	err         error
+}
+
+func (r *retryable) Error() string { return r.err.Error() }
+func (r *retryable) Unwrap() error { return r.err }
+
+// decodeError is a Magento answer that is not the canonical shape.
+type decodeError struct{ err error }
+
+func (d *decodeError) Error() string { return d.err.Error() }
+func (d *decodeError) Unwrap() error { return d.err }
+
+// Backoff is the delay before redelivery number delivered+1 of a transient
+// failure: 1 s, 2 s, 4 s … capped at MaxBackoff, with ±20 % jitter so a burst
+// of failures does not come back in lock-step.
+func Backoff(delivered uint64) time.Duration {
+	d := MaxBackoff
+	if delivered >= 1 && delivered <= 20 {
+		d = min(time.Second<<(delivered-1), MaxBackoff)
+	}
+	jitter := 0.8 + 0.4*rand.Float64()
+	return time.Duration(float64(d) * jitter)
+}
+
+// job is one delivery of one outbox event.
+type job struct {
+	s         *Service
+	ev        *ledgerv1.OutboxEvent
+	msg       jetstream.Msg
+	delivered uint64
+	log       *slog.Logger
+}
+
+// Handle maps one OUTBOX message. It is the bus.Handler of Run; bus.Settle turns
+// its outcome into the acknowledgement.
+func (s *Service) Handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
+	start := time.Now()
+	ev := &ledgerv1.OutboxEvent{}
+	if err := proto.Unmarshal(msg.Data(), ev); err != nil || ev.GetTenantId() == "" || ev.GetSyncRunId() == "" {
+		reason := "tenant_id or sync_run_id is empty"
+		if err != nil {
+			reason = err.Error()
+		}
+		s.log.Error("mapper: outbox message is not an OutboxEvent; dead-lettering", "subject", msg.Subject(), "reason", reason)
+		s.outcomes.WithLabelValues("unknown", "failed").Inc()
+		return bus.Outcome{
+			Verdict: bus.DeadLetter, Class: ClassSerde, Code: CodeOutboxEventInvalid,
+			Message:  "the message on " + msg.Subject() + " is not a valid ledger.v1.OutboxEvent: " + reason,
+			TenantID: ev.GetTenantId(), RunID: ev.GetSyncRunId(), Entity: entityOf(ev.GetEvent()),
+		}
+	}
+	j := &job{s: s, ev: ev, msg: msg, delivered: 1}
+	if meta, err := msg.Metadata(); err == nil && meta != nil {
+		j.delivered = meta.NumDelivered
+	}
+	j.log = s.log.With("tenant", ev.TenantId, "run", ev.SyncRunId, "event", ev.Event,
+		"magento_entity_id", ev.MagentoEntityId, "delivery", j.delivered, "trace_id", telemetry.TraceID(ev.Traceparent))
+	out := j.handle(ctx)
+	s.duration.WithLabelValues(eventLabel(ev.Event)).Observe(time.Since(start).Seconds())
+	return out
+}
+
+func (j *job) handle(ctx context.Context) bus.Outcome {
+	run, err := j.s.st.StartRun(ctx, j.ev.SyncRunId)
+	if errors.Is(err, store.ErrNotFound) {
+		// Nothing to finish: the run does not exist here (a message from
+		// another environment, or a purged run). Keep it for an operator.
+		j.log.Error("mapper: sync run not found; dead-lettering")
+		j.count("failed")
+		return j.deadLetter(failf(ClassInternal, CodeRunNotFound, "sync run %s does not exist", j.ev.SyncRunId))
+	}
+	if err != nil {
+		return j.outcome(ctx, &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err})
+	}
+	if run.Terminal() {
+		j.log.Info("mapper: run already finished; nothing to redo", "status", run.Status)
+		j.count("acked")
+		return bus.Done()
+	}
+	switch j.ev.Event {
+	case EventInvoiceCreated, EventCustomerUpserted:
+		return j.outcome(ctx, j.mapAndPublish(ctx))
+	default:
+		return j.skip(ctx, SkipEventNotSupported, fmt.Sprintf("%s events are not synced to Sage yet", j.ev.Event))
+	}
+}
+
+// outcome turns the result of mapping into the message's fate. It is the one
+// place where a failure becomes a retry, a parked retry or a failed run plus a
+// dead letter.
+func (j *job) outcome(ctx context.Context, err error) bus.Outcome {
+	if err == nil {
+		j.count("published")
+		return bus.Done()
+	}
+	var f *Failure
+	if errors.As(err, &f) {
+		return j.fail(ctx, f)
+	}
+	var r *retryable
+	if !errors.As(err, &r) {
+		r = &retryable{class: ClassInternal, code: "internal", err: err}
+	}
+	if nerr := j.s.st.NoteRunError(ctx, j.ev.SyncRunId, r.class, r.err.Error()); nerr != nil {
+		j.log.Warn("mapper: could not note the run's error", "err", nerr)
+	}
+	if j.delivered >= MaxDeliver {
+		if r.park {
+			return j.requeue(ctx, r)
+		}
+		return j.fail(ctx, &Failure{Class: r.class, Code: r.code, HTTPStatus: r.status,
+			Message: fmt.Sprintf("gave up after %d deliveries: %v", j.delivered, r.err)})
+	}
+	delay := r.delay
+	if delay <= 0 {
+		delay = Backoff(j.delivered)
+	}
+	j.log.Warn("mapper: will retry", "class", r.class, "code", r.code, "delay", delay, "err", r.err)
+	j.count("retry")
+	return bus.Outcome{Verdict: bus.Retry, Delay: delay, Class: r.class, Code: r.code, Message: r.err.Error(),
+		HTTPStatus: r.status, TenantID: j.ev.TenantId, RunID: j.ev.SyncRunId, Entity: entityOf(j.ev.Event)}
+}
+
+// fail is the rule for permanent failures: the run is finished as failed (its
+// result published for Magento's grid), then the original message is
+// dead-lettered so an operator can replay it once the cause is fixed. If the
+// run cannot be recorded the message is retried instead, so no failure is
+// ever silent.
+func (j *job) fail(ctx context.Context, f *Failure) bus.Outcome {
+	_, err := results.Finish(ctx, j.s.st, j.s.js, store.Outcome{
+		RunID: j.ev.SyncRunId, Status: store.RunFailed,
+		ErrorClass: f.Class, ErrorCode: f.Code, Message: f.Message,
+	}, j.ev.Traceparent)
+	if err != nil {
+		j.log.Error("mapper: could not record the failed run; retrying", "code", f.Code, "err", err)
+		j.count("retry")
+		return bus.Outcome{Verdict: bus.Retry, Delay: Backoff(j.delivered), Class: ClassDatabase, Code: CodeStoreUnavailable,
+			Message: err.Error(), TenantID: j.ev.TenantId, RunID: j.ev.SyncRunId, Entity: entityOf(j.ev.Event)}
+	}
+	j.log.Warn("mapper: run failed", "class", f.Class, "code", f.Code, "message", f.Message)
+	j.count("failed")
+	return j.deadLetter(f)
+}
+
+func (j *job) deadLetter(f *Failure) bus.Outcome {
+	return bus.Outcome{Verdict: bus.DeadLetter, Class: f.Class, Code: f.Code, Message: f.Message, HTTPStatus: f.HTTPStatus,
+		TenantID: j.ev.TenantId, RunID: j.ev.SyncRunId, Entity: entityOf(j.ev.Event)}
+}
+
+// skip finishes the run as skipped.
+func (j *job) skip(ctx context.Context, reason, message string) bus.Outcome {
+	_, err := results.Finish(ctx, j.s.st, j.s.js, store.Outcome{
+		RunID: j.ev.SyncRunId, Status: store.RunSkipped, SkipReason: reason, Message: message,
+	}, j.ev.Traceparent)
+	if err != nil {
+		return j.outcome(ctx, &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err})
+	}
+	j.log.Info("mapper: run skipped", "skip_reason", reason)
+	j.count("skipped")
+	return bus.Done()
+}
+
+// requeue keeps a parked message alive past MaxDeliver: it publishes a copy to
+// its own subject (a new message, so JetStream's delivery count starts again)
+// and acknowledges the old one. Auth drift is never dead-lettered.
+func (j *job) requeue(ctx context.Context, r *retryable) bus.Outcome {
+	seq := uint64(0)
+	if meta, err := j.msg.Metadata(); err == nil && meta != nil {
+		seq = meta.Sequence.Stream
+	}
+	m := &nats.Msg{Subject: j.msg.Subject(), Data: j.msg.Data(), Header: nats.Header{}}
+	for k, v := range j.msg.Headers() {
+		if k != jetstream.MsgIDHeader {
+			m.Header[k] = v
+		}
+	}
+	id := fmt.Sprintf("requeue:%s:%d", j.ev.SyncRunId, seq)
+	if _, err := j.s.js.PublishMsg(ctx, m, jetstream.WithMsgID(id)); err != nil {
+		j.log.Error("mapper: could not requeue a parked event; it goes to the DLQ", "err", err)
+		return bus.Outcome{Verdict: bus.Retry, Delay: r.delay, Class: r.class, Code: r.code, Message: r.err.Error(),
+			TenantID: j.ev.TenantId, RunID: j.ev.SyncRunId, Entity: entityOf(j.ev.Event)}
+	}
+	j.log.Warn("mapper: event parked again until the binding is fixed", "code", r.code)
+	j.count("retry")
+	return bus.Done()
+}
+
+// mapAndPublish fetches the canonical entity, builds the SageWrite and
+// publishes it. It returns nil only after the SAGE stream acknowledged it.
+func (j *job) mapAndPublish(ctx context.Context) error {
+	t, err := j.s.st.Tenant(ctx, j.ev.TenantId)
+	if errors.Is(err, store.ErrNotFound) {
+		return failf(ClassNotFound, CodeTenantNotFound, "tenant %s does not exist", j.ev.TenantId)
+	}
+	if err != nil {
+		return &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err}
+	}
+	b := t.Binding
+	if b.MagentoConnectionStatus != store.StatusActive || b.APIKey == "" || b.MagentoBaseURL == "" {
+		j.log.Warn("mapper: the tenant's Magento binding is not usable; holding the event",
+			"magento_connection_status", b.MagentoConnectionStatus, "paired", b.APIKey != "")
+		return &retryable{class: ClassAuth, code: CodeBindingInactive, delay: LongRetry, park: true,
+			err: fmt.Errorf("magento binding of tenant %s is %q: re-pair or reconnect the shop", t.ID, b.MagentoConnectionStatus)}
+	}
+	doc, err := j.s.st.Policy(ctx, t.ID)
+	if err != nil {
+		return &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err}
+	}
+	pol, err := policy.Parse(doc)
+	if err != nil {
+		return failf(ClassValidation, CodePolicyInvalid, "the tenant policy is not valid: %v", err)
+	}
+	if j.ev.MagentoEntityId <= 0 {
+		return failf(ClassValidation, "magento_entity_id_invalid", "%s has no Magento entity id to fetch", j.ev.Event)
+	}
+	client := &magento.Client{BaseURL: b.MagentoBaseURL, TenantID: t.ID, APIKey: b.APIKey, HTTP: j.s.http}
+	builder := Builder{TenantID: t.ID, Policy: pol, BaseCurrency: j.s.cfg.BaseCurrency}
+
+	var write *ledgerv1.SageWrite
+	switch j.ev.Event {
+	case EventInvoiceCreated:
+		var inv magento.Invoice
+		if err := j.fetch(ctx, client, "invoice", &inv); err != nil {
+			return err
+		}
+		write, err = builder.Invoice(inv)
+	case EventCustomerUpserted:
+		var c magento.Contact
+		if err := j.fetch(ctx, client, "customer", &c); err != nil {
+			return err
+		}
+		write, err = builder.Contact(c)
+	}
+	if err != nil {
+		return err
+	}
+	write.SyncRunId, write.Event, write.Traceparent = j.ev.SyncRunId, j.ev.Event, j.ev.Traceparent
+	write.MagentoEntityId = j.ev.MagentoEntityId
+	subject := bus.SageSubject(t.ID, write.EntityType)
+	if _, err := bus.Publish(ctx, j.s.js, subject, write, "sagewrite:"+j.ev.SyncRunId, j.ev.Traceparent); err != nil {
+		return &retryable{class: ClassInternal, code: CodePublishFailed, err: err}
+	}
+	j.log.Info("mapper: SageWrite published", "subject", subject, "operations", len(write.Operations),
+		"applied_quirks", write.AppliedQuirks)
+	return nil
+}
+
+// fetch GETs /V1/byte8/{kind}/{id} into out, records the attempt and
+// classifies a failure.
+func (j *job) fetch(ctx context.Context, c *magento.Client, kind string, out any) error {
+	path := fmt.Sprintf("/V1/byte8/%s/%d", kind, j.ev.MagentoEntityId)
+	start := time.Now()
+	var raw json.RawMessage
+	err := c.Get(ctx, path, &raw)
+	if err == nil {
+		if derr := json.Unmarshal(raw, out); derr != nil {
+			err = &decodeError{derr}
+		}
+	}
+	classified := j.classify(ctx, c, kind, path, err)
+	j.record(ctx, path, start, err, classified)
+	return classified
+}
+
+// classify decides what a Magento error means for the run.
+func (j *job) classify(ctx context.Context, c *magento.Client, kind, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var he *magento.HTTPError
+	var se *json.SyntaxError
+	var de *decodeError
+	switch {
+	case errors.As(err, &he) && he.Status == http.StatusNotFound:
+		return &Failure{Class: ClassNotFound, Code: CodeEntityNotFound, HTTPStatus: he.Status,
+			Message: fmt.Sprintf("Magento has no %s %d (GET /rest%s answered 404: %s)", kind, j.ev.MagentoEntityId, path, he.Message)}
+	case errors.As(err, &he) && he.Status == http.StatusUnauthorized:
+		return j.authDrift(ctx, c, he)
+	case errors.As(err, &he) && he.Transient():
+		return &retryable{class: ClassHTTP, code: CodeMagentoUnavailable, status: he.Status, err: err}
+	case errors.As(err, &he):
+		return &Failure{Class: ClassHTTP, Code: CodeRequestRejected, HTTPStatus: he.Status,
+			Message: fmt.Sprintf("Magento refused GET /rest%s with HTTP %d: %s", path, he.Status, he.Message)}
+	case errors.As(err, &de) || errors.As(err, &se):
+		return &Failure{Class: ClassSerde, Code: CodeResponseInvalid,
+			Message: fmt.Sprintf("Magento's answer to GET /rest%s is not a canonical %s: %v", path, kind, err)}
+	default: // network, timeout, reset
+		return &retryable{class: ClassHTTP, code: CodeMagentoUnavailable, err: err}
+	}
+}
+
+// authDrift handles a 401: Magento no longer accepts the tenant's key. A ping
+// confirms it (a one-off 401 is retried normally); a confirmed revocation flips
+// the binding to token_revoked, visible on the tile and dashboard, and parks the
+// event until the shop is re-paired. It is never dead-lettered.
+func (j *job) authDrift(ctx context.Context, c *magento.Client, he *magento.HTTPError) error {
+	start := time.Now()
+	perr := c.Ping(ctx)
+	j.record(ctx, "/V1/byte8/ping", start, perr, perr)
+	if perr == nil || !magento.IsStatus(perr, http.StatusUnauthorized) {
+		return &retryable{class: ClassAuth, code: CodeTokenRevoked, status: he.Status, err: he}
+	}
+	if err := j.s.st.SetMagentoStatus(ctx, j.ev.TenantId, store.StatusTokenRevoked); err != nil {
+		return &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err}
+	}
+	j.log.Error("mapper: Magento rejects the tenant's key; binding marked token_revoked", "status", he.Status)
+	return &retryable{class: ClassAuth, code: CodeTokenRevoked, delay: LongRetry, park: true, status: he.Status,
+		err: fmt.Errorf("magento rejected the tenant's api key (HTTP 401): re-pair the shop: %w", he)}
+}
+
+// record appends the attempt to the run's history; a failure to record is
+// logged, never fatal.
+func (j *job) record(ctx context.Context, path string, start time.Time, err, classified error) {
+	a := store.Attempt{RunID: j.ev.SyncRunId, Stage: Stage, Method: http.MethodGet, Path: "/rest" + path,
+		Duration: time.Since(start), Outcome: "ok", HTTPStatus: http.StatusOK}
+	if err != nil {
+		a.HTTPStatus = 0
+		var he *magento.HTTPError
+		if errors.As(err, &he) {
+			a.HTTPStatus = he.Status
+			a.Envelope = he.Body
+		} else if errors.As(err, new(*decodeError)) {
+			a.Envelope = err.Error()
+		}
+		a.Outcome = "retry"
+		if errors.As(classified, new(*Failure)) {
+			a.Outcome = "failed"
+		}
+	}
+	j.s.fetches.WithLabelValues(fmt.Sprint(a.HTTPStatus)).Observe(a.Duration.Seconds())
+	if rerr := j.s.st.RecordAttempt(ctx, a); rerr != nil {
+		j.log.Warn("mapper: could not record the Magento attempt", "err", rerr)
+	}
+}
+
+func (j *job) count(outcome string) {
+	j.s.outcomes.WithLabelValues(eventLabel(j.ev.Event), outcome).Inc()
+}
+
+// eventLabel bounds metric label values to the known events.
+func eventLabel(event string) string {
+	switch event {
+	case EventInvoiceCreated, EventCustomerUpserted, "invoice.paid", "creditmemo.created", "product.upserted":
+		return event
+	}
+	return "other"
+}
+
+// entityOf is the entity token of DLQ subjects.
+func entityOf(event string) string {
+	if e := magento.EntityType(event); e != "" {
+		return e
+	}
+	return "none"
+}
