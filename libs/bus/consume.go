@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -27,8 +28,13 @@ const (
 // Outcome is a handler's decision. For Retry and DeadLetter, Class/Code/Message
 // describe the failure (they end up in the dead letter).
 type Outcome struct {
-	Verdict    Verdict
-	Delay      time.Duration
+	Verdict Verdict
+	Delay   time.Duration
+	// Hold marks a Retry that waits on something outside the message (a binding
+	// to be re-authorised or re-paired, a shop that is down): it must never be
+	// dead-lettered, so on the last allowed delivery Settle republishes a copy
+	// to the same subject (whose delivery count starts again) instead.
+	Hold       bool
 	Class      string
 	Code       string
 	Source     string
@@ -168,6 +174,15 @@ func Settle(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, msg 
 			_ = msg.NakWithDelay(delay)
 			return
 		}
+		if out.Hold {
+			if err := requeue(ctx, js, msg); err != nil {
+				log.Error("bus: held message not requeued; redelivering", "consumer", spec.Durable, "err", err)
+				_ = msg.NakWithDelay(out.Delay)
+				return
+			}
+			_ = msg.DoubleAck(ctx)
+			return
+		}
 		if err := deadLetter(ctx, js, spec, msg, meta, out, delivered); err != nil {
 			log.Error("bus: dead letter not stored; redelivering", "consumer", spec.Durable, "err", err)
 			_ = msg.NakWithDelay(5 * time.Second)
@@ -182,6 +197,21 @@ func Settle(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, msg 
 		}
 		_ = msg.Term()
 	}
+}
+
+// requeue publishes a copy of msg (data and headers, without its Nats-Msg-Id)
+// to its own subject.
+func requeue(ctx context.Context, js jetstream.JetStream, msg jetstream.Msg) error {
+	m := nats.NewMsg(msg.Subject())
+	m.Data = msg.Data()
+	for k, v := range msg.Headers() {
+		if k == nats.MsgIdHdr {
+			continue
+		}
+		m.Header[k] = v
+	}
+	_, err := js.PublishMsg(ctx, m)
+	return err
 }
 
 func deadLetter(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, msg jetstream.Msg, meta *jetstream.MsgMetadata, out Outcome, delivered uint64) error {

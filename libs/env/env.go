@@ -77,7 +77,9 @@ func (r *Reader) Bool(name string, def bool) bool {
 }
 
 // Fail records a validation problem found by the caller.
-func (r *Reader) Fail(format string, args ...any) { r.errs = append(r.errs, fmt.Errorf(format, args...)) }
+func (r *Reader) Fail(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Errorf(format, args...))
+}
 
 // Err returns every problem found, joined, or nil.
 func (r *Reader) Err() error { return errors.Join(r.errs...) }

@@ -42,6 +42,19 @@ func (e *HTTPError) Transient() bool {
 		(e.Status == http.StatusBadRequest && strings.Contains(e.Message, "Could not upsert"))
 }
 
+// DecodeError is a 2xx answer whose body is not the expected JSON: a bug or an
+// incompatible module version, never fixed by retrying.
+type DecodeError struct {
+	Method, Path string
+	Err          error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("magento %s %s: response is not the expected JSON: %v", e.Method, e.Path, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
 // IsStatus reports whether err is an HTTPError with the given status.
 func IsStatus(err error, status int) bool {
 	var he *HTTPError
@@ -111,7 +124,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		return nil
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("magento %s %s: response is not the expected JSON: %w", method, path, err)
+		return &DecodeError{Method: method, Path: path, Err: err}
 	}
 	return nil
 }

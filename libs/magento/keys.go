@@ -15,7 +15,7 @@ const (
 )
 
 // Subkey derives the 32-byte HS256 key for purpose from the trimmed master api key,
-// as PHP's hash_hkdf('sha256', $master, 32, $info, '') does (empty salt).
+// as PHP's hash_hkdf('sha256', $master, 32, $info, ”) does (empty salt).
 func Subkey(apiKey, purpose string) []byte {
 	k, err := hkdf.Key(sha256.New, []byte(strings.TrimSpace(apiKey)), nil, purpose, 32)
 	if err != nil {

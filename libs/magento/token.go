@@ -14,8 +14,8 @@ import (
 
 // Issuers and audiences of the two directions.
 const (
-	IssuerMagento = "magento"      // iss of Magento → Ledger tokens
-	IssuerLedger  = "byte8-ledger" // iss of Ledger → Magento tokens
+	IssuerMagento   = "magento"      // iss of Magento → Ledger tokens
+	IssuerLedger    = "byte8-ledger" // iss of Ledger → Magento tokens
 	AudienceLedger  = "byte8-ledger"
 	AudienceMagento = "magento"
 )

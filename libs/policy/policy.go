@@ -47,6 +47,9 @@ type Policy struct {
 	// HomeCountry is the business's country (ISO-2); other billing countries are
 	// cross-border.
 	HomeCountry string `json:"home_country"`
+	// BaseCurrency is the Sage business's base currency (ISO 4217); contacts
+	// trading in another currency get a reference suffix (quirk §23).
+	BaseCurrency string `json:"base_currency"`
 }
 
 // Default is the policy of a new tenant before its Sage reference data is known.
@@ -58,6 +61,7 @@ func Default() Policy {
 		TaxRateMap:           map[string]string{"20.00": "GB_STANDARD", "5.00": "GB_LOWER", "0.00": "GB_ZERO"},
 		CustomerNamePriority: []string{"company", "full_name", "email"},
 		HomeCountry:          "GB",
+		BaseCurrency:         "GBP",
 	}
 }
 
@@ -99,6 +103,9 @@ func (p Policy) Validate() error {
 	}
 	if len(p.HomeCountry) != 2 {
 		errs = append(errs, fmt.Errorf("home_country %q: use an ISO-2 country code such as GB", p.HomeCountry))
+	}
+	if len(p.BaseCurrency) != 3 || strings.ToUpper(p.BaseCurrency) != p.BaseCurrency {
+		errs = append(errs, fmt.Errorf("base_currency %q: use an upper-case ISO 4217 code such as GBP", p.BaseCurrency))
 	}
 	return errors.Join(errs...)
 }

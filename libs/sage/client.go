@@ -14,7 +14,7 @@ import (
 )
 
 // TokenSource returns a valid access token for a binding (refreshing it when
-// needed). Invalidate is called after a 401 so the next call refreshes.
+// needed). After a 401 the caller forces a refresh itself and retries once.
 type TokenSource interface {
 	AccessToken(ctx context.Context) (string, error)
 }

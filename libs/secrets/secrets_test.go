@@ -8,7 +8,9 @@ import (
 	"testing"
 )
 
-func key(b byte) string { return base64.StdEncoding.EncodeToString([]byte(strings.Repeat(string(b), 32))) }
+func key(b byte) string {
+	return base64.StdEncoding.EncodeToString([]byte(strings.Repeat(string(b), 32)))
+}
 
 func TestSealOpenAndRotation(t *testing.T) {
 	old, err := ParseKeyRing("k1:" + key('a'))

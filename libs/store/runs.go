@@ -155,17 +155,28 @@ func (s *Store) Run(ctx context.Context, id string) (Run, error) {
 	return r, notFound(err, "sync run "+id)
 }
 
-// StartRun marks a pending run running and counts a processing attempt. A run
-// that is already terminal is returned unchanged, so a redelivered message can
-// re-publish its result without redoing work.
+// StartRun marks a run running and counts a processing attempt. A succeeded
+// or skipped run is returned unchanged, so a redelivered message can re-publish
+// its result without redoing work. A failed run starts again: its message only
+// comes back when an operator replays its dead letter or retries it, after
+// fixing the cause.
 func (s *Store) StartRun(ctx context.Context, id string) (Run, error) {
 	r, err := scanRun(s.pool.QueryRow(ctx, `UPDATE sync_runs SET
-			status = CASE WHEN status IN ('pending', 'running') THEN 'running' ELSE status END,
+			finished_at = CASE WHEN status = 'failed' THEN NULL ELSE finished_at END,
+			attempts = CASE WHEN status IN ('pending', 'running', 'failed') THEN attempts + 1 ELSE attempts END,
+			status = CASE WHEN status IN ('pending', 'running', 'failed') THEN 'running' ELSE status END,
 			started_at = COALESCE(started_at, now()),
-			attempts = CASE WHEN status IN ('pending', 'running') THEN attempts + 1 ELSE attempts END,
 			updated_at = now()
 		WHERE sync_run_id = $1 RETURNING `+runCols, id))
 	return r, notFound(err, "sync run "+id)
+}
+
+// LatestRun returns the newest run of one Magento entity, or ErrNotFound.
+func (s *Store) LatestRun(ctx context.Context, tenantID, entityType string, magentoID int64) (Run, error) {
+	r, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runCols+` FROM sync_runs
+		WHERE tenant_id = $1 AND entity_type = $2 AND magento_entity_id = $3
+		ORDER BY created_at DESC LIMIT 1`, tenantID, entityType, magentoID))
+	return r, notFound(err, fmt.Sprintf("sync run of %s %d", entityType, magentoID))
 }
 
 // Outcome is a run's terminal state.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -162,4 +163,11 @@ func (s *Store) execOne(ctx context.Context, q, what string, args ...any) error 
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
 	return nil
+}
+
+// SetSageRegion records the region Sage authorised the binding in (the OAuth
+// callback's country, lower-cased: gb, ie, us, ca, …).
+func (s *Store) SetSageRegion(ctx context.Context, tenantID, region string) error {
+	return s.execOne(ctx, `UPDATE bindings SET sage_region = $2, updated_at = now() WHERE tenant_id = $1`,
+		"tenant "+tenantID, tenantID, strings.ToLower(strings.TrimSpace(region)))
 }

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+const defaultAddr = "127.0.0.1:9090"
+
+const usageText = `ledgerctl is the operator CLI for Ledger's AdminService.
+
+Usage:
+  ledgerctl [global flags] <group> <command> [flags]
+
+Commands:
+  tenants create [--id ID] --name NAME     register a tenant (one per shop)
+  tenants list                             list tenants and their connections
+  tenants show TENANT                      one tenant with its run counts
+  magento connect --tenant T --shop URL --code CODE
+                                           pair a shop with its pairing code
+  magento disconnect --tenant T            revoke the shop's binding
+  sage connect --tenant T                  print the Sage authorization URL to open
+  runs list [--tenant T] [--status S] [--limit N]
+                                           list sync runs, newest first
+
+Global flags (also accepted after the command):
+  --addr HOST:PORT   AdminService address (env LEDGER_ADMIN_ADDR, default 127.0.0.1:9090)
+  --token TOKEN      operator token (env LEDGER_ADMIN_TOKEN)
+  --tls              use TLS to reach the service (env LEDGER_ADMIN_TLS=true)
+  --timeout DUR      per-call deadline (default 60s)
+  --json             print responses as JSON
+
+Run "ledgerctl <group> <command> --help" for a command's flags.
+Exit status: 0 success, 1 failure, 2 usage error.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(report(err, os.Stderr))
+}
+
+// report prints err and returns the exit code.
+func report(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "ledgerctl: %v\n", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// usageError is a command line the CLI cannot run; it exits 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
+
+// globals are the flags every command accepts.
+type globals struct {
+	addr    string
+	token   string
+	tls     bool
+	json    bool
+	timeout time.Duration
+}
+
+func (g *globals) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.addr, "addr", g.addr, "AdminService host:port (env LEDGER_ADMIN_ADDR)")
+	fs.StringVar(&g.token, "token", g.token, "operator token (env LEDGER_ADMIN_TOKEN)")
+	fs.BoolVar(&g.tls, "tls", g.tls, "use TLS (env LEDGER_ADMIN_TLS)")
+	fs.BoolVar(&g.json, "json", g.json, "print JSON")
+	fs.DurationVar(&g.timeout, "timeout", g.timeout, "per-call deadline")
+}
+
+// cli is one invocation.
+type cli struct {
+	g              globals
+	stdout, stderr io.Writer
+	client         ledgerv1.AdminServiceClient
+	conn           *grpc.ClientConn
+}
+
+// command is a leaf of the command tree.
+type command struct {
+	usage string // "tenants create [--id ID] --name NAME"
+	help  string
+	setup func(fs *flag.FlagSet) func(c *cli, ctx context.Context, args []string) error
+}
+
+var groups = map[string]map[string]command{
+	"tenants": tenantCommands,
+	"magento": magentoCommands,
+	"sage":    sageCommands,
+	"runs":    runCommands,
+}
+
+// run executes one command line (without the program name).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := &cli{stdout: stdout, stderr: stderr}
+	c.g = globals{addr: defaultAddr, timeout: 60 * time.Second}
+	if v := strings.TrimSpace(os.Getenv("LEDGER_ADMIN_ADDR")); v != "" {
+		c.g.addr = v
+	}
+	c.g.token = strings.TrimSpace(os.Getenv("LEDGER_ADMIN_TOKEN"))
+	c.g.tls = os.Getenv("LEDGER_ADMIN_TLS") == "true"
+
+	top := flag.NewFlagSet("ledgerctl", flag.ContinueOnError)
+	top.SetOutput(io.Discard)
+	c.g.register(top)
+	help := top.Bool("help", false, "")
+	top.BoolVar(help, "h", false, "")
+	if err := top.Parse(args); err != nil {
+		return usagef("%v\n\n%s", err, usageText)
+	}
+	rest := top.Args()
+	if *help || (len(rest) > 0 && rest[0] == "help") {
+		fmt.Fprint(stdout, usageText)
+		return nil
+	}
+	if len(rest) == 0 {
+		return usagef("no command given\n\n%s", usageText)
+	}
+	grp, ok := groups[rest[0]]
+	if !ok {
+		return usagef("unknown command group %q: use one of tenants, magento, sage, runs (ledgerctl --help lists the commands)", rest[0])
+	}
+	if len(rest) < 2 {
+		return usagef("%s: which command?\n\n%s", rest[0], groupUsage(rest[0], grp))
+	}
+	cmd, ok := grp[rest[1]]
+	if !ok {
+		return usagef("unknown command %q %q\n\n%s", rest[0], rest[1], groupUsage(rest[0], grp))
+	}
+	name := rest[0] + " " + rest[1]
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.g.register(fs)
+	exec := cmd.setup(fs)
+	positional, err := parseInterleaved(fs, rest[2:])
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, commandUsage(cmd, fs))
+		return nil
+	}
+	if err != nil {
+		return usagef("%s: %v\n\n%s", name, err, commandUsage(cmd, fs))
+	}
+	if c.g.addr == "" {
+		return usagef("--addr is empty: give the AdminService host:port, e.g. --addr %s", defaultAddr)
+	}
+	if c.g.timeout <= 0 {
+		return usagef("--timeout %s: use a positive duration such as 30s", c.g.timeout)
+	}
+	return exec(c, ctx, positional)
+}
+
+// parseInterleaved parses flags that may come before or after positional
+// arguments, returning the positionals.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func groupUsage(name string, grp map[string]command) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Commands of %s:\n", name)
+	for _, sub := range sortedKeys(grp) {
+		fmt.Fprintf(&b, "  ledgerctl %s\n", grp[sub].usage)
+	}
+	return b.String()
+}
+
+func commandUsage(cmd command, fs *flag.FlagSet) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: ledgerctl %s\n\n%s\n\nFlags:\n", cmd.usage, cmd.help)
+	fs.VisitAll(func(f *flag.Flag) {
+		fmt.Fprintf(&b, "  --%-9s %s\n", f.Name, f.Usage)
+	})
+	return b.String()
+}
+
+// dial connects lazily; every call carries the token and the deadline.
+func (c *cli) dial() (ledgerv1.AdminServiceClient, error) {
+	if c.client != nil {
+		return c.client, nil
+	}
+	creds := insecure.NewCredentials()
+	if c.g.tls {
+		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+	}
+	conn, err := grpc.NewClient(c.g.addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return nil, fmt.Errorf("--addr %q: %w", c.g.addr, err)
+	}
+	c.conn, c.client = conn, ledgerv1.NewAdminServiceClient(conn)
+	return c.client, nil
+}
+
+// call runs one RPC with the token and deadline, and explains its failure.
+func call[Req, Resp any](ctx context.Context, c *cli, rpc func(ledgerv1.AdminServiceClient, context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (Resp, error) {
+	var zero Resp
+	client, err := c.dial()
+	if err != nil {
+		return zero, err
+	}
+	defer func() {
+		if c.conn != nil {
+			_ = c.conn.Close()
+			c.conn, c.client = nil, nil
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, c.g.timeout)
+	defer cancel()
+	if c.g.token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.g.token)
+	}
+	resp, err := rpc(client, ctx, req)
+	if err != nil {
+		return zero, c.explain(err)
+	}
+	return resp, nil
+}
+
+// explain turns a gRPC status into an operator message.
+func (c *cli) explain(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch st.Code() {
+	case codes.Unauthenticated:
+		hint := "pass --token or set LEDGER_ADMIN_TOKEN to the service's ADMIN_TOKEN"
+		if c.g.token != "" {
+			hint = "the token was refused: check --token / LEDGER_ADMIN_TOKEN against the service's ADMIN_TOKEN"
+		}
+		return fmt.Errorf("%s (%s)", st.Message(), hint)
+	case codes.Unavailable:
+		if strings.Contains(st.Message(), "connection") || strings.Contains(st.Message(), "dial") {
+			return fmt.Errorf("cannot reach the admin service at %s: %s (is it running? set --addr or LEDGER_ADMIN_ADDR)", c.g.addr, st.Message())
+		}
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("no answer within %s from %s: %s (raise --timeout or check the service)", c.g.timeout, c.g.addr, st.Message())
+	}
+	return errors.New(st.Message())
+}

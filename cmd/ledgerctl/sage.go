@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+
+	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
+)
+
+var sageCommands = map[string]command{
+	"connect": {
+		usage: "sage connect --tenant T",
+		help:  "Prints the Sage authorization URL. Open it in a browser within 10 minutes, sign in to Sage and choose Allow.",
+		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+			tenant := fs.String("tenant", "", "tenant id (required)")
+			return func(c *cli, ctx context.Context, args []string) error {
+				if len(args) > 0 {
+					return usagef("sage connect: unexpected argument %q: pass the tenant with --tenant", args[0])
+				}
+				if strings.TrimSpace(*tenant) == "" {
+					return usagef("sage connect: --tenant is required, e.g. ledgerctl sage connect --tenant acme")
+				}
+				resp, err := call(ctx, c, ledgerv1.AdminServiceClient.StartSageConnect, &ledgerv1.StartSageConnectRequest{TenantId: *tenant})
+				if err != nil {
+					return err
+				}
+				if c.g.json {
+					return printJSON(c.stdout, resp)
+				}
+				fmt.Fprintf(c.stdout, "Open this URL in a browser within 10 minutes, sign in to Sage and choose Allow:\n\n  %s\n\n", resp.GetAuthorizeUrl())
+				fmt.Fprintf(c.stdout, "Then check the result with: ledgerctl tenants show %s\n", strings.TrimSpace(*tenant))
+				return nil
+			}
+		},
+	},
+}

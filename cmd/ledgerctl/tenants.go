@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+
+	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
+)
+
+var tenantCommands = map[string]command{
+	"create": {
+		usage: "tenants create [--id ID] --name NAME",
+		help:  "Registers a tenant (one per Magento shop). Without --id the service assigns a UUID.",
+		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+			id := fs.String("id", "", "explicit tenant id: 1-64 letters, digits, '-' or '_' (default: a UUID)")
+			name := fs.String("name", "", "shop or company name (required)")
+			return func(c *cli, ctx context.Context, args []string) error {
+				if len(args) > 0 {
+					return usagef("tenants create: unexpected argument %q: give the name with --name, e.g. --name %q", args[0], strings.Join(args, " "))
+				}
+				if strings.TrimSpace(*name) == "" {
+					return usagef(`tenants create: --name is required, e.g. ledgerctl tenants create --name "Acme Ltd"`)
+				}
+				resp, err := call(ctx, c, ledgerv1.AdminServiceClient.CreateTenant, &ledgerv1.CreateTenantRequest{TenantId: *id, Name: *name})
+				if err != nil {
+					return err
+				}
+				if c.g.json {
+					return printJSON(c.stdout, resp)
+				}
+				t := resp.GetTenant()
+				fmt.Fprintf(c.stdout, "Created tenant %s.\n\n", t.GetTenantId())
+				if err := fields(c.stdout, tenantFields(t)...); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "\nNext: ledgerctl magento connect --tenant %s --shop https://<shop> --code <pairing code>\n", t.GetTenantId())
+				return nil
+			}
+		},
+	},
+	"list": {
+		usage: "tenants list",
+		help:  "Lists every tenant with its Magento and Sage connection state.",
+		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+			return func(c *cli, ctx context.Context, args []string) error {
+				if len(args) > 0 {
+					return usagef("tenants list: unexpected argument %q (it takes no arguments)", args[0])
+				}
+				resp, err := call(ctx, c, ledgerv1.AdminServiceClient.ListTenants, &ledgerv1.ListTenantsRequest{})
+				if err != nil {
+					return err
+				}
+				if c.g.json {
+					return printJSON(c.stdout, resp)
+				}
+				if len(resp.GetTenants()) == 0 {
+					fmt.Fprintln(c.stdout, `No tenants yet. Create one with: ledgerctl tenants create --name "Shop name"`)
+					return nil
+				}
+				t := newTable(c.stdout, "TENANT", "NAME", "MAGENTO", "SHOP URL", "SAGE", "SAGE BUSINESS", "CREATED")
+				for _, x := range resp.GetTenants() {
+					t.row(x.GetTenantId(), x.GetName(), x.GetMagentoConnectionStatus(), x.GetMagentoBaseUrl(),
+						x.GetSageStatus(), x.GetSageBusinessId(), ts(x.GetCreatedAt()))
+				}
+				return t.flush()
+			}
+		},
+	},
+	"show": {
+		usage: "tenants show TENANT",
+		help:  "Shows one tenant's connections and its sync run counts.",
+		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+			return func(c *cli, ctx context.Context, args []string) error {
+				if len(args) != 1 {
+					return usagef("tenants show: give exactly one tenant id, e.g. ledgerctl tenants show acme (ledgerctl tenants list shows them)")
+				}
+				resp, err := call(ctx, c, ledgerv1.AdminServiceClient.GetTenant, &ledgerv1.GetTenantRequest{TenantId: args[0]})
+				if err != nil {
+					return err
+				}
+				if c.g.json {
+					return printJSON(c.stdout, resp)
+				}
+				n := resp.GetCounts()
+				kv := append(tenantFields(resp.GetTenant()),
+					"Runs pending", itoa(n.GetPending()),
+					"Runs succeeded", itoa(n.GetSucceeded()),
+					"Runs skipped", itoa(n.GetSkipped()),
+					"Runs failed", itoa(n.GetFailed()),
+					"Failed in 24 h", itoa(n.GetFailed_24H()))
+				return fields(c.stdout, kv...)
+			}
+		},
+	},
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,195 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ledgersync/ledger/libs/env"
+	"github.com/ledgersync/ledger/libs/sage"
+	"github.com/ledgersync/ledger/libs/secrets"
+)
+
+// Defaults.
+const (
+	DefaultGRPCAddr  = "127.0.0.1:9090"
+	DefaultHTTPAddr  = "127.0.0.1:8086"
+	DefaultPublicURL = "http://127.0.0.1:8086"
+)
+
+// CallbackPath is where Sage sends the user back after authorising; the redirect
+// URL registered with Sage is Config.PublicURL + CallbackPath.
+const CallbackPath = "/oauth/sage/callback"
+
+// Config configures the admin service. ConfigFromEnv reads it from the
+// environment; WithDefaults fills the zero fields.
+type Config struct {
+	// GRPCAddr is where AdminService listens (ADMIN_GRPC_ADDR, default
+	// 127.0.0.1:9090).
+	GRPCAddr string
+	// HTTPAddr is where the OAuth callback, dashboard, /healthz, /readyz and
+	// /metrics listen (ADMIN_HTTP_ADDR, default 127.0.0.1:8086).
+	HTTPAddr string
+	// PublicURL is the origin operators' browsers and Sage reach HTTPAddr at
+	// (ADMIN_PUBLIC_URL, default http://127.0.0.1:8086). The Sage redirect URL is
+	// PublicURL + CallbackPath and must be registered with the Sage app.
+	PublicURL string
+	// AdminToken is the operator credential: gRPC calls carry it as
+	// "authorization: Bearer <token>" metadata, the dashboard as an
+	// Authorization header (ADMIN_TOKEN). Required unless InsecureDev.
+	AdminToken secrets.String
+	// InsecureDev disables operator authentication. Only allowed with
+	// LEDGER_ENV=dev and no ADMIN_TOKEN (ADMIN_INSECURE_DEV=true); never use it
+	// on a reachable address.
+	InsecureDev bool
+	// Env is LEDGER_ENV: dev or prod (default prod). In dev the browser-only
+	// routes also accept the token as a "token" query parameter.
+	Env string
+	// LedgerBaseURL is the public origin of the ingest service, sent to the shop
+	// at pairing: every webhook of the shop goes there (LEDGER_BASE_URL,
+	// required).
+	LedgerBaseURL string
+	// Sage is the Sage host set (SAGE_AUTH_URL, SAGE_TOKEN_URL, SAGE_REVOKE_URL,
+	// SAGE_API_URL; default sage.Official()).
+	Sage sage.Endpoints
+	// SageClientID and SageClientSecret are the Sage app registration
+	// (SAGE_CLIENT_ID, SAGE_CLIENT_SECRET). Without them StartSageConnect
+	// answers FailedPrecondition; Magento pairing still works.
+	SageClientID     string
+	SageClientSecret secrets.String
+	// HTTPClient calls shops and Sage; nil means a client with a 20 s timeout.
+	HTTPClient *http.Client
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = DefaultGRPCAddr
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = DefaultPublicURL
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	c.LedgerBaseURL = strings.TrimRight(c.LedgerBaseURL, "/")
+	if c.Env == "" {
+		c.Env = "prod"
+	}
+	off := sage.Official()
+	if c.Sage.AuthURL == "" {
+		c.Sage.AuthURL = off.AuthURL
+	}
+	if c.Sage.TokenURL == "" {
+		c.Sage.TokenURL = off.TokenURL
+	}
+	if c.Sage.RevokeURL == "" {
+		c.Sage.RevokeURL = off.RevokeURL
+	}
+	if c.Sage.APIURL == "" {
+		c.Sage.APIURL = off.APIURL
+	}
+	c.Sage.APIURL = strings.TrimRight(c.Sage.APIURL, "/")
+	return c
+}
+
+// ConfigFromEnv reads the ADMIN_*, SAGE_* and LEDGER_* variables, reporting
+// every bad one at once.
+func ConfigFromEnv() (Config, error) {
+	var r env.Reader
+	c := Config{
+		GRPCAddr:      r.String("ADMIN_GRPC_ADDR", DefaultGRPCAddr),
+		HTTPAddr:      r.String("ADMIN_HTTP_ADDR", DefaultHTTPAddr),
+		PublicURL:     r.String("ADMIN_PUBLIC_URL", DefaultPublicURL),
+		AdminToken:    secrets.String(r.String("ADMIN_TOKEN", "")),
+		InsecureDev:   r.Bool("ADMIN_INSECURE_DEV", false),
+		Env:           r.String("LEDGER_ENV", "prod"),
+		LedgerBaseURL: r.String("LEDGER_BASE_URL", ""),
+		Sage: sage.Endpoints{
+			AuthURL:   r.String("SAGE_AUTH_URL", ""),
+			TokenURL:  r.String("SAGE_TOKEN_URL", ""),
+			RevokeURL: r.String("SAGE_REVOKE_URL", ""),
+			APIURL:    r.String("SAGE_API_URL", ""),
+		},
+		SageClientID:     r.String("SAGE_CLIENT_ID", ""),
+		SageClientSecret: secrets.String(r.String("SAGE_CLIENT_SECRET", "")),
+	}
+	if err := r.Err(); err != nil {
+		return Config{}, err
+	}
+	c = c.WithDefaults()
+	return c, c.Validate()
+}
+
+// Validate checks a config after defaults are applied; each problem names the
+// variable and the fix.
+func (c Config) Validate() error {
+	var errs []error
+	for _, a := range [][2]string{{"ADMIN_GRPC_ADDR", c.GRPCAddr}, {"ADMIN_HTTP_ADDR", c.HTTPAddr}} {
+		if _, _, err := net.SplitHostPort(a[1]); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: use host:port, e.g. 127.0.0.1:9090", a[0], a[1]))
+		}
+	}
+	if c.Env != "dev" && c.Env != "prod" {
+		errs = append(errs, fmt.Errorf("LEDGER_ENV=%q: use dev or prod", c.Env))
+	}
+	switch {
+	case c.AdminToken.Reveal() != "" && c.InsecureDev:
+		errs = append(errs, errors.New("ADMIN_INSECURE_DEV=true with ADMIN_TOKEN set: choose one; unset ADMIN_INSECURE_DEV to require the token"))
+	case c.InsecureDev && c.Env != "dev":
+		errs = append(errs, errors.New("ADMIN_INSECURE_DEV=true is only allowed with LEDGER_ENV=dev; set ADMIN_TOKEN instead"))
+	case c.AdminToken.Reveal() == "" && !c.InsecureDev:
+		if c.Env == "dev" {
+			errs = append(errs, errors.New("ADMIN_TOKEN is not set: set it to a long random string (e.g. openssl rand -hex 32), or set ADMIN_INSECURE_DEV=true to run the dev stack without operator authentication"))
+		} else {
+			errs = append(errs, errors.New("ADMIN_TOKEN is not set: set it to a long random string, e.g. openssl rand -hex 32"))
+		}
+	case c.AdminToken.Reveal() != "" && len(c.AdminToken.Reveal()) < 16:
+		errs = append(errs, errors.New("ADMIN_TOKEN is too short: use at least 16 characters, e.g. openssl rand -hex 32"))
+	}
+	if err := absoluteHTTPURL(c.PublicURL); err != nil {
+		errs = append(errs, fmt.Errorf("ADMIN_PUBLIC_URL=%q: %w, e.g. %s", c.PublicURL, err, DefaultPublicURL))
+	}
+	if c.LedgerBaseURL == "" {
+		errs = append(errs, errors.New("LEDGER_BASE_URL is not set: set it to the public https origin of the ingest service (the shop sends every webhook there), e.g. https://ledger.example.com"))
+	} else if err := absoluteHTTPURL(c.LedgerBaseURL); err != nil {
+		errs = append(errs, fmt.Errorf("LEDGER_BASE_URL=%q: %w, e.g. https://ledger.example.com", c.LedgerBaseURL, err))
+	}
+	for _, u := range [][2]string{{"SAGE_AUTH_URL", c.Sage.AuthURL}, {"SAGE_TOKEN_URL", c.Sage.TokenURL},
+		{"SAGE_REVOKE_URL", c.Sage.RevokeURL}, {"SAGE_API_URL", c.Sage.APIURL}} {
+		if err := absoluteHTTPURL(u[1]); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", u[0], u[1], err))
+		}
+	}
+	if (c.SageClientID == "") != (c.SageClientSecret.Reveal() == "") {
+		errs = append(errs, errors.New("SAGE_CLIENT_ID and SAGE_CLIENT_SECRET: set both (the Sage app registration) or neither"))
+	}
+	return errors.Join(errs...)
+}
+
+// String renders the config for the start-up log line, secrets masked.
+func (c Config) String() string {
+	return fmt.Sprintf("grpc=%s http=%s public=%s env=%s insecure_dev=%t ledger_base_url=%s sage_api=%s sage_client_id=%s admin_token=%s sage_client_secret=%s",
+		c.GRPCAddr, c.HTTPAddr, c.PublicURL, c.Env, c.InsecureDev, c.LedgerBaseURL, c.Sage.APIURL, c.SageClientID,
+		mask(c.AdminToken), mask(c.SageClientSecret))
+}
+
+func mask(s secrets.String) string {
+	if s.Reveal() == "" {
+		return "(unset)"
+	}
+	return "[redacted]"
+}
+
+// absoluteHTTPURL accepts an absolute http(s) URL with a host.
+func absoluteHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want an absolute http(s) URL")
+	}
+	return nil
+}

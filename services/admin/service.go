@@ -1,0 +1,130 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/ledgersync/ledger/libs/sage"
+	"github.com/ledgersync/ledger/libs/store"
+	"github.com/ledgersync/ledger/libs/telemetry"
+	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
+)
+
+// Store is what the admin service needs from libs/store; *store.Store
+// implements it.
+type Store interface {
+	CreateTenant(ctx context.Context, id, name string) (store.Tenant, error)
+	Tenant(ctx context.Context, id string) (store.Tenant, error)
+	Tenants(ctx context.Context) ([]store.Tenant, error)
+	SetMagentoPaired(ctx context.Context, tenantID, shopURL, apiKey string) error
+	SetMagentoStatus(ctx context.Context, tenantID, status string) error
+	SetSageStatus(ctx context.Context, tenantID, status, businessID string) error
+	RecordPairingAttempt(ctx context.Context, tenantID, shopURL, outcome, message string) error
+	CreateOAuthState(ctx context.Context, tenantID, state string) error
+	ConsumeOAuthState(ctx context.Context, state string, maxAge time.Duration) (string, error)
+	SaveTokens(ctx context.Context, tenantID string, t store.Tokens) error
+	SetRefCache(ctx context.Context, tenantID, kind string, doc []byte) error
+	Policy(ctx context.Context, tenantID string) ([]byte, error)
+	SetPolicy(ctx context.Context, tenantID string, doc []byte) error
+	ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error)
+	RunCounts(ctx context.Context, tenantID string) (store.Counts, error)
+	Ping(ctx context.Context) error
+}
+
+var _ Store = (*store.Store)(nil)
+
+// OAuthStateTTL is how long a Sage connection link stays valid.
+const OAuthStateTTL = 10 * time.Minute
+
+// Service is the admin service: the AdminService gRPC implementation and the
+// HTTP handler (Sage OAuth, dashboard, health, metrics).
+type Service struct {
+	ledgerv1.UnimplementedAdminServiceServer
+
+	cfg     Config
+	st      Store
+	log     *slog.Logger
+	hc      *http.Client
+	oauth   sage.OAuth
+	health  *health.Server
+	reg     *prometheus.Registry
+	metrics metrics
+}
+
+type metrics struct {
+	rpcs     *prometheus.CounterVec
+	pairings *prometheus.CounterVec
+	sage     *prometheus.CounterVec
+}
+
+// New validates cfg and builds the service over st. log may be nil.
+func New(cfg Config, st Store, log *slog.Logger) (*Service, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, errors.New("admin: a store is required")
+	}
+	if log == nil {
+		log = telemetry.Discard()
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 20 * time.Second}
+	}
+	s := &Service{
+		cfg: cfg, st: st, log: log, hc: hc,
+		oauth: sage.OAuth{
+			Endpoints: cfg.Sage, ClientID: cfg.SageClientID, ClientSecret: cfg.SageClientSecret.Reveal(),
+			RedirectURL: cfg.PublicURL + CallbackPath, HTTP: hc,
+		},
+		health: health.NewServer(),
+		reg:    telemetry.NewRegistry(),
+	}
+	s.metrics = metrics{
+		rpcs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_admin_rpcs_total", Help: "AdminService calls by method and gRPC code.",
+		}, []string{"method", "code"}),
+		pairings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_admin_pairing_attempts_total", Help: "Magento pairing attempts by outcome.",
+		}, []string{"outcome"}),
+		sage: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_admin_sage_connects_total", Help: "Sage OAuth callbacks by outcome.",
+		}, []string{"outcome"}),
+	}
+	s.reg.MustRegister(s.metrics.rpcs, s.metrics.pairings, s.metrics.sage)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(ledgerv1.AdminService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	return s, nil
+}
+
+// Config returns the effective configuration (defaults applied).
+func (s *Service) Config() Config { return s.cfg }
+
+// GRPCServer returns a gRPC server with AdminService, the health service and
+// reflection registered, behind the operator-token interceptors. opts are
+// appended (e.g. credentials).
+func (s *Service) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	opts = append([]grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(s.unaryAuth),
+		grpc.ChainStreamInterceptor(s.streamAuth),
+	}, opts...)
+	g := grpc.NewServer(opts...)
+	ledgerv1.RegisterAdminServiceServer(g, s)
+	healthpb.RegisterHealthServer(g, s.health)
+	reflection.Register(g)
+	return g
+}
+
+// Shutdown marks the health service NOT_SERVING (call before GracefulStop).
+func (s *Service) Shutdown() { s.health.Shutdown() }
