@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -19,13 +20,18 @@ const (
 	RunFailed    = "failed"
 )
 
-// Delivery is one webhook delivery as ingest sees it.
+// Delivery is one webhook delivery as ingest sees it. The envelope fields are
+// kept on the run so it can be re-run without the shop.
 type Delivery struct {
 	TenantID        string
 	IdempotencyKey  string
 	Event           string
 	EntityType      string
 	MagentoEntityID int64
+	WebsiteID       int64
+	StoreID         int64
+	OccurredAt      string
+	Payload         []byte // the envelope's payload JSON; nil when absent
 }
 
 // Acceptance says what ingest must do with a delivery.
@@ -94,8 +100,14 @@ func (s *Store) AcceptWebhook(ctx context.Context, d Delivery, window time.Durat
 }
 
 func insertRun(ctx context.Context, tx pgx.Tx, id string, d Delivery) error {
-	_, err := tx.Exec(ctx, `INSERT INTO sync_runs (sync_run_id, tenant_id, event, idempotency_key, entity_type, magento_entity_id)
-		VALUES ($1, $2, $3, $4, $5, $6)`, id, d.TenantID, d.Event, d.IdempotencyKey, d.EntityType, d.MagentoEntityID)
+	var payload any
+	if len(d.Payload) > 0 && json.Valid(d.Payload) {
+		payload = string(d.Payload)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO sync_runs (sync_run_id, tenant_id, event, idempotency_key, entity_type, magento_entity_id,
+			website_id, store_id, occurred_at, payload)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)`,
+		id, d.TenantID, d.Event, d.IdempotencyKey, d.EntityType, d.MagentoEntityID, d.WebsiteID, d.StoreID, d.OccurredAt, payload)
 	return err
 }
 
@@ -120,6 +132,10 @@ type Run struct {
 	IdempotencyKey  string
 	EntityType      string
 	MagentoEntityID int64
+	WebsiteID       int64
+	StoreID         int64
+	OccurredAt      string
+	Payload         []byte
 	Status          string
 	SageID          string
 	SkipReason      string
@@ -138,15 +154,31 @@ func (r Run) Terminal() bool {
 	return r.Status == RunSucceeded || r.Status == RunSkipped || r.Status == RunFailed
 }
 
-const runCols = `sync_run_id::text, tenant_id, event, idempotency_key, entity_type, magento_entity_id, status,
+const runCols = `sync_run_id::text, tenant_id, event, idempotency_key, entity_type, magento_entity_id,
+	website_id, store_id, occurred_at, COALESCE(payload::text, ''), status,
 	sage_id, skip_reason, error_class, error_code, last_error, attempts, applied_quirks, created_at, started_at, finished_at`
 
 func scanRun(row pgx.Row) (Run, error) {
 	var r Run
-	err := row.Scan(&r.ID, &r.TenantID, &r.Event, &r.IdempotencyKey, &r.EntityType, &r.MagentoEntityID, &r.Status,
+	var payload string
+	err := row.Scan(&r.ID, &r.TenantID, &r.Event, &r.IdempotencyKey, &r.EntityType, &r.MagentoEntityID,
+		&r.WebsiteID, &r.StoreID, &r.OccurredAt, &payload, &r.Status,
 		&r.SageID, &r.SkipReason, &r.ErrorClass, &r.ErrorCode, &r.LastError, &r.Attempts, &r.AppliedQuirks,
 		&r.CreatedAt, &r.StartedAt, &r.FinishedAt)
+	if payload != "" {
+		r.Payload = []byte(payload)
+	}
 	return r, err
+}
+
+// ResetRun puts a finished run back to pending for an operator's retry: the
+// sync is done again (idempotently, so nothing is duplicated in Sage) and its
+// terminal mark and sync-state callback fire again with a new finished_at.
+func (s *Store) ResetRun(ctx context.Context, id string) (Run, error) {
+	r, err := scanRun(s.pool.QueryRow(ctx, `UPDATE sync_runs SET status = 'pending', finished_at = NULL,
+			skip_reason = '', error_class = '', error_code = '', last_error = '', updated_at = now()
+		WHERE sync_run_id = $1 RETURNING `+runCols, id))
+	return r, notFound(err, "sync run "+id)
 }
 
 // Run returns one run or ErrNotFound.

@@ -37,6 +37,10 @@ type Binding struct {
 	SageBusinessID          string
 	SageRegion              string
 	PairedAt                *time.Time
+	// CallbackTransport is how sync states reach the shop: "http" (the PHP
+	// module's endpoint) or "grpc" (a SyncStateService at CallbackGRPCTarget).
+	CallbackTransport  string
+	CallbackGRPCTarget string
 }
 
 var tenantIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -70,14 +74,16 @@ func (s *Store) CreateTenant(ctx context.Context, id, name string) (Tenant, erro
 }
 
 const tenantCols = `t.tenant_id, t.name, t.created_at, b.magento_base_url, b.api_key_sealed,
-	b.magento_connection_status, b.status, b.sage_business_id, b.sage_region, b.paired_at`
+	b.magento_connection_status, b.status, b.sage_business_id, b.sage_region, b.paired_at,
+	b.callback_transport, b.callback_grpc_target`
 
 func (s *Store) scanTenant(row pgx.Row) (Tenant, error) {
 	var t Tenant
 	var sealed []byte
 	b := &t.Binding
 	if err := row.Scan(&t.ID, &t.Name, &t.CreatedAt, &b.MagentoBaseURL, &sealed,
-		&b.MagentoConnectionStatus, &b.Status, &b.SageBusinessID, &b.SageRegion, &b.PairedAt); err != nil {
+		&b.MagentoConnectionStatus, &b.Status, &b.SageBusinessID, &b.SageRegion, &b.PairedAt,
+		&b.CallbackTransport, &b.CallbackGRPCTarget); err != nil {
 		return Tenant{}, err
 	}
 	b.TenantID = t.ID
@@ -170,4 +176,17 @@ func (s *Store) execOne(ctx context.Context, q, what string, args ...any) error 
 func (s *Store) SetSageRegion(ctx context.Context, tenantID, region string) error {
 	return s.execOne(ctx, `UPDATE bindings SET sage_region = $2, updated_at = now() WHERE tenant_id = $1`,
 		"tenant "+tenantID, tenantID, strings.ToLower(strings.TrimSpace(region)))
+}
+
+// SetCallbackTransport chooses how a binding's sync states are delivered:
+// "http" (target ignored) or "grpc" with a host:port target.
+func (s *Store) SetCallbackTransport(ctx context.Context, tenantID, transport, grpcTarget string) error {
+	if transport != "http" && transport != "grpc" {
+		return fmt.Errorf("callback transport %q: use http or grpc", transport)
+	}
+	if transport == "grpc" && strings.TrimSpace(grpcTarget) == "" {
+		return fmt.Errorf("callback transport grpc needs a target such as shop.example.com:443")
+	}
+	return s.execOne(ctx, `UPDATE bindings SET callback_transport = $2, callback_grpc_target = $3, updated_at = now() WHERE tenant_id = $1`,
+		"tenant "+tenantID, tenantID, transport, strings.TrimSpace(grpcTarget))
 }

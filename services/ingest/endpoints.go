@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -107,11 +108,6 @@ type RunStatus struct {
 	FinishedAt string `json:"finished_at,omitempty"`
 }
 
-// statusScanLimit is how many of the tenant's newest runs /v1/status looks
-// through. No module calls the endpoint today (wire §2.4), so it stays a
-// filter over store.ListRuns rather than a query of its own.
-const statusScanLimit = 1000
-
 // status serves GET /v1/status?entity_type=&entity_id= (wire §2.4).
 func (s *Service) status(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
@@ -136,25 +132,23 @@ func (s *Service) status(w http.ResponseWriter, r *http.Request) {
 			Message: "entity_id must be the Magento id of the entity, an integer of 0 or more"})
 		return
 	}
-	runs, err := s.st.ListRuns(ctx, store.RunFilter{TenantID: t.ID, Limit: statusScanLimit})
-	if err != nil {
+	out := EntityStatus{EntityType: entityType, EntityID: id}
+	run, err := s.st.LatestRun(ctx, t.ID, entityType, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
 		s.unavailable(w, r, t.ID, &unavailableError{"database unavailable", err})
 		return
-	}
-	out := EntityStatus{EntityType: entityType, EntityID: id}
-	for _, run := range runs { // newest first
-		if run.EntityType == entityType && run.MagentoEntityID == id {
-			rs := &RunStatus{
-				SyncRunID: run.ID, Event: run.Event, Status: run.Status, SageID: run.SageID,
-				SkipReason: run.SkipReason, ErrorCode: run.ErrorCode, Message: run.LastError,
-				CreatedAt: run.CreatedAt.UTC().Format(time.RFC3339),
-			}
-			if run.FinishedAt != nil {
-				rs.FinishedAt = run.FinishedAt.UTC().Format(time.RFC3339)
-			}
-			out.SyncRun = rs
-			break
+	default:
+		rs := &RunStatus{
+			SyncRunID: run.ID, Event: run.Event, Status: run.Status, SageID: run.SageID,
+			SkipReason: run.SkipReason, ErrorCode: run.ErrorCode, Message: run.LastError,
+			CreatedAt: run.CreatedAt.UTC().Format(time.RFC3339),
 		}
+		if run.FinishedAt != nil {
+			rs.FinishedAt = run.FinishedAt.UTC().Format(time.RFC3339)
+		}
+		out.SyncRun = rs
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -22,7 +22,7 @@ type Store interface {
 	MarkPublished(ctx context.Context, tenantID, key, runID string) error
 	SetMagentoStatus(ctx context.Context, tenantID, status string) error
 	RunCounts(ctx context.Context, tenantID string) (store.Counts, error)
-	ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error)
+	LatestRun(ctx context.Context, tenantID, entityType string, magentoID int64) (store.Run, error)
 	Ping(ctx context.Context) error
 }
 

@@ -80,6 +80,7 @@ func (s *Service) acceptWebhook(w http.ResponseWriter, r *http.Request, tenant, 
 	acc, err := s.st.AcceptWebhook(ctx, store.Delivery{
 		TenantID: tenant, IdempotencyKey: key, Event: event,
 		EntityType: magento.EntityType(event), MagentoEntityID: env.MagentoEntityID,
+		WebsiteID: env.WebsiteID, StoreID: env.StoreID, OccurredAt: env.OccurredAt, Payload: env.Payload,
 	}, s.cfg.DedupWindow)
 	if err != nil {
 		s.unavailable(w, r, tenant, &unavailableError{"database unavailable", err})
