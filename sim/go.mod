@@ -2,8 +2,22 @@ module github.com/ledgersync/ledger/sim
 
 go 1.26.0
 
-require github.com/ledgersync/ledger/libs v0.0.0
+require (
+	github.com/ledgersync/ledger/libs v0.0.0
+	github.com/ledgersync/ledger/proto v0.0.0
+	google.golang.org/grpc v1.85.0
+)
 
-require github.com/shopspring/decimal v1.6.0 // indirect
+require (
+	github.com/shopspring/decimal v1.6.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20261110000943-09e21b237f2c // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
 
-replace github.com/ledgersync/ledger/libs => ../libs
+replace (
+	github.com/ledgersync/ledger/libs => ../libs
+	github.com/ledgersync/ledger/proto => ../proto
+)

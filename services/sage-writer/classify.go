@@ -7,13 +7,14 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
 	"github.com/ledgersync/ledger/libs/sage"
+	"github.com/ledgersync/ledger/libs/sage/lifecycle"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
+	"github.com/ledgersync/ledger/services/sage-writer/budget"
 )
 
 // Error classes (DESIGN §3).
@@ -65,8 +66,8 @@ const (
 	// Retry: transient; the write is delivered again after a back-off.
 	Retry Verdict = iota + 1
 	// Pause: the binding cannot write until an operator acts (tokens revoked,
-	// binding not active, lead business changed); the write waits PauseDelay
-	// between deliveries instead of being dead-lettered at once.
+	// binding not active, lead business changed); the write is held
+	// (bus.Outcome.Hold) and tried again every PauseDelay, never dead-lettered.
 	Pause
 	// DeadLetter: retrying cannot help; the run fails and the write goes to
 	// the DLQ for replay after the cause is fixed.
@@ -103,7 +104,9 @@ type Decision struct {
 	Ambiguous bool
 	// RevokeBinding: mark the binding token_revoked.
 	RevokeBinding bool
-	// BackPressure: Sage is throttling (429); log at INFO, back off.
+	// BackPressure: Sage is throttling (429) or the rate budget refused the
+	// call before sending it; the write is held (no delivery is spent towards
+	// a dead letter) and the business slows down.
 	BackPressure bool
 }
 
@@ -111,6 +114,7 @@ type Decision struct {
 // operation for context (its resource and reference).
 type OpError struct {
 	TenantID string
+	Business string // the Sage business written to
 	Op       *ledgerv1.SageOperation
 	Err      error
 }
@@ -126,7 +130,7 @@ func (e *OpError) Unwrap() error { return e.Err }
 // Sentinels of the writer's own failure causes.
 var (
 	errBindingNotActive = errors.New("the tenant's Sage binding is not active")
-	errNoTokens         = errors.New("the tenant has no Sage tokens: connect Sage for it")
+	errNoTokens         = lifecycle.ErrNoTokens
 	errBusinessChanged  = errors.New("Sage answered for another business than the one requested: the lead business changed")
 	errMultipleMatches  = errors.New("Sage holds more than one document with this reference")
 	errUnexpectedAnswer = errors.New("Sage answered 2xx without a document id")
@@ -160,9 +164,11 @@ func Classify(err error) Decision {
 	var opErr *OpError
 	errors.As(err, &opErr)
 	var apiErr *sage.APIError
-	var rf *refreshFailure
+	var rf *lifecycle.RefreshError
 	var iw *invalidWrite
 	var db *dbError
+	var lse *lifecycle.StoreError
+	var bp *budget.BackPressure
 	switch {
 	case err == nil:
 		return Decision{}
@@ -177,6 +183,10 @@ func Classify(err error) Decision {
 	case errors.Is(err, errBusinessChanged):
 		return Decision{Verdict: Pause, Class: ClassAuth, Code: CodeBusinessChanged,
 			Message: "Sage answered for another business than the binding's: the user's lead business changed or access to the business was lost; reconnect Sage and choose the business"}
+	case errors.As(err, &bp):
+		// Refused by the rate budget before anything was sent.
+		return Decision{Verdict: Retry, Class: ClassRateLimited, Code: CodeRateLimited, BackPressure: true,
+			RetryAfter: bp.Wait, Message: "Sage rate budget: " + bp.Reason + ", waiting " + bp.Wait.Round(time.Millisecond).String()}
 	case errors.As(err, &rf):
 		// The token endpoint failed for another reason than invalid_grant
 		// (network, 5xx, invalid_client): transient from here.
@@ -192,7 +202,7 @@ func Classify(err error) Decision {
 		return Decision{Verdict: Retry, Class: ClassHTTP, Code: CodeTransport, Message: err.Error(), Ambiguous: true}
 	case errors.As(err, &iw):
 		return Decision{Verdict: DeadLetter, Class: ClassSerde, Code: CodeInvalidWrite, Message: err.Error()}
-	case errors.As(err, &db):
+	case errors.As(err, &db), errors.As(err, &lse):
 		return Decision{Verdict: Retry, Class: ClassDatabase, Code: CodeDatabase, Message: err.Error()}
 	}
 	return Decision{Verdict: Retry, Class: ClassInternal, Code: CodeInternal, Message: err.Error()}
@@ -229,7 +239,7 @@ func classifyAPI(e *sage.APIError, op *OpError) Decision {
 		d.Verdict, d.Class, d.Code, d.Message = DeadLetter, ClassNotFound, snakeCode(p.DataCode, CodeNotFound), cause
 	case e.Status == http.StatusTooManyRequests:
 		d.Verdict, d.Class, d.Code, d.BackPressure = Retry, ClassRateLimited, CodeRateLimited, true
-		d.RetryAfter = parseRetryAfter(e.RetryAfter, time.Now())
+		d.RetryAfter = budget.ParseRetryAfter(e.RetryAfter, time.Now())
 		d.Message = "Sage is throttling this business: " + cause
 	case e.Status == http.StatusConflict:
 		// Undocumented by Sage; most likely a clash of parallel writes.
@@ -328,44 +338,32 @@ func snakeCode(dataCode, def string) string {
 	return strings.Trim(b.String(), "_")
 }
 
-// parseRetryAfter reads Retry-After as seconds or an HTTP date; 0 when absent
-// or unusable. It is capped at an hour so a bogus header cannot park a write.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.Atoi(v); err == nil {
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), time.Hour)
+// Retry schedule. A transient failure on delivery n (1-based) waits
+// base·2^(n−1) capped at cap (defaults 1 s and 5 min: 1s, 2s, 4s, … 256s,
+// 300s); a 429 without Retry-After waits 2s·2^(n−1) capped at 60 s (the
+// budget's throttle schedule). Both get ±20 % jitter so writes that failed
+// together do not return together. A pause waits PauseDelay.
+type schedule struct {
+	base, limit time.Duration // transient failures
+	pause       time.Duration
 }
 
-// Retry schedule. A transient failure on delivery n (1-based) waits
-// 1s·2^(n−1) capped at 5 min (1s, 2s, 4s, … 256s, 300s); a 429 without
-// Retry-After waits 2s·2^(n−1) capped at 60 s. Both get ±20 % jitter so writes
-// that failed together do not return together. A pause waits PauseDelay.
 const (
-	retryBase     = time.Second
-	retryCap      = 5 * time.Minute
-	rateLimitBase = 2 * time.Second
-	rateLimitCap  = 60 * time.Second
+	rateLimitBase = budget.DefaultThrottleBase
+	rateLimitCap  = budget.DefaultThrottleCap
 )
 
 // delay is how long the write waits before its next delivery.
-func (d Decision) delay(delivered uint64, pause time.Duration) time.Duration {
+func (d Decision) delay(delivered uint64, s schedule) time.Duration {
 	switch {
 	case d.Verdict == Pause:
-		return pause
+		return s.pause
 	case d.RetryAfter > 0:
 		return d.RetryAfter
 	case d.BackPressure:
 		return jitter(exponential(rateLimitBase, rateLimitCap, delivered))
 	}
-	return jitter(exponential(retryBase, retryCap, delivered))
+	return jitter(exponential(s.base, s.limit, delivered))
 }
 
 func exponential(base, limit time.Duration, delivered uint64) time.Duration {

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/ledgersync/ledger/libs/sage"
+	"github.com/ledgersync/ledger/libs/sage/lifecycle"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
+	"github.com/ledgersync/ledger/services/sage-writer/budget"
 )
 
 func apiErr(method, path string, status int, body string) *sage.APIError {
@@ -55,9 +57,9 @@ func TestClassify(t *testing.T) {
 			Retry, ClassProvider, CodeServerError, "unexpected", true, false},
 		{"503 on GET", apiErr("GET", "/contacts", 503, `<html>`), Retry, ClassProvider, CodeServerError, "HTTP 503", false, false},
 		{"transport", fmt.Errorf("%w: POST /contacts: connection reset", sage.ErrTransport), Retry, ClassHTTP, CodeTransport, "reset", true, false},
-		{"invalid_grant", fmt.Errorf("refreshing: %w", &refreshFailure{err: fmt.Errorf("%w (gone)", sage.ErrInvalidGrant)}),
+		{"invalid_grant", fmt.Errorf("refreshing: %w", &lifecycle.RefreshError{Err: fmt.Errorf("%w (gone)", sage.ErrInvalidGrant)}),
 			Pause, ClassAuth, CodeTokenRevoked, "reconnect Sage", false, false},
-		{"token endpoint down", fmt.Errorf("refreshing: %w", &refreshFailure{err: errors.New("sage: token endpoint: EOF")}),
+		{"token endpoint down", fmt.Errorf("refreshing: %w", &lifecycle.RefreshError{Err: errors.New("sage: token endpoint: EOF")}),
 			Retry, ClassHTTP, CodeTokenEndpoint, "EOF", false, false},
 		{"binding inactive", fmt.Errorf("%w (status %q)", errBindingNotActive, "token_revoked"), Pause, ClassAuth, CodeBindingNotActive, "not active", false, false},
 		{"no tokens", errNoTokens, Pause, ClassAuth, CodeNotConnected, "connect Sage", false, false},
@@ -87,32 +89,33 @@ func TestDelaySchedule(t *testing.T) {
 	within := func(got, want time.Duration) bool {
 		return got >= want*8/10 && got <= want*12/10
 	}
+	sched := schedule{base: time.Second, limit: 5 * time.Minute, pause: time.Hour}
 	retry := Decision{Verdict: Retry}
 	for n, want := range map[uint64]time.Duration{1: time.Second, 2: 2 * time.Second, 4: 8 * time.Second, 9: 256 * time.Second, 10: 5 * time.Minute, 60: 5 * time.Minute} {
-		if got := retry.delay(n, time.Hour); !within(got, want) {
+		if got := retry.delay(n, sched); !within(got, want) {
 			t.Errorf("retry delivery %d: %s, want about %s", n, got, want)
 		}
 	}
 	limited := Decision{Verdict: Retry, BackPressure: true}
 	for n, want := range map[uint64]time.Duration{1: 2 * time.Second, 3: 8 * time.Second, 6: 60 * time.Second, 30: 60 * time.Second} {
-		if got := limited.delay(n, time.Hour); !within(got, want) {
+		if got := limited.delay(n, sched); !within(got, want) {
 			t.Errorf("429 delivery %d: %s, want about %s", n, got, want)
 		}
 	}
-	if got := (Decision{Verdict: Retry, BackPressure: true, RetryAfter: 7 * time.Second}).delay(5, time.Hour); got != 7*time.Second {
+	if got := (Decision{Verdict: Retry, BackPressure: true, RetryAfter: 7 * time.Second}).delay(5, sched); got != 7*time.Second {
 		t.Errorf("Retry-After ignored: %s", got)
 	}
-	if got := (Decision{Verdict: Pause}).delay(3, 5*time.Minute); got != 5*time.Minute {
+	if got := (Decision{Verdict: Pause}).delay(3, sched); got != time.Hour {
 		t.Errorf("pause %s", got)
 	}
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	if got := parseRetryAfter("30", now); got != 30*time.Second {
+	if got := budget.ParseRetryAfter("30", now); got != 30*time.Second {
 		t.Errorf("Retry-After seconds: %s", got)
 	}
-	if got := parseRetryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now); got != 90*time.Second {
+	if got := budget.ParseRetryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now); got != 90*time.Second {
 		t.Errorf("Retry-After date: %s", got)
 	}
-	if got := parseRetryAfter("soon", now); got != 0 {
+	if got := budget.ParseRetryAfter("soon", now); got != 0 {
 		t.Errorf("Retry-After junk: %s", got)
 	}
 }
@@ -175,5 +178,24 @@ func TestConfigValidate(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", Config{ClientID: "id", ClientSecret: "hunter2"})
 	if strings.Contains(buf.String(), "hunter2") || !strings.Contains(buf.String(), `"client_secret":"[redacted]"`) {
 		t.Errorf("config printed as %s", buf.String())
+	}
+}
+
+func TestBuildBodyBindsPaths(t *testing.T) {
+	t.Parallel()
+	op := &ledgerv1.SageOperation{Key: "payment", IdempotencyId: "abc",
+		Body:     []byte(`{"total_amount":12.10,"allocated_artefacts":[{"amount":12.10}]}`),
+		Bindings: []*ledgerv1.FieldBinding{{Field: "contact_id", FromKey: "contact"}, {Field: "allocated_artefacts.0.artefact_id", FromKey: "invoice"}}}
+	b, err := buildBody(op, map[string]string{"contact": "C1", "invoice": "I1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"allocated_artefacts":[{"amount":12.10,"artefact_id":"I1"}],"contact_id":"C1","idempotency_id":"abc","total_amount":12.10}`
+	if string(b) != want {
+		t.Fatalf("%s\nwant %s", b, want)
+	}
+	op.Bindings = []*ledgerv1.FieldBinding{{Field: "allocated_artefacts.3.artefact_id", FromKey: "invoice"}}
+	if _, err := buildBody(op, map[string]string{"invoice": "I1"}); Classify(err).Code != CodeInvalidWrite {
+		t.Fatalf("out-of-range index: %v", err)
 	}
 }

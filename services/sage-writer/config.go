@@ -11,16 +11,21 @@ import (
 
 	"github.com/ledgersync/ledger/libs/env"
 	"github.com/ledgersync/ledger/libs/sage"
+	"github.com/ledgersync/ledger/libs/sage/lifecycle"
 	"github.com/ledgersync/ledger/libs/secrets"
+	"github.com/ledgersync/ledger/services/sage-writer/budget"
 )
 
 // Defaults of Config, applied by ConfigFromEnv and by New for zero fields.
 const (
-	DefaultWorkers     = 4
+	DefaultWorkers     = 16
 	DefaultMaxDeliver  = 10
-	DefaultPauseDelay  = 5 * time.Minute
+	DefaultPauseDelay  = time.Minute
+	DefaultRetryBase   = time.Second
+	DefaultRetryCap    = 5 * time.Minute
 	DefaultHTTPTimeout = 30 * time.Second
 	DefaultAckWait     = 2 * time.Minute
+	DefaultTenantScan  = 10 * time.Second
 	DefaultAddr        = "127.0.0.1:8084"
 )
 
@@ -42,16 +47,43 @@ type Config struct {
 	// RedirectURL is the registered OAuth callback (SAGE_REDIRECT_URL). The
 	// writer only refreshes tokens, so it is optional here.
 	RedirectURL string
-	// Workers is how many SageWrites are handled at once (WRITER_WORKERS,
-	// default 4). Writes to one business are serialised regardless.
+	// RegionAPI overrides the API base URL per binding region
+	// (SAGE_REGION_API_URLS, "gb=https://…,us=https://…"; default none: Sage
+	// serves every region from one base URL).
+	RegionAPI sage.RegionalAPI
+	// Workers is how many SageWrites this process handles at once
+	// (WRITER_WORKERS, default 16). Writes of one tenant are serialised
+	// regardless, and workers are handed to tenants round-robin.
 	Workers int
 	// MaxDeliver is the number of deliveries before a retried write is
 	// dead-lettered (WRITER_MAX_DELIVER, default 10).
 	MaxDeliver int
-	// PauseDelay is how long a write waits before it is tried again while its
-	// binding cannot write: tokens revoked, binding not active, lead business
-	// changed (WRITER_PAUSE_DELAY, default 5m).
+	// PauseDelay is how long a write is held before it is tried again while
+	// its binding cannot write: tokens revoked, binding not active, lead
+	// business changed (WRITER_PAUSE_DELAY, default 1m). It bounds how long
+	// writes take to resume after a re-authorisation. Held writes are never
+	// dead-lettered.
 	PauseDelay time.Duration
+	// RetryBase and RetryCap shape the back-off of transient failures: delivery
+	// n waits RetryBase·2^(n−1), capped at RetryCap, ±20 % jitter
+	// (WRITER_RETRY_BASE, default 1s; WRITER_RETRY_CAP, default 5m).
+	RetryBase time.Duration
+	RetryCap  time.Duration
+	// Budget is Sage's rate budget: SAGE_APP_REQUESTS_PER_DAY (1296000),
+	// SAGE_APP_CONCURRENCY (150), WRITER_REPLICAS (1; each replica takes its
+	// share of the app limits), SAGE_BUSINESS_RATE_PER_MINUTE (100),
+	// SAGE_BUSINESS_BURST (2).
+	Budget budget.Config
+	// TenantScan is how often the set of tenants (and so of per-tenant
+	// consumers) is re-read (WRITER_TENANT_SCAN, default 10s).
+	TenantScan time.Duration
+	// KeepAliveEvery, KeepAliveExpiresWithin and KeepAliveRotatedBefore drive
+	// the keep-alive refresh of idle bindings (WRITER_KEEPALIVE_EVERY 1h,
+	// WRITER_KEEPALIVE_EXPIRES_WITHIN 168h, WRITER_KEEPALIVE_ROTATED_BEFORE
+	// 600h). KeepAliveEvery < 0 switches it off.
+	KeepAliveEvery         time.Duration
+	KeepAliveExpiresWithin time.Duration
+	KeepAliveRotatedBefore time.Duration
 	// HTTPTimeout bounds each Sage HTTP call (WRITER_HTTP_TIMEOUT, default 30s).
 	HTTPTimeout time.Duration
 	// AckWait is how long one delivery may take before JetStream redelivers it
@@ -70,7 +102,12 @@ type Config struct {
 func ConfigFromEnv() (Config, error) {
 	r := &env.Reader{}
 	off := sage.Official()
+	regional, rerr := sage.ParseRegionalAPI(r.String("SAGE_REGION_API_URLS", ""))
+	if rerr != nil {
+		r.Fail("SAGE_REGION_API_URLS: %v", rerr)
+	}
 	c := Config{
+		RegionAPI: regional,
 		Endpoints: sage.Endpoints{
 			APIURL:    r.String("SAGE_API_URL", off.APIURL),
 			AuthURL:   r.String("SAGE_AUTH_URL", off.AuthURL),
@@ -83,9 +120,22 @@ func ConfigFromEnv() (Config, error) {
 		Workers:      r.Int("WRITER_WORKERS", DefaultWorkers),
 		MaxDeliver:   r.Int("WRITER_MAX_DELIVER", DefaultMaxDeliver),
 		PauseDelay:   r.Duration("WRITER_PAUSE_DELAY", DefaultPauseDelay),
-		HTTPTimeout:  r.Duration("WRITER_HTTP_TIMEOUT", DefaultHTTPTimeout),
-		AckWait:      r.Duration("WRITER_ACK_WAIT", DefaultAckWait),
-		Addr:         r.String("WRITER_ADDR", DefaultAddr),
+		RetryBase:    r.Duration("WRITER_RETRY_BASE", DefaultRetryBase),
+		RetryCap:     r.Duration("WRITER_RETRY_CAP", DefaultRetryCap),
+		Budget: budget.Config{
+			AppRequestsPerDay: r.Int("SAGE_APP_REQUESTS_PER_DAY", budget.DefaultAppRequestsPerDay),
+			AppConcurrency:    r.Int("SAGE_APP_CONCURRENCY", budget.DefaultAppConcurrency),
+			Replicas:          r.Int("WRITER_REPLICAS", 1),
+			BusinessPerMinute: float64(r.Int("SAGE_BUSINESS_RATE_PER_MINUTE", budget.DefaultBusinessPerMinute)),
+			BusinessBurst:     r.Int("SAGE_BUSINESS_BURST", budget.DefaultBusinessBurst),
+		},
+		TenantScan:             r.Duration("WRITER_TENANT_SCAN", DefaultTenantScan),
+		KeepAliveEvery:         r.Duration("WRITER_KEEPALIVE_EVERY", lifecycle.DefaultKeepAliveEvery),
+		KeepAliveExpiresWithin: r.Duration("WRITER_KEEPALIVE_EXPIRES_WITHIN", lifecycle.DefaultKeepAliveExpiry),
+		KeepAliveRotatedBefore: r.Duration("WRITER_KEEPALIVE_ROTATED_BEFORE", lifecycle.DefaultKeepAliveRotated),
+		HTTPTimeout:            r.Duration("WRITER_HTTP_TIMEOUT", DefaultHTTPTimeout),
+		AckWait:                r.Duration("WRITER_ACK_WAIT", DefaultAckWait),
+		Addr:                   r.String("WRITER_ADDR", DefaultAddr),
 	}
 	if err := r.Err(); err != nil {
 		return Config{}, err
@@ -116,6 +166,24 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PauseDelay == 0 {
 		c.PauseDelay = DefaultPauseDelay
+	}
+	if c.RetryBase == 0 {
+		c.RetryBase = DefaultRetryBase
+	}
+	if c.RetryCap == 0 {
+		c.RetryCap = DefaultRetryCap
+	}
+	if c.TenantScan == 0 {
+		c.TenantScan = DefaultTenantScan
+	}
+	if c.KeepAliveEvery == 0 {
+		c.KeepAliveEvery = lifecycle.DefaultKeepAliveEvery
+	}
+	if c.KeepAliveExpiresWithin == 0 {
+		c.KeepAliveExpiresWithin = lifecycle.DefaultKeepAliveExpiry
+	}
+	if c.KeepAliveRotatedBefore == 0 {
+		c.KeepAliveRotatedBefore = lifecycle.DefaultKeepAliveRotated
 	}
 	if c.HTTPTimeout == 0 {
 		c.HTTPTimeout = DefaultHTTPTimeout
@@ -154,8 +222,20 @@ func (c Config) Validate() error {
 	if c.MaxDeliver < 2 {
 		errs = append(errs, fmt.Errorf("WRITER_MAX_DELIVER=%d: want at least 2 (one try and one retry)", c.MaxDeliver))
 	}
-	if c.PauseDelay < time.Second {
-		errs = append(errs, fmt.Errorf("WRITER_PAUSE_DELAY=%s: want at least 1s, e.g. 5m", c.PauseDelay))
+	if c.PauseDelay < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("WRITER_PAUSE_DELAY=%s: want at least 100ms, e.g. 1m", c.PauseDelay))
+	}
+	if c.RetryBase < time.Millisecond || c.RetryCap < c.RetryBase {
+		errs = append(errs, fmt.Errorf("WRITER_RETRY_BASE=%s, WRITER_RETRY_CAP=%s: want a base of at least 1ms and a cap at least the base, e.g. 1s and 5m", c.RetryBase, c.RetryCap))
+	}
+	if c.TenantScan < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("WRITER_TENANT_SCAN=%s: want at least 100ms, e.g. 10s", c.TenantScan))
+	}
+	if c.KeepAliveExpiresWithin <= 0 || c.KeepAliveRotatedBefore <= 0 {
+		errs = append(errs, errors.New("WRITER_KEEPALIVE_EXPIRES_WITHIN and WRITER_KEEPALIVE_ROTATED_BEFORE: want positive durations, e.g. 168h and 600h (Sage refresh tokens die after 744h)"))
+	}
+	if err := c.Budget.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("SAGE_APP_REQUESTS_PER_DAY, SAGE_APP_CONCURRENCY, WRITER_REPLICAS, SAGE_BUSINESS_RATE_PER_MINUTE, SAGE_BUSINESS_BURST: %w", err))
 	}
 	if c.HTTPTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("WRITER_HTTP_TIMEOUT=%s: want at least 1s, e.g. 30s", c.HTTPTimeout))
@@ -198,6 +278,15 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("workers", c.Workers),
 		slog.Int("max_deliver", c.MaxDeliver),
 		slog.String("pause_delay", c.PauseDelay.String()),
+		slog.String("retry_base", c.RetryBase.String()),
+		slog.String("retry_cap", c.RetryCap.String()),
+		slog.Int("app_requests_per_day", c.Budget.AppRequestsPerDay),
+		slog.Int("app_concurrency", c.Budget.AppConcurrency),
+		slog.Int("replicas", c.Budget.Replicas),
+		slog.Float64("business_rate_per_minute", c.Budget.BusinessPerMinute),
+		slog.Int("business_burst", c.Budget.BusinessBurst),
+		slog.String("tenant_scan", c.TenantScan.String()),
+		slog.String("keepalive_every", c.KeepAliveEvery.String()),
 		slog.String("http_timeout", c.HTTPTimeout.String()),
 		slog.String("ack_wait", c.AckWait.String()),
 		slog.String("addr", c.Addr),

@@ -159,6 +159,7 @@ func (s *stack) config() sagewriter.Config {
 		Endpoints: sage.At(s.srv.URL), ClientID: sagesim.DefaultClientID,
 		ClientSecret: secrets.String(sagesim.DefaultClientSecret), RedirectURL: redirectURL,
 		Workers: 2, MaxDeliver: 10, PauseDelay: time.Second, HTTPTimeout: 10 * time.Second,
+		RetryBase: 50 * time.Millisecond, TenantScan: 200 * time.Millisecond, KeepAliveEvery: -1,
 		HTTPClient: s.srv.Client(),
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,9 +18,11 @@ import (
 	"github.com/ledgersync/ledger/libs/bus"
 	"github.com/ledgersync/ledger/libs/results"
 	"github.com/ledgersync/ledger/libs/sage"
+	"github.com/ledgersync/ledger/libs/sage/lifecycle"
 	"github.com/ledgersync/ledger/libs/store"
 	"github.com/ledgersync/ledger/libs/telemetry"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
+	"github.com/ledgersync/ledger/services/sage-writer/budget"
 )
 
 // Stage names the writer in attempts, dead letters and its consumer.
@@ -27,9 +30,12 @@ const Stage = "sage-writer"
 
 // Store is the part of libs/store the writer uses.
 type Store interface {
-	TokenStore
+	lifecycle.KeepAliveStore
+	lifecycle.RevokeStore
+	TenantLister
 	results.RunFinisher
 	StartRun(ctx context.Context, id string) (store.Run, error)
+	Attempts(ctx context.Context, runID string) ([]store.Attempt, error)
 	NoteRunError(ctx context.Context, id, class, message string) error
 	RecordAttempt(ctx context.Context, a store.Attempt) error
 	Tenant(ctx context.Context, id string) (store.Tenant, error)
@@ -40,18 +46,22 @@ type Store interface {
 
 // Service consumes SageWrites from the SAGE stream and executes them in Sage.
 type Service struct {
-	cfg   Config
-	st    Store
-	js    jetstream.JetStream
-	log   *slog.Logger
-	oauth sage.OAuth
-	http  *http.Client
-	locks *businessLocks
+	cfg    Config
+	st     Store
+	js     jetstream.JetStream
+	log    *slog.Logger
+	oauth  sage.OAuth
+	http   *http.Client
+	locks  *businessLocks
+	budget *budget.Budget
+	slots  chan struct{} // worker slots, handed out first come, first served
 
-	reg     *prometheus.Registry
-	writes  *prometheus.CounterVec
-	calls   *prometheus.CounterVec
-	latency *prometheus.HistogramVec
+	reg       *prometheus.Registry
+	writes    *prometheus.CounterVec
+	calls     *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	waits     *prometheus.HistogramVec
+	throttled *prometheus.CounterVec
 
 	ready atomic.Bool
 }
@@ -69,7 +79,12 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 	if log == nil {
 		log = telemetry.Discard()
 	}
-	s := &Service{cfg: cfg, st: st, js: js, log: log, locks: newBusinessLocks(), reg: telemetry.NewRegistry()}
+	bud, err := budget.New(cfg.Budget)
+	if err != nil {
+		return nil, fmt.Errorf("sage-writer: rate budget: %w", err)
+	}
+	s := &Service{cfg: cfg, st: st, js: js, log: log, locks: newBusinessLocks(), budget: bud,
+		slots: make(chan struct{}, cfg.Workers), reg: telemetry.NewRegistry()}
 	s.writes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ledger_sage_writer_writes_total",
 		Help: "SageWrite deliveries by outcome (succeeded, failed, retry, paused, duplicate).",
@@ -82,7 +97,15 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 		Name: "ledger_sage_call_seconds", Help: "Latency of HTTP calls to Sage.",
 		Buckets: prometheus.ExponentialBuckets(0.05, 2, 10),
 	}, []string{"method"})
-	s.reg.MustRegister(s.writes, s.calls, s.latency)
+	s.waits = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "ledger_sage_budget_wait_seconds", Help: "Time calls waited for Sage's rate budget (business pacing, app concurrency).",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+	}, []string{"kind"})
+	s.throttled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ledger_sage_throttled_total", Help: "429 answers from Sage, which slow their business down.",
+	}, []string{"kind"})
+	s.reg.MustRegister(s.writes, s.calls, s.latency, s.waits, s.throttled)
+	bud.Observe = budgetMetrics{s}
 
 	hc := &http.Client{Timeout: cfg.HTTPTimeout}
 	if cfg.HTTPClient != nil {
@@ -93,31 +116,83 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	hc.Transport = &countingTransport{base: base, s: s}
+	// Outermost: metrics and the business check see every attempt; inside
+	// it the budget paces API calls (not the token endpoint).
+	hc.Transport = &countingTransport{s: s, base: &budget.Transport{Base: base, Budget: bud, APIPrefix: apiPrefix(cfg)}}
 	s.http = hc
 	s.oauth = sage.OAuth{Endpoints: cfg.Endpoints, ClientID: cfg.ClientID,
 		ClientSecret: cfg.ClientSecret.Reveal(), RedirectURL: cfg.RedirectURL, HTTP: hc}
 	return s, nil
 }
 
-// spec is the durable consumer of the SAGE stream.
-func (s *Service) spec() bus.ConsumerSpec {
-	return bus.ConsumerSpec{
-		Stream: bus.StreamSage, Durable: "sage-writer", FilterSubjects: []string{"ledger.sage.>"},
-		Stage: Stage, MaxDeliver: s.cfg.MaxDeliver, AckWait: s.cfg.AckWait, Workers: s.cfg.Workers,
-	}
-}
-
 // Run consumes SageWrites until ctx is done, then finishes the writes in
-// flight and returns.
+// flight and returns. It runs one consumer per tenant (consumers.go), the
+// keep-alive refresh of idle bindings, and re-reads the tenants every
+// TenantScan.
 func (s *Service) Run(ctx context.Context) error {
-	if _, err := bus.EnsureConsumer(ctx, s.js, s.spec()); err != nil {
-		return err
+	startSeq, legacy := s.legacyStart(ctx)
+	c := &consumers{s: s, running: map[string]context.CancelFunc{}}
+	if err := c.scan(ctx, s.st, startSeq); err != nil {
+		c.stopAll()
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
+		return fmt.Errorf("sage-writer: starting the tenants' consumers: %w", err)
+	}
+	if legacy != nil {
+		// Every tenant now has its own consumer starting where the shared one
+		// had acknowledged everything; the shared one goes.
+		if err := s.js.DeleteConsumer(ctx, bus.StreamSage, legacyDurable); err != nil {
+			s.log.Warn("could not delete the legacy shared consumer", "consumer", legacyDurable, "err", err)
+		} else {
+			s.log.Info("replaced the shared consumer by per-tenant consumers", "start_seq", startSeq)
+		}
 	}
 	s.ready.Store(true)
 	defer s.ready.Store(false)
 	s.log.Info("sage-writer consuming", "stream", bus.StreamSage, "config", s.cfg)
-	return bus.Consume(ctx, s.js, s.spec(), s.log, s.handle)
+
+	var wg sync.WaitGroup
+	if s.cfg.KeepAliveEvery > 0 {
+		ka := s.keepAlive()
+		wg.Go(func() { ka.Run(ctx) })
+	}
+	t := time.NewTicker(s.cfg.TenantScan)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.wg.Wait()
+			wg.Wait()
+			return nil
+		case <-t.C:
+			if err := c.scan(ctx, s.st, 0); err != nil && ctx.Err() == nil {
+				s.log.Warn("re-reading the tenants failed; next scan retries", "err", err)
+			}
+			s.budget.Forget()
+		}
+	}
+}
+
+// keepAlive is the idle-binding refresher of this writer.
+func (s *Service) keepAlive() *lifecycle.KeepAlive {
+	return &lifecycle.KeepAlive{Store: s.st, OAuth: s.oauth, Log: s.log.With("task", "keepalive"),
+		Every: s.cfg.KeepAliveEvery, ExpiresWithin: s.cfg.KeepAliveExpiresWithin, RotatedBefore: s.cfg.KeepAliveRotatedBefore}
+}
+
+// KeepAlivePass refreshes every idle binding once (Run does it every
+// KeepAliveEvery); exported for tests and operators' tooling.
+func (s *Service) KeepAlivePass(ctx context.Context) (lifecycle.PassResult, error) {
+	return s.keepAlive().Pass(ctx)
+}
+
+func (c *consumers) stopAll() {
+	c.mu.Lock()
+	for _, cancel := range c.running {
+		cancel()
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
 }
 
 // Handler serves /healthz, /readyz (consuming) and /metrics.
@@ -185,7 +260,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 		s.writes.WithLabelValues("duplicate").Inc()
 		return bus.Done()
 	}
-	ids, err := s.execute(ctx, log, &w)
+	ids, err := s.execute(ctx, log, &w, run)
 	return s.conclude(ctx, log, &w, ids, err, delivered)
 }
 
@@ -215,13 +290,16 @@ func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.Sa
 	d := Classify(err)
 	base.Class, base.Code, base.Source, base.Message, base.HTTPStatus = d.Class, d.Code, d.Source, d.Message, d.HTTPStatus
 	if d.RevokeBinding {
-		if serr := s.st.SetSageStatus(ctx, w.GetTenantId(), store.StatusTokenRevoked, ""); serr != nil {
+		if serr := lifecycle.MarkRevoked(ctx, s.st, w.GetTenantId()); serr != nil {
 			log.Error("could not mark the Sage binding token_revoked", "err", serr)
 		} else {
-			log.Warn("Sage refused the refresh token; binding marked token_revoked, writes paused", "code", d.Code)
+			log.Warn("Sage refused the refresh token; binding marked token_revoked, writes held until re-authorised", "code", d.Code)
 		}
 	}
-	last := delivered >= uint64(s.cfg.MaxDeliver)
+	// A pause (auth drift) and back-pressure (429, rate budget) wait on
+	// something outside the write: held, never dead-lettered.
+	hold := d.Verdict == Pause || d.BackPressure
+	last := delivered >= uint64(s.cfg.MaxDeliver) && !hold
 	if d.Verdict == DeadLetter || last {
 		o := store.Outcome{RunID: w.GetSyncRunId(), Status: store.RunFailed, ErrorClass: d.Class, ErrorCode: d.Code,
 			Message: d.Message, AppliedQuirks: w.GetAppliedQuirks()}
@@ -236,8 +314,8 @@ func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.Sa
 			return base
 		}
 		s.writes.WithLabelValues("failed").Inc()
-		log.Warn("write failed", "class", d.Class, "code", d.Code, "source", d.Source, "http_status", d.HTTPStatus,
-			"message", d.Message, "last_delivery", last && d.Verdict != DeadLetter)
+		log.Error("write failed; dead-lettered", "class", d.Class, "code", d.Code, "source", d.Source, "http_status", d.HTTPStatus,
+			"message", d.Message, "attempts", delivered, "last_delivery", last && d.Verdict != DeadLetter)
 		if d.Verdict == DeadLetter {
 			base.Verdict = bus.DeadLetter
 			return base
@@ -248,21 +326,28 @@ func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.Sa
 	if nerr := s.st.NoteRunError(ctx, w.GetSyncRunId(), d.Class, d.Message); nerr != nil {
 		log.Warn("could not note the run's error", "err", nerr)
 	}
-	base.Verdict, base.Delay = bus.Retry, d.delay(delivered, s.cfg.PauseDelay)
+	base.Verdict, base.Hold = bus.Retry, hold
+	base.Delay = d.delay(delivered, schedule{base: s.cfg.RetryBase, limit: s.cfg.RetryCap, pause: s.cfg.PauseDelay})
+	if d.BackPressure {
+		if b := s.budget.Delay(businessOf(err)); b > base.Delay {
+			base.Delay = b
+		}
+	}
 	switch {
 	case d.Verdict == Pause:
 		s.writes.WithLabelValues("paused").Inc()
-		msg := "sage binding cannot write; write paused"
+		msg := "sage binding cannot write; write held"
 		if d.Code == CodeBindingNotActive {
-			msg = "sage binding not active; write paused"
+			msg = "sage binding not active; write held"
 		}
 		log.Info(msg, "class", d.Class, "code", d.Code, "message", d.Message, "retry_in", base.Delay)
 	case d.BackPressure:
-		s.writes.WithLabelValues("retry").Inc()
-		log.Info("Sage is throttling; write backs off", "retry_in", base.Delay)
+		s.writes.WithLabelValues("throttled").Inc()
+		log.Info("Sage rate budget: write held", "message", d.Message, "retry_in", base.Delay)
 	default:
+		// The failed attempt was logged at WARN with its envelope already.
 		s.writes.WithLabelValues("retry").Inc()
-		log.Warn("write will be retried", "class", d.Class, "code", d.Code, "http_status", d.HTTPStatus,
+		log.Info("write will be retried", "class", d.Class, "code", d.Code, "http_status", d.HTTPStatus,
 			"message", d.Message, "retry_in", base.Delay)
 	}
 	return base
@@ -289,7 +374,9 @@ func subjectParts(subject string) (tenant, entity string) {
 	return "", ""
 }
 
-// countingTransport counts and times every HTTP call to Sage.
+// countingTransport counts and times every HTTP call to Sage and detects an
+// answer for another business than the one requested (X-Business differs:
+// the lead business changed or access moved), which fails the call.
 type countingTransport struct {
 	base http.RoundTripper
 	s    *Service
@@ -300,9 +387,73 @@ func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(r)
 	t.s.latency.WithLabelValues(r.Method).Observe(time.Since(start).Seconds())
 	status := "0"
+	var bp *budget.BackPressure
+	if errors.As(err, &bp) {
+		return nil, err // refused before sending: not a call
+	}
 	if err == nil {
 		status = fmt.Sprint(resp.StatusCode)
 	}
 	t.s.calls.WithLabelValues(r.Method, status).Inc()
-	return resp, err
+	if err != nil {
+		return nil, err
+	}
+	want, got := r.Header.Get("X-Business"), resp.Header.Get("X-Business")
+	if want != "" && got != "" && got != want && resp.StatusCode/100 == 2 {
+		_ = resp.Body.Close()
+		return nil, &businessChanged{requested: want, answered: got,
+			requestID: firstNonEmpty(resp.Header.Get("X-Request-Id"), resp.Header.Get("x_request_id"))}
+	}
+	return resp, nil
+}
+
+// businessChanged is an answer for another business than the one requested.
+type businessChanged struct{ requested, answered, requestID string }
+
+func (e *businessChanged) Error() string {
+	return fmt.Sprintf("Sage answered for business %s instead of %s (request %s)", e.answered, e.requested, e.requestID)
+}
+
+func (e *businessChanged) Is(target error) bool { return target == errBusinessChanged }
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// businessOf is the business a back-pressure error names.
+func businessOf(err error) string {
+	var bp *budget.BackPressure
+	if errors.As(err, &bp) {
+		return bp.Business
+	}
+	var op *OpError
+	if errors.As(err, &op) {
+		return op.Business
+	}
+	return ""
+}
+
+// apiPrefix is the URL prefix the rate budget applies to: the API, not the
+// token endpoint.
+func apiPrefix(cfg Config) string {
+	if len(cfg.RegionAPI) > 0 {
+		return "" // several API hosts: budget every request carrying X-Business
+	}
+	return cfg.Endpoints.APIURL
+}
+
+// budgetMetrics exports the budget's waits and throttles.
+type budgetMetrics struct{ s *Service }
+
+func (m budgetMetrics) Waited(kind string, d time.Duration) {
+	m.s.waits.WithLabelValues(kind).Observe(d.Seconds())
+}
+
+func (m budgetMetrics) Throttled(string, time.Duration) {
+	m.s.throttled.WithLabelValues("business").Inc()
 }

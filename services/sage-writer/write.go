@@ -1,6 +1,7 @@
 package sagewriter
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,11 +9,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ledgersync/ledger/libs/sage"
 	"github.com/ledgersync/ledger/libs/store"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
+	"github.com/ledgersync/ledger/services/sage-writer/budget"
 )
 
 // resource is where an operation's document lives in Sage.
@@ -34,7 +38,7 @@ var resources = map[ledgerv1.SageResource]resource{
 
 // execute runs the write's operations in order against the binding's business
 // and returns the Sage id of each operation by key.
-func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.SageWrite) (map[string]string, error) {
+func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.SageWrite, run store.Run) (map[string]string, error) {
 	t, err := s.st.Tenant(ctx, w.GetTenantId())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, &invalidWrite{msg: "unknown tenant " + w.GetTenantId()}
@@ -46,9 +50,10 @@ func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.Sag
 	if b.Status != store.StatusActive || b.SageBusinessID == "" {
 		return nil, fmt.Errorf("%w (status %q)", errBindingNotActive, b.Status)
 	}
-	// Sage asks for no parallel POSTs to one business (reference §4.8). This
-	// lock serialises them within this process only; serialising across
-	// replicas (one owner per business partition) is a later issue.
+	// Sage asks for no parallel POSTs to one business (reference §4.8). The
+	// tenant's consumer already runs one write at a time across replicas
+	// (consumers.go); this lock covers two tenants bound to one business
+	// within this process.
 	unlock, err := s.locks.lock(ctx, b.SageBusinessID)
 	if err != nil {
 		return nil, errors.New("timed out waiting for the business's write lock")
@@ -58,14 +63,57 @@ func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.Sag
 	ts := NewTokenSource(s.st, s.oauth, w.GetTenantId())
 	ex := &executor{
 		s: s, log: log, w: w, ts: ts, ids: map[string]string{},
-		client: &sage.Client{BaseURL: s.cfg.Endpoints.APIURL, HTTP: s.http, Tokens: ts, BusinessID: b.SageBusinessID},
+		client: &sage.Client{BaseURL: s.cfg.RegionAPI.For(b.SageRegion, s.cfg.Endpoints.APIURL), HTTP: s.http,
+			Tokens: ts, BusinessID: b.SageBusinessID},
+	}
+	if run.Attempts > 1 {
+		// A retry: find the creates an earlier delivery left ambiguous, so
+		// they are looked up before anything is POSTed again (Sage's
+		// idempotency replay lasts 7 days; the lookup has no limit).
+		ex.unresolved, err = s.unresolvedCreates(ctx, run.ID)
+		if err != nil {
+			return nil, err
+		}
 	}
 	for _, op := range w.GetOperations() {
 		if err := ex.run(ctx, op); err != nil {
-			return ex.ids, &OpError{TenantID: w.GetTenantId(), Op: op, Err: err}
+			return ex.ids, &OpError{TenantID: w.GetTenantId(), Business: b.SageBusinessID, Op: op, Err: err}
 		}
 	}
 	return ex.ids, nil
+}
+
+// Attempt outcomes the writer records beyond ok, retry and failed.
+const (
+	outcomeAmbiguous = "ambiguous" // a create that may have happened (5xx, lost answer)
+	outcomeResolved  = "resolved"  // lookup found the document: it was created
+	outcomeAbsent    = "absent"    // lookup found nothing: it was not created
+)
+
+// unresolvedCreates returns the collections whose last create attempt in the
+// run's history was ambiguous and not resolved by a lookup since.
+func (s *Service) unresolvedCreates(ctx context.Context, runID string) (map[string]bool, error) {
+	atts, err := s.st.Attempts(ctx, runID)
+	if err != nil {
+		return nil, storeErr("reading the run's attempts", err)
+	}
+	out := map[string]bool{}
+	for _, a := range atts {
+		if a.Stage != Stage {
+			continue
+		}
+		coll := strings.TrimPrefix(a.Path, "/")
+		if i := strings.IndexAny(coll, "/?"); i >= 0 {
+			coll = coll[:i]
+		}
+		switch {
+		case a.Method == http.MethodPost && a.Outcome == outcomeAmbiguous:
+			out[coll] = true
+		case a.Outcome == "ok" && a.Method == http.MethodPost, a.Outcome == outcomeResolved, a.Outcome == outcomeAbsent:
+			out[coll] = false
+		}
+	}
+	return out, nil
 }
 
 // executor runs one write's operations.
@@ -76,6 +124,8 @@ type executor struct {
 	ts     *TokenSource
 	client *sage.Client
 	ids    map[string]string // Sage id by operation key
+	// unresolved: collections with an ambiguous create in an earlier delivery.
+	unresolved map[string]bool
 }
 
 // run ensures one operation's document exists: entity_xref first, then a
@@ -100,6 +150,12 @@ func (ex *executor) run(ctx context.Context, op *ledgerv1.SageOperation) error {
 	if err != nil {
 		return err
 	}
+	if ex.unresolved[res.path] && op.GetReference() != "" {
+		found, err := ex.resolve(ctx, op, res)
+		if err != nil || found {
+			return err
+		}
+	}
 
 	path := "/" + res.path
 	var doc sage.Document
@@ -116,13 +172,6 @@ func (ex *executor) run(ctx context.Context, op *ledgerv1.SageOperation) error {
 		return cerr
 	})
 	if err == nil {
-		if resp.Business != "" && resp.Business != ex.client.BusinessID {
-			ex.log.Warn("lead business changed", "requested_business", ex.client.BusinessID,
-				"answered_business", resp.Business, "path", path, "request_id", resp.RequestID)
-			ex.attempt(ctx, store.Attempt{Method: http.MethodPost, Path: path, HTTPStatus: resp.Status,
-				Duration: resp.Duration, RequestID: resp.RequestID, Outcome: "failed"})
-			return errBusinessChanged
-		}
 		ex.attempt(ctx, store.Attempt{Method: http.MethodPost, Path: path, HTTPStatus: resp.Status,
 			Duration: resp.Duration, RequestID: resp.RequestID, Outcome: "ok"})
 		return ex.created(ctx, op, doc)
@@ -134,24 +183,46 @@ func (ex *executor) run(ctx context.Context, op *ledgerv1.SageOperation) error {
 		return err
 	}
 	// The POST may have created the document (5xx or a lost answer after the
-	// request left): look before anyone creates it again. The next delivery's
-	// POST carries the same idempotency_id, a second guard.
-	docs, lerr := ex.lookup(ctx, res, op.GetReference())
+	// request left): look before anyone creates it again. If the lookup fails
+	// too, the next delivery looks first (unresolvedCreates); its POST also
+	// carries the same idempotency_id, a second guard for 7 days.
+	found, lerr := ex.resolve(ctx, op, res)
 	switch {
+	case lerr != nil && errors.Is(lerr, errMultipleMatches):
+		return lerr
 	case lerr != nil:
-		ex.log.Warn("could not resolve an ambiguous create by lookup; retrying later", "op", op.GetKey(),
+		ex.log.Info("could not resolve an ambiguous create by lookup; the next delivery looks first", "op", op.GetKey(),
 			"reference", op.GetReference(), "err", lerr)
 		return err
-	case len(docs) == 1:
-		ex.log.Info("ambiguous create resolved by lookup: the document exists", "op", op.GetKey(),
-			"reference", op.GetReference(), "sage_id", docs[0].ID)
-		ex.attempt(ctx, store.Attempt{Method: http.MethodGet, Path: searchPath(res, op.GetReference()),
-			HTTPStatus: http.StatusOK, Outcome: "resolved"})
-		return ex.created(ctx, op, docs[0])
-	case len(docs) > 1:
-		return fmt.Errorf("%w: %d %s with reference %q", errMultipleMatches, len(docs), res.path, op.GetReference())
+	case found:
+		return nil
 	}
 	return err // not created: retry the POST later
+}
+
+// resolve looks op's document up by reference: found (and recorded) when
+// exactly one exists, errMultipleMatches for several, false when none.
+func (ex *executor) resolve(ctx context.Context, op *ledgerv1.SageOperation, res resource) (bool, error) {
+	start := time.Now()
+	docs, err := ex.lookup(ctx, res, op.GetReference())
+	path := searchPath(res, op.GetReference())
+	if err != nil {
+		ex.failed(ctx, http.MethodGet, path, time.Since(start), err, Classify(err))
+		return false, err
+	}
+	switch len(docs) {
+	case 0:
+		ex.attempt(ctx, store.Attempt{Method: http.MethodGet, Path: path, HTTPStatus: http.StatusOK,
+			Duration: time.Since(start), Outcome: outcomeAbsent})
+		return false, nil
+	case 1:
+		ex.log.Info("ambiguous create resolved by lookup: the document exists", "op", op.GetKey(),
+			"reference", op.GetReference(), "sage_id", docs[0].ID)
+		ex.attempt(ctx, store.Attempt{Method: http.MethodGet, Path: path, HTTPStatus: http.StatusOK,
+			Duration: time.Since(start), Outcome: outcomeResolved})
+		return true, ex.created(ctx, op, docs[0])
+	}
+	return false, fmt.Errorf("%w: %d %s with reference %q", errMultipleMatches, len(docs), res.path, op.GetReference())
 }
 
 // created records a document that now exists in Sage.
@@ -199,24 +270,42 @@ func (ex *executor) call(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
-// failed records a failed attempt and logs a Sage 4xx envelope once.
+// failed records a failed attempt and logs it once: at WARN with the full
+// envelope (secrets redacted), except a 429, which is back-pressure (INFO). A
+// call the rate budget refused before sending is no attempt and is not
+// recorded.
 func (ex *executor) failed(ctx context.Context, method, path string, dur time.Duration, err error, d Decision) {
+	var bp *budget.BackPressure
+	if errors.As(err, &bp) {
+		ex.log.Debug("call held back by the rate budget", "path", path, "reason", bp.Reason, "wait", bp.Wait)
+		return
+	}
 	outcome := "retry"
-	if d.Verdict == DeadLetter {
+	switch {
+	case d.Verdict == DeadLetter:
 		outcome = "failed"
+	case d.Ambiguous && (method == http.MethodPost || method == http.MethodPut):
+		outcome = outcomeAmbiguous
 	}
 	a := store.Attempt{Method: method, Path: path, Duration: dur, Outcome: outcome, Envelope: redact(err.Error())}
 	var ae *sage.APIError
-	if errors.As(err, &ae) {
-		a.HTTPStatus, a.RequestID, a.ErrorSource, a.Envelope = ae.Status, ae.RequestID, ae.Primary().Source, redact(ae.Body)
-		a.Method, a.Path = ae.Method, ae.Path
-		switch {
-		case ae.Status == http.StatusTooManyRequests:
-			ex.log.Info("Sage 429: backing off", "path", ae.Path, "request_id", ae.RequestID, "retry_after", ae.RetryAfter)
-		case ae.Status >= 400 && ae.Status < 500:
-			ex.log.Warn("Sage 4xx — full error envelope", "status", ae.Status, "method", ae.Method, "path", ae.Path,
-				"request_id", ae.RequestID, "source", ae.Primary().Source, "envelope", a.Envelope)
-		}
+	if !errors.As(err, &ae) {
+		ex.log.Warn("Sage call failed without an answer", "method", method, "path", path, "class", d.Class,
+			"code", d.Code, "ambiguous", d.Ambiguous, "err", a.Envelope)
+		ex.attempt(ctx, a)
+		return
+	}
+	a.HTTPStatus, a.RequestID, a.ErrorSource, a.Envelope = ae.Status, ae.RequestID, ae.Primary().Source, redact(ae.Body)
+	a.Method, a.Path = ae.Method, ae.Path
+	switch {
+	case ae.Status == http.StatusTooManyRequests:
+		ex.log.Info("Sage 429: business slowed down", "path", ae.Path, "request_id", ae.RequestID, "retry_after", ae.RetryAfter)
+	case ae.Status >= 500:
+		ex.log.Warn("Sage 5xx — full error envelope", "status", ae.Status, "method", ae.Method, "path", ae.Path,
+			"request_id", ae.RequestID, "source", ae.Primary().Source, "ambiguous", d.Ambiguous, "envelope", a.Envelope)
+	default:
+		ex.log.Warn("Sage 4xx — full error envelope", "status", ae.Status, "method", ae.Method, "path", ae.Path,
+			"request_id", ae.RequestID, "source", ae.Primary().Source, "code", d.Code, "envelope", a.Envelope)
 	}
 	ex.attempt(ctx, a)
 }
@@ -230,16 +319,21 @@ func (ex *executor) attempt(ctx context.Context, a store.Attempt) {
 }
 
 // buildBody is the operation's JSON object plus idempotency_id and the bound
-// ids of earlier operations.
+// ids of earlier operations. A binding's field is a top-level key
+// ("contact_id") or a dotted path through objects and array indices
+// ("allocated_artefacts.0.artefact_id", as the mapper binds payments). Numbers
+// are kept as their exact JSON text (money is never a float).
 func buildBody(op *ledgerv1.SageOperation, ids map[string]string) (json.RawMessage, error) {
-	obj := map[string]json.RawMessage{}
+	obj := map[string]any{}
 	if raw := op.GetBody(); len(raw) > 0 {
-		if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&obj); err != nil || obj == nil {
 			return nil, &invalidWrite{msg: fmt.Sprintf("operation %q: body is not a JSON object", op.GetKey())}
 		}
 	}
 	if id := op.GetIdempotencyId(); id != "" {
-		obj["idempotency_id"], _ = json.Marshal(id)
+		obj["idempotency_id"] = id
 	}
 	for _, b := range op.GetBindings() {
 		id, ok := ids[b.GetFromKey()]
@@ -247,13 +341,50 @@ func buildBody(op *ledgerv1.SageOperation, ids map[string]string) (json.RawMessa
 			return nil, &invalidWrite{msg: fmt.Sprintf("operation %q binds %q to %q, which is not an earlier operation of the write",
 				op.GetKey(), b.GetField(), b.GetFromKey())}
 		}
-		obj[b.GetField()], _ = json.Marshal(id)
+		if err := setPath(obj, strings.Split(b.GetField(), "."), id); err != nil {
+			return nil, &invalidWrite{msg: fmt.Sprintf("operation %q binds %q: %v", op.GetKey(), b.GetField(), err)}
+		}
 	}
 	out, err := json.Marshal(obj)
 	if err != nil {
 		return nil, &invalidWrite{msg: fmt.Sprintf("operation %q: %v", op.GetKey(), err)}
 	}
 	return out, nil
+}
+
+// setPath sets v at path inside obj, creating objects on the way; an array
+// index must exist.
+func setPath(obj map[string]any, path []string, v string) error {
+	var cur any = obj
+	for i, seg := range path {
+		last := i == len(path)-1
+		switch node := cur.(type) {
+		case map[string]any:
+			if last {
+				node[seg] = v
+				return nil
+			}
+			next, ok := node[seg]
+			if !ok || next == nil {
+				next = map[string]any{}
+				node[seg] = next
+			}
+			cur = next
+		case []any:
+			n, err := strconv.Atoi(seg)
+			if err != nil || n < 0 || n >= len(node) {
+				return fmt.Errorf("%q is not an index of a %d-element array", seg, len(node))
+			}
+			if last {
+				node[n] = v
+				return nil
+			}
+			cur = node[n]
+		default:
+			return fmt.Errorf("%q is inside a value that is neither an object nor an array", seg)
+		}
+	}
+	return nil
 }
 
 func searchPath(res resource, ref string) string {

@@ -20,7 +20,7 @@ import (
 
 // drained reports whether the writer's consumer has settled every message.
 func (s *stack) drained() bool {
-	c, err := s.js.Consumer(s.t.Context(), bus.StreamSage, "sage-writer")
+	c, err := s.js.Consumer(s.t.Context(), bus.StreamSage, sagewriter.ConsumerName(tenantID))
 	if err != nil {
 		return false
 	}

@@ -12,50 +12,90 @@ import (
 // Config configures the service. The zero value of every field means its
 // default; ConfigFromEnv reads the documented environment variables.
 type Config struct {
-	// Workers is how many results are delivered concurrently
-	// (STATECALLBACK_WORKERS, default 8).
+	// Workers is how many batches are delivered concurrently across all shops
+	// (STATECALLBACK_WORKERS, default 8). Each batch in flight holds one
+	// connection of the entity-lock pool, which has exactly Workers connections.
 	Workers int
-	// HTTPTimeout bounds one call to a shop (STATECALLBACK_HTTP_TIMEOUT,
-	// default 15s).
+	// PerShop bounds the batches in flight to one shop, i.e. its concurrent
+	// calls (STATECALLBACK_PER_SHOP, default 4).
+	PerShop int
+	// BatchSize is the most results delivered in one batch: one PushSyncState
+	// over gRPC, that many sequential POSTs over HTTP (STATECALLBACK_BATCH_SIZE,
+	// default 50).
+	BatchSize int
+	// BatchLinger is how long a shop's first worker waits for more results
+	// before taking its first batch (STATECALLBACK_BATCH_LINGER, default 5ms;
+	// later batches never wait).
+	BatchLinger time.Duration
+	// HTTPTimeout bounds one call to a shop, HTTP or gRPC
+	// (STATECALLBACK_HTTP_TIMEOUT, default 15s).
 	HTTPTimeout time.Duration
 	// Addr is where cmd/statecallback serves /healthz, /readyz and /metrics
 	// (STATECALLBACK_ADDR, default 127.0.0.1:8085).
 	Addr string
-	// MaxDeliver is how many deliveries a result gets before it is
-	// dead-lettered (STATECALLBACK_MAX_DELIVER, default 200: at the 5 min cap
-	// that is more than 16 h of a shop being down, and 33 h of a parked tenant).
+	// MaxDeliver is how many deliveries a result gets before a plain retry is
+	// dead-lettered (STATECALLBACK_MAX_DELIVER, default 200). Held results (shop
+	// down, key refused, binding parked) are never dead-lettered: at their last
+	// delivery they are re-queued and start counting again.
 	MaxDeliver int
+	// MaxAckPending bounds the results in flight or waiting for redelivery on
+	// the consumer (STATECALLBACK_MAX_ACK_PENDING, default 10000). Results of a
+	// shop that is down wait there; once it is full, no shop gets new results
+	// until some are settled, so keep it above the backlog a shop may build up
+	// while down.
+	MaxAckPending int
 
 	// RetryBase is the first back-off delay; it doubles per delivery
 	// (default 2s).
 	RetryBase time.Duration
-	// RetryMax caps the back-off (default 5m).
+	// RetryMax caps the back-off (STATECALLBACK_RETRY_MAX, default 5m).
 	RetryMax time.Duration
-	// ParkDelay is the redelivery delay of a result whose tenant cannot be
-	// called at all: not paired, binding revoked, or its key refused by the
-	// shop (default 10m).
+	// ParkDelay is the redelivery delay of a result whose shop cannot be called
+	// at all: not paired, binding revoked, or Ledger's key refused
+	// (token_revoked). It is also how soon parked results drain after the
+	// operator re-pairs, and how often a token_revoked shop is pinged to see
+	// whether it accepts the key again (STATECALLBACK_PARK_DELAY, default 1m).
 	ParkDelay time.Duration
 
-	// Transport delivers sync states; nil means an HTTPTransport with
-	// HTTPTimeout.
+	// GRPCPlaintext allows plaintext gRPC to targets that are not loopback
+	// addresses (STATECALLBACK_GRPC_PLAINTEXT, default false: TLS with the
+	// system roots; loopback targets are always plaintext).
+	GRPCPlaintext bool
+
+	// Transport, when set, delivers for every binding whatever its callback
+	// transport (tests use it). nil means HTTPTransport for "http" bindings and
+	// GRPCTransport for "grpc" ones.
 	Transport Transport
 }
 
 // Defaults.
 const (
-	DefaultWorkers     = 8
-	DefaultHTTPTimeout = 15 * time.Second
-	DefaultAddr        = "127.0.0.1:8085"
-	DefaultMaxDeliver  = 200
-	DefaultRetryBase   = 2 * time.Second
-	DefaultRetryMax    = 5 * time.Minute
-	DefaultParkDelay   = 10 * time.Minute
+	DefaultWorkers       = 8
+	DefaultPerShop       = 4
+	DefaultBatchSize     = 50
+	DefaultBatchLinger   = 5 * time.Millisecond
+	DefaultHTTPTimeout   = 15 * time.Second
+	DefaultAddr          = "127.0.0.1:8085"
+	DefaultMaxDeliver    = 200
+	DefaultMaxAckPending = 10000
+	DefaultRetryBase     = 2 * time.Second
+	DefaultRetryMax      = 5 * time.Minute
+	DefaultParkDelay     = time.Minute
 )
 
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
+	}
+	if c.PerShop == 0 {
+		c.PerShop = DefaultPerShop
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.BatchLinger == 0 {
+		c.BatchLinger = DefaultBatchLinger
 	}
 	if c.HTTPTimeout == 0 {
 		c.HTTPTimeout = DefaultHTTPTimeout
@@ -65,6 +105,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxDeliver == 0 {
 		c.MaxDeliver = DefaultMaxDeliver
+	}
+	if c.MaxAckPending == 0 {
+		c.MaxAckPending = DefaultMaxAckPending
 	}
 	if c.RetryBase == 0 {
 		c.RetryBase = DefaultRetryBase
@@ -82,10 +125,17 @@ func (c Config) WithDefaults() Config {
 func ConfigFromEnv() (Config, error) {
 	var r env.Reader
 	c := Config{
-		Workers:     r.Int("STATECALLBACK_WORKERS", DefaultWorkers),
-		HTTPTimeout: r.Duration("STATECALLBACK_HTTP_TIMEOUT", DefaultHTTPTimeout),
-		Addr:        r.String("STATECALLBACK_ADDR", DefaultAddr),
-		MaxDeliver:  r.Int("STATECALLBACK_MAX_DELIVER", DefaultMaxDeliver),
+		Workers:       r.Int("STATECALLBACK_WORKERS", DefaultWorkers),
+		PerShop:       r.Int("STATECALLBACK_PER_SHOP", DefaultPerShop),
+		BatchSize:     r.Int("STATECALLBACK_BATCH_SIZE", DefaultBatchSize),
+		BatchLinger:   r.Duration("STATECALLBACK_BATCH_LINGER", DefaultBatchLinger),
+		HTTPTimeout:   r.Duration("STATECALLBACK_HTTP_TIMEOUT", DefaultHTTPTimeout),
+		Addr:          r.String("STATECALLBACK_ADDR", DefaultAddr),
+		MaxDeliver:    r.Int("STATECALLBACK_MAX_DELIVER", DefaultMaxDeliver),
+		MaxAckPending: r.Int("STATECALLBACK_MAX_ACK_PENDING", DefaultMaxAckPending),
+		RetryMax:      r.Duration("STATECALLBACK_RETRY_MAX", DefaultRetryMax),
+		ParkDelay:     r.Duration("STATECALLBACK_PARK_DELAY", DefaultParkDelay),
+		GRPCPlaintext: r.Bool("STATECALLBACK_GRPC_PLAINTEXT", false),
 	}
 	if err := r.Err(); err != nil {
 		return Config{}, err
@@ -98,7 +148,16 @@ func ConfigFromEnv() (Config, error) {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Workers < 1 || c.Workers > 256 {
-		errs = append(errs, fmt.Errorf("STATECALLBACK_WORKERS=%d: use 1–256 concurrent deliveries", c.Workers))
+		errs = append(errs, fmt.Errorf("STATECALLBACK_WORKERS=%d: use 1–256 batches in flight", c.Workers))
+	}
+	if c.PerShop < 1 || c.PerShop > c.Workers {
+		errs = append(errs, fmt.Errorf("STATECALLBACK_PER_SHOP=%d: use 1–%d (at most STATECALLBACK_WORKERS) calls in flight per shop", c.PerShop, c.Workers))
+	}
+	if c.BatchSize < 1 || c.BatchSize > 500 {
+		errs = append(errs, fmt.Errorf("STATECALLBACK_BATCH_SIZE=%d: use 1–500 results per batch", c.BatchSize))
+	}
+	if c.BatchLinger < 0 || c.BatchLinger > time.Second {
+		errs = append(errs, fmt.Errorf("STATECALLBACK_BATCH_LINGER=%s: use 0–1s, e.g. 5ms", c.BatchLinger))
 	}
 	if c.HTTPTimeout < time.Second || c.HTTPTimeout > 2*time.Minute {
 		errs = append(errs, fmt.Errorf("STATECALLBACK_HTTP_TIMEOUT=%s: use a duration between 1s and 2m, e.g. 15s", c.HTTPTimeout))
@@ -109,11 +168,15 @@ func (c Config) Validate() error {
 	if c.MaxDeliver < 2 {
 		errs = append(errs, fmt.Errorf("STATECALLBACK_MAX_DELIVER=%d: use at least 2 (default %d); a shop may be down for hours", c.MaxDeliver, DefaultMaxDeliver))
 	}
+	if c.MaxAckPending < c.BatchSize*c.Workers {
+		errs = append(errs, fmt.Errorf("STATECALLBACK_MAX_ACK_PENDING=%d: use at least STATECALLBACK_BATCH_SIZE × STATECALLBACK_WORKERS = %d (default %d)",
+			c.MaxAckPending, c.BatchSize*c.Workers, DefaultMaxAckPending))
+	}
 	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
-		errs = append(errs, fmt.Errorf("retry back-off: base %s must be positive and not above the cap %s", c.RetryBase, c.RetryMax))
+		errs = append(errs, fmt.Errorf("STATECALLBACK_RETRY_MAX=%s: the back-off cap must be positive and not below the base %s", c.RetryMax, c.RetryBase))
 	}
 	if c.ParkDelay <= 0 {
-		errs = append(errs, fmt.Errorf("park delay %s must be positive", c.ParkDelay))
+		errs = append(errs, fmt.Errorf("STATECALLBACK_PARK_DELAY=%s: use a positive duration, e.g. 1m", c.ParkDelay))
 	}
 	return errors.Join(errs...)
 }

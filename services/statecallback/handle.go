@@ -23,19 +23,20 @@ import (
 
 // Stable error codes of statecallback's dead letters.
 const (
-	CodeUndecodable       = "result_undecodable"
-	CodeNoStatus          = "result_without_status"
-	CodeBadRunID          = "result_bad_run_id"
-	CodeRejected          = "sync_state_rejected"
-	CodeNotSaved          = "sync_state_not_saved" // the "Could not upsert" 400
-	CodeShopUnavailable   = "magento_unavailable"
-	CodeUnauthorized      = "magento_unauthorized"
-	CodeTokenRevoked      = "magento_token_revoked"
-	CodeTenantNotFound    = "tenant_not_found"
-	CodeTenantNotPaired   = "tenant_not_paired"
-	CodeBindingRevoked    = "binding_revoked"
-	CodeStoreUnavailable  = "store_unavailable"
-	CodeEntityLockTimeout = "entity_lock_timeout"
+	CodeUndecodable      = "result_undecodable"
+	CodeNoStatus         = "result_without_status"
+	CodeBadRunID         = "result_bad_run_id"
+	CodeRejected         = "sync_state_rejected"
+	CodeNotSaved         = "sync_state_not_saved" // the "Could not upsert" 400
+	CodeShopUnavailable  = "magento_unavailable"
+	CodeUnauthorized     = "magento_unauthorized"
+	CodeTokenRevoked     = "magento_token_revoked"
+	CodeTenantNotFound   = "tenant_not_found"
+	CodeTenantNotPaired  = "tenant_not_paired"
+	CodeBindingRevoked   = "binding_revoked"
+	CodeStoreUnavailable = "store_unavailable"
+	CodeEntityBusy       = "entity_busy"   // another replica holds the entity
+	CodeShuttingDown     = "shutting_down" // settled unsent at shutdown
 )
 
 // MirroredEntityTypes are the entity types Magento's sync-state callback accepts
@@ -109,12 +110,17 @@ func column(v string) *string {
 	return &v
 }
 
-// delivery carries one result through handle.
+// delivery carries one result from the consumer to its settlement.
 type delivery struct {
+	msg        jetstream.Msg
+	seq        uint64 // stream sequence, to recognise a redelivery we already hold
 	res        *ledgerv1.SyncResult
+	entity     store.CallbackEntity
+	state      magento.SyncState
 	finishedAt time.Time // microsecond precision, like the callback mark
 	attempt    uint64    // JetStream delivery count, 1-based
 	log        *slog.Logger
+	out        bus.Outcome // set by the batch that handled it
 }
 
 // outcome fills in the identifying fields of a bus outcome.
@@ -123,18 +129,29 @@ func (d *delivery) outcome(o bus.Outcome) bus.Outcome {
 	return o
 }
 
-func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
-	attempt := uint64(1)
+// newer reports whether d supersedes o for the same entity: it finished later,
+// or at the same time and was published later (the same result re-fired).
+func (d *delivery) newer(o *delivery) bool {
+	if !d.finishedAt.Equal(o.finishedAt) {
+		return d.finishedAt.After(o.finishedAt)
+	}
+	return d.seq > o.seq
+}
+
+// prepare decodes a message. It returns the delivery to batch, or, for a
+// message that is settled without calling any shop, its outcome.
+func (s *Service) prepare(msg jetstream.Msg) (*delivery, bus.Outcome) {
+	attempt, seq := uint64(1), uint64(0)
 	var published time.Time
 	if meta, err := msg.Metadata(); err == nil {
-		attempt, published = meta.NumDelivered, meta.Timestamp
+		attempt, published, seq = meta.NumDelivered, meta.Timestamp, meta.Sequence.Stream
 	}
 	res := &ledgerv1.SyncResult{}
 	if err := proto.Unmarshal(msg.Data(), res); err != nil {
 		tenant, entity := subjectParts(msg.Subject())
 		s.log.Error("statecallback: undecodable result; dead-lettering", "subject", msg.Subject(), "err", err)
 		s.results.WithLabelValues(outcomeDeadLettered).Inc()
-		return bus.Outcome{Verdict: bus.DeadLetter, Class: "serde", Code: CodeUndecodable,
+		return nil, bus.Outcome{Verdict: bus.DeadLetter, Class: "serde", Code: CodeUndecodable,
 			Message: "the message is not a ledger.v1.SyncResult: " + err.Error(), TenantID: tenant, Entity: entity}
 	}
 	log := s.log.With("tenant", res.GetTenantId(), "run", res.GetSyncRunId(),
@@ -142,10 +159,12 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 	if tp := msg.Headers().Get(bus.HeaderTraceparent); tp != "" {
 		log = log.With("traceparent", tp)
 	}
+	d := &delivery{msg: msg, seq: seq, res: res, attempt: attempt, log: log,
+		entity: store.CallbackEntity{EntityType: res.GetEntityType(), MagentoID: res.GetMagentoEntityId()}}
 	if !mirrored(res.GetEntityType()) || res.GetMagentoEntityId() <= 0 {
 		log.Debug("statecallback: Magento keeps no sync state for this entity; not sending")
 		s.results.WithLabelValues(outcomeIgnored).Inc()
-		return bus.Done()
+		return nil, bus.Done()
 	}
 	finishedAt := published
 	if res.GetFinishedAt().IsValid() {
@@ -153,26 +172,12 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 	} else {
 		log.Warn("statecallback: result has no finished_at; ordering it by its publish time")
 	}
-	d := &delivery{res: res, finishedAt: finishedAt.UTC().Truncate(time.Microsecond), attempt: attempt, log: log}
-
-	key := res.GetTenantId() + "\x00" + res.GetEntityType() + "\x00" + fmt.Sprint(res.GetMagentoEntityId())
-	unlock, err := s.locks.lock(ctx, key)
-	if err != nil {
-		log.Warn("statecallback: another delivery for this entity is still running; retrying")
-		return s.retry(d, bus.Outcome{Class: "internal", Code: CodeEntityLockTimeout, Message: "entity busy: " + err.Error()})
-	}
-	defer unlock()
-	return s.deliver(ctx, d)
-}
-
-// deliver runs under the entity lock: check the mark, send, record the mark.
-func (s *Service) deliver(ctx context.Context, d *delivery) bus.Outcome {
-	res, log := d.res, d.log
+	d.finishedAt = finishedAt.UTC().Truncate(time.Microsecond)
 	state, ok := SyncStateFor(res, d.finishedAt)
 	if !ok {
 		log.Error("statecallback: result has no terminal status; dead-lettering", "status", res.GetStatus().String())
 		s.results.WithLabelValues(outcomeDeadLettered).Inc()
-		return d.outcome(bus.Outcome{Verdict: bus.DeadLetter, Class: "serde", Code: CodeNoStatus,
+		return nil, d.outcome(bus.Outcome{Verdict: bus.DeadLetter, Class: "serde", Code: CodeNoStatus,
 			Message: "sync result has status " + res.GetStatus().String() + "; only synced, skipped and failed are mirrored"})
 	}
 	if _, err := uuid.Parse(res.GetSyncRunId()); err != nil {
@@ -180,125 +185,345 @@ func (s *Service) deliver(ctx context.Context, d *delivery) bus.Outcome {
 		// run id is a producer bug an operator should see, not a silent send.
 		log.Error("statecallback: result has no valid sync_run_id; dead-lettering")
 		s.results.WithLabelValues(outcomeDeadLettered).Inc()
-		return d.outcome(bus.Outcome{Verdict: bus.DeadLetter, Class: "serde", Code: CodeBadRunID,
+		return nil, d.outcome(bus.Outcome{Verdict: bus.DeadLetter, Class: "serde", Code: CodeBadRunID,
 			Message: "sync result has sync_run_id " + fmt.Sprintf("%q", res.GetSyncRunId()) + "; a run uuid is required"})
 	}
-	log = log.With("sync_status", state.SyncStatus)
+	d.state = state
+	d.log = log.With("sync_status", state.SyncStatus)
+	return d, bus.Outcome{}
+}
 
-	// Newest wins: Magento overwrites the row with whatever arrives last.
-	mark, marked, err := s.st.CallbackMark(ctx, res.GetTenantId(), res.GetEntityType(), res.GetMagentoEntityId())
-	if err != nil {
-		log.Warn("statecallback: cannot read the callback mark; retrying", "err", err)
-		return s.retry(d, bus.Outcome{Class: "database", Code: CodeStoreUnavailable, Message: err.Error()})
-	}
-	if marked && mark.After(d.finishedAt) {
-		log.Info("statecallback: stale result, a newer one was already delivered; not sending",
-			"finished_at", d.finishedAt, "delivered_finished_at", mark)
-		s.results.WithLabelValues(outcomeStale).Inc()
-		return bus.Done()
-	}
+// batchRun is one batch of one shop on its way through deliverBatch; every
+// delivery in it is for a different entity.
+type batchRun struct {
+	tenantID string
+	all      []*delivery
+	stopping func() bool // the service is shutting down: send nothing more
+}
 
-	tenant, err := s.st.Tenant(ctx, res.GetTenantId())
+// each sets the outcome of every delivery in ds still undecided, through f.
+func each(ds []*delivery, f func(*delivery) bus.Outcome) {
+	for _, d := range ds {
+		d.out = f(d)
+	}
+}
+
+// deliverBatch decides the outcome of every delivery of one shop's batch.
+// Order: tenant and binding (no shop call when it cannot succeed), the
+// cross-process entity locks, the callback marks (stale results are not sent),
+// the send, the marks of what was stored, then the locks are released.
+func (s *Service) deliverBatch(ctx context.Context, locker *store.CallbackLocker, b *batchRun) {
+	log := s.log.With("tenant", b.tenantID)
+	tenant, err := s.st.Tenant(ctx, b.tenantID)
 	if errors.Is(err, store.ErrNotFound) {
-		log.Error("statecallback: unknown tenant; dead-lettering")
-		s.results.WithLabelValues(outcomeDeadLettered).Inc()
-		return d.outcome(bus.Outcome{Verdict: bus.DeadLetter, Class: "not_found", Code: CodeTenantNotFound,
-			Message: "tenant " + res.GetTenantId() + " does not exist"})
+		log.Error("statecallback: unknown tenant; dead-lettering", "results", len(b.all))
+		each(b.all, func(d *delivery) bus.Outcome {
+			s.results.WithLabelValues(outcomeDeadLettered).Inc()
+			return d.outcome(bus.Outcome{Verdict: bus.DeadLetter, Class: "not_found", Code: CodeTenantNotFound,
+				Message: "tenant " + b.tenantID + " does not exist"})
+		})
+		return
 	}
 	if err != nil {
 		log.Warn("statecallback: cannot load the tenant; retrying", "err", err)
-		return s.retry(d, bus.Outcome{Class: "database", Code: CodeStoreUnavailable, Message: err.Error()})
+		each(b.all, func(d *delivery) bus.Outcome { return s.retry(d, storeFailure(err)) })
+		return
 	}
-	b := tenant.Binding
+	bd := tenant.Binding
 	switch {
-	case b.MagentoConnectionStatus == store.StatusRevoked:
-		log.Warn("statecallback: Magento binding is revoked; parking until re-paired")
-		return s.park(d, bus.Outcome{Class: "auth", Code: CodeBindingRevoked, Message: "the Magento binding was revoked; re-pair the shop"})
-	case b.APIKey == "" || b.MagentoBaseURL == "":
-		log.Warn("statecallback: tenant is not paired with a shop; parking until paired")
-		return s.park(d, bus.Outcome{Class: "auth", Code: CodeTenantNotPaired, Message: "the tenant is not paired with a Magento shop"})
+	case bd.MagentoConnectionStatus == store.StatusRevoked:
+		log.Warn("statecallback: Magento binding is revoked; parking until re-paired", "results", len(b.all))
+		each(b.all, func(d *delivery) bus.Outcome {
+			return s.park(d, bus.Outcome{Class: "auth", Code: CodeBindingRevoked, Message: "the Magento binding was revoked; re-pair the shop"})
+		})
+		return
+	case bd.APIKey == "" || (bd.MagentoBaseURL == "" && bd.CallbackTransport != "grpc"):
+		log.Warn("statecallback: tenant is not paired with a shop; parking until paired", "results", len(b.all))
+		each(b.all, func(d *delivery) bus.Outcome {
+			return s.park(d, bus.Outcome{Class: "auth", Code: CodeTenantNotPaired, Message: "the tenant is not paired with a Magento shop"})
+		})
+		return
 	}
-	shop := Shop{TenantID: tenant.ID, BaseURL: b.MagentoBaseURL, APIKey: secrets.String(b.APIKey)}
+	shop := Shop{TenantID: tenant.ID, BaseURL: bd.MagentoBaseURL, APIKey: secrets.String(bd.APIKey), GRPCTarget: bd.CallbackGRPCTarget}
+	tr := s.transportFor(bd)
 
-	start := time.Now()
-	err = s.tr.SendSyncState(ctx, shop, state)
-	s.sendSeconds.Observe(time.Since(start).Seconds())
-	if err == nil {
-		return s.delivered(ctx, d, tenant, log)
+	if bd.MagentoConnectionStatus == store.StatusTokenRevoked && !s.probe(ctx, tr, shop, log) {
+		// Parked without calling the shop: it refuses our key until an operator
+		// re-pairs (which sets the binding active) or a probe succeeds.
+		each(b.all, func(d *delivery) bus.Outcome { return s.park(d, tokenRevoked()) })
+		return
 	}
-	de := classify(err)
-	log.Warn("statecallback: sync state not delivered", "status", de.Status, "kind", de.Kind.String(), "err", de.Message)
-	switch de.Kind {
-	case Rejected:
-		s.results.WithLabelValues(outcomeDeadLettered).Inc()
-		return d.outcome(bus.Outcome{Verdict: bus.DeadLetter, Class: "http", Code: CodeRejected,
-			Message: de.Message, HTTPStatus: de.Status})
-	case Unauthorized:
-		return s.unauthorized(ctx, d, shop, tenant, de)
-	default:
-		code := CodeShopUnavailable
-		if de.Status == http.StatusBadRequest && strings.Contains(de.Message, "Could not upsert") {
-			code = CodeNotSaved
+
+	entities := make([]store.CallbackEntity, len(b.all))
+	for i, d := range b.all {
+		entities[i] = d.entity
+	}
+	lock, locked, err := locker.Lock(ctx, b.tenantID, entities)
+	if err != nil {
+		log.Warn("statecallback: cannot take the entity locks; retrying", "err", err)
+		each(b.all, func(d *delivery) bus.Outcome { return s.retry(d, storeFailure(err)) })
+		return
+	}
+	defer lock.Release()
+	var todo []*delivery
+	for i, d := range b.all {
+		if !locked[i] {
+			// Another replica is delivering this entity right now.
+			d.log.Info("statecallback: entity busy in another replica; retrying shortly")
+			d.out = s.retryIn(d, s.cfg.RetryBase, bus.Outcome{Class: "internal", Code: CodeEntityBusy,
+				Message: "another statecallback replica is delivering this entity"})
+			continue
 		}
-		return s.retry(d, bus.Outcome{Class: "http", Code: code, Message: de.Message, HTTPStatus: de.Status})
+		todo = append(todo, d)
 	}
-}
+	if len(todo) == 0 {
+		return
+	}
+	entities = entities[:0]
+	for _, d := range todo {
+		entities = append(entities, d.entity)
+	}
+	marks, err := lock.Marks(ctx, entities)
+	if err != nil {
+		log.Warn("statecallback: cannot read the callback marks; retrying", "err", err)
+		each(todo, func(d *delivery) bus.Outcome { return s.retry(d, storeFailure(err)) })
+		return
+	}
+	send := todo[:0:0]
+	for _, d := range todo {
+		if mark, ok := marks[d.entity]; ok && mark.After(d.finishedAt) {
+			d.log.Info("statecallback: stale result, a newer one was already delivered; not sending",
+				"finished_at", d.finishedAt, "delivered_finished_at", mark)
+			s.results.WithLabelValues(outcomeStale).Inc()
+			d.out = bus.Done()
+			continue
+		}
+		send = append(send, d)
+	}
+	if len(send) == 0 {
+		return
+	}
 
-func (s *Service) delivered(ctx context.Context, d *delivery, tenant store.Tenant, log *slog.Logger) bus.Outcome {
-	res := d.res
-	if err := s.st.SetCallbackMark(ctx, res.GetTenantId(), res.GetEntityType(), res.GetMagentoEntityId(), d.finishedAt, res.GetSyncRunId()); err != nil {
-		// Sending the same body again is harmless; a missing mark is not.
-		log.Warn("statecallback: delivered but the callback mark was not saved; retrying", "err", err)
-		return s.retry(d, bus.Outcome{Class: "database", Code: CodeStoreUnavailable, Message: err.Error()})
-	}
-	if tenant.Binding.MagentoConnectionStatus == store.StatusTokenRevoked {
-		// The shop accepts our key again (clock fixed, key restored).
-		if err := s.st.SetMagentoStatus(ctx, tenant.ID, store.StatusActive); err != nil {
-			log.Warn("statecallback: cannot mark the binding active again", "err", err)
+	stored, unauthorized := s.send(ctx, tr, shop, send, b.stopping)
+	if len(stored) > 0 {
+		updates := make([]store.CallbackMarkUpdate, len(stored))
+		for i, d := range stored {
+			updates[i] = store.CallbackMarkUpdate{Entity: d.entity, FinishedAt: d.finishedAt, RunID: d.res.GetSyncRunId()}
+		}
+		if err := lock.SetMarks(ctx, updates); err != nil {
+			// Sending the same body again is harmless; a missing mark is not.
+			log.Warn("statecallback: delivered but the callback marks were not saved; retrying", "err", err)
+			each(stored, func(d *delivery) bus.Outcome { return s.retry(d, storeFailure(err)) })
 		} else {
-			log.Info("statecallback: shop accepts Ledger's key again; binding active")
+			for _, d := range stored {
+				d.log.Debug("statecallback: sync state delivered")
+				s.results.WithLabelValues(outcomeDelivered).Inc()
+				d.out = bus.Done()
+			}
+			log.Info("statecallback: sync states delivered", "results", len(stored))
 		}
 	}
-	log.Info("statecallback: sync state delivered")
-	s.results.WithLabelValues(outcomeDelivered).Inc()
-	return bus.Done()
+	if len(unauthorized) > 0 {
+		s.unauthorized(ctx, tr, shop, tenant, unauthorized)
+	}
 }
 
-// unauthorized handles a 401 (wire §7.3): a ping tells auth drift (ping 401 too:
+// send delivers the batch: one call for a BatchTransport, otherwise one call
+// per row in turn, stopping at the first failure that says the shop is not
+// taking anything (down, overloaded, refusing our key); the rest get the same
+// outcome without a call. It sets the outcome of every failed delivery and
+// returns the stored ones and those refused with a 401 (handled together).
+func (s *Service) send(ctx context.Context, tr Transport, shop Shop, ds []*delivery, stopping func() bool) (stored, unauthorized []*delivery) {
+	fail := func(d *delivery, de *DeliveryError) {
+		d.log.Warn("statecallback: sync state not delivered", "status", de.Status, "kind", de.Kind.String(), "err", de.Message)
+		switch de.Kind {
+		case Rejected:
+			s.results.WithLabelValues(outcomeDeadLettered).Inc()
+			d.out = d.outcome(bus.Outcome{Verdict: bus.DeadLetter, Class: "http", Code: CodeRejected,
+				Message: de.Message, HTTPStatus: de.Status})
+		case Unauthorized:
+			unauthorized = append(unauthorized, d)
+		default:
+			code := CodeShopUnavailable
+			if strings.Contains(de.Message, "Could not upsert") {
+				code = CodeNotSaved
+			}
+			d.out = s.retry(d, bus.Outcome{Class: "http", Code: code, Message: de.Message, HTTPStatus: de.Status})
+		}
+	}
+	if bt, ok := tr.(BatchTransport); ok {
+		states := make([]magento.SyncState, len(ds))
+		for i, d := range ds {
+			states[i] = d.state
+		}
+		start := time.Now()
+		errs, err := bt.SendSyncStates(ctx, shop, states)
+		s.observeCall(start)
+		if err != nil {
+			de := classify(err)
+			for _, d := range ds {
+				fail(d, de)
+			}
+			return stored, unauthorized
+		}
+		for i, d := range ds {
+			if errs[i] == nil {
+				stored = append(stored, d)
+			} else {
+				fail(d, classify(errs[i]))
+			}
+		}
+		return stored, unauthorized
+	}
+	for i, d := range ds {
+		if stopping() {
+			for _, rest := range ds[i:] {
+				rest.out = s.retryIn(rest, 0, bus.Outcome{Class: "internal", Code: CodeShuttingDown, Message: "statecallback stopped before sending"})
+			}
+			return stored, unauthorized
+		}
+		start := time.Now()
+		err := tr.SendSyncState(ctx, shop, d.state)
+		s.observeCall(start)
+		if err == nil {
+			stored = append(stored, d)
+			continue
+		}
+		de := classify(err)
+		fail(d, de)
+		if shopWide(de) {
+			for _, rest := range ds[i+1:] {
+				fail(rest, de)
+			}
+			return stored, unauthorized
+		}
+	}
+	return stored, unauthorized
+}
+
+// shopWide reports whether a failure says the shop takes nothing right now (as
+// opposed to refusing one row): 401, 5xx, 429, timeouts, network errors. The
+// "Could not upsert" 400 may be about one row only, so the batch goes on.
+func shopWide(de *DeliveryError) bool {
+	switch de.Kind {
+	case Unauthorized:
+		return true
+	case Transient:
+		return de.Status == 0 || de.Status >= 500 || de.Status == http.StatusTooManyRequests || de.Status == http.StatusRequestTimeout
+	}
+	return false
+}
+
+func (s *Service) observeCall(start time.Time) {
+	s.sendSeconds.Observe(time.Since(start).Seconds())
+	s.calls.Inc()
+}
+
+// unauthorized handles 401s (wire §7.3): a ping tells auth drift (ping 401 too:
 // token_revoked, park) from a one-off refusal (ping fine: retry soon).
-func (s *Service) unauthorized(ctx context.Context, d *delivery, shop Shop, tenant store.Tenant, de *DeliveryError) bus.Outcome {
-	log := d.log
-	perr := s.tr.Ping(ctx, shop)
+func (s *Service) unauthorized(ctx context.Context, tr Transport, shop Shop, tenant store.Tenant, ds []*delivery) {
+	log := s.log.With("tenant", tenant.ID)
+	perr := tr.Ping(ctx, shop)
 	if perr == nil {
-		log.Warn("statecallback: shop refused the sync state with 401 but accepts a ping; retrying")
-		return s.retry(d, bus.Outcome{Class: "auth", Code: CodeUnauthorized, Message: de.Message, HTTPStatus: de.Status})
+		log.Warn("statecallback: shop refused sync states with 401 but accepts a ping; retrying", "results", len(ds))
+		each(ds, func(d *delivery) bus.Outcome {
+			return s.retry(d, bus.Outcome{Class: "auth", Code: CodeUnauthorized, HTTPStatus: http.StatusUnauthorized,
+				Message: "the shop refused the sync state with 401 but accepts a ping"})
+		})
+		return
 	}
 	pde := classify(perr)
 	if pde.Kind != Unauthorized {
 		log.Warn("statecallback: ping after a 401 failed too; retrying", "status", pde.Status, "err", pde.Message)
-		return s.retry(d, bus.Outcome{Class: "http", Code: CodeShopUnavailable, Message: pde.Message, HTTPStatus: pde.Status})
+		each(ds, func(d *delivery) bus.Outcome {
+			return s.retry(d, bus.Outcome{Class: "http", Code: CodeShopUnavailable, Message: pde.Message, HTTPStatus: pde.Status})
+		})
+		return
 	}
 	if tenant.Binding.MagentoConnectionStatus != store.StatusTokenRevoked {
 		if err := s.st.SetMagentoStatus(ctx, tenant.ID, store.StatusTokenRevoked); err != nil {
 			log.Error("statecallback: cannot mark the binding token_revoked", "err", err)
 		} else {
-			log.Warn("statecallback: shop refuses Ledger's key (sync-state and ping both 401); binding marked token_revoked")
+			log.Warn("statecallback: shop refuses Ledger's key (sync-state and ping both 401); binding marked token_revoked; parking its results until re-paired")
 		}
 	}
-	return s.park(d, bus.Outcome{Class: "auth", Code: CodeTokenRevoked, HTTPStatus: http.StatusUnauthorized,
-		Message: "the shop refuses Ledger's key (401 on sync-state and ping): re-pair the shop, then the result is delivered"})
+	s.noteProbe(tenant.ID)
+	each(ds, func(d *delivery) bus.Outcome { return s.park(d, tokenRevoked()) })
 }
 
+func tokenRevoked() bus.Outcome {
+	return bus.Outcome{Class: "auth", Code: CodeTokenRevoked, HTTPStatus: http.StatusUnauthorized,
+		Message: "the shop refuses Ledger's key (401 on sync-state and ping): re-pair the shop, then the result is delivered"}
+}
+
+func storeFailure(err error) bus.Outcome {
+	return bus.Outcome{Class: "database", Code: CodeStoreUnavailable, Message: err.Error()}
+}
+
+// probe decides whether a token_revoked shop is called at all. At most once per
+// ParkDelay per tenant it pings the shop; when the ping is accepted (the key
+// was restored, the clock fixed) the binding is set active again and the batch
+// is sent. Otherwise the batch is parked without touching the shop.
+func (s *Service) probe(ctx context.Context, tr Transport, shop Shop, log *slog.Logger) bool {
+	s.probeMu.Lock()
+	last, ok := s.probes[shop.TenantID]
+	due := !ok || time.Since(last) >= s.cfg.ParkDelay
+	if due {
+		s.probes[shop.TenantID] = time.Now()
+	}
+	s.probeMu.Unlock()
+	if !due {
+		return false
+	}
+	if err := tr.Ping(ctx, shop); err != nil {
+		log.Info("statecallback: token_revoked shop still refuses Ledger's key; results stay parked", "err", classify(err).Message)
+		return false
+	}
+	if err := s.st.SetMagentoStatus(ctx, shop.TenantID, store.StatusActive); err != nil {
+		log.Warn("statecallback: cannot mark the binding active again", "err", err)
+		return false
+	}
+	log.Info("statecallback: shop accepts Ledger's key again; binding active")
+	return true
+}
+
+// noteProbe records that a token_revoked shop was just called.
+func (s *Service) noteProbe(tenantID string) {
+	s.probeMu.Lock()
+	defer s.probeMu.Unlock()
+	s.probes[tenantID] = time.Now()
+}
+
+// transportFor picks the binding's transport (Config.Transport overrides).
+func (s *Service) transportFor(b store.Binding) Transport {
+	switch {
+	case s.cfg.Transport != nil:
+		return s.cfg.Transport
+	case b.CallbackTransport == "grpc":
+		return s.grpc
+	default:
+		return s.http
+	}
+}
+
+// retry redelivers after the back-off. Every retry is held (never
+// dead-lettered) except a 401 the shop's ping contradicts, which is a
+// configuration problem an operator should see.
 func (s *Service) retry(d *delivery, o bus.Outcome) bus.Outcome {
-	o.Verdict, o.Delay = bus.Retry, s.backoff(d.attempt)
+	return s.retryIn(d, s.backoff(d.attempt), o)
+}
+
+func (s *Service) retryIn(d *delivery, delay time.Duration, o bus.Outcome) bus.Outcome {
+	o.Verdict, o.Delay = bus.Retry, delay
+	o.Hold = o.Code != CodeUnauthorized
 	s.results.WithLabelValues(outcomeRetried).Inc()
 	return d.outcome(o)
 }
 
-// park retries after ParkDelay: the tenant cannot be called until an operator
-// acts, and the result must still arrive afterwards.
+// park retries after ParkDelay, held: the shop cannot be called until an
+// operator acts, and the result must still arrive afterwards.
 func (s *Service) park(d *delivery, o bus.Outcome) bus.Outcome {
-	o.Verdict, o.Delay = bus.Retry, s.cfg.ParkDelay
+	o.Verdict, o.Delay, o.Hold = bus.Retry, s.cfg.ParkDelay, true
 	s.results.WithLabelValues(outcomeParked).Inc()
 	return d.outcome(o)
 }

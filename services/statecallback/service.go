@@ -3,9 +3,11 @@ package statecallback
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,10 +25,9 @@ type Store interface {
 	Tenant(ctx context.Context, id string) (store.Tenant, error)
 	// SetMagentoStatus flips the binding to token_revoked (or back to active).
 	SetMagentoStatus(ctx context.Context, tenantID, status string) error
-	// CallbackMark is when the newest result delivered for an entity finished.
-	CallbackMark(ctx context.Context, tenantID, entityType string, magentoID int64) (time.Time, bool, error)
-	// SetCallbackMark records a delivered result; the mark only moves forward.
-	SetCallbackMark(ctx context.Context, tenantID, entityType string, magentoID int64, finishedAt time.Time, runID string) error
+	// NewCallbackLocker opens the pool of cross-process entity locks; the
+	// callback marks are read and written under those locks.
+	NewCallbackLocker(ctx context.Context, maxConns int) (*store.CallbackLocker, error)
 }
 
 // Consumer identity on the RESULTS stream.
@@ -47,16 +48,21 @@ const (
 
 // Service mirrors terminal sync results into the shops' sync-state tables.
 type Service struct {
-	cfg   Config
-	st    Store
-	js    jetstream.JetStream
-	log   *slog.Logger
-	tr    Transport
-	locks entityLocks
+	cfg  Config
+	st   Store
+	js   jetstream.JetStream
+	log  *slog.Logger
+	http *HTTPTransport
+	grpc *GRPCTransport
+
+	probeMu sync.Mutex
+	probes  map[string]time.Time // tenant → last call to its token_revoked shop
 
 	reg         *prometheus.Registry
 	results     *prometheus.CounterVec
 	sendSeconds prometheus.Histogram
+	calls       prometheus.Counter
+	batchSize   prometheus.Histogram
 	running     atomic.Bool
 
 	jitter func() float64 // in [0,1); tests may pin it
@@ -74,25 +80,33 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 	if log == nil {
 		log = telemetry.Discard()
 	}
-	tr := cfg.Transport
-	if tr == nil {
-		tr = NewHTTPTransport(cfg.HTTPTimeout)
-	}
 	s := &Service{
-		cfg: cfg, st: st, js: js, log: log, tr: tr,
-		reg: telemetry.NewRegistry(),
+		cfg: cfg, st: st, js: js, log: log,
+		http:   NewHTTPTransport(cfg.HTTPTimeout),
+		grpc:   NewGRPCTransport(cfg.HTTPTimeout, cfg.GRPCPlaintext),
+		probes: map[string]time.Time{},
+		reg:    telemetry.NewRegistry(),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ledger_statecallback_results_total",
 			Help: "Sync results handled, by outcome (delivered, stale, ignored, retried, parked, dead_lettered).",
 		}, []string{"outcome"}),
 		sendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "ledger_statecallback_send_seconds",
-			Help:    "Duration of one sync-state call to a shop, whatever its outcome.",
+			Help:    "Duration of one sync-state call to a shop (one POST, or one PushSyncState batch), whatever its outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.025, 2, 10),
+		}),
+		calls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ledger_statecallback_calls_total",
+			Help: "Sync-state calls made to shops (one POST, or one PushSyncState batch).",
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ledger_statecallback_batch_size",
+			Help:    "Results per batch handed to a shop's worker (after collapsing older results of the same entity).",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500},
 		}),
 		jitter: rand.Float64,
 	}
-	s.reg.MustRegister(s.results, s.sendSeconds)
+	s.reg.MustRegister(s.results, s.sendSeconds, s.calls, s.batchSize)
 	return s, nil
 }
 
@@ -104,24 +118,61 @@ func (s *Service) ConsumerSpec() bus.ConsumerSpec {
 		FilterSubjects: []string{"ledger.result.>"},
 		Stage:          Stage,
 		MaxDeliver:     s.cfg.MaxDeliver,
-		// A delivery may wait for the entity lock, send, and ping after a 401:
-		// leave room for two full calls before JetStream redelivers it.
-		AckWait: 2*s.cfg.HTTPTimeout + 30*time.Second,
-		Workers: s.cfg.Workers,
+		// Held messages are kept alive with InProgress every AckWait/3; this
+		// only decides how soon the messages of a crashed replica come back.
+		AckWait:       2*s.cfg.HTTPTimeout + 30*time.Second,
+		Workers:       s.cfg.Workers,
+		MaxAckPending: s.cfg.MaxAckPending,
 	}
 }
 
-// Run consumes results until ctx is done, then waits for the deliveries in
-// flight to settle.
+// Run consumes results until ctx is done, then waits for the batches in
+// flight to settle and hands the queued results back to JetStream.
 func (s *Service) Run(ctx context.Context) error {
 	spec := s.ConsumerSpec()
-	if _, err := bus.EnsureConsumer(ctx, s.js, spec); err != nil {
+	cons, err := bus.EnsureConsumer(ctx, s.js, spec)
+	if err != nil {
 		return err
 	}
+	locker, err := s.st.NewCallbackLocker(ctx, s.cfg.Workers)
+	if err != nil {
+		return err
+	}
+	defer locker.Close()
+	defer func() { _ = s.grpc.Close() }()
+	it, err := cons.Messages(jetstream.PullMaxMessages(min(s.cfg.MaxAckPending, 2*s.cfg.Workers*s.cfg.BatchSize)))
+	if err != nil {
+		return fmt.Errorf("statecallback: consuming %s: %w", spec.Durable, err)
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+
+	d := newDispatcher(s, ctx, spec, locker)
+	hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
+	go d.heartbeat(hbCtx)
+	defer stopHB()
+	defer d.drain()
+
 	s.running.Store(true)
 	defer s.running.Store(false)
-	s.log.Info("statecallback: consuming results", "stream", spec.Stream, "workers", spec.Workers, "max_deliver", spec.MaxDeliver)
-	return bus.Consume(ctx, s.js, spec, s.log, s.handle)
+	s.log.Info("statecallback: consuming results", "stream", spec.Stream, "workers", s.cfg.Workers,
+		"per_shop", s.cfg.PerShop, "batch_size", s.cfg.BatchSize, "max_deliver", spec.MaxDeliver)
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			s.log.Warn("statecallback: fetching failed; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		d.accept(msg)
+	}
 }
 
 // Handler serves /healthz (the process is up), /readyz (Run is consuming and

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -46,20 +47,37 @@ type harness struct {
 	srv    *httptest.Server
 	faults *faults
 	apiKey string
-	svc    *statecallback.Service
+	cfg    statecallback.Config
+	// logLevel of the service's logs (Warn; tests with thousands of failed
+	// attempts raise it).
+	logLevel slog.Level
+	svc      *statecallback.Service
+	stop     func()
 }
 
 // faults sits in front of the shop: it records every sync-state body by
-// magento_entity_id and can answer the next calls for an id itself.
+// magento_entity_id and can answer the next calls for an id itself. It is also
+// the spy of the newest-wins guarantee: it records, per entity, every body the
+// shop stored (2xx) in the order the shop stored them, and whether two calls
+// for one entity were ever in the shop at the same time.
 type faults struct {
-	mu     sync.Mutex
-	queue  map[int64][]fault
-	bodies map[int64][]string
+	mu       sync.Mutex
+	queue    map[int64][]fault
+	bodies   map[int64][]string
+	stored   map[int64][]string // bodies answered 2xx, in order
+	inShop   map[int64]int      // calls for an entity being handled right now
+	overlaps int                // times a second call for an entity arrived while one was in the shop
+	statuses map[int]int        // sync-state answers by HTTP status
 }
 
 type fault struct {
 	status int
 	body   string
+}
+
+func newFaults() *faults {
+	return &faults{queue: map[int64][]fault{}, bodies: map[int64][]string{}, stored: map[int64][]string{},
+		inShop: map[int64]int{}, statuses: map[int]int{}}
 }
 
 func (f *faults) inject(id int64, fl ...fault) {
@@ -74,33 +92,72 @@ func (f *faults) seen(id int64) []string {
 	return append([]string(nil), f.bodies[id]...)
 }
 
+// calls is the number of sync-state POSTs the shop received.
+func (f *faults) calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.statuses {
+		n += c
+	}
+	return n
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
 func (f *faults) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/V1/byte8/sync-state") {
-			b, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(b))
-			var v struct {
-				ID int64 `json:"magento_entity_id"`
-			}
-			_ = json.Unmarshal(b, &v)
-			f.mu.Lock()
-			f.bodies[v.ID] = append(f.bodies[v.ID], string(b))
-			q := f.queue[v.ID]
-			if len(q) > 0 {
-				f.queue[v.ID] = q[1:]
-				f.mu.Unlock()
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(q[0].status)
-				_, _ = io.WriteString(w, q[0].body)
-				return
-			}
-			f.mu.Unlock()
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/V1/byte8/sync-state") {
+			next.ServeHTTP(w, r)
+			return
 		}
-		next.ServeHTTP(w, r)
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		var v struct {
+			ID int64 `json:"magento_entity_id"`
+		}
+		_ = json.Unmarshal(b, &v)
+		f.mu.Lock()
+		f.bodies[v.ID] = append(f.bodies[v.ID], string(b))
+		q := f.queue[v.ID]
+		if len(q) > 0 {
+			f.queue[v.ID] = q[1:]
+			f.statuses[q[0].status]++
+			f.mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(q[0].status)
+			_, _ = io.WriteString(w, q[0].body)
+			return
+		}
+		f.inShop[v.ID]++
+		if f.inShop[v.ID] > 1 {
+			f.overlaps++
+		}
+		f.mu.Unlock()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		// The shop stores the row inside ServeHTTP; since calls for one entity
+		// never overlap (checked above), the order recorded here is the order
+		// the rows were written.
+		next.ServeHTTP(rec, r)
+		f.mu.Lock()
+		f.inShop[v.ID]--
+		f.statuses[rec.status]++
+		if rec.status/100 == 2 {
+			f.stored[v.ID] = append(f.stored[v.ID], string(b))
+		}
+		f.mu.Unlock()
 	})
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, opts ...func(*harness)) *harness {
 	t.Helper()
 	ctx := t.Context()
 	sealer, _ := secrets.NewRandomKeyRing()
@@ -123,7 +180,7 @@ func newHarness(t *testing.T) *harness {
 	}
 
 	shop := magentosim.New(magentosim.Config{})
-	f := &faults{queue: map[int64][]fault{}, bodies: map[int64][]string{}}
+	f := newFaults()
 	srv := httptest.NewServer(f.wrap(shop.Handler()))
 	t.Cleanup(srv.Close)
 
@@ -143,29 +200,62 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	svc, err := statecallback.New(statecallback.Config{
+	h := &harness{t: t, st: st, js: js, shop: shop, srv: srv, faults: f, apiKey: apiKey, logLevel: slog.LevelWarn}
+	h.cfg = statecallback.Config{
 		Workers: 4, HTTPTimeout: 5 * time.Second,
 		RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, ParkDelay: 300 * time.Millisecond,
-	}, st, js, log)
+	}
+	for _, o := range opts {
+		o(h)
+	}
+	h.start()
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+// start runs a fresh Service (a new process, as far as the bus and the store
+// can tell) with h.cfg; h.svc and h.stop are that service.
+func (h *harness) start() {
+	h.t.Helper()
+	h.svc, h.stop = h.run()
+}
+
+// addReplica runs one more Service on the same consumer, like a second
+// replica; it stops when the test ends.
+func (h *harness) addReplica() {
+	h.t.Helper()
+	_, stop := h.run()
+	h.t.Cleanup(stop)
+}
+
+func (h *harness) run() (*statecallback.Service, func()) {
+	h.t.Helper()
+	log := slog.New(slog.NewTextHandler(h.t.Output(), &slog.HandlerOptions{Level: h.logLevel}))
+	svc, err := statecallback.New(h.cfg, h.st, h.js, log)
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(runCtx) }()
-	t.Cleanup(func() {
+	return svc, func() {
 		cancel()
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("Run: %v", err)
+				h.t.Errorf("Run: %v", err)
 			}
 		case <-time.After(30 * time.Second):
-			t.Error("Run did not return after cancel")
+			h.t.Error("Run did not return after cancel")
 		}
-	})
-	return &harness{t: t, st: st, js: js, shop: shop, srv: srv, faults: f, apiKey: apiKey, svc: svc}
+	}
+}
+
+// restart stops the service and starts a new one.
+func (h *harness) restart() {
+	h.t.Helper()
+	h.stop()
+	h.start()
 }
 
 func (h *harness) publish(res *ledgerv1.SyncResult) []byte {
@@ -237,6 +327,39 @@ func (h *harness) deadLetter(entity string) (*ledgerv1.DeadLetter, bool) {
 		h.t.Fatal(err)
 	}
 	return &dl, true
+}
+
+// unsettled is how many results the consumer has not settled yet (waiting,
+// in flight or waiting for redelivery).
+func (h *harness) unsettled() int {
+	h.t.Helper()
+	c, err := h.js.Consumer(h.t.Context(), bus.StreamResults, statecallback.Durable)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	info, err := c.Info(h.t.Context())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return int(info.NumPending) + info.NumAckPending
+}
+
+// counter reads ledger_statecallback_results_total{outcome} (or, for
+// outcome "calls", ledger_statecallback_calls_total) from /metrics.
+func (h *harness) counter(outcome string) int {
+	rec := httptest.NewRecorder()
+	h.svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	prefix := `ledger_statecallback_results_total{outcome="` + outcome + `"} `
+	if outcome == "calls" {
+		prefix = "ledger_statecallback_calls_total "
+	}
+	for _, l := range strings.Split(rec.Body.String(), "\n") {
+		if v, ok := strings.CutPrefix(l, prefix); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return int(n)
+		}
+	}
+	return 0
 }
 
 func str(p *string) string {
@@ -435,17 +558,17 @@ func TestUnauthorizedParksUntilRepaired(t *testing.T) {
 		tn, err := h.st.Tenant(ctx, tenantID)
 		return err == nil && tn.Binding.MagentoConnectionStatus == store.StatusTokenRevoked
 	})
-	// Parked, not dropped: it keeps coming back, and nothing is dead-lettered.
-	waitFor(t, "the parked result to be redelivered", func() bool { return len(h.faults.seen(70)) >= 3 })
+	// Parked, not dropped: it keeps coming back (without calling the shop),
+	// and nothing is dead-lettered.
+	waitFor(t, "the parked result to be redelivered", func() bool { return h.counter("parked") >= 3 })
+	if n := len(h.faults.seen(70)); n != 1 {
+		t.Errorf("%d sync-state calls, want 1: a token_revoked shop is not called again", n)
+	}
 	if _, ok := h.deadLetter("invoice"); ok {
 		t.Fatal("a parked result was dead-lettered")
 	}
-	c, err := h.js.Consumer(ctx, bus.StreamResults, statecallback.Durable)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info, err := c.Info(ctx); err != nil || info.NumAckPending+int(info.NumPending) != 1 {
-		t.Fatalf("consumer info %+v, %v; want the parked result still pending", info, err)
+	if n := h.unsettled(); n != 1 {
+		t.Fatalf("%d results unsettled; want the parked result still pending", n)
 	}
 	if _, ok := h.shop.SyncState("invoice", 70); ok {
 		t.Fatal("row written with a refused key")

@@ -17,6 +17,9 @@ type Shop struct {
 	TenantID string
 	BaseURL  string         // storefront base URL from pairing
 	APIKey   secrets.String // master secret from pairing
+	// GRPCTarget is the binding's SyncStateService address (host:port), used
+	// by GRPCTransport only.
+	GRPCTarget string
 }
 
 // Transport delivers sync states to shops. Implementations report failures as
@@ -27,6 +30,17 @@ type Transport interface {
 	SendSyncState(ctx context.Context, shop Shop, state magento.SyncState) error
 	// Ping checks that the shop is reachable and accepts Ledger's credentials.
 	Ping(ctx context.Context, shop Shop) error
+}
+
+// BatchTransport is a Transport that carries several rows in one call. The
+// service sends a whole batch through it; a plain Transport gets one call per
+// row.
+type BatchTransport interface {
+	Transport
+	// SendSyncStates upserts states in one call. A non-nil err is the whole
+	// call's failure (nothing stored); otherwise errs[i] is the outcome of
+	// states[i] (nil: stored), classified like SendSyncState's errors.
+	SendSyncStates(ctx context.Context, shop Shop, states []magento.SyncState) (errs []error, err error)
 }
 
 // FailureKind says what to do about a failed delivery.

@@ -3,13 +3,17 @@ package statecallback
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ledgersync/ledger/libs/magento"
+	"github.com/ledgersync/ledger/libs/store"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
@@ -93,34 +97,56 @@ func TestHTTPFailure(t *testing.T) {
 	}
 }
 
-func TestEntityLocks(t *testing.T) {
+func TestTakeCollapsesToNewest(t *testing.T) {
 	t.Parallel()
-	var l entityLocks
-	unlock, err := l.lock(context.Background(), "a")
-	if err != nil {
-		t.Fatal(err)
+	d := &dispatcher{s: &Service{cfg: Config{BatchSize: 2}}, runCtx: context.Background(), shops: map[string]*shopQueue{}}
+	ent := func(id int64) store.CallbackEntity { return store.CallbackEntity{EntityType: "invoice", MagentoID: id} }
+	dl := func(id int64, sec int, seq uint64) *delivery {
+		return &delivery{entity: ent(id), finishedAt: time.Unix(int64(sec), 0), seq: seq}
 	}
-	other, err := l.lock(context.Background(), "b")
-	if err != nil {
-		t.Fatal("a different key blocked")
+	q := &shopQueue{tenantID: "t", workers: 1, inflight: map[store.CallbackEntity]bool{ent(4): true}, pending: []*delivery{
+		dl(1, 1, 1), dl(2, 1, 2), dl(1, 3, 3), dl(1, 2, 4), dl(3, 1, 5), dl(2, 1, 6), dl(4, 9, 7),
+	}}
+	batch, stale := d.take(q)
+	seqs := func(ds []*delivery) (out []uint64) {
+		for _, x := range ds {
+			out = append(out, x.seq)
+		}
+		return out
 	}
-	other()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if _, err := l.lock(ctx, "a"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("second lock of a held key: %v", err)
+	if got := fmt.Sprint(seqs(batch), seqs(stale), seqs(q.pending)); got != "[3 6] [1 4 2] [5 7]" {
+		t.Errorf("batch, stale, left = %s; want [3 6] [1 4 2] [5 7] (newest per entity, re-fired duplicate by sequence, full batch, entity 4 in flight)", got)
 	}
-	got := make(chan struct{})
-	go func() {
-		u, _ := l.lock(context.Background(), "a")
-		u()
-		close(got)
-	}()
-	unlock()
-	<-got
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.m) != 0 {
-		t.Errorf("%d lock entries left", len(l.m))
+	if !q.inflight[ent(1)] || !q.inflight[ent(2)] || q.workers != 1 {
+		t.Errorf("inflight %v, workers %d", q.inflight, q.workers)
+	}
+	d.finish(q, batch)
+	delete(q.inflight, ent(4))
+	batch, stale = d.take(q)
+	if got := fmt.Sprint(seqs(batch), seqs(stale)); got != "[5 7] []" {
+		t.Errorf("second batch %s", got)
+	}
+	d.finish(q, batch)
+	if batch, _ = d.take(q); len(batch) != 0 || q.workers != 0 || len(d.shops) != 0 {
+		t.Errorf("empty queue: batch %d, workers %d", len(batch), q.workers)
+	}
+}
+
+func TestGRPCFailure(t *testing.T) {
+	t.Parallel()
+	for c, want := range map[codes.Code]FailureKind{
+		codes.Unauthenticated: Unauthorized, codes.PermissionDenied: Unauthorized,
+		codes.Unavailable: Transient, codes.DeadlineExceeded: Transient, codes.ResourceExhausted: Transient, codes.Internal: Transient,
+		codes.InvalidArgument: Rejected, codes.Unimplemented: Rejected,
+	} {
+		if de := classify(grpcFailure(status.Error(c, "x"))); de.Kind != want {
+			t.Errorf("%s: %s, want %s", c, de.Kind, want)
+		}
+	}
+	for target, want := range map[string]bool{"127.0.0.1:9000": true, "[::1]:9000": true, "localhost:1": true,
+		"dns:///127.0.0.1:9000": true, "shop.example.com:443": false, "10.0.0.1:443": false, "127.0.0.1": false} {
+		if got := loopback(target); got != want {
+			t.Errorf("loopback(%q) = %v", target, got)
+		}
 	}
 }

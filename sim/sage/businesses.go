@@ -1,6 +1,7 @@
 package sagesim
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -56,13 +57,28 @@ func (u *user) canAccess(businessID string) bool {
 
 // business holds one business's documents and reference data.
 type business struct {
-	info           Business
-	ownerID        string
-	contacts       map[string]*Contact
-	contactOrder   []string
-	invoices       map[string]*SalesInvoice
-	invoiceOrder   []string
-	invoiceNumber  int
+	info             Business
+	ownerID          string
+	contacts         map[string]*Contact
+	contactOrder     []string
+	invoices         map[string]*SalesInvoice
+	invoiceOrder     []string
+	invoiceNumber    int
+	creditNotes      map[string]*SalesCreditNote
+	creditNoteOrder  []string
+	creditNoteNumber int
+	payments         map[string]*ContactPayment
+	paymentOrder     []string
+	onAccount        map[string]*PaymentOnAccount
+	allocations      map[string]*ContactAllocation
+	allocationOrder  []string
+	products         map[string]*Product
+	productOrder     []string
+	services         map[string]*Service
+	serviceOrder     []string
+	// inputs keeps, per document id, the effective request object (root key
+	// contents without idempotency_id) so a partial PUT can be merged over it.
+	inputs         map[string]map[string]json.RawMessage
 	ledgerAccounts []LedgerAccount
 	bankAccounts   []BankAccount
 	idem           map[string]idemEntry
@@ -74,8 +90,25 @@ func (b *business) resetDocuments() {
 	b.invoices = map[string]*SalesInvoice{}
 	b.invoiceOrder = nil
 	b.invoiceNumber = 0
+	b.creditNotes = map[string]*SalesCreditNote{}
+	b.creditNoteOrder = nil
+	b.creditNoteNumber = 0
+	b.payments = map[string]*ContactPayment{}
+	b.paymentOrder = nil
+	b.onAccount = map[string]*PaymentOnAccount{}
+	b.allocations = map[string]*ContactAllocation{}
+	b.allocationOrder = nil
+	b.products = map[string]*Product{}
+	b.productOrder = nil
+	b.services = map[string]*Service{}
+	b.serviceOrder = nil
+	b.inputs = map[string]map[string]json.RawMessage{}
 	b.idem = map[string]idemEntry{}
 }
+
+// ukBusiness reports whether b is registered in GB, where quirks §29 and §30
+// apply.
+func (b *business) ukBusiness() bool { return b.info.CountryOfRegistration.ID == "GB" }
 
 // userLocked returns the user called name, creating it with businesses built from
 // the template when it does not exist. first marks the default user, which takes
@@ -85,35 +118,14 @@ func (s *Server) userLocked(name string, first bool) *user {
 		return u
 	}
 	u := &user{id: s.newUUID(), name: name}
-	now := s.stamp()
 	for i, bc := range s.template {
 		id := bc.ID
-		if !first || id == "" {
-			id = s.newID()
+		if !first {
+			id = ""
 		}
-		bname := bc.Name
-		if bname == "" {
-			bname = "Ledger Demo Ltd"
-			if i > 0 {
-				bname = fmt.Sprintf("Ledger Demo %d Ltd", i+1)
-			}
-		}
-		b := &business{
-			ownerID: u.id,
-			info: Business{
-				ID: id, DisplayedAs: bname, Path: "/businesses/" + id, Name: bname,
-				CountryOfRegistration: Base{ID: "GB", DisplayedAs: "United Kingdom (GB)", Path: "/countries/GB"},
-				Subscriptions:         []Subscription{{ID: "ACCOUNTING", DisplayedAs: "Accounting", Active: true}},
-				CreatedAt:             now, UpdatedAt: now,
-			},
-		}
-		b.resetDocuments()
-		b.ledgerAccounts = s.seedLedgerAccounts(now)
-		b.bankAccounts = s.seedBankAccounts(now, b.ledgerAccounts)
-		s.businesses[id] = b
-		u.businessIDs = append(u.businessIDs, id)
+		b := s.newBusinessLocked(u, id, bc, i)
 		if bc.Lead && u.leadID == "" {
-			u.leadID = id
+			u.leadID = b.info.ID
 		}
 	}
 	if u.leadID == "" {
@@ -121,6 +133,81 @@ func (s *Server) userLocked(name string, first bool) *user {
 	}
 	s.users[name] = u
 	return u
+}
+
+// newBusinessLocked creates a business for u from bc (the i-th of the user's
+// businesses) with a fresh chart of accounts. An empty id generates one. s.mu
+// must be held for writing.
+func (s *Server) newBusinessLocked(u *user, id string, bc BusinessConfig, i int) *business {
+	now := s.stamp()
+	if id == "" {
+		id = s.newID()
+	}
+	bname := bc.Name
+	if bname == "" {
+		bname = "Ledger Demo Ltd"
+		if i > 0 {
+			bname = fmt.Sprintf("Ledger Demo %d Ltd", i+1)
+		}
+	}
+	country := bc.Country
+	if country == "" {
+		country = "GB"
+	}
+	cname := countryNames[country]
+	if cname == "" {
+		cname = country
+	}
+	b := &business{
+		ownerID: u.id,
+		info: Business{
+			ID: id, DisplayedAs: bname, Path: "/businesses/" + id, Name: bname,
+			CountryOfRegistration: Base{ID: country, DisplayedAs: cname, Path: "/countries/" + country},
+			Subscriptions:         []Subscription{{ID: "ACCOUNTING", DisplayedAs: "Accounting", Active: true}},
+			CreatedAt:             now, UpdatedAt: now,
+		},
+	}
+	b.resetDocuments()
+	b.ledgerAccounts = s.seedLedgerAccounts(now)
+	b.bankAccounts = s.seedBankAccounts(now, b.ledgerAccounts)
+	s.businesses[id] = b
+	u.businessIDs = append(u.businessIDs, id)
+	return b
+}
+
+// ChangeLeadBusiness is the "lead business changed" fault: the default user's
+// next business (in creation order, wrapping around) becomes its lead, so
+// requests without X-Business go there and X-Business echoes it. A user with a
+// single business first gets a second one, as if it had been added in Sage. It
+// returns the new lead business id.
+func (s *Server) ChangeLeadBusiness() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[defaultUser]
+	if len(u.businessIDs) == 1 {
+		s.newBusinessLocked(u, "", BusinessConfig{}, len(u.businessIDs))
+	}
+	next := 0
+	for i, id := range u.businessIDs {
+		if id == u.leadID {
+			next = (i + 1) % len(u.businessIDs)
+		}
+	}
+	u.leadID = u.businessIDs[next]
+	return u.leadID
+}
+
+// SetLeadBusiness makes id the lead business of the user who owns it.
+func (s *Server) SetLeadBusiness(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range s.users {
+		if u.canAccess(id) {
+			u.leadID = id
+			return nil
+		}
+	}
+	return fmt.Errorf("sagesim: no business %q", id)
 }
 
 // Businesses returns every business of every simulated user; Lead is set on each

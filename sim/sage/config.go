@@ -52,6 +52,9 @@ type BusinessConfig struct {
 	Name string
 	// Lead marks the user's lead business.
 	Lead bool
+	// Country is the country of registration (ISO 3166 alpha-2); empty means GB.
+	// Quirks §29 and §30 apply to GB businesses only.
+	Country string
 }
 
 // Quirks switches Sage behaviours catalogued in DESIGN.md §3. A true field makes
@@ -76,6 +79,26 @@ type Quirks struct {
 	// SoftDeleteReservesReference: deleting a contact only sets deleted_at, its
 	// reference stays taken and the contact cannot be updated.
 	SoftDeleteReservesReference bool `json:"soft_delete_reserves_reference"`
+	// ContactReferenceMax10 (§23): a contact reference longer than 10 characters
+	// fails 422 on reference (off: up to 255 are accepted). Uniqueness is always
+	// enforced.
+	ContactReferenceMax10 bool `json:"contact_reference_max_10"`
+	// LineBaseCurrencyRejected (§27): base_currency_* fields on sales document
+	// lines fail 422; Sage derives them from the header exchange_rate.
+	LineBaseCurrencyRejected bool `json:"line_base_currency_rejected"`
+	// DefaultCurrencyIgnored (§28): a contact's default_currency_id is ignored;
+	// only currency_id sets the currency it trades in.
+	DefaultCurrencyIgnored bool `json:"default_currency_ignored"`
+	// ZeroRatedOutsideUK (§29): on a GB business, a sales document whose
+	// contact's main address is outside GB must use a zero rate on every line
+	// and on shipping.
+	ZeroRatedOutsideUK bool `json:"zero_rated_outside_uk"`
+	// EUGoodsServicesTypeRequired (§30): cross-border lines need
+	// eu_goods_services_type_id, the same on every line.
+	EUGoodsServicesTypeRequired bool `json:"eu_goods_services_type_required"`
+	// ContactCurrencyLocked (§31): a sales document must be in its contact's
+	// currency, and a contact with transactions cannot change currency.
+	ContactCurrencyLocked bool `json:"contact_currency_locked"`
 }
 
 // DefaultQuirks returns every quirk switched on, as Sage behaves.
@@ -87,5 +110,11 @@ func DefaultQuirks() Quirks {
 		HTMLEntitiesRejected:          true,
 		ShippingTaxRecomputed:         true,
 		SoftDeleteReservesReference:   true,
+		ContactReferenceMax10:         true,
+		LineBaseCurrencyRejected:      true,
+		DefaultCurrencyIgnored:        true,
+		ZeroRatedOutsideUK:            true,
+		EUGoodsServicesTypeRequired:   true,
+		ContactCurrencyLocked:         true,
 	}
 }

@@ -72,6 +72,7 @@ type contactInput struct {
 	Locale                      *string             `json:"locale"`
 	SourceGUID                  *string             `json:"source_guid"`
 	CurrencyID                  *string             `json:"currency_id"`
+	DefaultCurrencyID           *string             `json:"default_currency_id"` // ignored under §28
 	CreditLimit                 *money.Amount       `json:"credit_limit"`
 	CreditDays                  *int                `json:"credit_days"`
 	DefaultSalesLedgerAccountID *string             `json:"default_sales_ledger_account_id"`
@@ -134,17 +135,22 @@ func (s *Server) validateContactLocked(b *business, in *contactInput, existing *
 	}
 	if in.Reference != nil {
 		ref := strings.TrimSpace(*in.Reference)
-		switch {
-		case tooLong(ref, 10):
-			errs = append(errs, apiErr(CodeRecordInvalid, "Reference is too long (maximum is 10 characters)", "reference"))
+		switch limit := contactReferenceMax(q); {
+		case tooLong(ref, limit):
+			errs = append(errs, apiErr(CodeRecordInvalid, fmt.Sprintf("Reference is too long (maximum is %d characters)", limit), "reference"))
 		case ref != "" && referenceTaken(b, ref, existing, q):
 			errs = append(errs, apiErr(CodeRecordInvalid, "Reference has already been taken", "reference"))
 		}
 	}
-	if in.CurrencyID != nil && *in.CurrencyID != "" {
-		if _, ok := currencyByID(*in.CurrencyID); !ok {
-			errs = append(errs, apiErr(CodeRecordInvalid, "Couldn't find currency.", "currency_id"))
+	if cur := contactCurrencyID(q, in); cur != nil {
+		source := "currency_id"
+		if in.CurrencyID == nil || *in.CurrencyID == "" {
+			source = "default_currency_id"
 		}
+		if _, ok := currencyByID(*cur); !ok {
+			errs = append(errs, apiErr(CodeRecordInvalid, "Couldn't find currency.", source))
+		}
+		errs = append(errs, checkContactCurrencyChange(q, existing, cur)...)
 	}
 	if id := str(in.DefaultSalesLedgerAccountID); id != "" {
 		if _, ok := b.ledgerAccount(id); !ok {
@@ -169,7 +175,7 @@ func (s *Server) validateContactLocked(b *business, in *contactInput, existing *
 }
 
 // applyContactLocked copies the fields present in in onto c.
-func (s *Server) applyContactLocked(b *business, c *Contact, in *contactInput, now time.Time) {
+func (s *Server) applyContactLocked(b *business, c *Contact, in *contactInput, q Quirks, now time.Time) {
 	if in.Name != nil {
 		c.Name = strings.TrimSpace(*in.Name)
 	}
@@ -191,8 +197,8 @@ func (s *Server) applyContactLocked(b *business, c *Contact, in *contactInput, n
 	setStr(&c.Notes, in.Notes)
 	setStr(&c.Locale, in.Locale)
 	setStr(&c.SourceGUID, in.SourceGUID)
-	if in.CurrencyID != nil && *in.CurrencyID != "" {
-		c.Currency, _ = currencyByID(*in.CurrencyID)
+	if cur := contactCurrencyID(q, in); cur != nil {
+		c.Currency, _ = currencyByID(*cur)
 	}
 	if in.CreditLimit != nil {
 		c.CreditLimit = *in.CreditLimit
@@ -255,7 +261,7 @@ func (s *Server) createContact(r *http.Request, call *apiCall) response {
 		ID: id, Path: "/contacts/" + id, CreatedAt: now, Currency: currencies[0],
 		Deletable: true, IsActive: true,
 	}
-	s.applyContactLocked(b, c, &in, now)
+	s.applyContactLocked(b, c, &in, q, now)
 	b.contacts[id] = c
 	b.contactOrder = append(b.contactOrder, id)
 	resp := jsonResponse(http.StatusCreated, c)
@@ -285,7 +291,7 @@ func (s *Server) updateContact(r *http.Request, call *apiCall) response {
 		return errorResponse(http.StatusUnprocessableEntity, errs...)
 	}
 	updated := *c
-	s.applyContactLocked(b, &updated, &in, now)
+	s.applyContactLocked(b, &updated, &in, q, now)
 	b.contacts[c.ID] = &updated
 	resp := jsonResponse(http.StatusOK, &updated)
 	s.rememberLocked(b, "contact", in.IdempotencyID, resp)

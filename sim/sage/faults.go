@@ -2,13 +2,22 @@ package sagesim
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 )
 
-// Faults is the fault injection applied to /v3.1/ requests. Draws come from a
-// generator seeded with [Config].Seed, so a sequential test sees the same faults
-// on every run.
+// Sage's documented app-wide limits (v3.1 best practices).
+const (
+	// DefaultAppRequestsPerDay is Sage's limit of requests per app per day.
+	DefaultAppRequestsPerDay = 1_296_000
+	// DefaultAppConcurrentRequests is Sage's limit of concurrent requests per app.
+	DefaultAppConcurrentRequests = 150
+)
+
+// Faults is the fault injection and the limits applied to /v3.1/ requests (and,
+// for TokenServerErrorRate, to POST /token). Draws come from a generator seeded
+// with [Config].Seed, so a sequential test sees the same faults on every run.
 type Faults struct {
 	// ServerErrorRate is the probability (0..1) that a request is answered 500
 	// UnexpectedError before anything else happens.
@@ -16,31 +25,77 @@ type Faults struct {
 	// CommitThenDropRate is the probability (0..1) that a POST, PUT or DELETE is
 	// performed and then its connection is closed without a response.
 	CommitThenDropRate float64 `json:"commit_then_drop_rate"`
+	// ConnectionResetRate is the probability (0..1) that a request's connection
+	// is reset (TCP RST) before anything is done: nothing is committed.
+	ConnectionResetRate float64 `json:"connection_reset_rate"`
+	// TokenServerErrorRate is the probability (0..1) that POST /token answers
+	// 500 without issuing or rotating anything.
+	TokenServerErrorRate float64 `json:"token_server_error_rate"`
 	// Latency is added to every /v3.1/ request (real time, not simulated); over
 	// HTTP (/__sim/faults) it is given in nanoseconds.
 	Latency time.Duration `json:"latency_ns"`
+	// LatencyJitter adds a uniform random delay in [0, LatencyJitter) on top of
+	// Latency, drawn from the seeded generator.
+	LatencyJitter time.Duration `json:"latency_jitter_ns"`
 	// RateLimitPerMinute caps requests per business in any 60 simulated
 	// seconds; 0 means unlimited. Excess requests get 429.
 	RateLimitPerMinute int `json:"rate_limit_per_minute"`
+	// AppRequestsPerDay caps requests of the whole app per simulated UTC day;
+	// 0 means Sage's 1,296,000 and a negative value means unlimited.
+	AppRequestsPerDay int `json:"app_requests_per_day"`
+	// AppConcurrentRequests caps requests of the whole app in flight at once;
+	// 0 means Sage's 150 and a negative value means unlimited. The request over
+	// the cap gets 429 at once.
+	AppConcurrentRequests int `json:"app_concurrent_requests"`
 	// RetryAfter adds a Retry-After header (seconds) to 429 answers. Sage has not
 	// documented whether it sends one, so it is off by default.
 	RetryAfter bool `json:"retry_after"`
 }
 
 func (f Faults) validate() error {
-	if f.ServerErrorRate < 0 || f.ServerErrorRate > 1 {
-		return fmt.Errorf("sagesim: ServerErrorRate %v is not within 0..1", f.ServerErrorRate)
-	}
-	if f.CommitThenDropRate < 0 || f.CommitThenDropRate > 1 {
-		return fmt.Errorf("sagesim: CommitThenDropRate %v is not within 0..1", f.CommitThenDropRate)
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{
+		{"ServerErrorRate", f.ServerErrorRate}, {"CommitThenDropRate", f.CommitThenDropRate},
+		{"ConnectionResetRate", f.ConnectionResetRate}, {"TokenServerErrorRate", f.TokenServerErrorRate},
+	} {
+		if r.v < 0 || r.v > 1 {
+			return fmt.Errorf("sagesim: %s %v is not within 0..1", r.name, r.v)
+		}
 	}
 	if f.Latency < 0 {
 		return fmt.Errorf("sagesim: Latency %v is negative", f.Latency)
+	}
+	if f.LatencyJitter < 0 {
+		return fmt.Errorf("sagesim: LatencyJitter %v is negative", f.LatencyJitter)
 	}
 	if f.RateLimitPerMinute < 0 {
 		return fmt.Errorf("sagesim: RateLimitPerMinute %d is negative", f.RateLimitPerMinute)
 	}
 	return nil
+}
+
+// appPerDay is the effective daily app limit; 0 means unlimited.
+func (f Faults) appPerDay() int {
+	switch {
+	case f.AppRequestsPerDay == 0:
+		return DefaultAppRequestsPerDay
+	case f.AppRequestsPerDay < 0:
+		return 0
+	}
+	return f.AppRequestsPerDay
+}
+
+// appConcurrent is the effective concurrency cap; 0 means unlimited.
+func (f Faults) appConcurrent() int {
+	switch {
+	case f.AppConcurrentRequests == 0:
+		return DefaultAppConcurrentRequests
+	case f.AppConcurrentRequests < 0:
+		return 0
+	}
+	return f.AppConcurrentRequests
 }
 
 // Faults returns the fault injection in force.
@@ -72,10 +127,26 @@ func (s *Server) draw(p float64) bool {
 	return s.faultRand.Float64() < p
 }
 
+// latency returns the delay for one request: Latency plus a seeded uniform draw
+// in [0, LatencyJitter). No jitter consumes no randomness.
+func (s *Server) latency(f Faults) time.Duration {
+	d := f.Latency
+	if f.LatencyJitter > 0 {
+		s.ctlMu.Lock()
+		d += time.Duration(s.faultRand.Int64N(int64(f.LatencyJitter)))
+		s.ctlMu.Unlock()
+	}
+	return d
+}
+
 func (f Faults) clamped() Faults {
-	f.ServerErrorRate = min(max(f.ServerErrorRate, 0), 1)
-	f.CommitThenDropRate = min(max(f.CommitThenDropRate, 0), 1)
+	clamp := func(v float64) float64 { return min(max(v, 0), 1) }
+	f.ServerErrorRate = clamp(f.ServerErrorRate)
+	f.CommitThenDropRate = clamp(f.CommitThenDropRate)
+	f.ConnectionResetRate = clamp(f.ConnectionResetRate)
+	f.TokenServerErrorRate = clamp(f.TokenServerErrorRate)
 	f.Latency = max(f.Latency, 0)
+	f.LatencyJitter = max(f.LatencyJitter, 0)
 	f.RateLimitPerMinute = max(f.RateLimitPerMinute, 0)
 	return f
 }
@@ -87,6 +158,19 @@ func dropConnection(w http.ResponseWriter) {
 	if err != nil {
 		// HTTP/2 cannot hijack; aborting the handler resets the stream instead.
 		panic(http.ErrAbortHandler)
+	}
+	_ = conn.Close()
+}
+
+// resetConnection aborts the connection with a TCP RST (SO_LINGER 0) before
+// anything has been done, so the client sees "connection reset by peer".
+func resetConnection(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
 	}
 	_ = conn.Close()
 }

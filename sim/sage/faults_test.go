@@ -19,9 +19,7 @@ func TestServerErrorFault(t *testing.T) {
 	if n := len(e.sim.Contacts(e.sim.LeadBusinessID())); n != 0 {
 		t.Fatalf("a 500 before processing created %d contacts", n)
 	}
-	if n := e.sim.CallCount("POST /v3.1/contacts", http.StatusInternalServerError); n != 1 {
-		t.Fatalf("call count %d", n)
-	}
+	e.waitCalls("POST /v3.1/contacts", http.StatusInternalServerError, 1)
 }
 
 func TestCommitThenDropFault(t *testing.T) {
@@ -46,9 +44,7 @@ func TestCommitThenDropFault(t *testing.T) {
 	if len(invs) != 1 {
 		t.Fatalf("the dropped create left %d invoices", len(invs))
 	}
-	if n := e.sim.CallCount("POST /v3.1/sales_invoices", 0); n != 1 {
-		t.Fatalf("dropped calls %d", n)
-	}
+	e.waitCalls("POST /v3.1/sales_invoices", 0, 1)
 	// The retry with the same idempotency_id replays and creates nothing new.
 	if err := e.sim.SetFaults(Faults{}); err != nil {
 		t.Fatal(err)
@@ -133,6 +129,7 @@ func TestInspectionOverHTTP(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	e.waitCalls("POST /v3.1/contacts", http.StatusCreated, 1)
 	var calls []Call
 	get("/__sim/calls", &calls)
 	found := false
@@ -173,4 +170,167 @@ func TestInspectionOverHTTP(t *testing.T) {
 		t.Fatal("reset kept documents or calls")
 	}
 	e.expect(http.StatusOK, "GET", "/contacts", nil) // still connected after Reset
+}
+
+func TestConnectionResetFault(t *testing.T) {
+	t.Parallel()
+	e := loggedIn(t, Config{})
+	c := e.customer("C", "C1")
+	if err := e.sim.SetFaults(Faults{ConnectionResetRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(map[string]any{"sales_invoice": goodInvoice(c.ID, goodLine(e.salesLedger(), "Widget", "20.00", "4.00"))})
+	req, _ := http.NewRequest("POST", e.srv.URL+"/v3.1/sales_invoices", strings.NewReader(string(raw)))
+	req.Header.Set("Authorization", "Bearer "+e.access)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.http.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("client got a response (%d) although the connection should reset", resp.StatusCode)
+	}
+	// Unlike commit-then-drop, nothing was done.
+	if n := len(e.sim.Invoices(e.sim.LeadBusinessID())); n != 0 {
+		t.Fatalf("a reset request created %d invoices", n)
+	}
+}
+
+func TestTokenServerErrorFault(t *testing.T) {
+	t.Parallel()
+	e := loggedIn(t, Config{})
+	if err := e.sim.SetFaults(Faults{TokenServerErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	status, body := e.refreshWith(e.refresh)
+	var oe oauthError
+	mustJSON(t, body, &oe)
+	if status != http.StatusInternalServerError || oe.Error != "server_error" {
+		t.Fatalf("token fault: %d %s", status, body)
+	}
+	// Nothing was rotated: the same refresh token still works.
+	if err := e.sim.SetFaults(Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	e.access = e.refreshed()
+	e.expect(http.StatusOK, "GET", "/contacts", nil)
+}
+
+func TestLatencyJitterIsSeeded(t *testing.T) {
+	t.Parallel()
+	draws := func() []time.Duration {
+		s := New(Config{Seed: 7})
+		var out []time.Duration
+		for range 20 {
+			out = append(out, s.latency(Faults{Latency: time.Millisecond, LatencyJitter: 10 * time.Millisecond}))
+		}
+		return out
+	}
+	a, b := draws(), draws()
+	distinct := map[time.Duration]bool{}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("draw %d differs: %v %v", i, a[i], b[i])
+		}
+		if a[i] < time.Millisecond || a[i] >= 11*time.Millisecond {
+			t.Fatalf("draw %v outside [1ms, 11ms)", a[i])
+		}
+		distinct[a[i]] = true
+	}
+	if len(distinct) < 10 {
+		t.Fatalf("jitter barely varies: %v", a)
+	}
+	if err := New(Config{}).SetFaults(Faults{LatencyJitter: -1}); err == nil {
+		t.Fatal("negative jitter accepted")
+	}
+}
+
+func TestLeadBusinessChange(t *testing.T) {
+	t.Parallel()
+	e := loggedIn(t, Config{})
+	first := e.sim.LeadBusinessID()
+	resp, _ := e.do("GET", "/contacts", nil)
+	if resp.Header.Get("X-Business") != first {
+		t.Fatalf("echo %q", resp.Header.Get("X-Business"))
+	}
+	second := e.sim.ChangeLeadBusiness()
+	if second == first || e.sim.LeadBusinessID() != second {
+		t.Fatalf("lead %s → %s", first, second)
+	}
+	// Requests without X-Business now go to the new lead, with the same token.
+	c := e.customer("Moved", "M1")
+	resp, _ = e.do("GET", "/contacts/"+c.ID, nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Business") != second {
+		t.Fatalf("after change: %d %q", resp.StatusCode, resp.Header.Get("X-Business"))
+	}
+	if len(e.sim.Contacts(second)) != 1 || len(e.sim.Contacts(first)) != 0 {
+		t.Fatal("contact landed in the old lead business")
+	}
+	var lead Business
+	mustJSON(t, e.expect(http.StatusOK, "GET", "/businesses/lead", nil), &lead)
+	if lead.ID != second {
+		t.Fatalf("/businesses/lead %s", lead.ID)
+	}
+	// A client that pins X-Business still reaches the old one.
+	e.expect(http.StatusOK, "GET", "/contacts", nil, "X-Business", first)
+	// Changing again wraps around; the HTTP control does the same.
+	req, _ := http.NewRequest("POST", e.srv.URL+"/__sim/lead-business/change", nil)
+	hr, err := e.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr.Body.Close()
+	if e.sim.LeadBusinessID() != first {
+		t.Fatalf("wrap around: %s", e.sim.LeadBusinessID())
+	}
+	if err := e.sim.SetLeadBusiness("nope"); err == nil {
+		t.Fatal("SetLeadBusiness accepted an unknown id")
+	}
+}
+
+func TestDocumentInspectionOverHTTP(t *testing.T) {
+	t.Parallel()
+	e := loggedIn(t, Config{})
+	c := e.customer("C", "C1")
+	inv := e.createInvoice(goodInvoice(c.ID, goodLine(e.salesLedger(), "Widget", "20.00", "4.00")))
+	e.pay("CUSTOMER_RECEIPT", c.ID, "10.00", inv.ID, "10.00")
+	base := e.srv.URL + "/__sim/businesses/" + e.sim.LeadBusinessID()
+	get := func(path string, v any) {
+		t.Helper()
+		resp, err := e.http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out struct {
+		Artefacts map[string]string `json:"artefacts"`
+		Contacts  map[string]string `json:"contacts"`
+	}
+	get("/outstanding", &out)
+	if out.Artefacts[inv.ID] != "14.00" || out.Contacts[c.ID] != "14.00" {
+		t.Fatalf("outstanding %+v", out)
+	}
+	var pays []ContactPayment
+	get("/contact_payments", &pays)
+	if len(pays) != 1 {
+		t.Fatalf("payments %+v", pays)
+	}
+	var cns []SalesCreditNote
+	get("/sales_credit_notes", &cns)
+	if cns == nil || len(cns) != 0 {
+		t.Fatalf("credit notes %+v", cns)
+	}
+	resp, err := e.http.Get(e.srv.URL + "/__sim/businesses/nope/products")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown business: %d", resp.StatusCode)
+	}
 }

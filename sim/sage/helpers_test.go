@@ -219,3 +219,92 @@ func (e *env) createInvoice(payload map[string]any) SalesInvoice {
 	mustJSON(e.t, e.expect(http.StatusCreated, "POST", "/sales_invoices", map[string]any{"sales_invoice": payload}), &inv)
 	return inv
 }
+
+// contactWith creates a contact from a full payload and returns it.
+func (e *env) contactWith(fields map[string]any) Contact {
+	e.t.Helper()
+	var c Contact
+	mustJSON(e.t, e.expect(http.StatusCreated, "POST", "/contacts", map[string]any{"contact": fields}), &c)
+	return c
+}
+
+// foreignCustomer creates a CUSTOMER in France trading in EUR.
+func (e *env) foreignCustomer(name, ref string) Contact {
+	e.t.Helper()
+	return e.contactWith(map[string]any{
+		"name": name, "reference": ref, "contact_type_ids": []string{"CUSTOMER"}, "currency_id": "EUR",
+		"main_address": map[string]any{"address_line_1": "1 Rue de Rivoli", "city": "Paris", "postal_code": "75001", "country_id": "FR"},
+	})
+}
+
+// zeroLine is a correct cross-border line: zero rated, with its EU type.
+func zeroLine(ledgerID, desc, unit, euType string) map[string]any {
+	return map[string]any{
+		"description": desc, "ledger_account_id": ledgerID, "quantity": 1, "unit_price": unit,
+		"tax_rate_id": "GB_ZERO", "tax_amount": "0", "currency_tax_amount": "0", "eu_goods_services_type_id": euType,
+	}
+}
+
+// bankAccountID returns the lead business's first bank account (1200 Current).
+func (e *env) bankAccountID() string {
+	e.t.Helper()
+	e.sim.mu.RLock()
+	defer e.sim.mu.RUnlock()
+	return e.sim.businesses[e.sim.LeadBusinessID()].bankAccounts[0].ID
+}
+
+// payment builds a contact_payment body; allocs are artefact id, amount pairs.
+func (e *env) payment(typ, contactID, total string, allocs ...string) map[string]any {
+	var arts []map[string]any
+	for i := 0; i+1 < len(allocs); i += 2 {
+		arts = append(arts, map[string]any{"artefact_id": allocs[i], "amount": allocs[i+1]})
+	}
+	return map[string]any{"contact_payment": map[string]any{
+		"transaction_type_id": typ, "contact_id": contactID, "bank_account_id": e.bankAccountID(),
+		"payment_method_id": "CREDIT_DEBIT", "date": "2026-01-16", "total_amount": total, "allocated_artefacts": arts,
+	}}
+}
+
+// pay posts a payment that must succeed.
+func (e *env) pay(typ, contactID, total string, allocs ...string) ContactPayment {
+	e.t.Helper()
+	var p ContactPayment
+	mustJSON(e.t, e.expect(http.StatusCreated, "POST", "/contact_payments", e.payment(typ, contactID, total, allocs...)), &p)
+	return p
+}
+
+// outstanding is the simulator's view of an artefact's outstanding amount.
+func (e *env) outstanding(id string) string {
+	e.t.Helper()
+	a, ok := e.sim.Outstanding(e.sim.LeadBusinessID())[id]
+	if !ok {
+		e.t.Fatalf("no outstanding amount for %s", id)
+	}
+	return a.String()
+}
+
+// balance is a contact's balance.
+func (e *env) balance(contactID string) string {
+	return e.sim.Balances(e.sim.LeadBusinessID())[contactID].String()
+}
+
+// invoiceStatus reads an invoice over the API and returns status and outstanding.
+func (e *env) invoiceStatus(id string) (string, string) {
+	e.t.Helper()
+	var inv SalesInvoice
+	mustJSON(e.t, e.expect(http.StatusOK, "GET", "/sales_invoices/"+id, nil), &inv)
+	return inv.Status.ID, inv.OutstandingAmount.String()
+}
+
+// waitCalls polls until route has been logged n times with status: the log is
+// written when the handler returns, which can be just after the client has its
+// answer.
+func (e *env) waitCalls(route string, status, n int) {
+	e.t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); e.sim.CallCount(route, status) != n; {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s %d: %d calls, want %d", route, status, e.sim.CallCount(route, status), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

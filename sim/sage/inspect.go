@@ -13,6 +13,10 @@ import (
 //	GET  /__sim/businesses                     every business (with lead flag)
 //	GET  /__sim/businesses/{id}/contacts       typed contacts, deleted included
 //	GET  /__sim/businesses/{id}/sales_invoices typed invoices, voided included
+//	GET  /__sim/businesses/{id}/sales_credit_notes, /contact_payments,
+//	     /contact_allocations, /products, /services   typed documents
+//	GET  /__sim/businesses/{id}/outstanding    {"artefacts":{id:amount},"contacts":{id:balance}}
+//	POST /__sim/lead-business/change[?id=…]    ChangeLeadBusiness() or SetLeadBusiness(id)
 //	GET  /__sim/clock                          {"now": …}
 //	POST /__sim/clock/advance?d=90s            advance the simulated clock
 //	GET  /__sim/faults, PUT /__sim/faults      read or replace Faults
@@ -48,6 +52,40 @@ func (s *Server) inspectRoutes(mux *http.ServeMux) {
 			return
 		}
 		notFound().write(w)
+	})
+	documents := map[string]func(string) any{
+		"sales_credit_notes":  func(id string) any { return nonNil(s.CreditNotes(id)) },
+		"contact_payments":    func(id string) any { return nonNil(s.Payments(id)) },
+		"contact_allocations": func(id string) any { return nonNil(s.Allocations(id)) },
+		"products":            func(id string) any { return nonNil(s.Products(id)) },
+		"services":            func(id string) any { return nonNil(s.Services(id)) },
+	}
+	for name, get := range documents {
+		mux.HandleFunc("GET /__sim/businesses/{id}/"+name, func(w http.ResponseWriter, r *http.Request) {
+			if !s.hasBusiness(r.PathValue("id")) {
+				notFound().write(w)
+				return
+			}
+			writeJSON(w, http.StatusOK, get(r.PathValue("id")))
+		})
+	}
+	mux.HandleFunc("GET /__sim/businesses/{id}/outstanding", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if !s.hasBusiness(id) {
+			notFound().write(w)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"artefacts": s.Outstanding(id), "contacts": s.Balances(id)})
+	})
+	mux.HandleFunc("POST /__sim/lead-business/change", func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		if id == "" {
+			id = s.ChangeLeadBusiness()
+		} else if err := s.SetLeadBusiness(id); err != nil {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"lead_business_id": id})
 	})
 	mux.HandleFunc("GET /__sim/clock", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]time.Time{"now": s.Now()})
@@ -100,4 +138,20 @@ func (s *Server) inspectRoutes(mux *http.ServeMux) {
 		s.RevokeRefreshTokens()
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// hasBusiness reports whether a business with id exists.
+func (s *Server) hasBusiness(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.businesses[id]
+	return ok
+}
+
+// nonNil returns docs, or an empty slice (a JSON [] rather than null) for nil.
+func nonNil[T any](docs []T) any {
+	if docs == nil {
+		return []T{}
+	}
+	return docs
 }

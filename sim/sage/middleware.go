@@ -25,23 +25,34 @@ type routeOpts struct {
 }
 
 // api wraps h with what every /v3.1/ request goes through, in Sage's order as far
-// as it is observable: request id, latency, injected 500, bearer token, business
-// selection, rate limit, media type, scope; then h, whose answer may be dropped
-// after the fact (commit-then-drop).
+// as it is observable: request id, app-wide limits (concurrency, per day),
+// latency, connection reset, injected 500, bearer token, business selection,
+// per-business rate limit, media type, scope; then h, whose answer may be
+// dropped after the fact (commit-then-drop).
 func (s *Server) api(h apiHandler, opts routeOpts) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		// Sage's header name really has underscores; set it raw so it is not
 		// canonicalised to X_request_id on the wire.
 		w.Header()["x_request_id"] = []string{secret(16)}
 		_, faults := s.controls()
-		if faults.Latency > 0 {
-			t := time.NewTimer(faults.Latency)
+		leave, refused := s.enterApp(faults)
+		defer leave()
+		if refused != nil {
+			refused.write(w)
+			return
+		}
+		if d := s.latency(faults); d > 0 {
+			t := time.NewTimer(d)
 			select {
 			case <-t.C:
 			case <-r.Context().Done():
 				t.Stop()
 				return
 			}
+		}
+		if s.draw(faults.ConnectionResetRate) {
+			resetConnection(w)
+			return
 		}
 		if s.draw(faults.ServerErrorRate) {
 			errorResponse(http.StatusInternalServerError, apiErr(CodeUnexpectedError, "An unexpected error occurred.", "")).write(w)

@@ -181,6 +181,15 @@ func parseTokenForm(w http.ResponseWriter, r *http.Request) bool {
 // handleToken is Sage's token endpoint: code exchange and refresh, with
 // single-use rotating refresh tokens.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if _, f := s.controls(); s.draw(f.TokenServerErrorRate) {
+		// Injected fault: nothing is issued or rotated, so the client may retry
+		// with the same code or refresh token. Sage's 5xx body here is not
+		// documented; the OAuth error shape is used [I].
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusInternalServerError, oauthError{
+			Error: "server_error", Description: "The authorization server encountered an unexpected condition."})
+		return
+	}
 	if !parseTokenForm(w, r) {
 		return
 	}

@@ -194,3 +194,53 @@ func TestRevokeAndTestHelpers(t *testing.T) {
 		t.Fatalf("RevokeRefreshTokens: %d", status)
 	}
 }
+
+// TestOAuthLifecycle drives one connection through a code exchange, rotations,
+// access-token expiry mid-run, a transient token-endpoint failure, refresh
+// token expiry after 31 days and revocation.
+func TestOAuthLifecycle(t *testing.T) {
+	t.Parallel()
+	e := loggedIn(t, Config{})
+	e.expect(http.StatusOK, "GET", "/contacts", nil)
+
+	// Rotation: three refreshes in a row, each invalidating its predecessor.
+	for i := range 3 {
+		old := e.refresh
+		e.access = e.refreshed()
+		if status, body := e.refreshWith(old); status != http.StatusBadRequest || !strings.Contains(string(body), "invalid_grant") {
+			t.Fatalf("rotation %d: old token %d %s", i, status, body)
+		}
+	}
+	// Expiry mid-run: the fault and the 300 s lifetime both give 401, then a
+	// refresh recovers.
+	e.sim.ExpireAccessTokens()
+	e.expect(http.StatusUnauthorized, "GET", "/contacts", nil)
+	e.access = e.refreshed()
+	e.sim.Advance(301 * time.Second)
+	e.expect(http.StatusUnauthorized, "GET", "/contacts", nil)
+	// A 500 on the token endpoint consumes nothing; the retry succeeds.
+	if err := e.sim.SetFaults(Faults{TokenServerErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := e.refreshWith(e.refresh); status != http.StatusInternalServerError {
+		t.Fatalf("token fault: %d", status)
+	}
+	if err := e.sim.SetFaults(Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	e.access = e.refreshed()
+	e.expect(http.StatusOK, "GET", "/contacts", nil)
+	// An idle refresh token dies after 31 days.
+	e.sim.Advance(31*24*time.Hour + time.Second)
+	if status, body := e.refreshWith(e.refresh); status != http.StatusBadRequest || !strings.Contains(string(body), "expired") {
+		t.Fatalf("31-day expiry: %d %s", status, body)
+	}
+	// Reconnect, then the user revokes the app.
+	tok := e.exchangeOK(e.authorize(DefaultClientID, testRedirect, "again", ""))
+	e.access, e.refresh = tok.AccessToken, tok.RefreshToken
+	e.expect(http.StatusOK, "GET", "/contacts", nil)
+	e.sim.RevokeRefreshTokens()
+	if status, body := e.refreshWith(e.refresh); status != http.StatusBadRequest || !strings.Contains(string(body), "revoked") {
+		t.Fatalf("revoked: %d %s", status, body)
+	}
+}

@@ -3,6 +3,7 @@ package sagesim
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,63 +57,11 @@ type SalesInvoice struct {
 	BaseCurrencyShippingTotal money.Amount  `json:"base_currency_shipping_total_amount"`
 }
 
-// InvoiceLine is one line of a sales invoice.
-type InvoiceLine struct {
-	ID                      string       `json:"id"`
-	DisplayedAs             string       `json:"displayed_as"`
-	Description             string       `json:"description"`
-	LedgerAccount           Base         `json:"ledger_account"`
-	Quantity                money.Amount `json:"quantity"`
-	UnitPrice               money.Amount `json:"unit_price"`
-	UnitPriceIncludesTax    bool         `json:"unit_price_includes_tax"`
-	DiscountAmount          money.Amount `json:"discount_amount"`
-	NetAmount               money.Amount `json:"net_amount"`
-	TaxRate                 *Base        `json:"tax_rate"`
-	TaxAmount               money.Amount `json:"tax_amount"`
-	TotalAmount             money.Amount `json:"total_amount"`
-	EUGoodsServicesType     *Base        `json:"eu_goods_services_type"`
-	BaseCurrencyNetAmount   money.Amount `json:"base_currency_net_amount"`
-	BaseCurrencyTaxAmount   money.Amount `json:"base_currency_tax_amount"`
-	BaseCurrencyTotalAmount money.Amount `json:"base_currency_total_amount"`
-}
-
 type salesInvoiceInput struct {
-	IdempotencyID       string              `json:"idempotency_id"`
-	ContactID           *string             `json:"contact_id"`
-	Date                *string             `json:"date"`
+	salesArtefactInput
 	DueDate             *string             `json:"due_date"`
-	Reference           *string             `json:"reference"`
-	Notes               *string             `json:"notes"`
-	TermsAndConditions  *string             `json:"terms_and_conditions"`
 	InvoiceNumberPrefix *string             `json:"invoice_number_prefix"`
-	StatusID            *string             `json:"status_id"`
-	CurrencyID          *string             `json:"currency_id"`
-	ExchangeRate        *money.Amount       `json:"exchange_rate"`
-	ShippingNetAmount   *money.Amount       `json:"shipping_net_amount"`
-	ShippingTaxRateID   *string             `json:"shipping_tax_rate_id"`
-	ShippingTaxAmount   *money.Amount       `json:"shipping_tax_amount"`
-	MainAddress         *addressInput       `json:"main_address"`
-	DeliveryAddress     *addressInput       `json:"delivery_address"`
 	InvoiceLines        *[]invoiceLineInput `json:"invoice_lines"`
-}
-
-type invoiceLineInput struct {
-	Description           *string       `json:"description"`
-	LedgerAccountID       *string       `json:"ledger_account_id"`
-	UnitPrice             *money.Amount `json:"unit_price"`
-	Quantity              *money.Amount `json:"quantity"`
-	TaxRateID             *string       `json:"tax_rate_id"`
-	TaxAmount             *money.Amount `json:"tax_amount"`
-	CurrencyTaxAmount     *money.Amount `json:"currency_tax_amount"`
-	UnitPriceIncludesTax  bool          `json:"unit_price_includes_tax"`
-	DiscountAmount        *money.Amount `json:"discount_amount"`
-	EUGoodsServicesTypeID *string       `json:"eu_goods_services_type_id"`
-}
-
-var invoiceStatuses = map[string]Base{
-	"DRAFT":  {ID: "DRAFT", DisplayedAs: "Draft", Path: "/artefact_statuses/DRAFT"},
-	"UNPAID": {ID: "UNPAID", DisplayedAs: "Unpaid", Path: "/artefact_statuses/UNPAID"},
-	"VOID":   {ID: "VOID", DisplayedAs: "Void", Path: "/artefact_statuses/VOID"},
 }
 
 // Invoices returns a business's sales invoices in creation order, voided ones
@@ -131,118 +80,77 @@ func (s *Server) Invoices(businessID string) []SalesInvoice {
 	return out
 }
 
-// resolvedLine is a validated line with what its computation needs.
-type resolvedLine struct {
-	in      *invoiceLineInput
-	ledger  LedgerAccount
-	taxRate *TaxRate
+// validateSalesInvoiceLocked checks an invoice (POST or merged PUT). s.mu must
+// be held.
+func validateSalesInvoiceLocked(b *business, in *salesInvoiceInput, q Quirks) ([]APIError, *validArtefact) {
+	extra := checkDate(in.DueDate, "due_date", false)
+	if tooLong(str(in.InvoiceNumberPrefix), 6) {
+		extra = append(extra, apiErr(CodeRecordInvalid, "Invoice number prefix is too long (maximum is 6 characters)", "invoice_number_prefix"))
+	}
+	return validateSalesArtefactLocked(b, &in.salesArtefactInput, in.InvoiceLines, "invoice_lines", extra, q)
 }
 
-// validateSalesInvoiceLocked checks in and returns the error array (umbrella
-// included) or what building the invoice needs. s.mu must be held.
-func validateSalesInvoiceLocked(b *business, in *salesInvoiceInput, q Quirks) ([]APIError, *Contact, *TaxRate, []resolvedLine) {
-	var header, lineErrs []APIError
-	var contact *Contact
-	if id := str(in.ContactID); id == "" {
-		header = append(header, required("contact_id"))
-	} else if c, ok := b.contacts[id]; !ok || c.DeletedAt != nil || !c.IsCustomer() {
-		// Sage answers a vendor (or unknown) contact on a sales document with the
-		// type's name and no $source (GH29).
-		header = append(header, apiErr(CodeRecordInvalid, "Couldn't find Customer.", ""))
+// buildSalesInvoiceLocked builds the invoice from a validated input. prev is the
+// invoice a PUT replaces (nil on POST): its id, number, creation time and
+// payments are kept.
+func (s *Server) buildSalesInvoiceLocked(b *business, in *salesInvoiceInput, q Quirks, v *validArtefact,
+	prev *SalesInvoice, now time.Time) *SalesInvoice {
+	t := s.computeArtefactLocked(&in.salesArtefactInput, v, q)
+	var id, prefix, number string
+	created := now
+	paid := money.Zero
+	if prev == nil {
+		id = s.newID()
+		b.invoiceNumber++
+		prefix = "SI-"
+		if in.InvoiceNumberPrefix != nil {
+			prefix = *in.InvoiceNumberPrefix
+		}
+		number = fmt.Sprintf("%s%d", prefix, b.invoiceNumber)
 	} else {
-		contact = c
+		id, prefix, number, created, paid = prev.ID, prev.InvoiceNumberPrefix, prev.InvoiceNumber, prev.CreatedAt, prev.TotalPaid
 	}
-	if d := str(in.Date); d == "" {
-		header = append(header, required("date"))
-	} else if _, err := time.Parse(time.DateOnly, d); err != nil {
-		header = append(header, apiErr(CodeRecordInvalid, "is not a valid date (YYYY-MM-DD)", "date"))
+	contact := v.contact
+	date := str(in.Date)
+	due := str(in.DueDate)
+	if due == "" {
+		due = dueDate(date, contact)
 	}
-	if d := str(in.DueDate); d != "" {
-		if _, err := time.Parse(time.DateOnly, d); err != nil {
-			header = append(header, apiErr(CodeRecordInvalid, "is not a valid date (YYYY-MM-DD)", "due_date"))
-		}
+	inv := &SalesInvoice{
+		ID: id, DisplayedAs: number, Path: "/sales_invoices/" + id, CreatedAt: created, UpdatedAt: now,
+		TransactionType:     Base{ID: "SALES_INVOICE", DisplayedAs: "Sales Invoice", Path: "/transaction_types/SALES_INVOICE"},
+		Contact:             Base{ID: contact.ID, DisplayedAs: contact.DisplayedAs, Path: contact.Path},
+		InvoiceNumberPrefix: prefix, InvoiceNumber: number,
+		ContactName: contact.Name, ContactReference: contact.Reference,
+		Date: date, DueDate: due, Reference: str(in.Reference),
+		Notes: str(in.Notes), TermsAndConditions: str(in.TermsAndConditions),
+		MainAddress: t.mainAddress, DeliveryAddress: t.deliveryAddress,
+		ShippingNetAmount: t.shipNet, ShippingTaxRate: t.shipRate, ShippingTaxAmount: t.shipTax,
+		ShippingTotalAmount: t.shipTotal,
+		NetAmount:           t.net, TaxAmount: t.tax, TotalAmount: t.total,
+		TotalPaid: paid, OutstandingAmount: t.total.Sub(paid),
+		Currency: t.currency, ExchangeRate: t.exchangeRate, InverseExchangeRate: t.inverseRate,
+		BaseCurrencyNetAmount: t.baseNet, BaseCurrencyTaxAmount: t.baseTax, BaseCurrencyTotalAmount: t.baseTotal,
+		BaseCurrencyShippingTotal: t.baseShipTotal,
+		TotalQuantity:             t.quantity, TotalDiscountAmount: t.discount,
+		Editable: true, InvoiceLines: t.lines,
 	}
-	if tooLong(str(in.Reference), 25) {
-		header = append(header, apiErr(CodeRecordInvalid, "Reference is too long (maximum is 25 characters)", "reference"))
+	inv.BaseCurrencyOutstanding = toBase(inv.OutstandingAmount, t.rate)
+	if str(in.StatusID) == "DRAFT" && (prev == nil || prev.Status.ID == "DRAFT") {
+		inv.Status = artefactStatuses["DRAFT"]
+	} else {
+		inv.Status = paymentStatus(inv.OutstandingAmount, inv.TotalAmount)
 	}
-	if tooLong(str(in.Notes), 2000) {
-		header = append(header, apiErr(CodeRecordInvalid, "Notes is too long (maximum is 2000 characters)", "notes"))
-	}
-	if tooLong(str(in.TermsAndConditions), 2000) {
-		header = append(header, apiErr(CodeRecordInvalid, "Terms and conditions is too long (maximum is 2000 characters)", "terms_and_conditions"))
-	}
-	if tooLong(str(in.InvoiceNumberPrefix), 6) {
-		header = append(header, apiErr(CodeRecordInvalid, "Invoice number prefix is too long (maximum is 6 characters)", "invoice_number_prefix"))
-	}
-	if st := str(in.StatusID); st != "" && st != "DRAFT" && st != "UNPAID" {
-		header = append(header, apiErr(CodeRecordInvalid, "is not a valid status for a new invoice", "status_id"))
-	}
-	if cur := str(in.CurrencyID); cur != "" {
-		if _, ok := currencyByID(cur); !ok {
-			header = append(header, apiErr(CodeRecordInvalid, "Couldn't find currency.", "currency_id"))
-		}
-	}
-	var shipRate *TaxRate
-	if id := str(in.ShippingTaxRateID); id != "" {
-		if t, ok := taxRateByID(id); ok {
-			shipRate = &t
-		} else {
-			header = append(header, apiErr(CodeRecordInvalid, "Couldn't find tax rate.", "shipping_tax_rate_id"))
-		}
-	}
-	if in.InvoiceLines == nil || len(*in.InvoiceLines) == 0 {
-		header = append(header, required("invoice_lines"))
-	}
-	var lines []resolvedLine
-	if in.InvoiceLines != nil {
-		for i := range *in.InvoiceLines {
-			l := &(*in.InvoiceLines)[i]
-			rl := resolvedLine{in: l}
-			if desc := str(l.Description); strings.TrimSpace(desc) == "" {
-				lineErrs = append(lineErrs, required("line_items.description"))
-			} else {
-				lineErrs = append(lineErrs, checkHTMLEntities(q, desc)...)
-			}
-			ledgerOK := false
-			if id := str(l.LedgerAccountID); id == "" {
-				lineErrs = append(lineErrs, required("line_items.ledger_account_id"))
-			} else if la, ok := b.ledgerAccount(id); !ok {
-				lineErrs = append(lineErrs, apiErr(CodeRecordNotFound, "Couldn't find record.", "line_items.ledger_account_id"))
-			} else if !la.VisibleInSales {
-				lineErrs = append(lineErrs, apiErr(CodeRecordInvalid, "The ledger account is not valid for sales.", "line_items.ledger_account_id"))
-			} else {
-				rl.ledger, ledgerOK = la, true
-			}
-			if l.UnitPrice == nil {
-				lineErrs = append(lineErrs, required("line_items.unit_price"))
-			}
-			if id := str(l.TaxRateID); id != "" {
-				if t, ok := taxRateByID(id); ok {
-					rl.taxRate = &t
-				} else {
-					lineErrs = append(lineErrs, apiErr(CodeRecordInvalid, "Couldn't find tax rate.", "line_items.tax_rate_id"))
-				}
-			} else if ledgerOK && rl.ledger.TaxRate != nil {
-				// Without tax_rate_id the ledger account's default rate applies.
-				t, _ := taxRateByID(rl.ledger.TaxRate.ID)
-				rl.taxRate = &t
-			}
-			if l.TaxAmount == nil && rl.taxRate != nil && !rl.taxRate.ZeroType {
-				lineErrs = append(lineErrs, required("line_items.tax_amount"))
-			}
-			lineErrs = append(lineErrs, checkCurrencyTaxAmount(q, l)...)
-			lines = append(lines, rl)
-		}
-	}
-	if errs := withUmbrella(q, header, lineErrs); len(errs) > 0 {
-		return errs, nil, nil, nil
-	}
-	return nil, contact, shipRate, lines
+	return inv
 }
 
 func (s *Server) createSalesInvoice(r *http.Request, call *apiCall) response {
+	fields, idem, bad := decodeObject(r, "sales_invoice")
+	if bad != nil {
+		return *bad
+	}
 	var in salesInvoiceInput
-	if bad := decodeRoot(r, "sales_invoice", &in); bad != nil {
+	if _, bad := mergeFields("sales_invoice", nil, fields, &in); bad != nil {
 		return *bad
 	}
 	q, _ := s.controls()
@@ -250,141 +158,87 @@ func (s *Server) createSalesInvoice(r *http.Request, call *apiCall) response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := call.business
-	if resp, ok := s.replayLocked(b, "sales_invoice", in.IdempotencyID); ok {
+	if resp, ok := s.replayLocked(b, "sales_invoice", idem); ok {
 		return resp
 	}
-	errs, contact, shipRate, lines := validateSalesInvoiceLocked(b, &in, q)
+	errs, v := validateSalesInvoiceLocked(b, &in, q)
 	if len(errs) > 0 {
 		return errorResponse(http.StatusUnprocessableEntity, errs...)
 	}
-	inv := s.buildSalesInvoiceLocked(b, &in, q, contact, shipRate, lines, now)
+	inv := s.buildSalesInvoiceLocked(b, &in, q, v, nil, now)
 	b.invoices[inv.ID] = inv
 	b.invoiceOrder = append(b.invoiceOrder, inv.ID)
-	if contact.Deletable {
-		// A contact with transactions can no longer be deleted.
-		c := *contact
-		c.Deletable = false
-		b.contacts[c.ID] = &c
-	}
+	b.inputs[inv.ID] = fields
+	adjustBalanceLocked(b, inv.Contact.ID, balanceContribution(true, inv.Status.ID, inv.OutstandingAmount), now)
 	resp := jsonResponse(http.StatusCreated, inv)
-	s.rememberLocked(b, "sales_invoice", in.IdempotencyID, resp)
+	s.rememberLocked(b, "sales_invoice", idem, resp)
 	return resp
 }
 
-// buildSalesInvoiceLocked computes lines and totals the way Sage does: line net =
-// quantity × unit price − discount (2 dp), line tax as sent (inferred 0 for zero,
-// exempt and no-tax rates), shipping tax per quirk §32, header = Σ lines +
-// shipping.
-func (s *Server) buildSalesInvoiceLocked(b *business, in *salesInvoiceInput, q Quirks, contact *Contact,
-	shipRate *TaxRate, lines []resolvedLine, now time.Time) *SalesInvoice {
-	one := money.MustParse("1")
-	rate := one
-	currency := currencies[0]
-	if cur := str(in.CurrencyID); cur != "" {
-		currency, _ = currencyByID(cur)
+// updateSalesInvoice is PUT /sales_invoices/{id}: the fields sent replace the
+// stored ones (invoice_lines as a whole), the invoice is validated and computed
+// again, and its id, number and payments are kept. A void invoice cannot be
+// edited; one with payments keeps its contact and currency and cannot fall below
+// what has been paid [I].
+func (s *Server) updateSalesInvoice(r *http.Request, call *apiCall) response {
+	fields, idem, bad := decodeObject(r, "sales_invoice")
+	if bad != nil {
+		return *bad
 	}
-	if in.ExchangeRate != nil && !in.ExchangeRate.IsZero() && currency.ID != currencies[0].ID {
-		rate = *in.ExchangeRate
+	q, _ := s.controls()
+	now := s.stamp()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := call.business
+	if resp, ok := s.replayLocked(b, "sales_invoice", idem); ok {
+		return resp
 	}
-	toBase := func(a money.Amount) money.Amount { return a.MulDecimal(rate.Decimal()).Cents() }
+	prev, ok := b.invoices[r.PathValue("id")]
+	if !ok {
+		return notFound()
+	}
+	if prev.Status.ID == "VOID" {
+		return errorResponse(http.StatusUnprocessableEntity, apiErr(CodeRecordInvalid, "A void invoice cannot be edited.", ""))
+	}
+	var in salesInvoiceInput
+	merged, bad := mergeFields("sales_invoice", b.inputs[prev.ID], fields, &in)
+	if bad != nil {
+		return *bad
+	}
+	errs, v := validateSalesInvoiceLocked(b, &in, q)
+	if len(errs) > 0 {
+		return errorResponse(http.StatusUnprocessableEntity, errs...)
+	}
+	inv := s.buildSalesInvoiceLocked(b, &in, q, v, prev, now)
+	if errs := checkPaidEdit(prev.TotalPaid, prev.Contact.ID, prev.Currency.ID, inv.Contact.ID, inv.Currency.ID, inv.TotalAmount); len(errs) > 0 {
+		return errorResponse(http.StatusUnprocessableEntity, errs...)
+	}
+	adjustBalanceLocked(b, prev.Contact.ID, balanceContribution(true, prev.Status.ID, prev.OutstandingAmount).Neg(), now)
+	adjustBalanceLocked(b, inv.Contact.ID, balanceContribution(true, inv.Status.ID, inv.OutstandingAmount), now)
+	b.invoices[inv.ID] = inv
+	b.inputs[inv.ID] = merged
+	resp := jsonResponse(http.StatusOK, inv)
+	s.rememberLocked(b, "sales_invoice", idem, resp)
+	return resp
+}
 
-	id := s.newID()
-	b.invoiceNumber++
-	prefix := "SI-"
-	if in.InvoiceNumberPrefix != nil {
-		prefix = *in.InvoiceNumberPrefix
+// checkPaidEdit rejects a PUT that would move a document with payments to
+// another contact or currency, or below what has been paid [I].
+func checkPaidEdit(paid money.Amount, oldContact, oldCurrency, newContact, newCurrency string, newTotal money.Amount) []APIError {
+	if paid.IsZero() {
+		return nil
 	}
-	number := fmt.Sprintf("%s%d", prefix, b.invoiceNumber)
-	date := str(in.Date)
-	due := str(in.DueDate)
-	if due == "" {
-		days := 30
-		if contact.CreditDays > 0 {
-			days = contact.CreditDays
-		}
-		d, _ := time.Parse(time.DateOnly, date)
-		due = d.AddDate(0, 0, days).Format(time.DateOnly)
+	var errs []APIError
+	if oldContact != newContact {
+		errs = append(errs, apiErr(CodeRecordInvalid, "The contact cannot be changed once payments are allocated.", "contact_id"))
 	}
-	status := invoiceStatuses["UNPAID"]
-	if str(in.StatusID) == "DRAFT" {
-		status = invoiceStatuses["DRAFT"]
+	if oldCurrency != newCurrency {
+		errs = append(errs, apiErr(CodeRecordInvalid, "The currency cannot be changed once payments are allocated.", "currency_id"))
 	}
-	inv := &SalesInvoice{
-		ID: id, DisplayedAs: number, Path: "/sales_invoices/" + id, CreatedAt: now, UpdatedAt: now,
-		TransactionType:     Base{ID: "SALES_INVOICE", DisplayedAs: "Sales Invoice", Path: "/transaction_types/SALES_INVOICE"},
-		Contact:             Base{ID: contact.ID, DisplayedAs: contact.DisplayedAs, Path: contact.Path},
-		InvoiceNumberPrefix: prefix, InvoiceNumber: number,
-		ContactName: contact.Name, ContactReference: contact.Reference,
-		Date: date, DueDate: due, Reference: str(in.Reference),
-		Notes: str(in.Notes), TermsAndConditions: str(in.TermsAndConditions),
-		Currency: currency, ExchangeRate: rate.Decimal().String(),
-		InverseExchangeRate: one.Decimal().DivRound(rate.Decimal(), 10).String(),
-		Status:              status, Editable: true,
+	if newTotal.Cmp(paid) < 0 {
+		errs = append(errs, apiErr(CodeRecordInvalid, "The total amount cannot be less than the amount already paid.", "total_amount"))
 	}
-	inv.MainAddress = contact.MainAddress.clone()
-	if in.MainAddress != nil {
-		inv.MainAddress = in.MainAddress.toAddress("", "ACCOUNTS", false)
-	}
-	inv.DeliveryAddress = deliveryAddress(q, in.DeliveryAddress, inv.MainAddress, contact)
-
-	linesNet, linesTax := money.Zero, money.Zero
-	for _, rl := range lines {
-		l := rl.in
-		qty := one
-		if l.Quantity != nil {
-			qty = *l.Quantity
-		}
-		discount := money.Zero
-		if l.DiscountAmount != nil {
-			discount = l.DiscountAmount.Cents()
-		}
-		gross := qty.Mul(*l.UnitPrice).Cents().Sub(discount)
-		tax := money.Zero
-		if l.TaxAmount != nil && (rl.taxRate == nil || !rl.taxRate.ZeroType) {
-			tax = l.TaxAmount.Cents()
-		}
-		net := gross
-		if l.UnitPriceIncludesTax {
-			net = gross.Sub(tax)
-		}
-		line := InvoiceLine{
-			ID: s.newID(), DisplayedAs: str(l.Description), Description: str(l.Description),
-			LedgerAccount: rl.ledger.base(), Quantity: qty, UnitPrice: *l.UnitPrice,
-			UnitPriceIncludesTax: l.UnitPriceIncludesTax, DiscountAmount: discount,
-			NetAmount: net, TaxAmount: tax, TotalAmount: net.Add(tax),
-			BaseCurrencyNetAmount: toBase(net), BaseCurrencyTaxAmount: toBase(tax), BaseCurrencyTotalAmount: toBase(net.Add(tax)),
-		}
-		if rl.taxRate != nil {
-			line.TaxRate = rl.taxRate.base()
-		}
-		if t := str(l.EUGoodsServicesTypeID); t != "" {
-			line.EUGoodsServicesType = &Base{ID: t, DisplayedAs: t, Path: "/eu_goods_services_types/" + t}
-		}
-		inv.InvoiceLines = append(inv.InvoiceLines, line)
-		inv.TotalQuantity = inv.TotalQuantity.Add(qty)
-		inv.TotalDiscountAmount = inv.TotalDiscountAmount.Add(discount)
-		linesNet, linesTax = linesNet.Add(net), linesTax.Add(tax)
-	}
-
-	if in.ShippingNetAmount != nil {
-		inv.ShippingNetAmount = in.ShippingNetAmount.Cents()
-	}
-	inv.ShippingTaxAmount = shippingTax(q, inv.ShippingNetAmount, shipRate, in.ShippingTaxAmount)
-	if shipRate != nil {
-		inv.ShippingTaxRate = shipRate.base()
-	}
-	inv.ShippingTotalAmount = inv.ShippingNetAmount.Add(inv.ShippingTaxAmount)
-
-	inv.NetAmount = linesNet.Add(inv.ShippingNetAmount)
-	inv.TaxAmount = linesTax.Add(inv.ShippingTaxAmount)
-	inv.TotalAmount = inv.NetAmount.Add(inv.TaxAmount)
-	inv.OutstandingAmount = inv.TotalAmount
-	inv.BaseCurrencyNetAmount = toBase(inv.NetAmount)
-	inv.BaseCurrencyTaxAmount = toBase(inv.TaxAmount)
-	inv.BaseCurrencyTotalAmount = toBase(inv.TotalAmount)
-	inv.BaseCurrencyOutstanding = inv.BaseCurrencyTotalAmount
-	inv.BaseCurrencyShippingTotal = toBase(inv.ShippingTotalAmount)
-	return inv
+	return errs
 }
 
 func (s *Server) getSalesInvoice(r *http.Request, call *apiCall) response {
@@ -397,6 +251,20 @@ func (s *Server) getSalesInvoice(r *http.Request, call *apiCall) response {
 	return jsonResponse(http.StatusOK, inv)
 }
 
+// documentFilter is the list filter shared by invoices and credit notes:
+// contact_id, status_id, from_date, to_date (inclusive, on the document date).
+type documentFilter struct{ contactID, statusID, from, to string }
+
+func parseDocumentFilter(r *http.Request) documentFilter {
+	q := r.URL.Query()
+	return documentFilter{q.Get("contact_id"), q.Get("status_id"), q.Get("from_date"), q.Get("to_date")}
+}
+
+func (f documentFilter) match(contactID, statusID, date string) bool {
+	return (f.contactID == "" || contactID == f.contactID) && (f.statusID == "" || statusID == f.statusID) &&
+		(f.from == "" || date >= f.from) && (f.to == "" || date <= f.to)
+}
+
 // listSalesInvoices supports search (reference, invoice number or contact name),
 // contact_id, status_id, from_date, to_date and updated_or_created_since.
 func (s *Server) listSalesInvoices(r *http.Request, call *apiCall) response {
@@ -404,20 +272,14 @@ func (s *Server) listSalesInvoices(r *http.Request, call *apiCall) response {
 	if bad != nil {
 		return *bad
 	}
-	q := r.URL.Query()
-	contactID, statusID, from, to := q.Get("contact_id"), q.Get("status_id"), q.Get("from_date"), q.Get("to_date")
+	f := parseDocumentFilter(r)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	b := call.business
 	var items []*SalesInvoice
 	for _, id := range b.invoiceOrder {
 		inv := b.invoices[id]
-		switch {
-		case !lp.changedSince(inv.CreatedAt, inv.UpdatedAt),
-			contactID != "" && inv.Contact.ID != contactID,
-			statusID != "" && inv.Status.ID != statusID,
-			from != "" && inv.Date < from,
-			to != "" && inv.Date > to:
+		if !lp.changedSince(inv.CreatedAt, inv.UpdatedAt) || !f.match(inv.Contact.ID, inv.Status.ID, inv.Date) {
 			continue
 		}
 		if lp.search != "" && !containsFold(inv.Reference, lp.search) && !containsFold(inv.InvoiceNumber, lp.search) &&
@@ -429,6 +291,22 @@ func (s *Server) listSalesInvoices(r *http.Request, call *apiCall) response {
 	return listOf(r, "sales_invoices", items, lp, func(inv *SalesInvoice) any {
 		return baseItem{ID: inv.ID, DisplayedAs: inv.DisplayedAs, Path: inv.Path, Reference: inv.Reference}
 	})
+}
+
+// checkVoid answers whether a document may be voided with reason: not twice,
+// not without a reason (≤200), not while payments are allocated to it [I].
+func checkVoid(kind, status, reason string, paid money.Amount) []APIError {
+	switch {
+	case status == "VOID":
+		return []APIError{apiErr(CodeRecordInvalid, "The "+kind+" has already been voided.", "")}
+	case reason == "":
+		return []APIError{required("void_reason")}
+	case tooLong(reason, 200):
+		return []APIError{apiErr(CodeRecordInvalid, "Void reason is too long (maximum is 200 characters)", "void_reason")}
+	case !paid.IsZero():
+		return []APIError{apiErr(CodeRecordInvalid, "The "+kind+" has payments or allocations; remove them before voiding.", "")}
+	}
+	return nil
 }
 
 // voidSalesInvoice is DELETE /sales_invoices/{id}: it voids the invoice (200 with
@@ -444,26 +322,18 @@ func (s *Server) voidSalesInvoice(r *http.Request, call *apiCall) response {
 	if !ok {
 		return notFound()
 	}
-	switch {
-	case inv.Status.ID == "DRAFT":
+	if inv.Status.ID == "DRAFT" {
 		delete(b.invoices, inv.ID)
-		for i, id := range b.invoiceOrder {
-			if id == inv.ID {
-				b.invoiceOrder = append(b.invoiceOrder[:i:i], b.invoiceOrder[i+1:]...)
-				break
-			}
-		}
+		delete(b.inputs, inv.ID)
+		b.invoiceOrder = slices.DeleteFunc(b.invoiceOrder, func(id string) bool { return id == inv.ID })
 		return response{status: http.StatusNoContent}
-	case inv.Status.ID == "VOID":
-		return errorResponse(http.StatusUnprocessableEntity, apiErr(CodeRecordInvalid, "The invoice has already been voided.", ""))
-	case reason == "":
-		return errorResponse(http.StatusUnprocessableEntity, required("void_reason"))
-	case tooLong(reason, 200):
-		return errorResponse(http.StatusUnprocessableEntity,
-			apiErr(CodeRecordInvalid, "Void reason is too long (maximum is 200 characters)", "void_reason"))
 	}
+	if errs := checkVoid("invoice", inv.Status.ID, reason, inv.TotalPaid); len(errs) > 0 {
+		return errorResponse(http.StatusUnprocessableEntity, errs...)
+	}
+	adjustBalanceLocked(b, inv.Contact.ID, balanceContribution(true, inv.Status.ID, inv.OutstandingAmount).Neg(), now)
 	voided := *inv
-	voided.Status = invoiceStatuses["VOID"]
+	voided.Status = artefactStatuses["VOID"]
 	voided.VoidReason = &reason
 	voided.OutstandingAmount = money.Zero
 	voided.BaseCurrencyOutstanding = money.Zero

@@ -32,6 +32,7 @@ type Server struct {
 	faultRand *rand.Rand
 
 	rate  *rateLimiter
+	app   appLimiter
 	calls *callLog
 
 	handler http.Handler
@@ -104,7 +105,33 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v3.1/sales_invoices", s.api(s.createSalesInvoice, routeOpts{}))
 	mux.HandleFunc("GET /v3.1/sales_invoices", s.api(s.listSalesInvoices, routeOpts{}))
 	mux.HandleFunc("GET /v3.1/sales_invoices/{id}", s.api(s.getSalesInvoice, routeOpts{}))
+	mux.HandleFunc("PUT /v3.1/sales_invoices/{id}", s.api(s.updateSalesInvoice, routeOpts{}))
 	mux.HandleFunc("DELETE /v3.1/sales_invoices/{id}", s.api(s.voidSalesInvoice, routeOpts{}))
+
+	mux.HandleFunc("POST /v3.1/sales_credit_notes", s.api(s.createCreditNote, routeOpts{}))
+	mux.HandleFunc("GET /v3.1/sales_credit_notes", s.api(s.listCreditNotes, routeOpts{}))
+	mux.HandleFunc("GET /v3.1/sales_credit_notes/{id}", s.api(s.getCreditNote, routeOpts{}))
+	mux.HandleFunc("PUT /v3.1/sales_credit_notes/{id}", s.api(s.updateCreditNote, routeOpts{}))
+	mux.HandleFunc("DELETE /v3.1/sales_credit_notes/{id}", s.api(s.voidCreditNote, routeOpts{}))
+
+	mux.HandleFunc("POST /v3.1/contact_payments", s.api(s.createContactPayment, routeOpts{}))
+	mux.HandleFunc("GET /v3.1/contact_payments", s.api(s.listContactPayments, routeOpts{}))
+	mux.HandleFunc("GET /v3.1/contact_payments/{id}", s.api(s.getContactPayment, routeOpts{}))
+	mux.HandleFunc("DELETE /v3.1/contact_payments/{id}", s.api(s.deleteContactPayment, routeOpts{}))
+
+	mux.HandleFunc("POST /v3.1/contact_allocations", s.api(s.createContactAllocation, routeOpts{}))
+	mux.HandleFunc("GET /v3.1/contact_allocations", s.api(s.listContactAllocations, routeOpts{}))
+	mux.HandleFunc("GET /v3.1/contact_allocations/{id}", s.api(s.getContactAllocation, routeOpts{}))
+	mux.HandleFunc("DELETE /v3.1/contact_allocations/{id}", s.api(s.deleteContactAllocation, routeOpts{}))
+
+	mux.HandleFunc("POST /v3.1/products", s.api(s.createProduct, routeOpts{}))
+	mux.HandleFunc("GET /v3.1/products", s.api(s.listProducts, routeOpts{}))
+	mux.HandleFunc("GET /v3.1/products/{id}", s.api(s.getProduct, routeOpts{}))
+	mux.HandleFunc("PUT /v3.1/products/{id}", s.api(s.updateProduct, routeOpts{}))
+	mux.HandleFunc("POST /v3.1/services", s.api(s.createService, routeOpts{}))
+	mux.HandleFunc("GET /v3.1/services", s.api(s.listServices, routeOpts{}))
+	mux.HandleFunc("GET /v3.1/services/{id}", s.api(s.getService, routeOpts{}))
+	mux.HandleFunc("PUT /v3.1/services/{id}", s.api(s.updateService, routeOpts{}))
 
 	mux.HandleFunc("GET /v3.1/tax_rates", s.api(s.listTaxRates, routeOpts{}))
 	mux.HandleFunc("GET /v3.1/tax_rates/{id}", s.api(s.getTaxRate, routeOpts{}))
@@ -144,8 +171,9 @@ func (s *Server) SetQuirks(q Quirks) {
 	s.ctlMu.Unlock()
 }
 
-// Reset forgets every document (contacts, invoices), idempotency record, call
-// count and rate window, and restarts invoice numbering. Users, businesses,
+// Reset forgets every document (contacts, invoices, credit notes, payments,
+// allocations, products, services), idempotency record, call count and rate
+// window (per business and app-wide), and restarts document numbering. Users, businesses,
 // reference data, clients, tokens, quirks, faults and the clock are kept, so a
 // connected client stays connected.
 func (s *Server) Reset() {
@@ -155,6 +183,7 @@ func (s *Server) Reset() {
 	}
 	s.mu.Unlock()
 	s.rate.reset()
+	s.app.reset()
 	s.calls.reset()
 }
 

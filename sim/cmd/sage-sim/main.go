@@ -1,7 +1,11 @@
 // Command sage-sim serves the Sage Business Cloud Accounting v3.1 simulator
 // (package sagesim) on a local address, for make run, demos and manual testing.
 //
-//	sage-sim -addr 127.0.0.1:8082 -seed 1
+//	sage-sim -addr 127.0.0.1:8082 -seed 1 [-latency 50ms -latency-jitter 100ms]
+//	         [-server-error-rate 0.01] [-rate-limit-per-minute 100] [-retry-after]
+//
+// Every quirk is on; faults and quirks can be changed while it runs through
+// PUT /__sim/faults and PUT /__sim/quirks (see sim/sage/README.md).
 //
 // Point Ledger's Sage OAuth base at http://ADDR (/oauth2/auth/central, /token,
 // /revoke) and its API base at http://ADDR/v3.1. The default OAuth client is
@@ -36,6 +40,12 @@ func run(ctx context.Context, args []string, log *slog.Logger) (err error) {
 	fs := flag.NewFlagSet("sage-sim", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8082", "listen address")
 	seed := fs.Uint64("seed", 1, "seed for generated ids and fault draws")
+	var faults sagesim.Faults
+	fs.DurationVar(&faults.Latency, "latency", 0, "fixed latency added to every /v3.1 request")
+	fs.DurationVar(&faults.LatencyJitter, "latency-jitter", 0, "uniform random latency in [0, jitter) on top of -latency")
+	fs.Float64Var(&faults.ServerErrorRate, "server-error-rate", 0, "probability (0..1) of a 500 UnexpectedError")
+	fs.IntVar(&faults.RateLimitPerMinute, "rate-limit-per-minute", 0, "requests per business per minute (0: unlimited)")
+	fs.BoolVar(&faults.RetryAfter, "retry-after", false, "send Retry-After on 429")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,6 +54,9 @@ func run(ctx context.Context, args []string, log *slog.Logger) (err error) {
 	defer stop()
 
 	sim := sagesim.New(sagesim.Config{Seed: *seed})
+	if err := sim.SetFaults(faults); err != nil {
+		return fmt.Errorf("faults: %w", err)
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)

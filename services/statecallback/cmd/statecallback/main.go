@@ -62,8 +62,10 @@ func run(ctx context.Context, log *slog.Logger) (err error) {
 	if err := errors.Join(cerr, serr); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	log.Info("starting", "workers", cfg.Workers, "http_timeout", cfg.HTTPTimeout.String(), "addr", cfg.Addr,
-		"max_deliver", cfg.MaxDeliver, "nats", com.NATSURL)
+	log.Info("starting", "workers", cfg.Workers, "per_shop", cfg.PerShop, "batch_size", cfg.BatchSize,
+		"batch_linger", cfg.BatchLinger.String(), "http_timeout", cfg.HTTPTimeout.String(), "addr", cfg.Addr,
+		"max_deliver", cfg.MaxDeliver, "max_ack_pending", cfg.MaxAckPending, "retry_max", cfg.RetryMax.String(),
+		"park_delay", cfg.ParkDelay.String(), "grpc_plaintext", cfg.GRPCPlaintext, "nats", com.NATSURL)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -120,8 +122,9 @@ func run(ctx context.Context, log *slog.Logger) (err error) {
 	}
 	cancelRun()
 
-	// Run waits for in-flight deliveries (each bounded by its AckWait); give it
-	// that long, then stop serving health endpoints.
+	// Run waits for the batches in flight (each stops after its current call)
+	// and hands queued results back; give it that long, then stop serving
+	// health endpoints.
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*cfg.HTTPTimeout+35*time.Second)
 	defer cancel()
 	select {
