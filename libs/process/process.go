@@ -119,16 +119,26 @@ type Component struct {
 	Run func(ctx context.Context) error
 }
 
-// Run serves handler on addr (its /healthz, /readyz, /metrics and any API) and
+// Server returns an HTTP server for handler on addr with Ledger's defaults:
+// bounded header reads, idle connections closed after a minute, server errors
+// logged at WARN. Callers may tighten it further.
+func Server(log *slog.Logger, addr string, handler http.Handler) *http.Server {
+	return &http.Server{
+		Addr: addr, Handler: handler,
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Run serves srv (a service's /healthz, /readyz, /metrics and any API) and
 // runs the components until ctx ends or one of them fails; then it stops the
 // components, waits up to drain for in-flight work to settle, and shuts the HTTP
-// server down. addrVar names the setting of addr in error messages.
-func Run(ctx context.Context, log *slog.Logger, addrVar, addr string, handler http.Handler, drain time.Duration, comps ...Component) (err error) {
-	ln, err := net.Listen("tcp", addr)
+// server down. addrVar names the setting of srv.Addr in error messages.
+func Run(ctx context.Context, log *slog.Logger, addrVar string, srv *http.Server, drain time.Duration, comps ...Component) (err error) {
+	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", addrVar, addr, err)
+		return fmt.Errorf("%s %s: %w", addrVar, srv.Addr, err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	failed := make(chan error, len(comps)+1)
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

@@ -20,6 +20,7 @@ import (
 	"github.com/ledgersync/ledger/libs/bus"
 	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/magento"
+	"github.com/ledgersync/ledger/libs/policy"
 	"github.com/ledgersync/ledger/libs/secrets"
 	"github.com/ledgersync/ledger/libs/store"
 	"github.com/ledgersync/ledger/libs/telemetry"
@@ -153,7 +154,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Parallel()
 		shop := s.shop(t, "t1", nil)
 		_, inv := loadFixture(t, "registered_customer")
-		if _, err := shop.CreateInvoice(inv); err != nil {
+		if _, err := shop.CreateInvoice(inv.Invoice); err != nil {
 			t.Fatal(err)
 		}
 		run := s.publish(t, "t1", "invoice.created", inv.MagentoID)
@@ -162,12 +163,16 @@ func TestEndToEnd(t *testing.T) {
 		if w.Event != "invoice.created" || !strings.HasPrefix(w.Traceparent, "00-0af7651916cd43dd") {
 			t.Errorf("write header: %+v", w)
 		}
-		want, err := os.ReadFile(filepath.Join("testdata", "golden", "registered_customer.json"))
+		pol, _ := loadFixture(t, "registered_customer")
+		expected, err := Builder{TenantID: "t1", Policy: pol, BaseCurrency: "GBP", Dir: &MemoryDirectory{}}.Invoice(t.Context(), inv)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := goldenView(t, w); string(got) != string(want) {
-			t.Errorf("published write differs from the golden file:\n%s", got)
+		if got, want := goldenView(t, w), goldenView(t, expected); string(got) != string(want) {
+			t.Errorf("published write differs from the Builder's:\n%s", got)
+		}
+		if snap, err := s.st.PolicySnapshot(t.Context(), run); err != nil || !strings.Contains(string(snap), `"default_ledger_account_id"`) {
+			t.Errorf("policy snapshot %s, %v", snap, err)
 		}
 		attempts, err := s.st.Attempts(t.Context(), run)
 		if err != nil || len(attempts) != 1 || attempts[0].HTTPStatus != 200 || attempts[0].Stage != "mapper" ||
@@ -207,7 +212,7 @@ func TestEndToEnd(t *testing.T) {
 			})
 		})
 		_, inv := loadFixture(t, "untaxed_shipping")
-		if _, err := shop.CreateInvoice(inv); err != nil {
+		if _, err := shop.CreateInvoice(inv.Invoice); err != nil {
 			t.Fatal(err)
 		}
 		run := s.publish(t, "t5xx", "invoice.created", inv.MagentoID)
@@ -226,11 +231,11 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("unsupported event is skipped", func(t *testing.T) {
 		t.Parallel()
 		s.shop(t, "tskip", nil)
-		run := s.publish(t, "tskip", "product.upserted", 5)
-		res := await(t, s.js, bus.StreamResults, bus.ResultSubject("tskip", "product"), &ledgerv1.SyncResult{},
+		run := s.publish(t, "tskip", "shipment.created", 5)
+		res := await(t, s.js, bus.StreamResults, bus.ResultSubject("tskip", "none"), &ledgerv1.SyncResult{},
 			func(r *ledgerv1.SyncResult) bool { return r.SyncRunId == run })
 		if res.Status != ledgerv1.SyncStatus_SYNC_STATUS_SKIPPED || res.SkipReason != SkipEventNotSupported ||
-			!strings.Contains(res.Message, "not synced") {
+			!strings.Contains(res.Message, "does not sync") {
 			t.Errorf("result %+v", res)
 		}
 	})
@@ -267,9 +272,83 @@ func TestEndToEnd(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		r, _ := s.st.Run(t.Context(), run)
-		if r.Terminal() || r.ErrorClass != ClassAuth {
-			t.Errorf("run should be held, not finished: %+v", r)
+		for {
+			r, _ := s.st.Run(t.Context(), run)
+			if r.Terminal() {
+				t.Fatalf("run should be held, not finished: %+v", r)
+			}
+			if r.ErrorClass == ClassAuth {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the held run's error was not noted: %+v", r)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
+	t.Run("invoice.paid, creditmemo.created and product.upserted fetch every shape", func(t *testing.T) {
+		t.Parallel()
+		shop := s.shop(t, "tdocs", nil)
+		ctx := t.Context()
+		pol, _ := loadFixture(t, "registered_customer")
+		pol.PaymentMethodMap = map[string]string{"checkmo": "bank-1"}
+		pol.SyncProducts, pol.PurchaseLedgerAccountID = true, "purchases-5000"
+		if err := s.st.SetPolicy(ctx, "tdocs", pol.JSON()); err != nil {
+			t.Fatal(err)
+		}
+		inv := fixtureInvoice(t, "registered_customer")
+		if _, err := shop.CreateInvoice(inv.Invoice); err != nil {
+			t.Fatal(err)
+		}
+		run := s.publish(t, "tdocs", EventInvoicePaid, inv.MagentoID)
+		w := await(t, s.js, bus.StreamSage, bus.SageSubject("tdocs", "invoice"), &ledgerv1.SageWrite{},
+			func(w *ledgerv1.SageWrite) bool { return w.SyncRunId == run })
+		if len(w.Operations) != 3 || w.Operations[2].Key != KeyPayment || w.ResultKey != KeyInvoice ||
+			!strings.Contains(string(w.Operations[2].Body), `"bank_account_id":"bank-1"`) {
+			t.Errorf("payment write %s", goldenView(t, w))
+		}
+		cm, err := shop.CreateCreditMemoFrom(magentosim.CreditMemo{InvoiceID: &inv.MagentoID, WebsiteID: 1, Currency: "GBP",
+			Customer: inv.Customer, Lines: inv.Lines[2:], AdjustmentNegative: amt("1.18"), GrandTotal: amt("8.00")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run = s.publish(t, "tdocs", EventCreditMemoCreated, cm.MagentoID)
+		w = await(t, s.js, bus.StreamSage, bus.SageSubject("tdocs", "creditmemo"), &ledgerv1.SageWrite{},
+			func(w *ledgerv1.SageWrite) bool { return w.SyncRunId == run })
+		var keys []string
+		for _, op := range w.Operations {
+			keys = append(keys, op.Key)
+		}
+		if strings.Join(keys, ",") != "contact,invoice,payment,credit_note,refund" || w.ResultKey != KeyCreditNote {
+			t.Errorf("credit memo write: %v", keys)
+		}
+		p, err := shop.UpsertProduct(magentosim.Product{SKU: "MUG", Name: "Mug&trade;", ProductType: "simple", ManageStock: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run = s.publish(t, "tdocs", EventProductUpserted, p.MagentoID)
+		w = await(t, s.js, bus.StreamSage, bus.SageSubject("tdocs", "product"), &ledgerv1.SageWrite{},
+			func(w *ledgerv1.SageWrite) bool { return w.SyncRunId == run })
+		if len(w.Operations) != 1 || w.Operations[0].Resource != ledgerv1.SageResource_SAGE_RESOURCE_PRODUCT {
+			t.Errorf("product write %s", goldenView(t, w))
+		}
+	})
+
+	t.Run("payment methods are fetched, inactive ones included", func(t *testing.T) {
+		t.Parallel()
+		s.shop(t, "tpm", nil)
+		b := mustTenant(t, s.st, "tpm").Binding
+		ms, err := PaymentMethods(t.Context(), &magento.Client{BaseURL: b.MagentoBaseURL, TenantID: "tpm", APIKey: b.APIKey})
+		if err != nil || len(ms) < 5 {
+			t.Fatalf("payment methods %+v, %v", ms, err)
+		}
+		inactive := false
+		for _, m := range ms {
+			inactive = inactive || !m.IsActive
+		}
+		if !inactive {
+			t.Error("inactive methods must be listed too")
 		}
 	})
 
@@ -294,3 +373,129 @@ func mustTenant(t *testing.T, st *store.Store, id string) store.Tenant {
 	}
 	return tn
 }
+
+// TestEveryReasonAndCode drives each skip reason and the mapper's dead-letter
+// codes through the real consumer (Postgres, JetStream, a simulated shop)
+// and checks that each is on the run record and on the RESULTS message that
+// statecallback mirrors into Magento's sync-state row (and, for failures, on
+// the dead letter).
+func TestEveryReasonAndCode(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	paid := func(method string) Invoice {
+		inv := fixtureInvoice(t, "registered_customer")
+		inv.PaymentMethod = method
+		return inv
+	}
+	open := fixtureInvoice(t, "guest_mixed_case_email")
+	zero := fixtureInvoice(t, "registered_customer")
+	for i := range zero.Lines {
+		zero.Lines[i].LineTax, zero.Lines[i].LineTotal, zero.Lines[i].TaxRate = amt("0"), amt("0"), nil
+	}
+	zero.ShippingAmount, zero.ShippingTaxAmount, zero.GrandTotal = amt("0"), amt("0"), amt("0")
+	bad := fixtureInvoice(t, "registered_customer")
+	bad.GrandTotal = amt("49.18")
+	future := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name     string
+		event    string
+		invoice  *Invoice
+		product  *magentosim.Product
+		policy   func(p *policy.Policy)
+		refs     map[string]string
+		status   ledgerv1.SyncStatus
+		reason   string
+		code     string
+		inDetail string
+	}{
+		{name: "event_not_supported", event: "order.placed", status: skipped, reason: SkipEventNotSupported},
+		{name: "payment_method_not_mapped", event: EventInvoicePaid, invoice: ptr(paid("purchaseorder")),
+			policy: func(p *policy.Policy) { p.PaymentMethodMap = map[string]string{"purchaseorder": ""} },
+			status: skipped, reason: SkipPaymentMethodNotMapped, inDetail: "payment_method_map"},
+		{name: "outside_sync_since", event: EventInvoiceCreated, invoice: ptr(fixtureInvoice(t, "registered_customer")),
+			policy: func(p *policy.Policy) { p.SyncSince = &future }, status: skipped, reason: SkipOutsideSyncSince},
+		{name: "zero_value_invoice", event: EventInvoiceCreated, invoice: &zero, status: skipped, reason: SkipZeroValueInvoice},
+		{name: "unpaid_invoice_filtered", event: EventInvoiceCreated, invoice: &open,
+			policy: func(p *policy.Policy) { p.SyncUnpaidInvoices = false }, status: skipped, reason: SkipUnpaidInvoiceFiltered},
+		{name: "website_filtered", event: EventInvoiceCreated, invoice: ptr(fixtureInvoice(t, "registered_customer")),
+			policy: func(p *policy.Policy) { p.WebsiteFilter = []int64{9} }, status: skipped, reason: SkipWebsiteFiltered},
+		{name: "store_filtered", event: EventInvoiceCreated, invoice: ptr(fixtureInvoice(t, "registered_customer")),
+			policy: func(p *policy.Policy) { p.StoreFilter = []int64{9} }, status: skipped, reason: SkipStoreFiltered},
+		{name: "product_type_not_supported", event: EventProductUpserted,
+			product: &magentosim.Product{SKU: "KIT", Name: "Kit", ProductType: "bundle"},
+			policy:  func(p *policy.Policy) { p.SyncProducts = true }, status: skipped, reason: SkipProductTypeNotSupported},
+		{name: "sync_filter_excluded", event: EventProductUpserted, product: &magentosim.Product{SKU: "MUG", Name: "Mug"},
+			status: skipped, reason: SkipSyncFilterExcluded},
+		{name: "ref_cache_stale", event: EventInvoiceCreated, invoice: ptr(fixtureInvoice(t, "registered_customer")),
+			refs:   map[string]string{policy.RefLedgerAccounts: `[{"id":"another-account"}]`},
+			status: failed, code: CodeRefCacheStale, inDetail: "default_ledger_account_id"},
+		{name: "totals_mismatch", event: EventInvoiceCreated, invoice: &bad, status: failed, code: CodeTotalsMismatch},
+		{name: "magento_entity_not_found", event: EventCreditMemoCreated, status: failed, code: CodeEntityNotFound},
+		{name: "policy_invalid", event: EventInvoiceCreated, invoice: ptr(fixtureInvoice(t, "registered_customer")),
+			policy: func(p *policy.Policy) { p.EUGoodsServicesDefault = "BOTH" }, status: failed, code: CodePolicyInvalid},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			tenant := "r" + strconv.Itoa(i)
+			shop := s.shop(t, tenant, nil)
+			ctx := t.Context()
+			if c.policy != nil {
+				pol, _ := loadFixture(t, "registered_customer")
+				c.policy(&pol)
+				doc := pol.JSON()
+				if err := s.st.SetPolicy(ctx, tenant, doc); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for kind, doc := range c.refs {
+				if err := s.st.SetRefCache(ctx, tenant, kind, []byte(doc)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			id := int64(404)
+			if c.invoice != nil {
+				inv, err := shop.CreateInvoice(c.invoice.Invoice)
+				if err != nil {
+					t.Fatal(err)
+				}
+				id = inv.MagentoID
+			}
+			if c.product != nil {
+				p, err := shop.UpsertProduct(*c.product)
+				if err != nil {
+					t.Fatal(err)
+				}
+				id = p.MagentoID
+			}
+			run := s.publish(t, tenant, c.event, id)
+			entity := magento.EntityType(c.event)
+			if entity == "" {
+				entity = "none"
+			}
+			res := await(t, s.js, bus.StreamResults, bus.ResultSubject(tenant, entity), &ledgerv1.SyncResult{},
+				func(r *ledgerv1.SyncResult) bool { return r.SyncRunId == run })
+			if res.Status != c.status || res.SkipReason != c.reason || res.ErrorCode != c.code || !strings.Contains(res.Message, c.inDetail) {
+				t.Fatalf("RESULTS message %+v", res)
+			}
+			r, err := s.st.Run(ctx, run)
+			if err != nil || !r.Terminal() || r.SkipReason != c.reason || r.ErrorCode != c.code {
+				t.Fatalf("run record %+v, %v", r, err)
+			}
+			if c.status == failed {
+				dl := await(t, s.js, bus.StreamDLQ, bus.DLQSubject("mapper", tenant, entity), &ledgerv1.DeadLetter{},
+					func(d *ledgerv1.DeadLetter) bool { return d.SyncRunId == run })
+				if dl.ErrorCode != c.code {
+					t.Fatalf("dead letter %+v", dl)
+				}
+			}
+		})
+	}
+}
+
+const (
+	skipped = ledgerv1.SyncStatus_SYNC_STATUS_SKIPPED
+	failed  = ledgerv1.SyncStatus_SYNC_STATUS_FAILED
+)
+
+func ptr[T any](v T) *T { return &v }

@@ -31,9 +31,26 @@ const (
 	CodeOutboxEventInvalid = "outbox_event_invalid"
 	CodeStoreUnavailable   = "store_unavailable"
 	CodePublishFailed      = "publish_failed"
+	CodeReferenceCollision = "contact_reference_collision"
+	CodeEntityIDInvalid    = "magento_entity_id_invalid"
 
-	SkipEventNotSupported = "event_not_supported"
+	SkipEventNotSupported       = "event_not_supported"
+	SkipPaymentMethodNotMapped  = "payment_method_not_mapped"
+	SkipOutsideSyncSince        = "outside_sync_since"
+	SkipZeroValueInvoice        = "zero_value_invoice"
+	SkipUnpaidInvoiceFiltered   = "unpaid_invoice_filtered"
+	SkipWebsiteFiltered         = "website_filtered"
+	SkipStoreFiltered           = "store_filtered"
+	SkipProductTypeNotSupported = "product_type_not_supported"
+	SkipSyncFilterExcluded      = "sync_filter_excluded"
 )
+
+// SkipReasons lists every skip reason the mapper produces.
+var SkipReasons = []string{
+	SkipEventNotSupported, SkipPaymentMethodNotMapped, SkipOutsideSyncSince, SkipZeroValueInvoice,
+	SkipUnpaidInvoiceFiltered, SkipWebsiteFiltered, SkipStoreFiltered, SkipProductTypeNotSupported,
+	SkipSyncFilterExcluded,
+}
 
 // Failure is a permanent failure of a run: it is recorded as failed with Class
 // and Code, published as a result, and its message dead-lettered for replay

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
@@ -26,9 +25,15 @@ import (
 // Events the mapper turns into Sage writes; every other event is skipped with
 // reason event_not_supported.
 const (
-	EventInvoiceCreated   = "invoice.created"
-	EventCustomerUpserted = "customer.upserted"
+	EventInvoiceCreated    = "invoice.created"
+	EventInvoicePaid       = "invoice.paid"
+	EventCreditMemoCreated = "creditmemo.created"
+	EventCustomerUpserted  = "customer.upserted"
+	EventProductUpserted   = "product.upserted"
 )
+
+// Events lists the events the mapper maps.
+var Events = []string{EventInvoiceCreated, EventInvoicePaid, EventCreditMemoCreated, EventCustomerUpserted, EventProductUpserted}
 
 // retryable is a failure that may pass: the message is redelivered after delay
 // (0 = exponential back-off by delivery count). park marks failures an operator
@@ -119,20 +124,24 @@ func (j *job) handle(ctx context.Context) bus.Outcome {
 		return bus.Done()
 	}
 	switch j.ev.Event {
-	case EventInvoiceCreated, EventCustomerUpserted:
+	case EventInvoiceCreated, EventInvoicePaid, EventCreditMemoCreated, EventCustomerUpserted, EventProductUpserted:
 		return j.outcome(ctx, j.mapAndPublish(ctx))
 	default:
-		return j.skip(ctx, SkipEventNotSupported, fmt.Sprintf("%s events are not synced to Sage yet", j.ev.Event))
+		return j.skip(ctx, SkipEventNotSupported, fmt.Sprintf("Ledger does not sync %q events to Sage", j.ev.Event))
 	}
 }
 
 // outcome turns the result of mapping into the message's fate. It is the one
-// place where a failure becomes a retry, a parked retry or a failed run plus a
-// dead letter.
+// place where a failure becomes a skip, a retry, a held retry or a failed run
+// plus a dead letter.
 func (j *job) outcome(ctx context.Context, err error) bus.Outcome {
 	if err == nil {
 		j.count("published")
 		return bus.Done()
+	}
+	var sk *Skip
+	if errors.As(err, &sk) {
+		return j.skip(ctx, sk.Reason, sk.Message)
 	}
 	var f *Failure
 	if errors.As(err, &f) {
@@ -145,10 +154,7 @@ func (j *job) outcome(ctx context.Context, err error) bus.Outcome {
 	if nerr := j.s.st.NoteRunError(ctx, j.ev.SyncRunId, r.class, r.err.Error()); nerr != nil {
 		j.log.Warn("mapper: could not note the run's error", "err", nerr)
 	}
-	if j.delivered >= MaxDeliver {
-		if r.park {
-			return j.requeue(ctx, r)
-		}
+	if j.delivered >= MaxDeliver && !r.park {
 		return j.fail(ctx, &Failure{Class: r.class, Code: r.code, HTTPStatus: r.status,
 			Message: fmt.Sprintf("gave up after %d deliveries: %v", j.delivered, r.err)})
 	}
@@ -158,7 +164,9 @@ func (j *job) outcome(ctx context.Context, err error) bus.Outcome {
 	}
 	j.log.Warn("mapper: will retry", "class", r.class, "code", r.code, "delay", delay, "err", r.err)
 	j.count("retry")
-	return bus.Outcome{Verdict: bus.Retry, Delay: delay, Class: r.class, Code: r.code, Message: r.err.Error(),
+	// A held retry (park) waits on an operator: bus.Settle never dead-letters
+	// it and requeues it at MaxDeliver.
+	return bus.Outcome{Verdict: bus.Retry, Delay: delay, Hold: r.park, Class: r.class, Code: r.code, Message: r.err.Error(),
 		HTTPStatus: r.status, TenantID: j.ev.TenantId, RunID: j.ev.SyncRunId, Entity: entityOf(j.ev.Event)}
 }
 
@@ -201,33 +209,9 @@ func (j *job) skip(ctx context.Context, reason, message string) bus.Outcome {
 	return bus.Done()
 }
 
-// requeue keeps a parked message alive past MaxDeliver: it publishes a copy to
-// its own subject (a new message, so JetStream's delivery count starts again)
-// and acknowledges the old one. Auth drift is never dead-lettered.
-func (j *job) requeue(ctx context.Context, r *retryable) bus.Outcome {
-	seq := uint64(0)
-	if meta, err := j.msg.Metadata(); err == nil && meta != nil {
-		seq = meta.Sequence.Stream
-	}
-	m := &nats.Msg{Subject: j.msg.Subject(), Data: j.msg.Data(), Header: nats.Header{}}
-	for k, v := range j.msg.Headers() {
-		if k != jetstream.MsgIDHeader {
-			m.Header[k] = v
-		}
-	}
-	id := fmt.Sprintf("requeue:%s:%d", j.ev.SyncRunId, seq)
-	if _, err := j.s.js.PublishMsg(ctx, m, jetstream.WithMsgID(id)); err != nil {
-		j.log.Error("mapper: could not requeue a parked event; it goes to the DLQ", "err", err)
-		return bus.Outcome{Verdict: bus.Retry, Delay: r.delay, Class: r.class, Code: r.code, Message: r.err.Error(),
-			TenantID: j.ev.TenantId, RunID: j.ev.SyncRunId, Entity: entityOf(j.ev.Event)}
-	}
-	j.log.Warn("mapper: event parked again until the binding is fixed", "code", r.code)
-	j.count("retry")
-	return bus.Done()
-}
-
-// mapAndPublish fetches the canonical entity, builds the SageWrite and
-// publishes it. It returns nil only after the SAGE stream acknowledged it.
+// mapAndPublish fetches the canonical entity, applies the policy, builds the
+// SageWrite and publishes it. It returns nil only after the SAGE stream
+// acknowledged it; a *Skip, *Failure or *retryable otherwise.
 func (j *job) mapAndPublish(ctx context.Context) error {
 	t, err := j.s.st.Tenant(ctx, j.ev.TenantId)
 	if errors.Is(err, store.ErrNotFound) {
@@ -251,27 +235,26 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 	if err != nil {
 		return failf(ClassValidation, CodePolicyInvalid, "the tenant policy is not valid: %v", err)
 	}
+	// The run keeps the policy it was mapped with (DESIGN §3).
+	if err := j.s.st.SetPolicySnapshot(ctx, j.ev.SyncRunId, pol.JSON()); err != nil {
+		return &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err}
+	}
+	refs, err := j.references(ctx, t.ID)
+	if err != nil {
+		return err
+	}
 	if j.ev.MagentoEntityId <= 0 {
-		return failf(ClassValidation, "magento_entity_id_invalid", "%s has no Magento entity id to fetch", j.ev.Event)
+		return failf(ClassValidation, CodeEntityIDInvalid, "%s has no Magento entity id to fetch", j.ev.Event)
 	}
 	client := &magento.Client{BaseURL: b.MagentoBaseURL, TenantID: t.ID, APIKey: b.APIKey, HTTP: j.s.http}
-	builder := Builder{TenantID: t.ID, Policy: pol, BaseCurrency: j.s.cfg.BaseCurrency}
-
-	var write *ledgerv1.SageWrite
-	switch j.ev.Event {
-	case EventInvoiceCreated:
-		var inv magento.Invoice
-		if err := j.fetch(ctx, client, "invoice", &inv); err != nil {
-			return err
-		}
-		write, err = builder.Invoice(inv)
-	case EventCustomerUpserted:
-		var c magento.Contact
-		if err := j.fetch(ctx, client, "customer", &c); err != nil {
-			return err
-		}
-		write, err = builder.Contact(c)
+	base := pol.BaseCurrency
+	if base == "" {
+		base = j.s.cfg.BaseCurrency
 	}
+	builder := Builder{TenantID: t.ID, Policy: pol, BaseCurrency: base, Refs: refs,
+		Dir: StoreDirectory{TenantID: t.ID, St: j.s.st}}
+
+	write, err := j.build(ctx, client, builder, pol)
 	if err != nil {
 		return err
 	}
@@ -286,10 +269,105 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 	return nil
 }
 
+// build fetches what the event needs and applies the policy's filters and the
+// builder.
+func (j *job) build(ctx context.Context, client *magento.Client, builder Builder, pol policy.Policy) (*ledgerv1.SageWrite, error) {
+	id := j.ev.MagentoEntityId
+	switch j.ev.Event {
+	case EventInvoiceCreated:
+		var inv Invoice
+		if err := j.fetch(ctx, client, "invoice", id, &inv); err != nil {
+			return nil, err
+		}
+		if sk := FilterInvoice(pol, inv); sk != nil {
+			return nil, sk
+		}
+		return builder.Invoice(ctx, inv)
+	case EventInvoicePaid:
+		var inv Invoice
+		if err := j.fetch(ctx, client, "invoice", id, &inv); err != nil {
+			return nil, err
+		}
+		if sk := FilterPayment(pol, inv); sk != nil {
+			return nil, sk
+		}
+		if _, ok := pol.BankAccount(inv.PaymentMethod); !ok && inv.PaymentMethod != "" {
+			// Decided before the payment fetch: nothing to record.
+			return nil, skipf(SkipPaymentMethodNotMapped,
+				"payment method %q of invoice %s has no Sage bank account: map it in payment_method_map (or set default_bank_account_id) and retry; the invoice stays unpaid in Sage",
+				inv.PaymentMethod, inv.IncrementID)
+		}
+		var pay Payment
+		if err := j.fetch(ctx, client, "payment", id, &pay); err != nil {
+			return nil, err
+		}
+		return builder.Payment(ctx, inv, pay)
+	case EventCreditMemoCreated:
+		var cm CreditMemo
+		if err := j.fetch(ctx, client, "creditmemo", id, &cm); err != nil {
+			return nil, err
+		}
+		var inv *Invoice
+		if cm.InvoiceID != nil && *cm.InvoiceID > 0 {
+			inv = &Invoice{}
+			if err := j.fetch(ctx, client, "invoice", *cm.InvoiceID, inv); err != nil {
+				return nil, err
+			}
+		}
+		if sk := FilterCreditMemo(pol, cm, inv, j.ev.StoreId); sk != nil {
+			return nil, sk
+		}
+		return builder.CreditMemo(ctx, cm, inv)
+	case EventCustomerUpserted:
+		var c magento.Contact
+		if err := j.fetch(ctx, client, "customer", id, &c); err != nil {
+			return nil, err
+		}
+		if sk := FilterCustomer(pol, c.WebsiteID, c.MagentoID); sk != nil {
+			return nil, sk
+		}
+		return builder.Customer(ctx, c)
+	case EventProductUpserted:
+		if !pol.SyncProducts {
+			return nil, skipf(SkipSyncFilterExcluded, "product %d: sync_products is off in the tenant policy", id)
+		}
+		var p Product
+		if err := j.fetch(ctx, client, "product", id, &p); err != nil {
+			return nil, err
+		}
+		if sk := FilterProduct(pol, p); sk != nil {
+			return nil, sk
+		}
+		return builder.Product(ctx, p)
+	}
+	return nil, skipf(SkipEventNotSupported, "Ledger does not sync %q events to Sage", j.ev.Event)
+}
+
+// references loads the tenant's Sage reference cache; kinds never fetched stay
+// unchecked.
+func (j *job) references(ctx context.Context, tenantID string) (*policy.References, error) {
+	docs := map[string][]byte{}
+	for _, kind := range policy.RefKinds {
+		doc, _, err := j.s.st.RefCache(ctx, tenantID, kind)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			continue
+		case err != nil:
+			return nil, &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err}
+		}
+		docs[kind] = doc
+	}
+	refs, err := policy.ParseReferences(docs)
+	if err != nil {
+		return nil, failf(ClassValidation, CodeRefCacheStale, "the Sage reference cache is unreadable (%v): refresh it (ledgerctl sage refresh)", err)
+	}
+	return &refs, nil
+}
+
 // fetch GETs /V1/byte8/{kind}/{id} into out, records the attempt and
 // classifies a failure.
-func (j *job) fetch(ctx context.Context, c *magento.Client, kind string, out any) error {
-	path := fmt.Sprintf("/V1/byte8/%s/%d", kind, j.ev.MagentoEntityId)
+func (j *job) fetch(ctx context.Context, c *magento.Client, kind string, id int64, out any) error {
+	path := fmt.Sprintf("/V1/byte8/%s/%d", kind, id)
 	start := time.Now()
 	var raw json.RawMessage
 	err := c.Get(ctx, path, &raw)
@@ -298,13 +376,13 @@ func (j *job) fetch(ctx context.Context, c *magento.Client, kind string, out any
 			err = &decodeError{derr}
 		}
 	}
-	classified := j.classify(ctx, c, kind, path, err)
+	classified := j.classify(ctx, c, kind, id, path, err)
 	j.record(ctx, path, start, err, classified)
 	return classified
 }
 
 // classify decides what a Magento error means for the run.
-func (j *job) classify(ctx context.Context, c *magento.Client, kind, path string, err error) error {
+func (j *job) classify(ctx context.Context, c *magento.Client, kind string, id int64, path string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -314,7 +392,7 @@ func (j *job) classify(ctx context.Context, c *magento.Client, kind, path string
 	switch {
 	case errors.As(err, &he) && he.Status == http.StatusNotFound:
 		return &Failure{Class: ClassNotFound, Code: CodeEntityNotFound, HTTPStatus: he.Status,
-			Message: fmt.Sprintf("Magento has no %s %d (GET /rest%s answered 404: %s)", kind, j.ev.MagentoEntityId, path, he.Message)}
+			Message: fmt.Sprintf("Magento has no %s %d (GET /rest%s answered 404: %s); if it was deleted there is nothing to sync, otherwise replay this dead letter once it exists", kind, id, path, he.Message)}
 	case errors.As(err, &he) && he.Status == http.StatusUnauthorized:
 		return j.authDrift(ctx, c, he)
 	case errors.As(err, &he) && he.Transient():
@@ -381,7 +459,7 @@ func (j *job) count(outcome string) {
 // eventLabel bounds metric label values to the known events.
 func eventLabel(event string) string {
 	switch event {
-	case EventInvoiceCreated, EventCustomerUpserted, "invoice.paid", "creditmemo.created", "product.upserted":
+	case EventInvoiceCreated, EventCustomerUpserted, EventInvoicePaid, EventCreditMemoCreated, EventProductUpserted:
 		return event
 	}
 	return "other"

@@ -50,6 +50,8 @@ type SageInvoiceLine struct {
 	TaxAmount         money.Amount  `json:"tax_amount"`
 	CurrencyTaxAmount money.Amount  `json:"currency_tax_amount"`
 	TotalAmount       money.Amount  `json:"total_amount"`
+	// EUGoodsServicesTypeID is set on cross-border documents only (§30).
+	EUGoodsServicesTypeID string `json:"eu_goods_services_type_id,omitempty"`
 }
 
 // SageInvoice is the body of POST /sales_invoices (root key "sales_invoice").
@@ -58,6 +60,7 @@ type SageInvoiceLine struct {
 type SageInvoice struct {
 	ContactID         string            `json:"contact_id,omitempty"`
 	Date              string            `json:"date"`
+	DueDate           string            `json:"due_date,omitempty"`
 	Reference         string            `json:"reference"`
 	CurrencyID        string            `json:"currency_id"`
 	ExchangeRate      money.Number      `json:"exchange_rate"`
@@ -70,4 +73,87 @@ type SageInvoice struct {
 	NetAmount         money.Amount      `json:"net_amount"`
 	TaxAmount         money.Amount      `json:"tax_amount"`
 	TotalAmount       money.Amount      `json:"total_amount"`
+}
+
+// SageCreditNote is the body of POST /sales_credit_notes (root key
+// "sales_credit_note"): the invoice's shape with credit_note_lines and
+// original_invoice_date. Shipping refunds are a line (on the carriage
+// account), so the shipping header fields stay zero.
+type SageCreditNote struct {
+	ContactID           string            `json:"contact_id,omitempty"`
+	Date                string            `json:"date"`
+	OriginalInvoiceDate string            `json:"original_invoice_date,omitempty"`
+	Reference           string            `json:"reference"`
+	Notes               string            `json:"notes,omitempty"`
+	CurrencyID          string            `json:"currency_id"`
+	ExchangeRate        money.Number      `json:"exchange_rate"`
+	MainAddress         *SageAddress      `json:"main_address,omitempty"`
+	DeliveryAddress     *SageAddress      `json:"delivery_address,omitempty"`
+	CreditNoteLines     []SageInvoiceLine `json:"credit_note_lines"`
+	NetAmount           money.Amount      `json:"net_amount"`
+	TaxAmount           money.Amount      `json:"tax_amount"`
+	TotalAmount         money.Amount      `json:"total_amount"`
+}
+
+// SageAllocatedArtefact is one allocated_artefacts entry. ArtefactID is left
+// empty: the writer fills it from an earlier operation through a FieldBinding
+// on "allocated_artefacts.<i>.artefact_id".
+type SageAllocatedArtefact struct {
+	ArtefactID string       `json:"artefact_id"`
+	Amount     money.Amount `json:"amount"`
+}
+
+// SageContactPayment is the body of POST /contact_payments (root key
+// "contact_payment"): a CUSTOMER_RECEIPT settling an invoice or a
+// CUSTOMER_REFUND paying out a credit note, in the document's currency and
+// exchange rate.
+type SageContactPayment struct {
+	TransactionTypeID  string                  `json:"transaction_type_id"`
+	ContactID          string                  `json:"contact_id,omitempty"`
+	BankAccountID      string                  `json:"bank_account_id"`
+	PaymentMethodID    string                  `json:"payment_method_id,omitempty"`
+	Date               string                  `json:"date"`
+	TotalAmount        money.Amount            `json:"total_amount"`
+	CurrencyID         string                  `json:"currency_id"`
+	ExchangeRate       money.Number            `json:"exchange_rate"`
+	Reference          string                  `json:"reference,omitempty"`
+	AllocatedArtefacts []SageAllocatedArtefact `json:"allocated_artefacts"`
+}
+
+// SageContactAllocation is the body of POST /contact_allocations (root key
+// "contact_allocation"): a credit note set against its invoice, the invoice
+// positive and the credit note negative.
+type SageContactAllocation struct {
+	TransactionTypeID  string                  `json:"transaction_type_id"`
+	ContactID          string                  `json:"contact_id,omitempty"`
+	Date               string                  `json:"date"`
+	AllocatedArtefacts []SageAllocatedArtefact `json:"allocated_artefacts"`
+}
+
+// SageSalesPrice is a product's sales_prices entry.
+type SageSalesPrice struct {
+	PriceName        string       `json:"price_name"`
+	Price            money.Amount `json:"price"`
+	PriceIncludesTax bool         `json:"price_includes_tax"`
+}
+
+// SageServiceRate is a service's sales_rates entry.
+type SageServiceRate struct {
+	RateName        string       `json:"rate_name"`
+	Rate            money.Amount `json:"rate"`
+	RateIncludesTax bool         `json:"rate_includes_tax"`
+}
+
+// SageCatalogItem is the body of POST /products (root key "product") or
+// POST /services (root key "service").
+type SageCatalogItem struct {
+	ItemCode                string            `json:"item_code"`
+	Description             string            `json:"description"`
+	SalesLedgerAccountID    string            `json:"sales_ledger_account_id,omitempty"`
+	PurchaseLedgerAccountID string            `json:"purchase_ledger_account_id,omitempty"`
+	CostPrice               *money.Amount     `json:"cost_price,omitempty"`
+	SourceGUID              string            `json:"source_guid,omitempty"`
+	CatalogItemTypeID       string            `json:"catalog_item_type_id,omitempty"`
+	SalesPrices             []SageSalesPrice  `json:"sales_prices,omitempty"`
+	SalesRates              []SageServiceRate `json:"sales_rates,omitempty"`
 }

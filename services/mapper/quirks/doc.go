@@ -16,11 +16,15 @@ const (
 	NameContactReference = "s23_contact_reference"
 	NameExchangeRate     = "s27_exchange_rate"
 	NameContactCurrency  = "s28_contact_currency"
+	NameZeroRatedOutside = "s29_zero_rated_outside_uk"
+	NameEUGoodsServices  = "s30_eu_goods_services"
+	NameContactVariant   = "s31_contact_per_currency"
 	NameShippingZeroRate = "s32_shipping_zero_rate"
 )
 
 // Order lists every rule name in catalogue order, so applied_quirks is stable.
 var Order = []string{
 	NameLineTax, NameAddresses, NameDescription, NameContactReference,
-	NameExchangeRate, NameContactCurrency, NameShippingZeroRate,
+	NameExchangeRate, NameContactCurrency, NameZeroRatedOutside, NameEUGoodsServices,
+	NameContactVariant, NameShippingZeroRate, NoteMixedEUCoerced,
 }

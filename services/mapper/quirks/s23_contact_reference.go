@@ -51,8 +51,9 @@ func GuestHash(email string) string {
 //     (one Sage contact per customer and currency, §31) appends
 //     CurrencySuffix(currency); a guest's hash is then cut to 8 characters.
 //
-// Collisions of the 36-bit guest hash are detected through entity_xref by the
-// writer, not here.
+// Collisions (a 36-bit guest hash collides at scale) are detected through
+// entity_xref by the mapper's reference claims and resolved with
+// ReferenceCandidates.
 func ContactReference(customerID int64, email, currency, baseCurrency string) string {
 	suffix := ""
 	if !strings.EqualFold(strings.TrimSpace(currency), strings.TrimSpace(baseCurrency)) {
@@ -70,4 +71,41 @@ func ContactReference(customerID int64, email, currency, baseCurrency string) st
 		id = id[len(id)-room:]
 	}
 	return "M" + id + suffix
+}
+
+// MaxReferenceCandidates bounds ReferenceCandidates.
+const MaxReferenceCandidates = 8
+
+// ReferenceCandidates is the deterministic list of references a contact may
+// take, best first: ContactReference, then, for when that one is already
+// claimed by another customer (entity_xref kind "contact_ref"), alternatives
+// that depend only on the customer and currency: a guest's hash over
+// "email#n", a registered customer's id in base 36 with a disambiguating
+// digit. Every candidate fits Sage's 10 characters and keeps the kind letter
+// and currency suffix, so the same customer always ends on the same
+// reference whatever order the collisions were met in.
+func ReferenceCandidates(customerID int64, email, currency, baseCurrency string) []string {
+	first := ContactReference(customerID, email, currency, baseCurrency)
+	out := []string{first}
+	suffix := ""
+	if !strings.EqualFold(strings.TrimSpace(currency), strings.TrimSpace(baseCurrency)) {
+		suffix = CurrencySuffix(currency)
+	}
+	room := MaxContactReference - 1 - len(suffix)
+	for n := 1; len(out) < MaxReferenceCandidates; n++ {
+		var c string
+		if customerID <= 0 {
+			c = "G" + GuestHash(email + "#" + strconv.Itoa(n))[:room] + suffix
+		} else {
+			id := strings.ToUpper(strconv.FormatInt(customerID, 36))
+			if len(id) > room-1 {
+				id = id[len(id)-(room-1):]
+			}
+			c = "M" + id + strconv.Itoa(n) + suffix
+		}
+		if c != first {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package quirks
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -53,5 +54,29 @@ func TestCurrencySuffixesAreDistinct(t *testing.T) {
 			t.Errorf("%s and %s share suffix %c", cur, other, l)
 		}
 		seen[l] = cur
+	}
+}
+
+func TestReferenceCandidates(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		id       int64
+		email    string
+		currency string
+	}{{0, "a@b.c", "GBP"}, {0, "a@b.c", "EUR"}, {42, "", "GBP"}, {999999999, "", "USD"}, {1 << 50, "", "EUR"}} {
+		cands := ReferenceCandidates(c.id, c.email, c.currency, "GBP")
+		if len(cands) != MaxReferenceCandidates || cands[0] != ContactReference(c.id, c.email, c.currency, "GBP") {
+			t.Fatalf("%+v: %v", c, cands)
+		}
+		seen := map[string]bool{}
+		for _, r := range cands {
+			if len(r) > MaxContactReference || seen[r] {
+				t.Fatalf("%+v: bad or repeated candidate %q in %v", c, r, cands)
+			}
+			seen[r] = true
+		}
+		if again := ReferenceCandidates(c.id, c.email, c.currency, "GBP"); !slices.Equal(again, cands) {
+			t.Fatalf("not deterministic: %v vs %v", cands, again)
+		}
 	}
 }
