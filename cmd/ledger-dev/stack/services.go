@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -14,7 +15,16 @@ import (
 	"github.com/ledgersync/ledger/services/ingest"
 	"github.com/ledgersync/ledger/services/mapper"
 	sagewriter "github.com/ledgersync/ledger/services/sage-writer"
+	"github.com/ledgersync/ledger/services/sage-writer/budget"
 	"github.com/ledgersync/ledger/services/statecallback"
+)
+
+// The development stack's writer pacing: the simulator is not throttled, and a
+// new tenant's consumer should appear within a second.
+const (
+	DevBusinessPerMinute = 6000
+	DevBusinessBurst     = 20
+	DevTenantScan        = time.Second
 )
 
 // startServices builds every service with the stack's store, JetStream and
@@ -43,6 +53,10 @@ func (s *Stack) startServices(ctx context.Context, opt Options) error {
 	if !opt.NoWriter {
 		wr, err := sagewriter.New(sagewriter.Config{
 			Endpoints: s.SageEndpoints(), ClientID: SageClientID, ClientSecret: secrets.String(SageClientSecret),
+			// The simulator has no per-business throttle unless a test sets one;
+			// Sage's own pacing default (100/min) would only slow the demo.
+			Budget:     budget.Config{BusinessPerMinute: DevBusinessPerMinute, BusinessBurst: DevBusinessBurst},
+			TenantScan: DevTenantScan,
 		}, s.Store, s.JS, s.Log.With("service", "sage-writer"))
 		if err != nil {
 			return fmt.Errorf("sage-writer: %w", err)

@@ -190,6 +190,12 @@ func (s *Stack) WriterEnv() []string {
 		"SAGE_CLIENT_ID=" + SageClientID,
 		"SAGE_CLIENT_SECRET=" + SageClientSecret,
 		"WRITER_ADDR=127.0.0.1:0",
+		fmt.Sprintf("SAGE_BUSINESS_RATE_PER_MINUTE=%d", DevBusinessPerMinute),
+		fmt.Sprintf("SAGE_BUSINESS_BURST=%d", DevBusinessBurst),
+		"WRITER_TENANT_SCAN=" + DevTenantScan.String(),
+		// A killed writer's in-flight write comes back after the ack wait; the
+		// shortest allowed keeps kill-and-restart tests quick.
+		"WRITER_ACK_WAIT=60s",
 	}
 }
 
