@@ -46,6 +46,18 @@ Commands:
   sage connect --tenant T                  print the Sage authorization URL to open
   runs list [--tenant T] [--status S] [--limit N]
                                            list sync runs, newest first
+  runs show RUN                            one run with its attempt history
+  runs retry RUN...                        re-run runs; re-fires the sync-state callback
+  backfill sync-state --tenant T [--entity invoice,creditmemo] [--since TIME] [--rate N] [--dry-run]
+                                           push succeeded runs' state to Magento (resumable)
+  xref set --tenant T --kind K --key KEY [--currency C] --sage-id ID [--reference R]
+                                           link a Magento identity to an existing Sage document
+  policy get --tenant T                    print the tenant's sync policy (JSON)
+  policy set --tenant T --file F           validate and store a policy (F or - for stdin)
+  refdata refresh --tenant T               re-read the tenant's Sage reference data
+  dlq list [filters] [--limit N]           list dead letters
+  dlq replay [filters] [--dry-run] [--rate N]
+                                           republish dead letters to their original subjects
 
 Global flags (also accepted after the command):
   --addr HOST:PORT   AdminService address (env LEDGER_ADMIN_ADDR, default 127.0.0.1:9090)
@@ -118,10 +130,15 @@ type command struct {
 }
 
 var groups = map[string]map[string]command{
-	"tenants": tenantCommands,
-	"magento": magentoCommands,
-	"sage":    sageCommands,
-	"runs":    runCommands,
+	"tenants":  tenantCommands,
+	"magento":  magentoCommands,
+	"sage":     sageCommands,
+	"runs":     runCommands,
+	"backfill": backfillCommands,
+	"xref":     xrefCommands,
+	"policy":   policyCommands,
+	"refdata":  refdataCommands,
+	"dlq":      dlqCommands,
 }
 
 // run executes one command line (without the program name).
@@ -152,7 +169,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	grp, ok := groups[rest[0]]
 	if !ok {
-		return usagef("unknown command group %q: use one of tenants, magento, sage, runs (ledgerctl --help lists the commands)", rest[0])
+		return usagef("unknown command group %q: use one of %s (ledgerctl --help lists the commands)", rest[0], strings.Join(sortedKeys(groups), ", "))
 	}
 	if len(rest) < 2 {
 		return usagef("%s: which command?\n\n%s", rest[0], groupUsage(rest[0], grp))
@@ -262,6 +279,49 @@ func call[Req, Resp any](ctx context.Context, c *cli, rpc func(ledgerv1.AdminSer
 	}
 	return resp, nil
 }
+
+// stream runs a server-streaming RPC until the server ends it, calling each
+// for every message. It has no deadline (a backfill may take hours) but stops
+// on Ctrl-C, which the server sees as a cancellation.
+func stream[Req, Resp any](ctx context.Context, c *cli,
+	rpc func(ledgerv1.AdminServiceClient, context.Context, Req, ...grpc.CallOption) (grpc.ServerStreamingClient[Resp], error),
+	req Req, each func(*Resp) error) error {
+	client, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = c.conn.Close()
+		c.conn, c.client = nil, nil
+	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if c.g.token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.g.token)
+	}
+	s, err := rpc(client, ctx, req)
+	if err != nil {
+		return c.explain(err)
+	}
+	for {
+		m, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return errInterrupted
+			}
+			return c.explain(err)
+		}
+		if err := each(m); err != nil {
+			return err
+		}
+	}
+}
+
+// errInterrupted is a stream stopped by the operator (Ctrl-C).
+var errInterrupted = errors.New("interrupted")
 
 // explain turns a gRPC status into an operator message.
 func (c *cli) explain(err error) error {

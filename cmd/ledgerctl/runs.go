@@ -58,5 +58,109 @@ var runCommands = map[string]command{
 				return t.flush()
 			}
 		},
+	}, "show": {
+		usage: "runs show RUN",
+		help:  "Shows one sync run with its outcome and every HTTP attempt it made (Magento fetches, Sage calls, callbacks).",
+		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+			return func(c *cli, ctx context.Context, args []string) error {
+				if len(args) != 1 {
+					return usagef("runs show: give exactly one run id, e.g. ledgerctl runs show 5d0c… (ledgerctl runs list shows them)")
+				}
+				resp, err := call(ctx, c, ledgerv1.AdminServiceClient.GetRun, &ledgerv1.GetRunRequest{SyncRunId: args[0]})
+				if err != nil {
+					return err
+				}
+				if c.g.json {
+					return printJSON(c.stdout, resp)
+				}
+				r := resp.GetRun()
+				errCol := r.GetErrorClass()
+				if r.GetErrorCode() != "" {
+					errCol += "/" + r.GetErrorCode()
+				}
+				if err := fields(c.stdout,
+					"Run", r.GetSyncRunId(),
+					"Tenant", r.GetTenantId(),
+					"Event", r.GetEvent(),
+					"Entity", r.GetEntityType()+" "+strconv.FormatInt(r.GetMagentoEntityId(), 10),
+					"Status", r.GetStatus(),
+					"Sage id", r.GetSageId(),
+					"Skip reason", r.GetSkipReason(),
+					"Error", errCol,
+					"Last error", r.GetLastError(),
+					"Attempts", strconv.Itoa(int(r.GetAttempts())),
+					"Created", ts(r.GetCreatedAt()),
+					"Finished", ts(r.GetFinishedAt()),
+				); err != nil {
+					return err
+				}
+				if len(resp.GetAttempts()) == 0 {
+					fmt.Fprintln(c.stdout, "\nNo HTTP attempts recorded.")
+					return nil
+				}
+				fmt.Fprintln(c.stdout)
+				t := newTable(c.stdout, "#", "STAGE", "CALL", "HTTP", "MS", "OUTCOME", "SOURCE", "REQUEST ID")
+				for i, a := range resp.GetAttempts() {
+					httpStatus := ""
+					if a.GetHttpStatus() != 0 {
+						httpStatus = strconv.Itoa(int(a.GetHttpStatus()))
+					}
+					t.row(strconv.Itoa(i+1), a.GetStage(), a.GetMethod()+" "+a.GetPath(), httpStatus,
+						strconv.FormatInt(a.GetDurationMs(), 10), a.GetOutcome(), a.GetErrorSource(), a.GetRequestId())
+				}
+				if err := t.flush(); err != nil {
+					return err
+				}
+				for i, a := range resp.GetAttempts() {
+					if a.GetEnvelope() != "" {
+						fmt.Fprintf(c.stdout, "\nAttempt %d response:\n%s\n", i+1, a.GetEnvelope())
+					}
+				}
+				return nil
+			}
+		},
+	},
+	"retry": {
+		usage: "runs retry RUN...",
+		help: "Re-runs finished runs, like the dashboard's Retry button: each run goes back to pending and its event is\n" +
+			"processed again. The sync is idempotent (nothing is duplicated in Sage) and the new result fires the\n" +
+			"sync-state callback again, so the Magento grid shows it. Fix the cause first (policy, mapping, Sage).\n" +
+			"A running run is refused.",
+		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+			return func(c *cli, ctx context.Context, args []string) error {
+				if len(args) == 0 {
+					return usagef("runs retry: give one or more run ids, e.g. ledgerctl runs retry 5d0c… 9a1b… (ledgerctl runs list --status failed shows them)")
+				}
+				resp, err := call(ctx, c, ledgerv1.AdminServiceClient.RetryRuns, &ledgerv1.RetryRunsRequest{SyncRunIds: args})
+				if err != nil {
+					return err
+				}
+				if c.g.json {
+					if err := printJSON(c.stdout, resp); err != nil {
+						return err
+					}
+				}
+				failed := 0
+				for _, r := range resp.GetRuns() {
+					if r.GetError() != "" {
+						failed++
+						if !c.g.json {
+							fmt.Fprintf(c.stdout, "%s: not retried: %s\n", r.GetSyncRunId(), r.GetError())
+						}
+						continue
+					}
+					if !c.g.json {
+						fmt.Fprintf(c.stdout, "%s: retrying\n", r.GetSyncRunId())
+					}
+				}
+				if failed > 0 {
+					return fmt.Errorf("%d of %d runs were not retried (reasons above)", failed, len(resp.GetRuns()))
+				}
+				if !c.g.json {
+					fmt.Fprintln(c.stdout, "Follow them with: ledgerctl runs show <run>")
+				}
+				return nil
+			}
+		},
 	},
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -125,10 +126,12 @@ func (cl *CallbackLock) Marks(ctx context.Context, entities []CallbackEntity) (m
 	for i, e := range entities {
 		types[i], ids[i] = e.EntityType, e.MagentoID
 	}
+	// QueryExecModeExec plans on every call: a plan cached while the table was
+	// small turns into a full scan once it holds 100,000 marks.
 	rows, err := cl.conn.Query(ctx, `SELECT m.entity_type, m.magento_entity_id, m.finished_at FROM callback_marks m
 		JOIN unnest($2::text[], $3::bigint[]) AS e(entity_type, magento_entity_id)
 			ON m.entity_type = e.entity_type AND m.magento_entity_id = e.magento_entity_id
-		WHERE m.tenant_id = $1`, cl.tenantID, types, ids)
+		WHERE m.tenant_id = $1`, pgx.QueryExecModeExec, cl.tenantID, types, ids)
 	if err != nil {
 		return nil, err
 	}

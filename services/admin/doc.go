@@ -25,6 +25,18 @@
 // shop now holds it) and the binding stays pending. DisconnectMagento revokes
 // the binding and forgets the key; entity_xref is kept.
 //
+// # Runs, backfill, dead letters
+//
+// These publish to JetStream and need WithJetStream. RetryRuns resets a
+// finished run (store.ResetRun) and publishes its OutboxEvent, rebuilt from the
+// run row, to OUTBOX again with Nats-Msg-Id "retry:<run>:<nanos>": the sync is
+// redone idempotently and the new terminal result re-fires the sync-state
+// callback. BackfillSyncState walks a tenant's succeeded runs in keyset order
+// and publishes their SyncResults to RESULTS ("backfill:<run>"), saving a
+// cursor per batch (resumable) and pacing itself by the callback marks the shop
+// confirms. ReplayDeadLetters republishes dead letters to their original
+// subjects and deletes each only after the republish was acknowledged.
+//
 // # Sage OAuth
 //
 // StartSageConnect (or GET /oauth/sage/start) returns Sage's authorization URL

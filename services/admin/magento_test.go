@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,6 +181,24 @@ func TestConnectMagentoPingFailsOnClockSkew(t *testing.T) {
 		t.Fatalf("after a failed ping: status %q, key kept %t", tn.Binding.MagentoConnectionStatus, tn.Binding.APIKey != "")
 	}
 	if got := h.pairingOutcomes(t, "skew"); strings.Join(got, ",") != "ping_failed" {
+		t.Fatalf("pairing attempts %v", got)
+	}
+}
+
+func TestConnectMagentoExpiredCode(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.createTenant(t, "late")
+	var offset atomic.Int64 // the shop's clock runs ahead by this many nanoseconds
+	shop, shopURL := newShop(t, magentosim.Config{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
+	code := shop.GeneratePairingCode()
+	offset.Store(int64(31 * time.Minute)) // codes last 30 minutes
+	_, err := h.client.ConnectMagento(h.ctx(t), &ledgerv1.ConnectMagentoRequest{TenantId: "late", ShopUrl: shopURL, PairingCode: code})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "expired (codes last 30 minutes)") ||
+		!strings.Contains(err.Error(), "generate a new code") {
+		t.Fatalf("expired code: got %v", err)
+	}
+	if got := h.pairingOutcomes(t, "late"); strings.Join(got, ",") != "refused" {
 		t.Fatalf("pairing attempts %v", got)
 	}
 }

@@ -44,6 +44,12 @@ type harness struct {
 
 func newHarness(t *testing.T, opts ...func(*admin.Config)) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil, opts...)
+}
+
+// newHarnessWith is newHarness with service options (e.g. WithJetStream).
+func newHarnessWith(t *testing.T, svcOpts []admin.Option, opts ...func(*admin.Config)) *harness {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	sealer, _ := secrets.NewRandomKeyRing()
@@ -73,7 +79,7 @@ func newHarness(t *testing.T, opts ...func(*admin.Config)) *harness {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	h.svc, err = admin.New(cfg, st, telemetry.Discard())
+	h.svc, err = admin.New(cfg, st, telemetry.Discard(), svcOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ const (
 	RefLedgerAccounts = "ledger_accounts" // sales-visible accounts only
 	RefTaxRates       = "tax_rates"
 	RefBankAccounts   = "bank_accounts"
+	RefPaymentMethods = "payment_methods" // Sage's payment methods (policy sage_payment_method_map)
 )
 
 // refQueries are the lists fetched at connect, in order.
@@ -26,6 +27,7 @@ var refQueries = []struct{ kind, path string }{
 	{RefLedgerAccounts, "/ledger_accounts?visible_in=sales&items_per_page=200&attributes=all"},
 	{RefTaxRates, "/tax_rates?items_per_page=200&attributes=all"},
 	{RefBankAccounts, "/bank_accounts?attributes=all"},
+	{RefPaymentMethods, "/payment_methods"},
 }
 
 // maxRefPages bounds $next-following (200 items a page).

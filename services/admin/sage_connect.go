@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -186,19 +185,16 @@ func (s *Service) connectSage(ctx context.Context, tenantID, code string) (conne
 		return connectResult{}, sageAPIError("lead_business_failed", "Ledger could not read the Sage business", err)
 	}
 	client.BusinessID = biz.ID
-	res := connectResult{business: biz, counts: map[string]int{}}
-	lists := map[string][]json.RawMessage{}
-	for _, rq := range refQueries {
-		items, err := fetchList(ctx, client, rq.path)
-		if err != nil {
-			return connectResult{}, sageAPIError("ref_data_failed", "Ledger could not read the business's "+rq.kind, err)
+	res := connectResult{business: biz}
+	lists, counts, err := s.cacheReferenceData(ctx, tenantID, client)
+	if err != nil {
+		var re *refDataError
+		if errors.As(err, &re) {
+			return connectResult{}, sageAPIError("ref_data_failed", "Ledger could not read the business's "+re.kind, re.err)
 		}
-		doc, _ := json.Marshal(items)
-		if err := s.st.SetRefCache(ctx, tenantID, rq.kind, doc); err != nil {
-			return connectResult{}, err
-		}
-		lists[rq.kind], res.counts[rq.kind] = items, len(items)
+		return connectResult{}, err
 	}
+	res.counts = counts
 	rd, err := decodeRefData(lists)
 	if err != nil {
 		return connectResult{}, sageAPIError("ref_data_failed", "Sage's reference data has an unexpected shape", err)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -38,6 +39,28 @@ type Store interface {
 	ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error)
 	RunCounts(ctx context.Context, tenantID string) (store.Counts, error)
 	Ping(ctx context.Context) error
+
+	// Runs: show and retry.
+	Run(ctx context.Context, id string) (store.Run, error)
+	Attempts(ctx context.Context, runID string) ([]store.Attempt, error)
+	ResetRun(ctx context.Context, id string) (store.Run, error)
+
+	// Sync-state backfill.
+	BeginBackfill(ctx context.Context, k store.BackfillKey) (store.BackfillCursor, error)
+	PeekBackfill(ctx context.Context, k store.BackfillKey) (store.BackfillCursor, bool, error)
+	SaveBackfill(ctx context.Context, k store.BackfillKey, c store.BackfillCursor, completed bool) error
+	CountBackfill(ctx context.Context, k store.BackfillKey, c store.BackfillCursor) (total, remaining int64, err error)
+	BackfillPage(ctx context.Context, k store.BackfillKey, c store.BackfillCursor, limit int) ([]store.Run, error)
+	SyncStatesDelivered(ctx context.Context, runIDs []string, since time.Time) (int, error)
+	Now(ctx context.Context) (time.Time, error)
+
+	// Cross-references, reference data and tokens.
+	Xref(ctx context.Context, tenantID, kind, magentoKey, currency string) (store.Xref, error)
+	PutXref(ctx context.Context, x store.Xref) error
+	RefCache(ctx context.Context, tenantID, kind string) ([]byte, time.Time, error)
+	Tokens(ctx context.Context, tenantID string) (store.Tokens, error)
+	RefreshTokens(ctx context.Context, tenantID string, need func(store.Tokens) bool,
+		refresh func(context.Context, store.Tokens) (store.Tokens, error)) (store.Tokens, error)
 }
 
 var _ Store = (*store.Store)(nil)
@@ -58,16 +81,43 @@ type Service struct {
 	health  *health.Server
 	reg     *prometheus.Registry
 	metrics metrics
+	// js publishes retries, backfills and replays; nil when the service runs
+	// without NATS (those RPCs then answer FailedPrecondition).
+	js jetstream.JetStream
+	// backfillStall bounds how long a backfill waits for the shop to confirm
+	// published sync states before it stops (resumable).
+	backfillStall time.Duration
+}
+
+// Option configures optional dependencies of New.
+type Option func(*Service)
+
+// WithJetStream lets the service publish to Ledger's streams: row retries
+// (OUTBOX), sync-state backfills (RESULTS) and dead-letter replays (DLQ).
+// Without it those RPCs answer FailedPrecondition.
+func WithJetStream(js jetstream.JetStream) Option { return func(s *Service) { s.js = js } }
+
+// WithBackfillStallTimeout sets how long a backfill waits without any
+// confirmation from the shop before it stops (default DefaultBackfillStall).
+func WithBackfillStallTimeout(d time.Duration) Option {
+	return func(s *Service) {
+		if d > 0 {
+			s.backfillStall = d
+		}
+	}
 }
 
 type metrics struct {
 	rpcs     *prometheus.CounterVec
 	pairings *prometheus.CounterVec
 	sage     *prometheus.CounterVec
+	retried  *prometheus.CounterVec
+	backfill *prometheus.CounterVec
+	replayed *prometheus.CounterVec
 }
 
 // New validates cfg and builds the service over st. log may be nil.
-func New(cfg Config, st Store, log *slog.Logger) (*Service, error) {
+func New(cfg Config, st Store, log *slog.Logger, opts ...Option) (*Service, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -88,8 +138,12 @@ func New(cfg Config, st Store, log *slog.Logger) (*Service, error) {
 			Endpoints: cfg.Sage, ClientID: cfg.SageClientID, ClientSecret: cfg.SageClientSecret.Reveal(),
 			RedirectURL: cfg.PublicURL + CallbackPath, HTTP: hc,
 		},
-		health: health.NewServer(),
-		reg:    telemetry.NewRegistry(),
+		health:        health.NewServer(),
+		reg:           telemetry.NewRegistry(),
+		backfillStall: DefaultBackfillStall,
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	s.metrics = metrics{
 		rpcs: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -101,8 +155,17 @@ func New(cfg Config, st Store, log *slog.Logger) (*Service, error) {
 		sage: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ledger_admin_sage_connects_total", Help: "Sage OAuth callbacks by outcome.",
 		}, []string{"outcome"}),
+		retried: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_admin_runs_retried_total", Help: "Row retries by outcome (ok, refused, failed).",
+		}, []string{"outcome"}),
+		backfill: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_admin_backfill_rows_total", Help: "Sync-state backfill rows by outcome (pushed, duplicate, failed).",
+		}, []string{"outcome"}),
+		replayed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_admin_dead_letters_replayed_total", Help: "Dead letters replayed by outcome (ok, failed).",
+		}, []string{"outcome"}),
 	}
-	s.reg.MustRegister(s.metrics.rpcs, s.metrics.pairings, s.metrics.sage)
+	s.reg.MustRegister(s.metrics.rpcs, s.metrics.pairings, s.metrics.sage, s.metrics.retried, s.metrics.backfill, s.metrics.replayed)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(ledgerv1.AdminService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return s, nil

@@ -74,7 +74,11 @@ type job struct {
 	ev        *ledgerv1.OutboxEvent
 	msg       jetstream.Msg
 	delivered uint64
-	log       *slog.Logger
+	// attempt is the run's processing attempt (from StartRun): it makes the
+	// SageWrite's Nats-Msg-Id unique per attempt, so an operator's retry is not
+	// swallowed by JetStream's dedupe window of the previous attempt's publish.
+	attempt int
+	log     *slog.Logger
 }
 
 // Handle maps one OUTBOX message. It is the bus.Handler of Run; bus.Settle turns
@@ -118,6 +122,7 @@ func (j *job) handle(ctx context.Context) bus.Outcome {
 	if err != nil {
 		return j.outcome(ctx, &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err})
 	}
+	j.attempt = run.Attempts
 	if run.Terminal() {
 		j.log.Info("mapper: run already finished; nothing to redo", "status", run.Status)
 		j.count("acked")
@@ -261,7 +266,7 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 	write.SyncRunId, write.Event, write.Traceparent = j.ev.SyncRunId, j.ev.Event, j.ev.Traceparent
 	write.MagentoEntityId = j.ev.MagentoEntityId
 	subject := bus.SageSubject(t.ID, write.EntityType)
-	if _, err := bus.Publish(ctx, j.s.js, subject, write, "sagewrite:"+j.ev.SyncRunId, j.ev.Traceparent); err != nil {
+	if _, err := bus.Publish(ctx, j.s.js, subject, write, fmt.Sprintf("sagewrite:%s:%d", j.ev.SyncRunId, j.attempt), j.ev.Traceparent); err != nil {
 		return &retryable{class: ClassInternal, code: CodePublishFailed, err: err}
 	}
 	j.log.Info("mapper: SageWrite published", "subject", subject, "operations", len(write.Operations),

@@ -242,10 +242,15 @@ func (s *Shop) authorize(r *http.Request) string {
 	if err := magento.VerifyInbound(tok, s.apiKey, s.tenantID, now); err != nil {
 		return err.Error()
 	}
-	for k, exp := range s.jtiSeen {
-		if !exp.After(now) {
-			delete(s.jtiSeen, k)
+	// Expired entries are swept at most once a second: sweeping on every
+	// request would cost O(entries) per call (Magento's cache expires them by TTL).
+	if now.Sub(s.jtiSweptAt) >= time.Second {
+		for k, exp := range s.jtiSeen {
+			if !exp.After(now) {
+				delete(s.jtiSeen, k)
+			}
 		}
+		s.jtiSweptAt = now
 	}
 	sum := sha1.Sum([]byte(tok.Claims.Jti))
 	key := "byte8_jti:" + hex.EncodeToString(sum[:])

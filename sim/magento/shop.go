@@ -119,7 +119,8 @@ type Shop struct {
 	syncState     map[syncKey]*SyncStateRow
 	nextSyncRowID int64
 
-	jtiSeen map[string]time.Time // sha1(jti) → expiry
+	jtiSeen    map[string]time.Time // sha1(jti) → expiry
+	jtiSweptAt time.Time            // last sweep of expired jtiSeen entries
 
 	drainMu sync.Mutex // serialises DrainOnce
 }

@@ -92,7 +92,7 @@ func (s *Stack) startServices(ctx context.Context, opt Options) error {
 		GRPCAddr: grpcLn.Addr().String(), HTTPAddr: strings.TrimPrefix(httpURL, "http://"), PublicURL: httpURL,
 		AdminToken: secrets.String(s.AdminToken), Env: "dev", LedgerBaseURL: s.IngestURL,
 		Sage: s.SageEndpoints(), SageClientID: SageClientID, SageClientSecret: secrets.String(SageClientSecret),
-	}.WithDefaults(), s.Store, s.Log.With("service", "admin"))
+	}.WithDefaults(), s.Store, s.Log.With("service", "admin"), admin.WithJetStream(s.JS))
 	if err != nil {
 		httpLn.Close()
 		grpcLn.Close()

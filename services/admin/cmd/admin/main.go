@@ -1,6 +1,8 @@
 // Command admin runs Ledger's operator surface: the gRPC AdminService on
 // ADMIN_GRPC_ADDR and the OAuth callback, dashboard and health endpoints on
-// ADMIN_HTTP_ADDR. See the admin package and services/admin/README.md.
+// ADMIN_HTTP_ADDR. It connects to NATS (LEDGER_NATS_URL) for row retries,
+// backfills and dead-letter replays. See the admin package and
+// services/admin/README.md.
 package main
 
 import (
@@ -15,6 +17,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ledgersync/ledger/libs/bus"
 	"github.com/ledgersync/ledger/libs/env"
 	"github.com/ledgersync/ledger/libs/secrets"
 	"github.com/ledgersync/ledger/libs/store"
@@ -34,6 +40,7 @@ func run(ctx context.Context, log *slog.Logger) (err error) {
 	cfg, cfgErr := admin.ConfigFromEnv()
 	var r env.Reader
 	dbURL := r.String("LEDGER_DATABASE_URL", "")
+	natsURL := r.String("LEDGER_NATS_URL", nats.DefaultURL)
 	keyRing := r.String("LEDGER_SECRET_KEY", "")
 	if dbURL == "" {
 		r.Fail("LEDGER_DATABASE_URL is not set: use a Postgres URL such as postgres://ledger@127.0.0.1:5432/ledger")
@@ -59,7 +66,21 @@ func run(ctx context.Context, log *slog.Logger) (err error) {
 	}
 	defer st.Close()
 
-	svc, err := admin.New(cfg, st, log)
+	// NATS: row retries, backfills and dead-letter replays publish to JetStream.
+	nc, err := nats.Connect(natsURL, nats.Name("ledger-admin"), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("connecting to NATS at LEDGER_NATS_URL: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if err := bus.EnsureStreams(ctx, js, 1); err != nil {
+		return err
+	}
+
+	svc, err := admin.New(cfg, st, log, admin.WithJetStream(js))
 	if err != nil {
 		return err
 	}

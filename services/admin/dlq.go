@@ -1,0 +1,298 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ledgersync/ledger/libs/bus"
+	"github.com/ledgersync/ledger/libs/store"
+	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
+)
+
+// Dead-letter listing limits.
+const (
+	DefaultDeadLetterLimit = 100
+	MaxDeadLetterLimit     = 1000
+	// maxReplay bounds one replay; filter further for more.
+	maxReplay = 100_000
+)
+
+// dlqStages are the stages that dead-letter.
+var dlqStages = []string{"mapper", "sage-writer", "statecallback"}
+
+// replayableSubjects are the only subjects a replay publishes to: Ledger's
+// work streams, never the DLQ itself or anything outside Ledger.
+var replayableSubjects = []string{"ledger.outbox.", "ledger.sage.", "ledger.result."}
+
+// dlqFilter is a validated DeadLetterFilter.
+type dlqFilter struct {
+	subject      string
+	class, code  string
+	since, until time.Time
+	runs         map[string]bool
+}
+
+func parseDLQFilter(f *ledgerv1.DeadLetterFilter) (dlqFilter, error) {
+	out := dlqFilter{class: strings.TrimSpace(f.GetErrorClass()), code: strings.TrimSpace(f.GetErrorCode())}
+	tok := func(v string) string {
+		if v == "" {
+			return "*"
+		}
+		return v
+	}
+	stage := strings.TrimSpace(f.GetStage())
+	if stage != "" && !slices.Contains(dlqStages, stage) {
+		return out, status.Errorf(codes.InvalidArgument, "stage %q: use one of %s", stage, strings.Join(dlqStages, ", "))
+	}
+	tenant := strings.TrimSpace(f.GetTenantId())
+	if tenant != "" {
+		if err := store.ValidTenantID(tenant); err != nil {
+			return out, status.Errorf(codes.InvalidArgument, "tenant_id: %v", err)
+		}
+	}
+	entity := strings.TrimSpace(f.GetEntityType())
+	if strings.ContainsAny(entity, ".*> \t") {
+		return out, status.Errorf(codes.InvalidArgument, "entity_type %q: use a single word such as invoice", entity)
+	}
+	out.subject = fmt.Sprintf("ledger.dlq.%s.%s.%s", tok(stage), tok(tenant), tok(entity))
+	if f.GetSince() != nil {
+		out.since = f.GetSince().AsTime()
+	}
+	if f.GetUntil() != nil {
+		out.until = f.GetUntil().AsTime()
+	}
+	if !out.since.IsZero() && !out.until.IsZero() && out.until.Before(out.since) {
+		return out, status.Error(codes.InvalidArgument, "until is before since")
+	}
+	for _, id := range f.GetSyncRunIds() {
+		u, err := uuid.Parse(strings.TrimSpace(id))
+		if err != nil {
+			return out, status.Errorf(codes.InvalidArgument, "sync_run_ids: %q is not a run id (a UUID)", id)
+		}
+		if out.runs == nil {
+			out.runs = map[string]bool{}
+		}
+		out.runs[u.String()] = true
+	}
+	return out, nil
+}
+
+// match applies the parts of the filter the subject cannot express.
+func (f dlqFilter) match(dl *ledgerv1.DeadLetter) bool {
+	if f.class != "" && dl.GetErrorClass() != f.class {
+		return false
+	}
+	if f.code != "" && dl.GetErrorCode() != f.code {
+		return false
+	}
+	at := dl.GetLastFailureAt()
+	if at == nil {
+		at = dl.GetFirstFailureAt()
+	}
+	if !f.since.IsZero() && (at == nil || at.AsTime().Before(f.since)) {
+		return false
+	}
+	if !f.until.IsZero() && (at == nil || at.AsTime().After(f.until)) {
+		return false
+	}
+	if f.runs != nil && !f.runs[dl.GetSyncRunId()] {
+		return false
+	}
+	return true
+}
+
+// scanDLQ calls fn with every dead letter matching f, in stream order, until
+// fn returns false. It reads with direct gets by subject (no consumer is
+// created, so listing leaves no state on the server).
+func (s *Service) scanDLQ(ctx context.Context, stream jetstream.Stream, f dlqFilter,
+	fn func(seq uint64, subject string, dl *ledgerv1.DeadLetter) bool) error {
+	seq := uint64(1)
+	for {
+		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(f.subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return status.Errorf(codes.Unavailable, "reading the DLQ stream: %v", err)
+		}
+		seq = m.Sequence + 1
+		dl := &ledgerv1.DeadLetter{}
+		if err := proto.Unmarshal(m.Data, dl); err != nil {
+			s.log.WarnContext(ctx, "dlq: undecodable dead letter skipped", "sequence", m.Sequence, "subject", m.Subject, "err", err)
+			continue
+		}
+		if f.match(dl) && !fn(m.Sequence, m.Subject, dl) {
+			return nil
+		}
+	}
+}
+
+func (s *Service) dlqStream(ctx context.Context) (jetstream.Stream, error) {
+	if err := s.requireBus(); err != nil {
+		return nil, err
+	}
+	st, err := s.js.Stream(ctx, bus.StreamDLQ)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "opening the %s stream: %v", bus.StreamDLQ, err)
+	}
+	return st, nil
+}
+
+// ListDeadLetters lists dead letters matching the filter, oldest first.
+func (s *Service) ListDeadLetters(ctx context.Context, req *ledgerv1.ListDeadLettersRequest) (*ledgerv1.ListDeadLettersResponse, error) {
+	f, err := parseDLQFilter(req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	limit := int(req.GetLimit())
+	switch {
+	case limit == 0:
+		limit = DefaultDeadLetterLimit
+	case limit < 0 || limit > MaxDeadLetterLimit:
+		return nil, status.Errorf(codes.InvalidArgument, "limit %d: use 1–%d (default %d)", limit, MaxDeadLetterLimit, DefaultDeadLetterLimit)
+	}
+	stream, err := s.dlqStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &ledgerv1.ListDeadLettersResponse{}
+	err = s.scanDLQ(ctx, stream, f, func(seq uint64, subject string, dl *ledgerv1.DeadLetter) bool {
+		out.DeadLetters = append(out.DeadLetters, &ledgerv1.DeadLetterSummary{Sequence: seq, Subject: subject, DeadLetter: dl})
+		return len(out.DeadLetters) < limit
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ReplayDeadLetters republishes matching dead letters (DESIGN §4): each
+// original goes back to its original subject with its Ledger-Type and
+// traceparent headers and Nats-Msg-Id "replay:<dlq sequence>" (a replay
+// repeated within the dedupe window stores it once), and the dead letter is
+// deleted only after JetStream acknowledged the republish. Downstream stages
+// are idempotent, so replaying twice changes nothing in Sage. A first pass
+// counts the matches (the first progress message carries matched); dry_run
+// stops there.
+func (s *Service) ReplayDeadLetters(req *ledgerv1.ReplayDeadLettersRequest, srv grpc.ServerStreamingServer[ledgerv1.ReplayDeadLettersResponse]) error {
+	ctx := srv.Context()
+	f, err := parseDLQFilter(req.GetFilter())
+	if err != nil {
+		return err
+	}
+	rate, err := checkRate(req.GetRate())
+	if err != nil {
+		return err
+	}
+	stream, err := s.dlqStream(ctx)
+	if err != nil {
+		return err
+	}
+	var seqs []uint64
+	err = s.scanDLQ(ctx, stream, f, func(seq uint64, _ string, _ *ledgerv1.DeadLetter) bool {
+		seqs = append(seqs, seq)
+		return len(seqs) < maxReplay
+	})
+	if err != nil {
+		return err
+	}
+	p := &ledgerv1.ReplayDeadLettersResponse{Matched: int64(len(seqs))}
+	if req.GetDryRun() || len(seqs) == 0 {
+		p.Done = true
+		p.Message = fmt.Sprintf("dry run: %d dead letters would be replayed", len(seqs))
+		if !req.GetDryRun() {
+			p.Message = "no dead letters match the filter"
+		}
+		return srv.Send(p)
+	}
+	if err := srv.Send(proto.Clone(p).(*ledgerv1.ReplayDeadLettersResponse)); err != nil {
+		return err
+	}
+	log := s.log.With("filter", f.subject)
+	log.InfoContext(ctx, "dlq replay starting", "matched", len(seqs), "rate", rate)
+	pace := newPacer(rate)
+	var gone int
+	var lastErr string
+	lastSent := time.Now()
+	for i, seq := range seqs {
+		if err := pace.wait(ctx); err != nil {
+			return status.Errorf(codes.Canceled, "replay interrupted after %d of %d: run it again to replay the rest", p.Replayed, p.Matched)
+		}
+		switch err := s.replayOne(ctx, stream, seq); {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			gone++ // replayed or purged meanwhile
+		case err != nil:
+			p.Failed++
+			lastErr = err.Error()
+			s.metrics.replayed.WithLabelValues("failed").Inc()
+			log.WarnContext(ctx, "dlq replay failed", "sequence", seq, "err", err)
+		default:
+			p.Replayed++
+			s.metrics.replayed.WithLabelValues("ok").Inc()
+		}
+		if i == len(seqs)-1 || time.Since(lastSent) > 200*time.Millisecond {
+			lastSent = time.Now()
+			if i < len(seqs)-1 {
+				if err := srv.Send(proto.Clone(p).(*ledgerv1.ReplayDeadLettersResponse)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	p.Done = true
+	p.Message = fmt.Sprintf("replayed %d of %d dead letters", p.Replayed, p.Matched)
+	if gone > 0 {
+		p.Message += fmt.Sprintf("; %d were already gone (replayed or purged meanwhile)", gone)
+	}
+	if p.Failed > 0 {
+		p.Message += fmt.Sprintf("; %d failed and stay in the DLQ (last error: %s)", p.Failed, lastErr)
+	}
+	log.InfoContext(ctx, "dlq replay done", "replayed", p.Replayed, "failed", p.Failed, "gone", gone)
+	return srv.Send(p)
+}
+
+// replayOne republishes one dead letter and deletes it after the ack.
+func (s *Service) replayOne(ctx context.Context, stream jetstream.Stream, seq uint64) error {
+	raw, err := stream.GetMsg(ctx, seq)
+	if err != nil {
+		return err
+	}
+	dl := &ledgerv1.DeadLetter{}
+	if err := proto.Unmarshal(raw.Data, dl); err != nil {
+		return fmt.Errorf("dead letter %d is not a ledger.v1.DeadLetter: %w", seq, err)
+	}
+	subj := dl.GetOriginalSubject()
+	if !slices.ContainsFunc(replayableSubjects, func(p string) bool { return strings.HasPrefix(subj, p) }) {
+		return fmt.Errorf("dead letter %d names original subject %q, which is not one of Ledger's work streams; not replayed", seq, subj)
+	}
+	m := &nats.Msg{Subject: subj, Data: dl.GetOriginal(), Header: nats.Header{}}
+	if t := dl.GetOriginalType(); t != "" {
+		m.Header.Set(bus.HeaderType, t)
+	}
+	if tp := raw.Header.Get(bus.HeaderTraceparent); tp != "" {
+		m.Header.Set(bus.HeaderTraceparent, tp)
+	}
+	// Finish a started replay even if the caller goes: the ack and the delete
+	// belong together.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := s.js.PublishMsg(pctx, m, jetstream.WithMsgID(fmt.Sprintf("replay:%d", seq))); err != nil {
+		return fmt.Errorf("republishing dead letter %d to %s: %w", seq, subj, err)
+	}
+	if err := stream.DeleteMsg(pctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("dead letter %d was republished but not deleted (%w): a replay within 2 minutes will not publish it twice", seq, err)
+	}
+	return nil
+}
