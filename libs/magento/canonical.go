@@ -81,6 +81,30 @@ type Invoice struct {
 	BaseToOrderRate   *money.Number `json:"base_to_order_rate,omitempty"`
 }
 
+// CreditMemo is GET /V1/byte8/creditmemo/:id (§4.6): amounts positive, in
+// order currency; no addresses, store, state or discount, and no order-address
+// enrichment of the customer. InvoiceID is absent when the refund was made
+// against the order.
+type CreditMemo struct {
+	MagentoID          int64         `json:"magento_id"`
+	IncrementID        string        `json:"increment_id"`
+	InvoiceID          *int64        `json:"invoice_id,omitempty"`
+	InvoiceIncrementID string        `json:"invoice_increment_id,omitempty"`
+	WebsiteID          int64         `json:"website_id"`
+	Currency           string        `json:"currency"`
+	Customer           Contact       `json:"customer"`
+	Lines              []InvoiceLine `json:"lines"`
+	AdjustmentPositive money.Number  `json:"adjustment_positive"`
+	AdjustmentNegative money.Number  `json:"adjustment_negative"`
+	GrandTotal         money.Number  `json:"grand_total"`
+	ShippingAmount     money.Number  `json:"shipping_amount"`
+	ShippingTaxAmount  money.Number  `json:"shipping_tax_amount"`
+	Reason             string        `json:"reason,omitempty"`
+	CreatedAt          string        `json:"created_at"`
+	InvoiceCreatedAt   string        `json:"invoice_created_at,omitempty"`
+	BaseToOrderRate    *money.Number `json:"base_to_order_rate,omitempty"`
+}
+
 // Envelope is the thin webhook body every outbox event carries (§1.3).
 type Envelope struct {
 	MagentoEntityID int64           `json:"magento_entity_id"`

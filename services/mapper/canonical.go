@@ -26,27 +26,8 @@ type Invoice struct {
 	CustomerBalanceAmount *money.Number `json:"customer_balance_amount,omitempty"`
 }
 
-// CreditMemo is GET /V1/byte8/creditmemo/:id (wire §4.6): amounts positive, in
-// order currency; no addresses, store, state or discount.
-type CreditMemo struct {
-	MagentoID          int64                 `json:"magento_id"`
-	IncrementID        string                `json:"increment_id"`
-	InvoiceID          *int64                `json:"invoice_id,omitempty"`
-	InvoiceIncrementID string                `json:"invoice_increment_id,omitempty"`
-	WebsiteID          int64                 `json:"website_id"`
-	Currency           string                `json:"currency"`
-	Customer           magento.Contact       `json:"customer"`
-	Lines              []magento.InvoiceLine `json:"lines"`
-	AdjustmentPositive money.Number          `json:"adjustment_positive"`
-	AdjustmentNegative money.Number          `json:"adjustment_negative"`
-	GrandTotal         money.Number          `json:"grand_total"`
-	ShippingAmount     money.Number          `json:"shipping_amount"`
-	ShippingTaxAmount  money.Number          `json:"shipping_tax_amount"`
-	Reason             string                `json:"reason,omitempty"`
-	CreatedAt          string                `json:"created_at"`
-	InvoiceCreatedAt   string                `json:"invoice_created_at,omitempty"`
-	BaseToOrderRate    *money.Number         `json:"base_to_order_rate,omitempty"`
-}
+// CreditMemo is GET /V1/byte8/creditmemo/:id (wire §4.6).
+type CreditMemo = magento.CreditMemo
 
 // Payment is GET /V1/byte8/payment/:id, :id being the invoice id (wire §4.7).
 // gateway_metadata arrives re-indexed (a list, or an object from a fixed

@@ -30,29 +30,8 @@ type Product struct {
 	UpdatedAt    string        `json:"updated_at,omitempty"`
 }
 
-// CreditMemo is GET /V1/byte8/creditmemo/:id (wire §4.6): amounts positive, in
-// order currency, and no order-address enrichment of the customer.
-type CreditMemo struct {
-	MagentoID          int64                 `json:"magento_id"`
-	IncrementID        string                `json:"increment_id"`
-	InvoiceID          *int64                `json:"invoice_id,omitempty"`
-	InvoiceIncrementID string                `json:"invoice_increment_id,omitempty"`
-	WebsiteID          int64                 `json:"website_id"`
-	Currency           string                `json:"currency"`
-	Customer           magento.Contact       `json:"customer"`
-	Lines              []magento.InvoiceLine `json:"lines"`
-	AdjustmentPositive money.Number          `json:"adjustment_positive"`
-	AdjustmentNegative money.Number          `json:"adjustment_negative"`
-	GrandTotal         money.Number          `json:"grand_total"`
-	ShippingAmount     money.Number          `json:"shipping_amount"`
-	ShippingTaxAmount  money.Number          `json:"shipping_tax_amount"`
-	Reason             string                `json:"reason,omitempty"`
-	CreatedAt          string                `json:"created_at"`
-	InvoiceCreatedAt   string                `json:"invoice_created_at,omitempty"`
-	BaseToOrderRate    *money.Number         `json:"base_to_order_rate,omitempty"`
-
-	storeID int64
-}
+// CreditMemo is the canonical credit memo the shop serves (wire §4.6).
+type CreditMemo = magento.CreditMemo
 
 // Payment is GET /V1/byte8/payment/:id, where :id is the invoice id (wire §4.7).
 // GatewayMetadata is the order payment's additional_information after Magento's
@@ -475,12 +454,12 @@ func (s *Shop) CreateCreditMemo(invoiceID int64, reason string) (CreditMemo, err
 		WebsiteID: inv.WebsiteID, Currency: inv.Currency, Customer: cust, Lines: slices.Clone(inv.Lines),
 		GrandTotal: inv.GrandTotal, ShippingAmount: inv.ShippingAmount, ShippingTaxAmount: inv.ShippingTaxAmount,
 		Reason: reason, CreatedAt: s.now().Format(timeLayout), InvoiceCreatedAt: inv.CreatedAt,
-		BaseToOrderRate: inv.BaseToOrderRate, storeID: inv.StoreID,
+		BaseToOrderRate: inv.BaseToOrderRate,
 	}
 	s.creditMemos[id] = &cm
 	s.observeLocked(Event{
 		Name: "creditmemo.created", IdempotencyKey: fmt.Sprintf("creditmemo.created:%d", id),
-		MagentoEntityID: id, WebsiteID: cm.WebsiteID, StoreID: cm.storeID,
+		MagentoEntityID: id, WebsiteID: cm.WebsiteID, StoreID: inv.StoreID,
 		Payload: incrementPayload{IncrementID: cm.IncrementID},
 	})
 	return cm, nil

@@ -318,12 +318,13 @@ func RandomRichCreditMemo(rng *rand.Rand, id int64, inv magento.Invoice) CreditM
 func (s *Shop) CreateCreditMemoFrom(cm CreditMemo) (CreditMemo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var storeID int64 // the envelope's store: the credited invoice's
 	if cm.InvoiceID != nil {
 		rec, ok := s.invoices[*cm.InvoiceID]
 		if !ok {
 			return CreditMemo{}, fmt.Errorf("invoice %d: %w", *cm.InvoiceID, ErrNotFound)
 		}
-		cm.storeID = rec.inv.StoreID
+		storeID = rec.inv.StoreID
 	}
 	if cm.MagentoID == 0 {
 		s.nextCreditMemoID++
@@ -349,7 +350,7 @@ func (s *Shop) CreateCreditMemoFrom(cm CreditMemo) (CreditMemo, error) {
 	s.creditMemos[cm.MagentoID] = &stored
 	s.observeLocked(Event{
 		Name: "creditmemo.created", IdempotencyKey: fmt.Sprintf("creditmemo.created:%d", cm.MagentoID),
-		MagentoEntityID: cm.MagentoID, WebsiteID: cm.WebsiteID, StoreID: cm.storeID,
+		MagentoEntityID: cm.MagentoID, WebsiteID: cm.WebsiteID, StoreID: storeID,
 		Payload: incrementPayload{IncrementID: cm.IncrementID},
 	})
 	return cm, nil
