@@ -35,4 +35,30 @@ var sageCommands = map[string]command{
 			}
 		},
 	},
+	"disconnect": {
+		usage: "sage disconnect --tenant T",
+		help:  "Revokes the tenant's Sage authorisation at Sage and deletes its tokens; writes pause until Sage is connected again.",
+		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+			tenant := fs.String("tenant", "", "tenant id (required)")
+			return func(c *cli, ctx context.Context, args []string) error {
+				if len(args) > 0 {
+					return usagef("sage disconnect: unexpected argument %q: pass the tenant with --tenant", args[0])
+				}
+				if strings.TrimSpace(*tenant) == "" {
+					return usagef("sage disconnect: --tenant is required, e.g. ledgerctl sage disconnect --tenant acme")
+				}
+				resp, err := call(ctx, c, ledgerv1.AdminServiceClient.DisconnectSage, &ledgerv1.DisconnectSageRequest{TenantId: *tenant})
+				if err != nil {
+					return err
+				}
+				if c.g.json {
+					return printJSON(c.stdout, resp)
+				}
+				t := resp.GetTenant()
+				fmt.Fprintf(c.stdout, "Disconnected tenant %s from Sage: Sage is %s.\n", t.GetTenantId(), t.GetSageStatus())
+				fmt.Fprintln(c.stdout, "Writes wait until Sage is connected again (ledgerctl sage connect); entity_xref is kept, so nothing is duplicated.")
+				return nil
+			}
+		},
+	},
 }

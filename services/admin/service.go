@@ -28,6 +28,7 @@ type Store interface {
 	Tenants(ctx context.Context) ([]store.Tenant, error)
 	SetMagentoPaired(ctx context.Context, tenantID, shopURL, apiKey string) error
 	SetMagentoStatus(ctx context.Context, tenantID, status string) error
+	RevokeTokens(ctx context.Context, tenantID string, revoke func(context.Context, store.Tokens) error) error
 	SetSageStatus(ctx context.Context, tenantID, status, businessID string) error
 	RecordPairingAttempt(ctx context.Context, tenantID, shopURL, outcome, message string) error
 	CreateOAuthState(ctx context.Context, tenantID, state string) error

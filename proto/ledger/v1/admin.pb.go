@@ -757,6 +757,94 @@ func (x *StartSageConnectResponse) GetAuthorizeUrl() string {
 	return ""
 }
 
+type DisconnectSageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisconnectSageRequest) Reset() {
+	*x = DisconnectSageRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisconnectSageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisconnectSageRequest) ProtoMessage() {}
+
+func (x *DisconnectSageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisconnectSageRequest.ProtoReflect.Descriptor instead.
+func (*DisconnectSageRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DisconnectSageRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+type DisconnectSageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisconnectSageResponse) Reset() {
+	*x = DisconnectSageResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisconnectSageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisconnectSageResponse) ProtoMessage() {}
+
+func (x *DisconnectSageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisconnectSageResponse.ProtoReflect.Descriptor instead.
+func (*DisconnectSageResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DisconnectSageResponse) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
 // Run is one sync run (one event delivery).
 type Run struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -781,7 +869,7 @@ type Run struct {
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[14]
+	mi := &file_ledger_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +881,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[14]
+	mi := &file_ledger_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +894,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Run) GetSyncRunId() string {
@@ -920,7 +1008,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[15]
+	mi := &file_ledger_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +1020,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[15]
+	mi := &file_ledger_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +1033,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListRunsRequest) GetTenantId() string {
@@ -978,7 +1066,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[16]
+	mi := &file_ledger_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1078,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[16]
+	mi := &file_ledger_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1091,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListRunsResponse) GetRuns() []*Run {
@@ -1022,7 +1110,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[17]
+	mi := &file_ledger_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1122,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[17]
+	mi := &file_ledger_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1135,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetRunRequest) GetSyncRunId() string {
@@ -1075,7 +1163,7 @@ type Attempt struct {
 
 func (x *Attempt) Reset() {
 	*x = Attempt{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[18]
+	mi := &file_ledger_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1175,7 @@ func (x *Attempt) String() string {
 func (*Attempt) ProtoMessage() {}
 
 func (x *Attempt) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[18]
+	mi := &file_ledger_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1188,7 @@ func (x *Attempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
 func (*Attempt) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Attempt) GetStage() string {
@@ -1176,7 +1264,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[19]
+	mi := &file_ledger_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1276,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[19]
+	mi := &file_ledger_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1289,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetRunResponse) GetRun() *Run {
@@ -1227,7 +1315,7 @@ type RetryRunsRequest struct {
 
 func (x *RetryRunsRequest) Reset() {
 	*x = RetryRunsRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[20]
+	mi := &file_ledger_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1327,7 @@ func (x *RetryRunsRequest) String() string {
 func (*RetryRunsRequest) ProtoMessage() {}
 
 func (x *RetryRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[20]
+	mi := &file_ledger_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1340,7 @@ func (x *RetryRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryRunsRequest.ProtoReflect.Descriptor instead.
 func (*RetryRunsRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RetryRunsRequest) GetSyncRunIds() []string {
@@ -1275,7 +1363,7 @@ type RetriedRun struct {
 
 func (x *RetriedRun) Reset() {
 	*x = RetriedRun{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[21]
+	mi := &file_ledger_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1375,7 @@ func (x *RetriedRun) String() string {
 func (*RetriedRun) ProtoMessage() {}
 
 func (x *RetriedRun) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[21]
+	mi := &file_ledger_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1388,7 @@ func (x *RetriedRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetriedRun.ProtoReflect.Descriptor instead.
 func (*RetriedRun) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RetriedRun) GetSyncRunId() string {
@@ -1333,7 +1421,7 @@ type RetryRunsResponse struct {
 
 func (x *RetryRunsResponse) Reset() {
 	*x = RetryRunsResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[22]
+	mi := &file_ledger_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1433,7 @@ func (x *RetryRunsResponse) String() string {
 func (*RetryRunsResponse) ProtoMessage() {}
 
 func (x *RetryRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[22]
+	mi := &file_ledger_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1446,7 @@ func (x *RetryRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryRunsResponse.ProtoReflect.Descriptor instead.
 func (*RetryRunsResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RetryRunsResponse) GetRuns() []*RetriedRun {
@@ -1387,7 +1475,7 @@ type BackfillSyncStateRequest struct {
 
 func (x *BackfillSyncStateRequest) Reset() {
 	*x = BackfillSyncStateRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[23]
+	mi := &file_ledger_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1487,7 @@ func (x *BackfillSyncStateRequest) String() string {
 func (*BackfillSyncStateRequest) ProtoMessage() {}
 
 func (x *BackfillSyncStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[23]
+	mi := &file_ledger_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1500,7 @@ func (x *BackfillSyncStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackfillSyncStateRequest.ProtoReflect.Descriptor instead.
 func (*BackfillSyncStateRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *BackfillSyncStateRequest) GetTenantId() string {
@@ -1472,7 +1560,7 @@ type BackfillSyncStateResponse struct {
 
 func (x *BackfillSyncStateResponse) Reset() {
 	*x = BackfillSyncStateResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[24]
+	mi := &file_ledger_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1484,7 +1572,7 @@ func (x *BackfillSyncStateResponse) String() string {
 func (*BackfillSyncStateResponse) ProtoMessage() {}
 
 func (x *BackfillSyncStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[24]
+	mi := &file_ledger_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1497,7 +1585,7 @@ func (x *BackfillSyncStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackfillSyncStateResponse.ProtoReflect.Descriptor instead.
 func (*BackfillSyncStateResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *BackfillSyncStateResponse) GetTotal() int64 {
@@ -1558,7 +1646,7 @@ type SetXrefRequest struct {
 
 func (x *SetXrefRequest) Reset() {
 	*x = SetXrefRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[25]
+	mi := &file_ledger_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +1658,7 @@ func (x *SetXrefRequest) String() string {
 func (*SetXrefRequest) ProtoMessage() {}
 
 func (x *SetXrefRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[25]
+	mi := &file_ledger_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +1671,7 @@ func (x *SetXrefRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetXrefRequest.ProtoReflect.Descriptor instead.
 func (*SetXrefRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SetXrefRequest) GetTenantId() string {
@@ -1638,7 +1726,7 @@ type SetXrefResponse struct {
 
 func (x *SetXrefResponse) Reset() {
 	*x = SetXrefResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[26]
+	mi := &file_ledger_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +1738,7 @@ func (x *SetXrefResponse) String() string {
 func (*SetXrefResponse) ProtoMessage() {}
 
 func (x *SetXrefResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[26]
+	mi := &file_ledger_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +1751,7 @@ func (x *SetXrefResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetXrefResponse.ProtoReflect.Descriptor instead.
 func (*SetXrefResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetXrefResponse) GetPreviousSageId() string {
@@ -1682,7 +1770,7 @@ type GetPolicyRequest struct {
 
 func (x *GetPolicyRequest) Reset() {
 	*x = GetPolicyRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[27]
+	mi := &file_ledger_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1694,7 +1782,7 @@ func (x *GetPolicyRequest) String() string {
 func (*GetPolicyRequest) ProtoMessage() {}
 
 func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[27]
+	mi := &file_ledger_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1707,7 +1795,7 @@ func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetPolicyRequest) GetTenantId() string {
@@ -1727,7 +1815,7 @@ type GetPolicyResponse struct {
 
 func (x *GetPolicyResponse) Reset() {
 	*x = GetPolicyResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[28]
+	mi := &file_ledger_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1739,7 +1827,7 @@ func (x *GetPolicyResponse) String() string {
 func (*GetPolicyResponse) ProtoMessage() {}
 
 func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[28]
+	mi := &file_ledger_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1752,7 +1840,7 @@ func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetPolicyResponse) GetPolicyJson() string {
@@ -1772,7 +1860,7 @@ type SetPolicyRequest struct {
 
 func (x *SetPolicyRequest) Reset() {
 	*x = SetPolicyRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[29]
+	mi := &file_ledger_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1784,7 +1872,7 @@ func (x *SetPolicyRequest) String() string {
 func (*SetPolicyRequest) ProtoMessage() {}
 
 func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[29]
+	mi := &file_ledger_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1797,7 +1885,7 @@ func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetPolicyRequest) GetTenantId() string {
@@ -1823,7 +1911,7 @@ type SetPolicyResponse struct {
 
 func (x *SetPolicyResponse) Reset() {
 	*x = SetPolicyResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[30]
+	mi := &file_ledger_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1835,7 +1923,7 @@ func (x *SetPolicyResponse) String() string {
 func (*SetPolicyResponse) ProtoMessage() {}
 
 func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[30]
+	mi := &file_ledger_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1848,7 +1936,7 @@ func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SetPolicyResponse) GetPolicyJson() string {
@@ -1867,7 +1955,7 @@ type RefreshReferenceDataRequest struct {
 
 func (x *RefreshReferenceDataRequest) Reset() {
 	*x = RefreshReferenceDataRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[31]
+	mi := &file_ledger_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +1967,7 @@ func (x *RefreshReferenceDataRequest) String() string {
 func (*RefreshReferenceDataRequest) ProtoMessage() {}
 
 func (x *RefreshReferenceDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[31]
+	mi := &file_ledger_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +1980,7 @@ func (x *RefreshReferenceDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshReferenceDataRequest.ProtoReflect.Descriptor instead.
 func (*RefreshReferenceDataRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RefreshReferenceDataRequest) GetTenantId() string {
@@ -1912,7 +2000,7 @@ type RefreshReferenceDataResponse struct {
 
 func (x *RefreshReferenceDataResponse) Reset() {
 	*x = RefreshReferenceDataResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[32]
+	mi := &file_ledger_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1924,7 +2012,7 @@ func (x *RefreshReferenceDataResponse) String() string {
 func (*RefreshReferenceDataResponse) ProtoMessage() {}
 
 func (x *RefreshReferenceDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[32]
+	mi := &file_ledger_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1937,7 +2025,7 @@ func (x *RefreshReferenceDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshReferenceDataResponse.ProtoReflect.Descriptor instead.
 func (*RefreshReferenceDataResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RefreshReferenceDataResponse) GetCounts() map[string]int32 {
@@ -1965,7 +2053,7 @@ type DeadLetterFilter struct {
 
 func (x *DeadLetterFilter) Reset() {
 	*x = DeadLetterFilter{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[33]
+	mi := &file_ledger_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1977,7 +2065,7 @@ func (x *DeadLetterFilter) String() string {
 func (*DeadLetterFilter) ProtoMessage() {}
 
 func (x *DeadLetterFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[33]
+	mi := &file_ledger_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1990,7 +2078,7 @@ func (x *DeadLetterFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetterFilter.ProtoReflect.Descriptor instead.
 func (*DeadLetterFilter) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeadLetterFilter) GetTenantId() string {
@@ -2061,7 +2149,7 @@ type DeadLetterSummary struct {
 
 func (x *DeadLetterSummary) Reset() {
 	*x = DeadLetterSummary{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[34]
+	mi := &file_ledger_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2073,7 +2161,7 @@ func (x *DeadLetterSummary) String() string {
 func (*DeadLetterSummary) ProtoMessage() {}
 
 func (x *DeadLetterSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[34]
+	mi := &file_ledger_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2086,7 +2174,7 @@ func (x *DeadLetterSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetterSummary.ProtoReflect.Descriptor instead.
 func (*DeadLetterSummary) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DeadLetterSummary) GetSequence() uint64 {
@@ -2120,7 +2208,7 @@ type ListDeadLettersRequest struct {
 
 func (x *ListDeadLettersRequest) Reset() {
 	*x = ListDeadLettersRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[35]
+	mi := &file_ledger_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2132,7 +2220,7 @@ func (x *ListDeadLettersRequest) String() string {
 func (*ListDeadLettersRequest) ProtoMessage() {}
 
 func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[35]
+	mi := &file_ledger_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2145,7 +2233,7 @@ func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListDeadLettersRequest) GetFilter() *DeadLetterFilter {
@@ -2171,7 +2259,7 @@ type ListDeadLettersResponse struct {
 
 func (x *ListDeadLettersResponse) Reset() {
 	*x = ListDeadLettersResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[36]
+	mi := &file_ledger_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2183,7 +2271,7 @@ func (x *ListDeadLettersResponse) String() string {
 func (*ListDeadLettersResponse) ProtoMessage() {}
 
 func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[36]
+	mi := &file_ledger_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2196,7 +2284,7 @@ func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListDeadLettersResponse) GetDeadLetters() []*DeadLetterSummary {
@@ -2219,7 +2307,7 @@ type ReplayDeadLettersRequest struct {
 
 func (x *ReplayDeadLettersRequest) Reset() {
 	*x = ReplayDeadLettersRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[37]
+	mi := &file_ledger_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2231,7 +2319,7 @@ func (x *ReplayDeadLettersRequest) String() string {
 func (*ReplayDeadLettersRequest) ProtoMessage() {}
 
 func (x *ReplayDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[37]
+	mi := &file_ledger_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2244,7 +2332,7 @@ func (x *ReplayDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ReplayDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReplayDeadLettersRequest) GetFilter() *DeadLetterFilter {
@@ -2282,7 +2370,7 @@ type ReplayDeadLettersResponse struct {
 
 func (x *ReplayDeadLettersResponse) Reset() {
 	*x = ReplayDeadLettersResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[38]
+	mi := &file_ledger_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2294,7 +2382,7 @@ func (x *ReplayDeadLettersResponse) String() string {
 func (*ReplayDeadLettersResponse) ProtoMessage() {}
 
 func (x *ReplayDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[38]
+	mi := &file_ledger_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2307,7 +2395,7 @@ func (x *ReplayDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ReplayDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReplayDeadLettersResponse) GetMatched() int64 {
@@ -2395,7 +2483,11 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\x17StartSageConnectRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\"?\n" +
 	"\x18StartSageConnectResponse\x12#\n" +
-	"\rauthorize_url\x18\x01 \x01(\tR\fauthorizeUrl\"\xea\x03\n" +
+	"\rauthorize_url\x18\x01 \x01(\tR\fauthorizeUrl\"4\n" +
+	"\x15DisconnectSageRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\"C\n" +
+	"\x16DisconnectSageResponse\x12)\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x11.ledger.v1.TenantR\x06tenant\"\xea\x03\n" +
 	"\x03Run\x12\x1e\n" +
 	"\vsync_run_id\x18\x01 \x01(\tR\tsyncRunId\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
@@ -2529,15 +2621,15 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\breplayed\x18\x02 \x01(\x03R\breplayed\x12\x16\n" +
 	"\x06failed\x18\x03 \x01(\x03R\x06failed\x12\x12\n" +
 	"\x04done\x18\x04 \x01(\bR\x04done\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage2\xae\n" +
-	"\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage2\x85\v\n" +
 	"\fAdminService\x12O\n" +
 	"\fCreateTenant\x12\x1e.ledger.v1.CreateTenantRequest\x1a\x1f.ledger.v1.CreateTenantResponse\x12L\n" +
 	"\vListTenants\x12\x1d.ledger.v1.ListTenantsRequest\x1a\x1e.ledger.v1.ListTenantsResponse\x12F\n" +
 	"\tGetTenant\x12\x1b.ledger.v1.GetTenantRequest\x1a\x1c.ledger.v1.GetTenantResponse\x12U\n" +
 	"\x0eConnectMagento\x12 .ledger.v1.ConnectMagentoRequest\x1a!.ledger.v1.ConnectMagentoResponse\x12^\n" +
 	"\x11DisconnectMagento\x12#.ledger.v1.DisconnectMagentoRequest\x1a$.ledger.v1.DisconnectMagentoResponse\x12[\n" +
-	"\x10StartSageConnect\x12\".ledger.v1.StartSageConnectRequest\x1a#.ledger.v1.StartSageConnectResponse\x12C\n" +
+	"\x10StartSageConnect\x12\".ledger.v1.StartSageConnectRequest\x1a#.ledger.v1.StartSageConnectResponse\x12U\n" +
+	"\x0eDisconnectSage\x12 .ledger.v1.DisconnectSageRequest\x1a!.ledger.v1.DisconnectSageResponse\x12C\n" +
 	"\bListRuns\x12\x1a.ledger.v1.ListRunsRequest\x1a\x1b.ledger.v1.ListRunsResponse\x12=\n" +
 	"\x06GetRun\x12\x18.ledger.v1.GetRunRequest\x1a\x19.ledger.v1.GetRunResponse\x12F\n" +
 	"\tRetryRuns\x12\x1b.ledger.v1.RetryRunsRequest\x1a\x1c.ledger.v1.RetryRunsResponse\x12`\n" +
@@ -2561,7 +2653,7 @@ func file_ledger_v1_admin_proto_rawDescGZIP() []byte {
 	return file_ledger_v1_admin_proto_rawDescData
 }
 
-var file_ledger_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_ledger_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_ledger_v1_admin_proto_goTypes = []any{
 	(*Tenant)(nil),                       // 0: ledger.v1.Tenant
 	(*RunCounts)(nil),                    // 1: ledger.v1.RunCounts
@@ -2577,94 +2669,99 @@ var file_ledger_v1_admin_proto_goTypes = []any{
 	(*DisconnectMagentoResponse)(nil),    // 11: ledger.v1.DisconnectMagentoResponse
 	(*StartSageConnectRequest)(nil),      // 12: ledger.v1.StartSageConnectRequest
 	(*StartSageConnectResponse)(nil),     // 13: ledger.v1.StartSageConnectResponse
-	(*Run)(nil),                          // 14: ledger.v1.Run
-	(*ListRunsRequest)(nil),              // 15: ledger.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),             // 16: ledger.v1.ListRunsResponse
-	(*GetRunRequest)(nil),                // 17: ledger.v1.GetRunRequest
-	(*Attempt)(nil),                      // 18: ledger.v1.Attempt
-	(*GetRunResponse)(nil),               // 19: ledger.v1.GetRunResponse
-	(*RetryRunsRequest)(nil),             // 20: ledger.v1.RetryRunsRequest
-	(*RetriedRun)(nil),                   // 21: ledger.v1.RetriedRun
-	(*RetryRunsResponse)(nil),            // 22: ledger.v1.RetryRunsResponse
-	(*BackfillSyncStateRequest)(nil),     // 23: ledger.v1.BackfillSyncStateRequest
-	(*BackfillSyncStateResponse)(nil),    // 24: ledger.v1.BackfillSyncStateResponse
-	(*SetXrefRequest)(nil),               // 25: ledger.v1.SetXrefRequest
-	(*SetXrefResponse)(nil),              // 26: ledger.v1.SetXrefResponse
-	(*GetPolicyRequest)(nil),             // 27: ledger.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),            // 28: ledger.v1.GetPolicyResponse
-	(*SetPolicyRequest)(nil),             // 29: ledger.v1.SetPolicyRequest
-	(*SetPolicyResponse)(nil),            // 30: ledger.v1.SetPolicyResponse
-	(*RefreshReferenceDataRequest)(nil),  // 31: ledger.v1.RefreshReferenceDataRequest
-	(*RefreshReferenceDataResponse)(nil), // 32: ledger.v1.RefreshReferenceDataResponse
-	(*DeadLetterFilter)(nil),             // 33: ledger.v1.DeadLetterFilter
-	(*DeadLetterSummary)(nil),            // 34: ledger.v1.DeadLetterSummary
-	(*ListDeadLettersRequest)(nil),       // 35: ledger.v1.ListDeadLettersRequest
-	(*ListDeadLettersResponse)(nil),      // 36: ledger.v1.ListDeadLettersResponse
-	(*ReplayDeadLettersRequest)(nil),     // 37: ledger.v1.ReplayDeadLettersRequest
-	(*ReplayDeadLettersResponse)(nil),    // 38: ledger.v1.ReplayDeadLettersResponse
-	nil,                                  // 39: ledger.v1.RefreshReferenceDataResponse.CountsEntry
-	(*timestamppb.Timestamp)(nil),        // 40: google.protobuf.Timestamp
-	(*DeadLetter)(nil),                   // 41: ledger.v1.DeadLetter
+	(*DisconnectSageRequest)(nil),        // 14: ledger.v1.DisconnectSageRequest
+	(*DisconnectSageResponse)(nil),       // 15: ledger.v1.DisconnectSageResponse
+	(*Run)(nil),                          // 16: ledger.v1.Run
+	(*ListRunsRequest)(nil),              // 17: ledger.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),             // 18: ledger.v1.ListRunsResponse
+	(*GetRunRequest)(nil),                // 19: ledger.v1.GetRunRequest
+	(*Attempt)(nil),                      // 20: ledger.v1.Attempt
+	(*GetRunResponse)(nil),               // 21: ledger.v1.GetRunResponse
+	(*RetryRunsRequest)(nil),             // 22: ledger.v1.RetryRunsRequest
+	(*RetriedRun)(nil),                   // 23: ledger.v1.RetriedRun
+	(*RetryRunsResponse)(nil),            // 24: ledger.v1.RetryRunsResponse
+	(*BackfillSyncStateRequest)(nil),     // 25: ledger.v1.BackfillSyncStateRequest
+	(*BackfillSyncStateResponse)(nil),    // 26: ledger.v1.BackfillSyncStateResponse
+	(*SetXrefRequest)(nil),               // 27: ledger.v1.SetXrefRequest
+	(*SetXrefResponse)(nil),              // 28: ledger.v1.SetXrefResponse
+	(*GetPolicyRequest)(nil),             // 29: ledger.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),            // 30: ledger.v1.GetPolicyResponse
+	(*SetPolicyRequest)(nil),             // 31: ledger.v1.SetPolicyRequest
+	(*SetPolicyResponse)(nil),            // 32: ledger.v1.SetPolicyResponse
+	(*RefreshReferenceDataRequest)(nil),  // 33: ledger.v1.RefreshReferenceDataRequest
+	(*RefreshReferenceDataResponse)(nil), // 34: ledger.v1.RefreshReferenceDataResponse
+	(*DeadLetterFilter)(nil),             // 35: ledger.v1.DeadLetterFilter
+	(*DeadLetterSummary)(nil),            // 36: ledger.v1.DeadLetterSummary
+	(*ListDeadLettersRequest)(nil),       // 37: ledger.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),      // 38: ledger.v1.ListDeadLettersResponse
+	(*ReplayDeadLettersRequest)(nil),     // 39: ledger.v1.ReplayDeadLettersRequest
+	(*ReplayDeadLettersResponse)(nil),    // 40: ledger.v1.ReplayDeadLettersResponse
+	nil,                                  // 41: ledger.v1.RefreshReferenceDataResponse.CountsEntry
+	(*timestamppb.Timestamp)(nil),        // 42: google.protobuf.Timestamp
+	(*DeadLetter)(nil),                   // 43: ledger.v1.DeadLetter
 }
 var file_ledger_v1_admin_proto_depIdxs = []int32{
-	40, // 0: ledger.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
+	42, // 0: ledger.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: ledger.v1.CreateTenantResponse.tenant:type_name -> ledger.v1.Tenant
 	0,  // 2: ledger.v1.ListTenantsResponse.tenants:type_name -> ledger.v1.Tenant
 	0,  // 3: ledger.v1.GetTenantResponse.tenant:type_name -> ledger.v1.Tenant
 	1,  // 4: ledger.v1.GetTenantResponse.counts:type_name -> ledger.v1.RunCounts
 	0,  // 5: ledger.v1.ConnectMagentoResponse.tenant:type_name -> ledger.v1.Tenant
 	0,  // 6: ledger.v1.DisconnectMagentoResponse.tenant:type_name -> ledger.v1.Tenant
-	40, // 7: ledger.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	40, // 8: ledger.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
-	14, // 9: ledger.v1.ListRunsResponse.runs:type_name -> ledger.v1.Run
-	14, // 10: ledger.v1.GetRunResponse.run:type_name -> ledger.v1.Run
-	18, // 11: ledger.v1.GetRunResponse.attempts:type_name -> ledger.v1.Attempt
-	21, // 12: ledger.v1.RetryRunsResponse.runs:type_name -> ledger.v1.RetriedRun
-	40, // 13: ledger.v1.BackfillSyncStateRequest.since:type_name -> google.protobuf.Timestamp
-	39, // 14: ledger.v1.RefreshReferenceDataResponse.counts:type_name -> ledger.v1.RefreshReferenceDataResponse.CountsEntry
-	40, // 15: ledger.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
-	40, // 16: ledger.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
-	41, // 17: ledger.v1.DeadLetterSummary.dead_letter:type_name -> ledger.v1.DeadLetter
-	33, // 18: ledger.v1.ListDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
-	34, // 19: ledger.v1.ListDeadLettersResponse.dead_letters:type_name -> ledger.v1.DeadLetterSummary
-	33, // 20: ledger.v1.ReplayDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
-	2,  // 21: ledger.v1.AdminService.CreateTenant:input_type -> ledger.v1.CreateTenantRequest
-	4,  // 22: ledger.v1.AdminService.ListTenants:input_type -> ledger.v1.ListTenantsRequest
-	6,  // 23: ledger.v1.AdminService.GetTenant:input_type -> ledger.v1.GetTenantRequest
-	8,  // 24: ledger.v1.AdminService.ConnectMagento:input_type -> ledger.v1.ConnectMagentoRequest
-	10, // 25: ledger.v1.AdminService.DisconnectMagento:input_type -> ledger.v1.DisconnectMagentoRequest
-	12, // 26: ledger.v1.AdminService.StartSageConnect:input_type -> ledger.v1.StartSageConnectRequest
-	15, // 27: ledger.v1.AdminService.ListRuns:input_type -> ledger.v1.ListRunsRequest
-	17, // 28: ledger.v1.AdminService.GetRun:input_type -> ledger.v1.GetRunRequest
-	20, // 29: ledger.v1.AdminService.RetryRuns:input_type -> ledger.v1.RetryRunsRequest
-	23, // 30: ledger.v1.AdminService.BackfillSyncState:input_type -> ledger.v1.BackfillSyncStateRequest
-	25, // 31: ledger.v1.AdminService.SetXref:input_type -> ledger.v1.SetXrefRequest
-	27, // 32: ledger.v1.AdminService.GetPolicy:input_type -> ledger.v1.GetPolicyRequest
-	29, // 33: ledger.v1.AdminService.SetPolicy:input_type -> ledger.v1.SetPolicyRequest
-	31, // 34: ledger.v1.AdminService.RefreshReferenceData:input_type -> ledger.v1.RefreshReferenceDataRequest
-	35, // 35: ledger.v1.AdminService.ListDeadLetters:input_type -> ledger.v1.ListDeadLettersRequest
-	37, // 36: ledger.v1.AdminService.ReplayDeadLetters:input_type -> ledger.v1.ReplayDeadLettersRequest
-	3,  // 37: ledger.v1.AdminService.CreateTenant:output_type -> ledger.v1.CreateTenantResponse
-	5,  // 38: ledger.v1.AdminService.ListTenants:output_type -> ledger.v1.ListTenantsResponse
-	7,  // 39: ledger.v1.AdminService.GetTenant:output_type -> ledger.v1.GetTenantResponse
-	9,  // 40: ledger.v1.AdminService.ConnectMagento:output_type -> ledger.v1.ConnectMagentoResponse
-	11, // 41: ledger.v1.AdminService.DisconnectMagento:output_type -> ledger.v1.DisconnectMagentoResponse
-	13, // 42: ledger.v1.AdminService.StartSageConnect:output_type -> ledger.v1.StartSageConnectResponse
-	16, // 43: ledger.v1.AdminService.ListRuns:output_type -> ledger.v1.ListRunsResponse
-	19, // 44: ledger.v1.AdminService.GetRun:output_type -> ledger.v1.GetRunResponse
-	22, // 45: ledger.v1.AdminService.RetryRuns:output_type -> ledger.v1.RetryRunsResponse
-	24, // 46: ledger.v1.AdminService.BackfillSyncState:output_type -> ledger.v1.BackfillSyncStateResponse
-	26, // 47: ledger.v1.AdminService.SetXref:output_type -> ledger.v1.SetXrefResponse
-	28, // 48: ledger.v1.AdminService.GetPolicy:output_type -> ledger.v1.GetPolicyResponse
-	30, // 49: ledger.v1.AdminService.SetPolicy:output_type -> ledger.v1.SetPolicyResponse
-	32, // 50: ledger.v1.AdminService.RefreshReferenceData:output_type -> ledger.v1.RefreshReferenceDataResponse
-	36, // 51: ledger.v1.AdminService.ListDeadLetters:output_type -> ledger.v1.ListDeadLettersResponse
-	38, // 52: ledger.v1.AdminService.ReplayDeadLetters:output_type -> ledger.v1.ReplayDeadLettersResponse
-	37, // [37:53] is the sub-list for method output_type
-	21, // [21:37] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	0,  // 7: ledger.v1.DisconnectSageResponse.tenant:type_name -> ledger.v1.Tenant
+	42, // 8: ledger.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	42, // 9: ledger.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	16, // 10: ledger.v1.ListRunsResponse.runs:type_name -> ledger.v1.Run
+	16, // 11: ledger.v1.GetRunResponse.run:type_name -> ledger.v1.Run
+	20, // 12: ledger.v1.GetRunResponse.attempts:type_name -> ledger.v1.Attempt
+	23, // 13: ledger.v1.RetryRunsResponse.runs:type_name -> ledger.v1.RetriedRun
+	42, // 14: ledger.v1.BackfillSyncStateRequest.since:type_name -> google.protobuf.Timestamp
+	41, // 15: ledger.v1.RefreshReferenceDataResponse.counts:type_name -> ledger.v1.RefreshReferenceDataResponse.CountsEntry
+	42, // 16: ledger.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
+	42, // 17: ledger.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
+	43, // 18: ledger.v1.DeadLetterSummary.dead_letter:type_name -> ledger.v1.DeadLetter
+	35, // 19: ledger.v1.ListDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
+	36, // 20: ledger.v1.ListDeadLettersResponse.dead_letters:type_name -> ledger.v1.DeadLetterSummary
+	35, // 21: ledger.v1.ReplayDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
+	2,  // 22: ledger.v1.AdminService.CreateTenant:input_type -> ledger.v1.CreateTenantRequest
+	4,  // 23: ledger.v1.AdminService.ListTenants:input_type -> ledger.v1.ListTenantsRequest
+	6,  // 24: ledger.v1.AdminService.GetTenant:input_type -> ledger.v1.GetTenantRequest
+	8,  // 25: ledger.v1.AdminService.ConnectMagento:input_type -> ledger.v1.ConnectMagentoRequest
+	10, // 26: ledger.v1.AdminService.DisconnectMagento:input_type -> ledger.v1.DisconnectMagentoRequest
+	12, // 27: ledger.v1.AdminService.StartSageConnect:input_type -> ledger.v1.StartSageConnectRequest
+	14, // 28: ledger.v1.AdminService.DisconnectSage:input_type -> ledger.v1.DisconnectSageRequest
+	17, // 29: ledger.v1.AdminService.ListRuns:input_type -> ledger.v1.ListRunsRequest
+	19, // 30: ledger.v1.AdminService.GetRun:input_type -> ledger.v1.GetRunRequest
+	22, // 31: ledger.v1.AdminService.RetryRuns:input_type -> ledger.v1.RetryRunsRequest
+	25, // 32: ledger.v1.AdminService.BackfillSyncState:input_type -> ledger.v1.BackfillSyncStateRequest
+	27, // 33: ledger.v1.AdminService.SetXref:input_type -> ledger.v1.SetXrefRequest
+	29, // 34: ledger.v1.AdminService.GetPolicy:input_type -> ledger.v1.GetPolicyRequest
+	31, // 35: ledger.v1.AdminService.SetPolicy:input_type -> ledger.v1.SetPolicyRequest
+	33, // 36: ledger.v1.AdminService.RefreshReferenceData:input_type -> ledger.v1.RefreshReferenceDataRequest
+	37, // 37: ledger.v1.AdminService.ListDeadLetters:input_type -> ledger.v1.ListDeadLettersRequest
+	39, // 38: ledger.v1.AdminService.ReplayDeadLetters:input_type -> ledger.v1.ReplayDeadLettersRequest
+	3,  // 39: ledger.v1.AdminService.CreateTenant:output_type -> ledger.v1.CreateTenantResponse
+	5,  // 40: ledger.v1.AdminService.ListTenants:output_type -> ledger.v1.ListTenantsResponse
+	7,  // 41: ledger.v1.AdminService.GetTenant:output_type -> ledger.v1.GetTenantResponse
+	9,  // 42: ledger.v1.AdminService.ConnectMagento:output_type -> ledger.v1.ConnectMagentoResponse
+	11, // 43: ledger.v1.AdminService.DisconnectMagento:output_type -> ledger.v1.DisconnectMagentoResponse
+	13, // 44: ledger.v1.AdminService.StartSageConnect:output_type -> ledger.v1.StartSageConnectResponse
+	15, // 45: ledger.v1.AdminService.DisconnectSage:output_type -> ledger.v1.DisconnectSageResponse
+	18, // 46: ledger.v1.AdminService.ListRuns:output_type -> ledger.v1.ListRunsResponse
+	21, // 47: ledger.v1.AdminService.GetRun:output_type -> ledger.v1.GetRunResponse
+	24, // 48: ledger.v1.AdminService.RetryRuns:output_type -> ledger.v1.RetryRunsResponse
+	26, // 49: ledger.v1.AdminService.BackfillSyncState:output_type -> ledger.v1.BackfillSyncStateResponse
+	28, // 50: ledger.v1.AdminService.SetXref:output_type -> ledger.v1.SetXrefResponse
+	30, // 51: ledger.v1.AdminService.GetPolicy:output_type -> ledger.v1.GetPolicyResponse
+	32, // 52: ledger.v1.AdminService.SetPolicy:output_type -> ledger.v1.SetPolicyResponse
+	34, // 53: ledger.v1.AdminService.RefreshReferenceData:output_type -> ledger.v1.RefreshReferenceDataResponse
+	38, // 54: ledger.v1.AdminService.ListDeadLetters:output_type -> ledger.v1.ListDeadLettersResponse
+	40, // 55: ledger.v1.AdminService.ReplayDeadLetters:output_type -> ledger.v1.ReplayDeadLettersResponse
+	39, // [39:56] is the sub-list for method output_type
+	22, // [22:39] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_ledger_v1_admin_proto_init() }
@@ -2679,7 +2776,7 @@ func file_ledger_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ledger_v1_admin_proto_rawDesc), len(file_ledger_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

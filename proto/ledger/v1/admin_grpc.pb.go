@@ -25,6 +25,7 @@ const (
 	AdminService_ConnectMagento_FullMethodName       = "/ledger.v1.AdminService/ConnectMagento"
 	AdminService_DisconnectMagento_FullMethodName    = "/ledger.v1.AdminService/DisconnectMagento"
 	AdminService_StartSageConnect_FullMethodName     = "/ledger.v1.AdminService/StartSageConnect"
+	AdminService_DisconnectSage_FullMethodName       = "/ledger.v1.AdminService/DisconnectSage"
 	AdminService_ListRuns_FullMethodName             = "/ledger.v1.AdminService/ListRuns"
 	AdminService_GetRun_FullMethodName               = "/ledger.v1.AdminService/GetRun"
 	AdminService_RetryRuns_FullMethodName            = "/ledger.v1.AdminService/RetryRuns"
@@ -57,6 +58,10 @@ type AdminServiceClient interface {
 	DisconnectMagento(ctx context.Context, in *DisconnectMagentoRequest, opts ...grpc.CallOption) (*DisconnectMagentoResponse, error)
 	// StartSageConnect returns the Sage authorization URL for the tenant.
 	StartSageConnect(ctx context.Context, in *StartSageConnectRequest, opts ...grpc.CallOption) (*StartSageConnectResponse, error)
+	// DisconnectSage revokes the tenant's Sage authorisation at Sage and deletes
+	// its tokens; its writes pause until Sage is connected again. entity_xref is
+	// kept.
+	DisconnectSage(ctx context.Context, in *DisconnectSageRequest, opts ...grpc.CallOption) (*DisconnectSageResponse, error)
 	// ListRuns lists sync runs, newest first.
 	ListRuns(ctx context.Context, in *ListRunsRequest, opts ...grpc.CallOption) (*ListRunsResponse, error)
 	// GetRun returns one run with its attempt history.
@@ -147,6 +152,16 @@ func (c *adminServiceClient) StartSageConnect(ctx context.Context, in *StartSage
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(StartSageConnectResponse)
 	err := c.cc.Invoke(ctx, AdminService_StartSageConnect_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DisconnectSage(ctx context.Context, in *DisconnectSageRequest, opts ...grpc.CallOption) (*DisconnectSageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DisconnectSageResponse)
+	err := c.cc.Invoke(ctx, AdminService_DisconnectSage_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -291,6 +306,10 @@ type AdminServiceServer interface {
 	DisconnectMagento(context.Context, *DisconnectMagentoRequest) (*DisconnectMagentoResponse, error)
 	// StartSageConnect returns the Sage authorization URL for the tenant.
 	StartSageConnect(context.Context, *StartSageConnectRequest) (*StartSageConnectResponse, error)
+	// DisconnectSage revokes the tenant's Sage authorisation at Sage and deletes
+	// its tokens; its writes pause until Sage is connected again. entity_xref is
+	// kept.
+	DisconnectSage(context.Context, *DisconnectSageRequest) (*DisconnectSageResponse, error)
 	// ListRuns lists sync runs, newest first.
 	ListRuns(context.Context, *ListRunsRequest) (*ListRunsResponse, error)
 	// GetRun returns one run with its attempt history.
@@ -344,6 +363,9 @@ func (UnimplementedAdminServiceServer) DisconnectMagento(context.Context, *Disco
 }
 func (UnimplementedAdminServiceServer) StartSageConnect(context.Context, *StartSageConnectRequest) (*StartSageConnectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method StartSageConnect not implemented")
+}
+func (UnimplementedAdminServiceServer) DisconnectSage(context.Context, *DisconnectSageRequest) (*DisconnectSageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DisconnectSage not implemented")
 }
 func (UnimplementedAdminServiceServer) ListRuns(context.Context, *ListRunsRequest) (*ListRunsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRuns not implemented")
@@ -500,6 +522,24 @@ func _AdminService_StartSageConnect_Handler(srv interface{}, ctx context.Context
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServiceServer).StartSageConnect(ctx, req.(*StartSageConnectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DisconnectSage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DisconnectSageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DisconnectSage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DisconnectSage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DisconnectSage(ctx, req.(*DisconnectSageRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -700,6 +740,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "StartSageConnect",
 			Handler:    _AdminService_StartSageConnect_Handler,
+		},
+		{
+			MethodName: "DisconnectSage",
+			Handler:    _AdminService_DisconnectSage_Handler,
 		},
 		{
 			MethodName: "ListRuns",
