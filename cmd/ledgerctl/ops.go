@@ -70,7 +70,7 @@ var backfillCommands = map[string]command{
 			since := fs.String("since", "", "only runs finished at or after this time (2026-05-01, an RFC 3339 time, or an age such as 30d)")
 			rate := fs.Int("rate", 0, "at most this many rows per second (0: as fast as the shop takes them)")
 			dry := fs.Bool("dry-run", false, "count what would be pushed, push nothing")
-			batch := fs.Int("batch", 100, "rows per batch (1-1000)")
+			batch := fs.Int("batch", 1000, "rows per batch (1-1000)")
 			return func(c *cli, ctx context.Context, args []string) error {
 				const name = "backfill sync-state"
 				if len(args) > 0 {
@@ -83,7 +83,7 @@ var backfillCommands = map[string]command{
 					return err
 				}
 				if *batch < 1 || *batch > 1000 {
-					return usagef("%s: --batch %d: use 1-1000 (default 100)", name, *batch)
+					return usagef("%s: --batch %d: use 1-1000 (default 1000)", name, *batch)
 				}
 				sinceTS, err := parseWhen("since", *since, time.Now())
 				if err != nil {

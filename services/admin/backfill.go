@@ -22,14 +22,14 @@ import (
 
 // Backfill limits and defaults.
 const (
-	DefaultBackfillBatch = 100
+	DefaultBackfillBatch = 1000
 	MaxBackfillBatch     = 1000
 	// DefaultBackfillStall is how long a backfill waits without any
 	// confirmation from the shop before it stops.
 	DefaultBackfillStall = 2 * time.Minute
 	// backfillWindowBatches bounds how many published batches may wait for the
 	// shop's confirmation: the backfill goes as fast as the shop takes them.
-	backfillWindowBatches = 20
+	backfillWindowBatches = 4
 	// backfillPoll is how often unconfirmed batches are checked.
 	backfillPoll = 50 * time.Millisecond
 	// MaxRate bounds --rate of backfills and replays.

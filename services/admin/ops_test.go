@@ -221,7 +221,7 @@ func TestBackfillSyncStateIsResumableAndIdempotent(t *testing.T) {
 	t.Parallel()
 	h := newBusHarness(t, admin.WithBackfillStallTimeout(time.Second))
 	h.createTenant(t, "acme")
-	const n = 2500 // more than the confirmation window (20 batches of 10 below)
+	const n = 2500 // more than the confirmation window (4 batches of 10 below)
 	h.insertSucceeded(t, "acme", "invoice", n)
 	h.insertSucceeded(t, "acme", "customer", 5) // not asked for
 	h.finishedRun(t, "acme", 900001, store.RunFailed)

@@ -1467,7 +1467,7 @@ type BackfillSyncStateRequest struct {
 	Rate int32 `protobuf:"varint,4,opt,name=rate,proto3" json:"rate,omitempty"`
 	// Count what would be pushed, push nothing.
 	DryRun bool `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	// Rows per batch (default 100).
+	// Rows per batch (default 1000).
 	BatchSize     int32 `protobuf:"varint,6,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
