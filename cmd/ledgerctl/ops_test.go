@@ -188,7 +188,7 @@ func TestBackfillProgress(t *testing.T) {
 	}
 	req := f.lastRequest().(*ledgerv1.BackfillSyncStateRequest)
 	if strings.Join(req.GetEntityTypes(), ",") != "invoice,creditmemo" || req.GetRate() != 500 || req.GetSince().AsTime().Format("2006-01-02") != "2026-01-01" ||
-		req.GetBatchSize() != 100 || req.GetDryRun() {
+		req.GetBatchSize() != 1000 || req.GetDryRun() {
 		t.Fatalf("request %v", req)
 	}
 	stdout, _, code = ledgerctl(t, "--addr", addr, "backfill", "sync-state", "--tenant", "acme", "--dry-run")
