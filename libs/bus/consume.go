@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ledgersync/ledger/libs/backoff"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
@@ -52,7 +53,7 @@ func Done() Outcome { return Outcome{Verdict: Ack} }
 // more than once.
 type Handler func(ctx context.Context, msg jetstream.Msg) Outcome
 
-// ConsumerSpec configures a durable pull consumer.
+// ConsumerSpec configures a durable pull consumer and the loop that runs it.
 type ConsumerSpec struct {
 	Stream         string
 	Durable        string
@@ -62,22 +63,44 @@ type ConsumerSpec struct {
 	// MaxDeliver is the number of deliveries before a retried message is
 	// dead-lettered (default 10).
 	MaxDeliver int
-	// AckWait is how long a delivered message may stay unacknowledged before
-	// JetStream redelivers it (default 30 s). A crashed worker's messages come back
-	// after it.
+	// AckWait is how long a delivered message may go without a word from its
+	// worker before JetStream redelivers it (default 5 s). The loop keeps every
+	// message it holds alive with InProgress every AckWait/3, so AckWait bounds
+	// how long a message held by a crashed process waits, not how long work
+	// may take.
 	AckWait time.Duration
+	// WorkTimeout bounds one handler call (default 1 min).
+	WorkTimeout time.Duration
+	// Drain is how long handlers in flight may finish once the loop is told to
+	// stop (default 10 s); then their contexts end and what is unfinished is
+	// handed back to the stream at once. Messages not yet started are handed
+	// back immediately.
+	Drain time.Duration
 	// Workers is how many messages are handled concurrently (default 1).
 	Workers int
 	// MaxAckPending bounds in-flight messages (default 4×Workers, at least 64).
 	MaxAckPending int
 }
 
+// Defaults of ConsumerSpec.
+const (
+	DefaultAckWait     = 5 * time.Second
+	DefaultWorkTimeout = time.Minute
+	DefaultDrain       = 10 * time.Second
+)
+
 func (s *ConsumerSpec) defaults() {
 	if s.MaxDeliver <= 0 {
 		s.MaxDeliver = 10
 	}
 	if s.AckWait <= 0 {
-		s.AckWait = 30 * time.Second
+		s.AckWait = DefaultAckWait
+	}
+	if s.WorkTimeout <= 0 {
+		s.WorkTimeout = DefaultWorkTimeout
+	}
+	if s.Drain <= 0 {
+		s.Drain = DefaultDrain
 	}
 	if s.Workers <= 0 {
 		s.Workers = 1
@@ -87,67 +110,256 @@ func (s *ConsumerSpec) defaults() {
 	}
 }
 
+// ShutdownTime is how long a loop over spec may take to stop: its drain, then
+// settling what finished.
+func (s ConsumerSpec) ShutdownTime() time.Duration {
+	s.defaults()
+	return s.Drain + settleTimeout
+}
+
+// settleTimeout bounds one acknowledgement or dead-letter publish.
+const settleTimeout = 5 * time.Second
+
+// ConsumerConfig is the JetStream configuration of spec's durable consumer.
+func (s ConsumerSpec) ConsumerConfig() jetstream.ConsumerConfig {
+	s.defaults()
+	return jetstream.ConsumerConfig{
+		Durable:        s.Durable,
+		FilterSubjects: s.FilterSubjects,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        s.AckWait,
+		MaxDeliver:     s.MaxDeliver,
+		MaxAckPending:  s.MaxAckPending,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	}
+}
+
 // EnsureConsumer creates or updates the durable consumer.
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec) (jetstream.Consumer, error) {
-	spec.defaults()
-	c, err := js.CreateOrUpdateConsumer(ctx, spec.Stream, jetstream.ConsumerConfig{
-		Durable:        spec.Durable,
-		FilterSubjects: spec.FilterSubjects,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        spec.AckWait,
-		MaxDeliver:     spec.MaxDeliver,
-		MaxAckPending:  spec.MaxAckPending,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
+	c, err := js.CreateOrUpdateConsumer(ctx, spec.Stream, spec.ConsumerConfig())
 	if err != nil {
 		return nil, fmt.Errorf("bus: consumer %s on %s: %w", spec.Durable, spec.Stream, err)
 	}
 	return c, nil
 }
 
-// Consume runs handler over the durable consumer until ctx is cancelled, then
-// stops fetching and waits for in-flight handlers (their messages are settled,
-// or redelivered after AckWait if the process dies first).
+// Consume creates or updates spec's durable consumer and runs handler over it
+// with a Loop until ctx ends.
 func Consume(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, log *slog.Logger, handler Handler) error {
-	spec.defaults()
 	cons, err := EnsureConsumer(ctx, js, spec)
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(spec.Workers * 2))
-	if err != nil {
-		return fmt.Errorf("bus: consuming %s: %w", spec.Durable, err)
+	return (&Loop{JS: js, Consumer: cons, Spec: spec, Log: log, Handler: handler}).Run(ctx)
+}
+
+// Loop is the one consume loop of every Ledger consumer. It fetches only as
+// many messages as it can hold, keeps each one alive from the moment it arrives
+// until it is settled, runs the handler on a worker slot and settles the
+// outcome. When its context ends it stops fetching, hands back at once what it
+// has not started, lets handlers in flight finish for Spec.Drain, then cancels
+// them and hands back what did not finish: nothing it held waits for AckWait.
+type Loop struct {
+	JS       jetstream.JetStream
+	Consumer jetstream.Consumer
+	Spec     ConsumerSpec
+	Log      *slog.Logger
+	Handler  Handler
+	// Slots, when set, bounds handlers across several loops (the writer's
+	// per-tenant consumers share one pool of workers); else Spec.Workers.
+	Slots chan struct{}
+	// InHand bounds the messages the loop holds at once: fetched, waiting for
+	// a slot or being handled (default 2×Spec.Workers, so the next messages
+	// are at hand when a worker frees).
+	InHand int
+}
+
+// fetchRetry paces fetching again after a failed fetch.
+var fetchRetry = backoff.Policy{Base: 100 * time.Millisecond, Cap: 5 * time.Second, Jitter: 0.2}
+
+// Run consumes until ctx ends and every message it held is settled or handed
+// back.
+func (l *Loop) Run(ctx context.Context) error {
+	spec := l.Spec
+	spec.defaults()
+	log := l.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
+	log = log.With("consumer", spec.Durable)
+	slots := l.Slots
+	if slots == nil {
+		slots = make(chan struct{}, spec.Workers)
+	}
+	inHand := l.InHand
+	if inHand <= 0 {
+		inHand = 2 * spec.Workers
+	}
+	held := make(chan struct{}, inHand)
+
+	// Handlers run on a context that outlives ctx by spec.Drain.
+	work, abort := context.WithCancel(context.WithoutCancel(ctx))
+	defer abort()
+	stopTimer := context.AfterFunc(ctx, func() { time.AfterFunc(spec.Drain, abort) })
+	defer stopTimer()
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, spec.Workers)
 	defer wg.Wait()
+
+	// A reconnect drops the server's side of a waiting fetch; fetch anew at
+	// once instead of waiting for missed heartbeats.
+	nc := l.JS.Conn()
+	reconnected := nc.StatusChanged(nats.CONNECTED)
+	defer nc.RemoveStatusListener(reconnected)
+
+	var failures uint64
 	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil
-			}
-			log.Warn("bus: fetching failed; retrying", "consumer", spec.Durable, "err", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(time.Second):
-			}
-			continue
+		n := reserve(ctx, held)
+		if n == 0 {
+			return nil
 		}
-		sem <- struct{}{}
-		wg.Add(1)
+		fetchCtx, cancel := context.WithCancel(ctx)
+		watched := make(chan struct{})
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			// The handler gets a context that survives shutdown briefly, so a
-			// message being processed is settled rather than abandoned.
-			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), spec.AckWait)
-			defer cancel()
-			out := handler(hctx, msg)
-			Settle(hctx, js, spec, msg, out, log)
+			defer close(watched)
+			select {
+			case <-reconnected:
+				cancel()
+			case <-fetchCtx.Done():
+			}
 		}()
+		batch, err := l.Consumer.Fetch(n, jetstream.FetchContext(fetchCtx))
+		if err == nil {
+			for msg := range batch.Messages() {
+				n--
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { <-held }()
+					l.work(ctx, work, spec, log, slots, msg)
+				}()
+			}
+			err = batch.Error()
+		}
+		cancel()
+		<-watched
+		for range n {
+			<-held
+		}
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil || errors.Is(err, context.Canceled):
+			failures = 0
+		default:
+			failures++
+			delay := fetchRetry.Delay(failures)
+			log.Warn("bus: fetching failed; retrying", "err", err, "retry_in", delay.Round(time.Millisecond))
+			if sleep(ctx, delay) != nil {
+				return nil
+			}
+		}
+	}
+}
+
+// reserve blocks until the loop may hold one more message, then takes every
+// free place; it returns how many (0 once ctx ends).
+func reserve(ctx context.Context, held chan struct{}) int {
+	select {
+	case held <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	n := 1
+	for {
+		select {
+		case held <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+}
+
+// work holds one message: kept alive until settled, handled on a slot, handed
+// back if the loop stops first.
+func (l *Loop) work(ctx, work context.Context, spec ConsumerSpec, log *slog.Logger, slots chan struct{}, msg jetstream.Msg) {
+	alive := keepAlive(msg, spec.AckWait/3)
+	defer alive.stop()
+	select {
+	case slots <- struct{}{}:
+	case <-ctx.Done():
+		alive.stop()
+		handBack(log, msg)
+		return
+	}
+	defer func() { <-slots }()
+	if ctx.Err() != nil {
+		alive.stop()
+		handBack(log, msg)
+		return
+	}
+	hctx, cancel := context.WithTimeout(work, spec.WorkTimeout)
+	defer cancel()
+	out := l.Handler(hctx, msg)
+	alive.stop()
+	if work.Err() != nil && out.Verdict != Ack {
+		// Stopped mid-work by the drain deadline: whoever runs next redoes it.
+		handBack(log, msg)
+		return
+	}
+	sctx, stop := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer stop()
+	Settle(sctx, l.JS, spec, msg, out, log)
+}
+
+// lease keeps a message alive until stopped.
+type lease struct {
+	done chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+}
+
+// keepAlive tells JetStream every interval that msg is still being worked on,
+// until the lease is stopped.
+func keepAlive(msg jetstream.Msg, every time.Duration) *lease {
+	l := &lease{done: make(chan struct{})}
+	l.wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.done:
+				return
+			case <-t.C:
+				_ = msg.InProgress() // a lost keep-alive only risks an early redelivery
+			}
+		}
+	})
+	return l
+}
+
+// stop ends the keep-alive; once it returns no keep-alive is sent any more, so
+// it can precede the message's acknowledgement.
+func (l *lease) stop() {
+	l.once.Do(func() { close(l.done) })
+	l.wg.Wait()
+}
+
+// handBack returns msg to the stream for immediate redelivery.
+func handBack(log *slog.Logger, msg jetstream.Msg) {
+	if err := msg.Nak(); err != nil {
+		log.Warn("bus: handing a message back failed; it returns after the ack wait", "subject", msg.Subject(), "err", err)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -162,40 +374,54 @@ func Settle(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, msg 
 	}
 	switch out.Verdict {
 	case Ack:
-		if err := msg.DoubleAck(ctx); err != nil {
-			log.Warn("bus: ack failed; the message will be redelivered", "consumer", spec.Durable, "err", err)
-		}
+		ack(ctx, log, spec, msg)
 	case Retry:
 		if delivered < uint64(spec.MaxDeliver) {
 			delay := out.Delay
 			if delay <= 0 {
 				delay = time.Second
 			}
-			_ = msg.NakWithDelay(delay)
+			nak(log, spec, msg, delay)
 			return
 		}
 		if out.Hold {
 			if err := requeue(ctx, js, msg); err != nil {
 				log.Error("bus: held message not requeued; redelivering", "consumer", spec.Durable, "err", err)
-				_ = msg.NakWithDelay(out.Delay)
+				nak(log, spec, msg, out.Delay)
 				return
 			}
-			_ = msg.DoubleAck(ctx)
+			ack(ctx, log, spec, msg)
 			return
 		}
 		if err := deadLetter(ctx, js, spec, msg, meta, out, delivered); err != nil {
 			log.Error("bus: dead letter not stored; redelivering", "consumer", spec.Durable, "err", err)
-			_ = msg.NakWithDelay(5 * time.Second)
+			nak(log, spec, msg, 5*time.Second)
 			return
 		}
-		_ = msg.DoubleAck(ctx)
+		ack(ctx, log, spec, msg)
 	case DeadLetter:
 		if err := deadLetter(ctx, js, spec, msg, meta, out, delivered); err != nil {
 			log.Error("bus: dead letter not stored; redelivering", "consumer", spec.Durable, "err", err)
-			_ = msg.NakWithDelay(5 * time.Second)
+			nak(log, spec, msg, 5*time.Second)
 			return
 		}
-		_ = msg.Term()
+		if err := msg.Term(); err != nil {
+			log.Warn("bus: terminating a dead-lettered message failed; its redelivery finds the dead letter again", "consumer", spec.Durable, "err", err)
+		}
+	}
+}
+
+func ack(ctx context.Context, log *slog.Logger, spec ConsumerSpec, msg jetstream.Msg) {
+	if err := msg.DoubleAck(ctx); err != nil {
+		log.Warn("bus: ack failed; the message will be redelivered", "consumer", spec.Durable, "err", err)
+	}
+}
+
+// nak asks for redelivery after delay (at least a millisecond: a zero delay
+// would mean "at once" to JetStream, which a retry never wants).
+func nak(log *slog.Logger, spec ConsumerSpec, msg jetstream.Msg, delay time.Duration) {
+	if err := msg.NakWithDelay(max(delay, time.Millisecond)); err != nil {
+		log.Warn("bus: nak failed; the message returns after the ack wait", "consumer", spec.Durable, "err", err)
 	}
 }
 

@@ -1,7 +1,13 @@
-// Package process is the start-up and shut-down every Ledger service shares, so
-// each main stays a few lines: Connect reads the common settings and opens the
-// store, NATS and the streams; Run serves a service's HTTP endpoints and runs
-// its consumers until a signal, then drains them with a deadline.
+// Package process is the one runtime of every Ledger service. A service
+// describes itself as a Program (its address, its configuration, how to build
+// it once Postgres and NATS answer); Main runs a Program as a binary and Start
+// runs the same Program inside cmd/ledger-dev, so the development stack and the
+// end-to-end tests exercise the production wiring.
+//
+// The runtime serves /healthz and /readyz from the first moment, waits for
+// Postgres and NATS with back-off (a service may start before either), checks
+// the NATS server's version, builds the service, runs its components (HTTP,
+// gRPC, consumers) until a signal, then stops them within their shutdown times.
 package process
 
 import (
@@ -9,9 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"time"
+	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,17 +29,18 @@ import (
 
 // Settings are the variables every service reads.
 type Settings struct {
-	DatabaseURL  string // LEDGER_DATABASE_URL, required
-	NATSURL      string // LEDGER_NATS_URL, default nats://127.0.0.1:4222
-	SecretKey    string // LEDGER_SECRET_KEY, required (printed as [redacted])
-	NATSReplicas int    // LEDGER_NATS_REPLICAS, default 1 (3 on a production cluster)
-	Env          string // LEDGER_ENV, dev or prod (default prod)
+	DatabaseURL  string     // LEDGER_DATABASE_URL, required
+	NATSURL      string     // LEDGER_NATS_URL, default nats://127.0.0.1:4222
+	SecretKey    string     // LEDGER_SECRET_KEY, required (printed as [redacted])
+	NATSReplicas int        // LEDGER_NATS_REPLICAS, default 1 (3 on a production cluster)
+	Env          string     // LEDGER_ENV, dev or prod (default prod)
+	LogLevel     slog.Level // LEDGER_LOG_LEVEL, default info
 }
 
 // LogValue keeps the secret key and database credentials out of logs.
 func (s Settings) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("nats_url", s.NATSURL), slog.Int("nats_replicas", s.NATSReplicas),
-		slog.String("env", s.Env), slog.String("secret_key", "[redacted]"))
+		slog.String("env", s.Env), slog.String("log_level", s.LogLevel.String()), slog.String("secret_key", "[redacted]"))
 }
 
 // SettingsFromEnv reads and validates the common settings, reporting every
@@ -57,15 +63,20 @@ func SettingsFromEnv() (Settings, error) {
 	if s.NATSReplicas != 1 && s.NATSReplicas != 3 && s.NATSReplicas != 5 {
 		r.Fail("LEDGER_NATS_REPLICAS=%d: use 1 (single server) or 3/5 (a JetStream cluster)", s.NATSReplicas)
 	}
+	if lvl := r.String("LEDGER_LOG_LEVEL", "info"); s.LogLevel.UnmarshalText([]byte(lvl)) != nil {
+		r.Fail("LEDGER_LOG_LEVEL=%q: use debug, info, warn or error", lvl)
+	}
 	if s.Env != "dev" && s.Env != "prod" {
 		r.Fail("LEDGER_ENV=%q: use dev or prod", s.Env)
 	}
 	return s, r.Err()
 }
 
-// Infra is what a service gets from Connect. Close releases it.
+// Infra is what a Program's Start gets: the store (migrated), the NATS
+// connection and JetStream with Ledger's streams in place.
 type Infra struct {
 	Settings Settings
+	Log      *slog.Logger // the service's logger
 	Store    *store.Store
 	NC       *nats.Conn
 	JS       jetstream.JetStream
@@ -81,10 +92,21 @@ func (in *Infra) Close() {
 	}
 }
 
-// Connect opens the store (applying migrations), connects to NATS as name and
-// makes sure the streams exist.
+// MinNATSVersion is the oldest nats-server Ledger runs on: consumers with
+// several filter subjects arrived in 2.10.
+const MinNATSVersion = "2.10.0"
+
+// errFatal marks a connection problem that waiting will not fix.
+type errFatal struct{ error }
+
+func (e errFatal) Unwrap() error { return e.error }
+
+// Connect opens the store (applying migrations), connects to NATS as name,
+// checks the server and makes sure the streams exist. An error wrapped as
+// fatal (a key ring that does not parse, a NATS server too old or without
+// JetStream) is not worth retrying; IsFatal tells.
 func Connect(ctx context.Context, name string, s Settings) (_ *Infra, err error) {
-	in := &Infra{Settings: s}
+	in := &Infra{Settings: s, Log: slog.New(slog.DiscardHandler)}
 	defer func() {
 		if err != nil {
 			in.Close()
@@ -92,19 +114,25 @@ func Connect(ctx context.Context, name string, s Settings) (_ *Infra, err error)
 	}()
 	sealer, err := secrets.ParseKeyRing(s.SecretKey)
 	if err != nil {
-		return nil, err
+		return nil, errFatal{fmt.Errorf("LEDGER_SECRET_KEY: %w", err)}
 	}
 	if in.Store, err = store.Open(ctx, s.DatabaseURL, sealer); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("database (LEDGER_DATABASE_URL): %w", err)
 	}
 	// No reconnect buffer: while NATS is away a publish fails at once (a 503 to
 	// Magento) instead of waiting in memory where a crash would lose it.
 	in.NC, err = nats.Connect(s.NATSURL, nats.Name("ledger-"+name), nats.MaxReconnects(-1), nats.ReconnectBufSize(-1))
 	if err != nil {
-		return nil, fmt.Errorf("connecting to NATS at LEDGER_NATS_URL (%s): %w", s.NATSURL, err)
+		return nil, fmt.Errorf("NATS at LEDGER_NATS_URL (%s): %w", s.NATSURL, err)
+	}
+	if v := in.NC.ConnectedServerVersion(); !versionAtLeast(v, MinNATSVersion) {
+		return nil, errFatal{fmt.Errorf("NATS at LEDGER_NATS_URL (%s) is version %s; Ledger needs %s or newer (consumers with several filter subjects)", s.NATSURL, v, MinNATSVersion)}
 	}
 	if in.JS, err = jetstream.New(in.NC); err != nil {
 		return nil, fmt.Errorf("JetStream: %w", err)
+	}
+	if _, err := in.JS.AccountInfo(ctx); errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+		return nil, errFatal{fmt.Errorf("NATS at LEDGER_NATS_URL (%s) has no JetStream for this account: start nats-server with -js (or jetstream {} in its config)", s.NATSURL)}
 	}
 	if err := bus.EnsureStreams(ctx, in.JS, s.NATSReplicas); err != nil {
 		return nil, err
@@ -112,73 +140,28 @@ func Connect(ctx context.Context, name string, s Settings) (_ *Infra, err error)
 	return in, nil
 }
 
-// Component is one long-running part of a service.
-type Component struct {
-	Name string
-	// Run blocks until its context ends (a consumer), or is nil.
-	Run func(ctx context.Context) error
+// IsFatal reports whether a Connect error will not go away by waiting.
+func IsFatal(err error) bool {
+	var f errFatal
+	return errors.As(err, &f)
 }
 
-// Server returns an HTTP server for handler on addr with Ledger's defaults:
-// bounded header reads, idle connections closed after a minute, server errors
-// logged at WARN. Callers may tighten it further.
-func Server(log *slog.Logger, addr string, handler http.Handler) *http.Server {
-	return &http.Server{
-		Addr: addr, Handler: handler,
-		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-}
-
-// Run serves srv (a service's /healthz, /readyz, /metrics and any API) and
-// runs the components until ctx ends or one of them fails; then it stops the
-// components, waits up to drain for in-flight work to settle, and shuts the HTTP
-// server down. addrVar names the setting of srv.Addr in error messages.
-func Run(ctx context.Context, log *slog.Logger, addrVar string, srv *http.Server, drain time.Duration, comps ...Component) (err error) {
-	ln, err := net.Listen("tcp", srv.Addr)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", addrVar, srv.Addr, err)
-	}
-	failed := make(chan error, len(comps)+1)
-	go func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			failed <- fmt.Errorf("http server: %w", err)
+// versionAtLeast compares dotted versions ("2.10.4" ≥ "2.10.0"); a suffix
+// such as "-beta" is ignored.
+func versionAtLeast(have, want string) bool {
+	parse := func(v string) [3]int {
+		var p [3]int
+		v, _, _ = strings.Cut(v, "-")
+		for i, f := range strings.SplitN(v, ".", 3) {
+			p[i], _ = strconv.Atoi(f)
 		}
-	}()
-	log.Info("listening", "addr", ln.Addr().String())
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan struct{}, len(comps))
-	for _, c := range comps {
-		if c.Run == nil {
-			done <- struct{}{}
-			continue
-		}
-		go func() {
-			defer func() { done <- struct{}{} }()
-			if err := c.Run(runCtx); err != nil && runCtx.Err() == nil {
-				failed <- fmt.Errorf("%s: %w", c.Name, err)
-			} else if runCtx.Err() == nil {
-				failed <- fmt.Errorf("%s stopped unexpectedly", c.Name)
-			}
-		}()
+		return p
 	}
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err = <-failed:
-	}
-	cancel()
-	deadline, stop := context.WithTimeout(context.Background(), drain)
-	defer stop()
-	for range comps {
-		select {
-		case <-done:
-		case <-deadline.Done():
-			err = errors.Join(err, fmt.Errorf("in-flight work did not settle within %s; it will be redelivered", drain))
-			return errors.Join(err, srv.Shutdown(deadline))
+	h, w := parse(have), parse(want)
+	for i := range h {
+		if h[i] != w[i] {
+			return h[i] > w[i]
 		}
 	}
-	return errors.Join(err, srv.Shutdown(deadline))
+	return true
 }

@@ -1,14 +1,8 @@
 package process
 
 import (
-	"context"
-	"errors"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/ledgersync/ledger/libs/telemetry"
 )
 
 func TestSettingsNameEveryProblem(t *testing.T) {
@@ -35,44 +29,22 @@ func TestSettingsNameEveryProblem(t *testing.T) {
 	}
 }
 
-func TestRunStopsComponentsOnCancel(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	comp := Component{Name: "worker", Run: func(ctx context.Context) error {
-		<-ctx.Done()
-		close(stopped)
-		return nil
-	}}
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, telemetry.Discard(), "TEST_ADDR", Server(telemetry.Discard(), "127.0.0.1:0", http.NotFoundHandler()), time.Second, comp)
-	}()
-	time.Sleep(50 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("clean shutdown returned %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return")
-	}
-	select {
-	case <-stopped:
-	default:
-		t.Fatal("component was not stopped")
+func TestBadLogLevelIsRefused(t *testing.T) {
+	t.Setenv("LEDGER_DATABASE_URL", "postgres://x")
+	t.Setenv("LEDGER_SECRET_KEY", "k1:secret")
+	t.Setenv("LEDGER_LOG_LEVEL", "verbose")
+	if _, err := SettingsFromEnv(); err == nil || !strings.Contains(err.Error(), "LEDGER_LOG_LEVEL") {
+		t.Fatalf("want LEDGER_LOG_LEVEL named, got %v", err)
 	}
 }
 
-func TestRunReportsAFailingComponent(t *testing.T) {
-	boom := errors.New("boom")
-	err := Run(context.Background(), telemetry.Discard(), "TEST_ADDR", Server(telemetry.Discard(), "127.0.0.1:0", http.NotFoundHandler()),
-		time.Second, Component{Name: "worker", Run: func(context.Context) error { return boom }})
-	if !errors.Is(err, boom) {
-		t.Fatalf("want the component's error, got %v", err)
-	}
-	if err := Run(context.Background(), telemetry.Discard(), "TEST_ADDR", Server(telemetry.Discard(), "256.0.0.1:99999", nil), time.Second); err == nil ||
-		!strings.Contains(err.Error(), "TEST_ADDR") {
-		t.Fatalf("a bad address must name its setting: %v", err)
+func TestVersionAtLeast(t *testing.T) {
+	for _, c := range []struct {
+		have string
+		ok   bool
+	}{{"2.10.0", true}, {"2.15.3", true}, {"2.9.25", false}, {"3.0.0", true}, {"2.10.0-beta.1", true}, {"", false}} {
+		if got := versionAtLeast(c.have, MinNATSVersion); got != c.ok {
+			t.Errorf("versionAtLeast(%q) = %v", c.have, got)
+		}
 	}
 }

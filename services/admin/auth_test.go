@@ -93,8 +93,8 @@ func TestConfigRefusesDevWithoutToken(t *testing.T) {
 	if err := noBase.WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), "LEDGER_BASE_URL") {
 		t.Fatalf("missing LEDGER_BASE_URL: got %v", err)
 	}
-	if s := (admin.Config{AdminToken: secrets.String(testToken)}).String(); strings.Contains(s, testToken) {
-		t.Fatalf("Config.String leaks the token: %s", s)
+	if s := (admin.Config{AdminToken: secrets.String(testToken)}).LogValue().String(); strings.Contains(s, testToken) || !strings.Contains(s, "[redacted]") {
+		t.Fatalf("Config.LogValue leaks the token: %s", s)
 	}
 }
 

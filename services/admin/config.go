@@ -3,6 +3,7 @@ package admin
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -62,6 +63,10 @@ type Config struct {
 	SageClientSecret secrets.String
 	// HTTPClient calls shops and Sage; nil means a client with a 20 s timeout.
 	HTTPClient *http.Client
+	// HTTPListener and GRPCListener, when set, are served instead of listening
+	// on HTTPAddr and GRPCAddr (cmd/ledger-dev must know the ports before the
+	// service is built).
+	HTTPListener, GRPCListener net.Listener
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -171,11 +176,13 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// String renders the config for the start-up log line, secrets masked.
-func (c Config) String() string {
-	return fmt.Sprintf("grpc=%s http=%s public=%s env=%s insecure_dev=%t ledger_base_url=%s sage_api=%s sage_client_id=%s admin_token=%s sage_client_secret=%s",
-		c.GRPCAddr, c.HTTPAddr, c.PublicURL, c.Env, c.InsecureDev, c.LedgerBaseURL, c.Sage.APIURL, c.SageClientID,
-		mask(c.AdminToken), mask(c.SageClientSecret))
+// LogValue prints the configuration at start, secrets masked.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("grpc_addr", c.GRPCAddr), slog.String("http_addr", c.HTTPAddr),
+		slog.String("public_url", c.PublicURL), slog.String("env", c.Env), slog.Bool("insecure_dev", c.InsecureDev),
+		slog.String("ledger_base_url", c.LedgerBaseURL), slog.String("sage_api_url", c.Sage.APIURL),
+		slog.String("sage_client_id", c.SageClientID), slog.String("admin_token", mask(c.AdminToken)),
+		slog.String("sage_client_secret", mask(c.SageClientSecret)))
 }
 
 func mask(s secrets.String) string {

@@ -3,6 +3,7 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -102,4 +103,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("INGEST_REPLAY_CACHE_SIZE=%d: want a positive number of entries (default %d)", c.ReplayCacheSize, DefaultReplayCacheSize))
 	}
 	return errors.Join(errs...)
+}
+
+// LogValue prints the configuration at start.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("addr", c.Addr), slog.String("dedup_window", c.DedupWindow.String()),
+		slog.Int64("max_body_bytes", c.MaxBodyBytes), slog.String("request_timeout", c.RequestTimeout.String()),
+		slog.Int("replay_cache_size", c.ReplayCacheSize))
 }

@@ -3,6 +3,7 @@ package mapper
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"time"
@@ -93,4 +94,10 @@ func configFrom(r *env.Reader) (Config, error) {
 		return c, err
 	}
 	return c, c.Validate()
+}
+
+// LogValue prints the configuration at start.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("addr", c.Addr), slog.Int("workers", c.Workers),
+		slog.String("http_timeout", c.HTTPTimeout.String()), slog.String("base_currency", c.BaseCurrency))
 }

@@ -101,6 +101,9 @@ func (s *Service) Spec() bus.ConsumerSpec {
 	return bus.ConsumerSpec{
 		Stream: bus.StreamOutbox, Durable: Durable, FilterSubjects: []string{"ledger.outbox.>"},
 		Stage: Stage, Workers: s.cfg.Workers, MaxDeliver: MaxDeliver,
+		// An event may need several canonical fetches (the invoice, its
+		// customer, its products) before its SageWrite is published.
+		WorkTimeout: max(bus.DefaultWorkTimeout, 4*s.cfg.HTTPTimeout),
 	}
 }
 

@@ -24,15 +24,18 @@ const (
 	DefaultRetryBase   = time.Second
 	DefaultRetryCap    = 5 * time.Minute
 	DefaultHTTPTimeout = 30 * time.Second
-	DefaultAckWait     = 2 * time.Minute
+	DefaultAckWait     = 5 * time.Second
+	DefaultWorkTimeout = 2 * time.Minute
+	DefaultDrain       = 15 * time.Second
 	DefaultTenantScan  = 10 * time.Second
 	DefaultAddr        = "127.0.0.1:8084"
 )
 
-// minAckWait keeps a slow Sage call from outliving the message's lease: a
-// message redelivered while its first handler still runs would be written twice
-// in parallel (the per-business lock only spans one process).
-const minAckWait = 60 * time.Second
+// The writer keeps every write it holds alive with InProgress every AckWait/3,
+// so a slow Sage call never outlives its lease (a message redelivered while its
+// first handler still ran would be written twice in parallel); AckWait only
+// bounds how long a write held by a crashed writer waits.
+const minAckWait = time.Second
 
 // Config is the sage-writer's configuration. Zero fields take the defaults
 // documented on each field.
@@ -86,9 +89,17 @@ type Config struct {
 	KeepAliveRotatedBefore time.Duration
 	// HTTPTimeout bounds each Sage HTTP call (WRITER_HTTP_TIMEOUT, default 30s).
 	HTTPTimeout time.Duration
-	// AckWait is how long one delivery may take before JetStream redelivers it
-	// (WRITER_ACK_WAIT, default 2m, at least 60s).
+	// AckWait is how soon a write held by a writer that died is delivered
+	// again (WRITER_ACK_WAIT, default 5s, at least 1s). Writes in progress are
+	// kept alive, so this is not a limit on how long a write may take.
 	AckWait time.Duration
+	// WorkTimeout bounds one delivery of a write: budget waits, the Sage calls
+	// and the bookkeeping (WRITER_WORK_TIMEOUT, default 2m, at least twice
+	// WRITER_HTTP_TIMEOUT).
+	WorkTimeout time.Duration
+	// Drain is how long writes in progress may finish on shutdown before they
+	// are cancelled and handed back to the stream (WRITER_DRAIN, default 15s).
+	Drain time.Duration
 	// Addr serves /healthz, /readyz and /metrics (WRITER_ADDR, default
 	// 127.0.0.1:8084).
 	Addr string
@@ -135,6 +146,8 @@ func ConfigFromEnv() (Config, error) {
 		KeepAliveRotatedBefore: r.Duration("WRITER_KEEPALIVE_ROTATED_BEFORE", lifecycle.DefaultKeepAliveRotated),
 		HTTPTimeout:            r.Duration("WRITER_HTTP_TIMEOUT", DefaultHTTPTimeout),
 		AckWait:                r.Duration("WRITER_ACK_WAIT", DefaultAckWait),
+		WorkTimeout:            r.Duration("WRITER_WORK_TIMEOUT", DefaultWorkTimeout),
+		Drain:                  r.Duration("WRITER_DRAIN", DefaultDrain),
 		Addr:                   r.String("WRITER_ADDR", DefaultAddr),
 	}
 	if err := r.Err(); err != nil {
@@ -191,6 +204,12 @@ func (c Config) withDefaults() Config {
 	if c.AckWait == 0 {
 		c.AckWait = DefaultAckWait
 	}
+	if c.WorkTimeout == 0 {
+		c.WorkTimeout = DefaultWorkTimeout
+	}
+	if c.Drain == 0 {
+		c.Drain = DefaultDrain
+	}
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
 	}
@@ -241,10 +260,13 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("WRITER_HTTP_TIMEOUT=%s: want at least 1s, e.g. 30s", c.HTTPTimeout))
 	}
 	if c.AckWait < minAckWait {
-		errs = append(errs, fmt.Errorf("WRITER_ACK_WAIT=%s: want at least %s", c.AckWait, minAckWait))
+		errs = append(errs, fmt.Errorf("WRITER_ACK_WAIT=%s: want at least %s, e.g. %s", c.AckWait, minAckWait, DefaultAckWait))
 	}
-	if c.AckWait < 2*c.HTTPTimeout {
-		errs = append(errs, fmt.Errorf("WRITER_ACK_WAIT=%s: want at least twice WRITER_HTTP_TIMEOUT (%s)", c.AckWait, c.HTTPTimeout))
+	if c.WorkTimeout < 2*c.HTTPTimeout {
+		errs = append(errs, fmt.Errorf("WRITER_WORK_TIMEOUT=%s: want at least twice WRITER_HTTP_TIMEOUT (%s)", c.WorkTimeout, c.HTTPTimeout))
+	}
+	if c.Drain < time.Second {
+		errs = append(errs, fmt.Errorf("WRITER_DRAIN=%s: want at least 1s, e.g. %s", c.Drain, DefaultDrain))
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("WRITER_ADDR=%q: want host:port, e.g. %s", c.Addr, DefaultAddr))
@@ -289,6 +311,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("keepalive_every", c.KeepAliveEvery.String()),
 		slog.String("http_timeout", c.HTTPTimeout.String()),
 		slog.String("ack_wait", c.AckWait.String()),
+		slog.String("work_timeout", c.WorkTimeout.String()),
+		slog.String("drain", c.Drain.String()),
 		slog.String("addr", c.Addr),
 	)
 }

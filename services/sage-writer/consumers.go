@@ -3,7 +3,6 @@ package sagewriter
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -49,7 +48,8 @@ func (s *Service) tenantSpec(tenant string) bus.ConsumerSpec {
 	return bus.ConsumerSpec{
 		Stream: bus.StreamSage, Durable: consumerPrefix + tenant,
 		FilterSubjects: []string{"ledger.sage." + tenant + ".>"},
-		Stage:          Stage, MaxDeliver: s.cfg.MaxDeliver, AckWait: s.cfg.AckWait, Workers: 1, MaxAckPending: 1,
+		Stage: Stage, MaxDeliver: s.cfg.MaxDeliver, AckWait: s.cfg.AckWait, WorkTimeout: s.cfg.WorkTimeout,
+		Drain: s.cfg.Drain, Workers: 1, MaxAckPending: 1,
 	}
 }
 
@@ -157,64 +157,13 @@ func (c *consumers) scan(ctx context.Context, lister TenantLister, startSeq uint
 	return errors.Join(errs...)
 }
 
-// consumeTenant fetches the tenant's writes one at a time and runs each on a
-// worker slot. Slots are handed out first come, first served; with at most one
-// write per tenant waiting, that is round-robin across tenants.
+// consumeTenant runs the tenant's consumer on the process's shared worker
+// slots. It holds at most one write (the consumer allows one in flight), keeps
+// it alive while it waits for a slot and while it runs, and hands it back at
+// once on shutdown. Slots are handed out first come, first served; with at
+// most one write per tenant waiting, that is round-robin across tenants.
 func (s *Service) consumeTenant(ctx context.Context, tenant string, cons jetstream.Consumer) {
-	spec := s.tenantSpec(tenant)
-	log := s.log.With("consumer", spec.Durable)
-	for ctx.Err() == nil {
-		it, err := cons.Messages(jetstream.PullMaxMessages(1))
-		if err != nil {
-			log.Warn("could not consume the tenant's writes; retrying", "err", err)
-			if sleepCtx(ctx, time.Second) != nil {
-				return
-			}
-			continue
-		}
-		stop := context.AfterFunc(ctx, it.Stop)
-		s.drainIterator(ctx, spec, log, it)
-		stop()
-		it.Stop()
-	}
-}
-
-func (s *Service) drainIterator(ctx context.Context, spec bus.ConsumerSpec, log *slog.Logger, it jetstream.MessagesContext) {
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return
-			}
-			log.Warn("fetching the tenant's writes failed; retrying", "err", err)
-			if sleepCtx(ctx, time.Second) != nil {
-				return
-			}
-			continue
-		}
-		select {
-		case s.slots <- struct{}{}:
-		case <-ctx.Done():
-			_ = msg.Nak() // back to the stream at once for whoever runs next
-			return
-		}
-		// The handler's context survives shutdown briefly, so a write in
-		// progress is settled rather than abandoned.
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), spec.AckWait)
-		out := s.handle(hctx, msg)
-		bus.Settle(hctx, s.js, spec, msg, out, log)
-		cancel()
-		<-s.slots
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	loop := bus.Loop{JS: s.js, Consumer: cons, Spec: s.tenantSpec(tenant), Log: s.log, Handler: s.handle,
+		Slots: s.slots, InHand: 1}
+	_ = loop.Run(ctx) // returns once ctx ends
 }

@@ -2,14 +2,11 @@ package stack
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
-	"google.golang.org/grpc"
-
+	"github.com/ledgersync/ledger/libs/process"
 	"github.com/ledgersync/ledger/libs/secrets"
 	"github.com/ledgersync/ledger/services/admin"
 	"github.com/ledgersync/ledger/services/ingest"
@@ -27,87 +24,99 @@ const (
 	DevTenantScan        = time.Second
 )
 
-// startServices builds every service with the stack's store, JetStream and
-// simulators, exactly as their own main packages do from the environment.
+// Settings are the common settings every service of this stack runs with.
+func (s *Stack) Settings() process.Settings {
+	return process.Settings{DatabaseURL: s.DatabaseURL, NATSURL: s.NATSURL, SecretKey: s.SecretKey, NATSReplicas: 1, Env: "dev"}
+}
+
+// startServices runs every service through the same Program its main runs,
+// each with its own store pool and NATS connection, on loopback ports.
 func (s *Stack) startServices(ctx context.Context, opt Options) error {
 	// ingest: Magento's webhooks.
-	ing, err := ingest.New(ingest.Config{}.WithDefaults(), s.Store, s.JS, s.Log.With("service", "ingest"))
+	ing, err := s.startProgram(ctx, ingest.Program(ingest.Config{Addr: loopback}))
 	if err != nil {
-		return fmt.Errorf("ingest: %w", err)
-	}
-	if s.IngestURL, err = s.serve("ingest", ing.Handler()); err != nil {
 		return err
 	}
+	s.IngestURL = ing.URL()
 
-	// mapper.
-	mp, err := mapper.New(mapper.Config{}.WithDefaults(), s.Store, s.JS, s.Log.With("service", "mapper"))
+	mp, err := s.startProgram(ctx, mapper.Program(mapper.Config{Addr: loopback}))
 	if err != nil {
-		return fmt.Errorf("mapper: %w", err)
-	}
-	if s.MapperURL, err = s.serve("mapper health", mp.Handler()); err != nil {
 		return err
 	}
-	s.goRun("mapper", mp.Run)
+	s.MapperURL = mp.URL()
 
 	// sage-writer (unless a test runs it as its own process).
 	if !opt.NoWriter {
-		wr, err := sagewriter.New(sagewriter.Config{
-			Endpoints: s.SageEndpoints(), ClientID: SageClientID, ClientSecret: secrets.String(SageClientSecret),
+		wr, err := s.startProgram(ctx, sagewriter.Program(sagewriter.Config{
+			Addr: loopback, Endpoints: s.SageEndpoints(), ClientID: SageClientID, ClientSecret: secrets.String(SageClientSecret),
 			// The simulator has no per-business throttle unless a test sets one;
 			// Sage's own pacing default (100/min) would only slow the demo.
 			Budget:     budget.Config{BusinessPerMinute: DevBusinessPerMinute, BusinessBurst: DevBusinessBurst},
 			TenantScan: DevTenantScan,
-		}, s.Store, s.JS, s.Log.With("service", "sage-writer"))
+		}))
 		if err != nil {
-			return fmt.Errorf("sage-writer: %w", err)
-		}
-		if s.WriterURL, err = s.serve("sage-writer health", wr.Handler()); err != nil {
 			return err
 		}
-		s.goRun("sage-writer", wr.Run)
+		s.WriterURL = wr.URL()
 	}
 
-	// statecallback.
-	sc, err := statecallback.New(statecallback.Config{}.WithDefaults(), s.Store, s.JS, s.Log.With("service", "statecallback"))
+	sc, err := s.startProgram(ctx, statecallback.Program(statecallback.Config{Addr: loopback}))
 	if err != nil {
-		return fmt.Errorf("statecallback: %w", err)
-	}
-	if s.StateCallbackURL, err = s.serve("statecallback health", sc.Handler()); err != nil {
 		return err
 	}
-	s.goRun("statecallback", sc.Run)
+	s.StateCallbackURL = sc.URL()
 
 	// admin: gRPC for ledgerctl, HTTP for Sage OAuth and the dashboard. Its
 	// public URL (the OAuth redirect) must be known before it is built.
-	httpLn, httpURL, err := listen("admin http")
+	httpLn, err := net.Listen("tcp", loopback)
 	if err != nil {
-		return err
+		return fmt.Errorf("admin http: listen: %w", err)
 	}
-	grpcLn, err := net.Listen("tcp", "127.0.0.1:0")
+	grpcLn, err := net.Listen("tcp", loopback)
 	if err != nil {
 		httpLn.Close()
 		return fmt.Errorf("admin grpc: listen: %w", err)
 	}
-	ad, err := admin.New(admin.Config{
-		GRPCAddr: grpcLn.Addr().String(), HTTPAddr: strings.TrimPrefix(httpURL, "http://"), PublicURL: httpURL,
+	httpURL := "http://" + httpLn.Addr().String()
+	ad, err := s.startProgram(ctx, admin.Program(admin.Config{
+		GRPCAddr: grpcLn.Addr().String(), HTTPAddr: httpLn.Addr().String(), PublicURL: httpURL,
+		HTTPListener: httpLn, GRPCListener: grpcLn,
 		AdminToken: secrets.String(s.AdminToken), Env: "dev", LedgerBaseURL: s.IngestURL,
 		Sage: s.SageEndpoints(), SageClientID: SageClientID, SageClientSecret: secrets.String(SageClientSecret),
-	}.WithDefaults(), s.Store, s.Log.With("service", "admin"), admin.WithJetStream(s.JS))
+	}))
 	if err != nil {
-		httpLn.Close()
-		grpcLn.Close()
-		return fmt.Errorf("admin: %w", err)
+		return err
 	}
-	s.AdminHTTPURL, s.AdminGRPCAddr = httpURL, grpcLn.Addr().String()
-	s.serveOn("admin http", httpLn, ad.HTTPHandler())
-	gs := ad.GRPCServer()
+	s.AdminHTTPURL, s.AdminGRPCAddr = ad.URL(), grpcLn.Addr().String()
+	return nil
+}
+
+// loopback asks for a free port on the loopback interface.
+const loopback = "127.0.0.1:0"
+
+// startProgram runs prog until Close and waits until it is built.
+func (s *Stack) startProgram(ctx context.Context, prog process.Program) (*process.Runner, error) {
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r, err := process.Start(runCtx, s.Log.With("service", prog.Name), s.Settings(), prog)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("%s: %w", prog.Name, err)
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := gs.Serve(grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			s.report(fmt.Errorf("admin grpc: %w", err))
+		if err := r.Wait(); err != nil && runCtx.Err() == nil {
+			s.report(fmt.Errorf("%s: %w", prog.Name, err))
 		}
 	}()
-	s.onClose(func() { ad.Shutdown(); gs.GracefulStop() })
-	return nil
+	s.onClose(func() {
+		cancel()
+		if err := r.Wait(); err != nil {
+			s.Log.Warn("service stopped with an error", "service", prog.Name, "err", err)
+		}
+	})
+	if err := r.Built(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
 }

@@ -193,9 +193,6 @@ func (s *Stack) WriterEnv() []string {
 		fmt.Sprintf("SAGE_BUSINESS_RATE_PER_MINUTE=%d", DevBusinessPerMinute),
 		fmt.Sprintf("SAGE_BUSINESS_BURST=%d", DevBusinessBurst),
 		"WRITER_TENANT_SCAN=" + DevTenantScan.String(),
-		// A killed writer's in-flight write comes back after the ack wait; the
-		// shortest allowed keeps kill-and-restart tests quick.
-		"WRITER_ACK_WAIT=60s",
 	}
 }
 
