@@ -1,5 +1,11 @@
 package sagesim
 
+import (
+	"cmp"
+	"slices"
+	"strings"
+)
+
 // Address is a postal address on a contact or a sales document.
 type Address struct {
 	ID            string `json:"id,omitempty"`
@@ -38,6 +44,11 @@ var addressTypeNames = map[string]string{
 	"DELIVERY": "Delivery", "ACCOUNTS": "Accounts", "SALES": "Sales", "PURCHASING": "Purchasing",
 }
 
+// country is the reference to a country by its ISO code.
+func country(id string) *Base {
+	return &Base{ID: id, DisplayedAs: cmp.Or(countryNames[id], id), Path: "/countries/" + id}
+}
+
 // toAddress converts an input address; defaultType applies when address_type_id
 // is empty. id may be empty (sales documents carry no address ids).
 func (in *addressInput) toAddress(id, defaultType string, main bool) *Address {
@@ -52,22 +63,11 @@ func (in *addressInput) toAddress(id, defaultType string, main bool) *Address {
 		a.IsMainAddress = *in.IsMainAddress
 	}
 	if in.CountryID != "" {
-		name := countryNames[in.CountryID]
-		if name == "" {
-			name = in.CountryID
-		}
-		a.Country = &Base{ID: in.CountryID, DisplayedAs: name, Path: "/countries/" + in.CountryID}
+		a.Country = country(in.CountryID)
 	}
-	typ := in.AddressTypeID
-	if typ == "" {
-		typ = defaultType
-	}
+	typ := cmp.Or(in.AddressTypeID, defaultType)
 	if typ != "" {
-		name := addressTypeNames[typ]
-		if name == "" {
-			name = typ
-		}
-		a.AddressType = &Base{ID: typ, DisplayedAs: name, Path: "/address_types/" + typ}
+		a.AddressType = &Base{ID: typ, DisplayedAs: cmp.Or(addressTypeNames[typ], typ), Path: "/address_types/" + typ}
 	}
 	a.DisplayedAs = joinNonEmpty(a.AddressLine1, a.AddressLine2, a.City, a.Region, a.PostalCode)
 	return a
@@ -84,15 +84,5 @@ func (a *Address) clone() *Address {
 }
 
 func joinNonEmpty(parts ...string) string {
-	out := ""
-	for _, p := range parts {
-		if p == "" {
-			continue
-		}
-		if out != "" {
-			out += "\n"
-		}
-		out += p
-	}
-	return out
+	return strings.Join(slices.DeleteFunc(parts, func(p string) bool { return p == "" }), "\n")
 }

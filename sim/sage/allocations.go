@@ -1,6 +1,7 @@
 package sagesim
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/ledgersync/ledger/libs/money"
@@ -49,7 +50,7 @@ type allocationRules struct {
 func checkAllocationsLocked(b *business, contactID, currencyID string, items []allocatedArtefactInput,
 	rules allocationRules) ([]allocation, []APIError) {
 	var out []allocation
-	var errs []APIError
+	var errs problems
 	pending := map[string]money.Amount{} // settled so far per artefact in this request
 	for _, it := range items {
 		id := str(it.ArtefactID)
@@ -93,7 +94,7 @@ func checkAllocationsLocked(b *business, contactID, currencyID string, items []a
 			continue
 		}
 		wantSign := 1
-		if rules.signed && !art.debit() {
+		if rules.signed && !art.debit {
 			wantSign = -1
 		}
 		if amount.Sign() != wantSign {
@@ -133,4 +134,33 @@ func reverseAllocationsLocked(b *business, allocs []AllocatedArtefact, now time.
 	for _, a := range allocs {
 		settleLocked(b, a.Artefact.ID, a.Amount.Abs().Add(a.Discount).Neg(), now)
 	}
+}
+
+// allocated is the sum of the amounts as sent.
+func allocated(allocs []allocation) money.Amount {
+	sum := money.Zero
+	for _, a := range allocs {
+		sum = sum.Add(a.amount)
+	}
+	return sum
+}
+
+// deleteSettling is DELETE /contact_payments/{id} and /contact_allocations/{id}
+// (204): the document is marked deleted and what it allocated is reversed, so
+// the documents it settled are outstanding again. release, when given, first
+// undoes the rest of the document or refuses with the entries of a 422.
+func deleteSettling[D interface {
+	document
+	allocations() []AllocatedArtefact
+}](s *Server, k *kind[D], release func(*business, D) []APIError) apiHandler {
+	return k.change(s, func(_ *http.Request, b *business, d D, now time.Time) response {
+		if release != nil {
+			if errs := release(b, d); len(errs) > 0 {
+				return errorResponse(http.StatusUnprocessableEntity, errs...)
+			}
+		}
+		reverseAllocationsLocked(b, d.allocations(), now)
+		d.record().DeletedAt, d.record().UpdatedAt = &now, now
+		return response{status: http.StatusNoContent}
+	})
 }

@@ -6,17 +6,11 @@ import (
 	"github.com/ledgersync/ledger/libs/money"
 )
 
-// Artefact kinds that payments and allocations settle.
-const (
-	kindInvoice          = "SALES_INVOICE"
-	kindCreditNote       = "SALES_CREDIT_NOTE"
-	kindPaymentOnAccount = "CUSTOMER_PAYMENT_ON_ACCOUNT"
-)
-
 // artefact is the payment view of an invoice, a credit note or a payment on
-// account.
+// account. A debit (an invoice) is owed by the customer; credit notes and
+// payments on account are owed to it.
 type artefact struct {
-	kind        string
+	debit       bool
 	ref         Base
 	contactID   string
 	currencyID  string
@@ -24,22 +18,26 @@ type artefact struct {
 	outstanding money.Amount
 }
 
-// debit reports whether the artefact is owed by the customer (an invoice);
-// credit notes and payments on account are owed to it.
-func (a artefact) debit() bool { return a.kind == kindInvoice }
+// salesArtefactLocked finds a sales invoice (a debit) or a sales credit note of
+// b by id. s.mu must be held.
+func salesArtefactLocked(b *business, id string) (a *SalesArtefact, debit bool) {
+	if inv, ok := b.invoices.docs[id]; ok {
+		return inv.sales(), true
+	}
+	if cn, ok := b.creditNotes.docs[id]; ok {
+		return cn.sales(), false
+	}
+	return nil, false
+}
 
 // artefactLocked finds an allocatable document of b by id. s.mu must be held.
 func artefactLocked(b *business, id string) (artefact, bool) {
-	if inv, ok := b.invoices[id]; ok {
-		return artefact{kind: kindInvoice, ref: Base{ID: inv.ID, DisplayedAs: inv.DisplayedAs, Path: inv.Path},
-			contactID: inv.Contact.ID, currencyID: inv.Currency.ID, status: inv.Status.ID, outstanding: inv.OutstandingAmount}, true
-	}
-	if cn, ok := b.creditNotes[id]; ok {
-		return artefact{kind: kindCreditNote, ref: Base{ID: cn.ID, DisplayedAs: cn.DisplayedAs, Path: cn.Path},
-			contactID: cn.Contact.ID, currencyID: cn.Currency.ID, status: cn.Status.ID, outstanding: cn.OutstandingAmount}, true
+	if a, debit := salesArtefactLocked(b, id); a != nil {
+		return artefact{debit: debit, ref: a.ref(), contactID: a.Contact.ID, currencyID: a.Currency.ID,
+			status: a.Status.ID, outstanding: a.OutstandingAmount}, true
 	}
 	if poa, ok := b.onAccount[id]; ok {
-		return artefact{kind: kindPaymentOnAccount, ref: Base{ID: poa.ID, DisplayedAs: poa.DisplayedAs, Path: poa.Path},
+		return artefact{ref: Base{ID: poa.ID, DisplayedAs: poa.DisplayedAs, Path: poa.Path},
 			contactID: poa.Contact.ID, currencyID: poa.Currency.ID, status: poa.Status.ID, outstanding: poa.OutstandingAmount}, true
 	}
 	return artefact{}, false
@@ -50,7 +48,7 @@ func artefactLocked(b *business, id string) (artefact, bool) {
 func (a artefact) payable() bool { return a.status == "UNPAID" || a.status == "PART_PAID" }
 
 // notPayable is Sage's answer for an allocation to a paid (or void, or draft)
-// artefact; it does not say which one [V PAY].
+// artefact; it does not say which one.
 var notPayable = apiErr(CodeRecordInvalid, "You can only pay unpaid or part-paid invoices.", "")
 
 // balanceContribution is what a document adds to its contact's balance:
@@ -70,18 +68,10 @@ func balanceContribution(debit bool, status string, outstanding money.Amount) mo
 // transactions (no longer deletable). A balance change does not touch the
 // contact's updated_at [I], so incremental contact syncs do not see every
 // invoice. s.mu must be held for writing.
-func adjustBalanceLocked(b *business, contactID string, delta money.Amount, _ time.Time) {
-	c, ok := b.contacts[contactID]
-	if !ok {
-		return
+func adjustBalanceLocked(b *business, contactID string, delta money.Amount) {
+	if c, ok := b.contacts.docs[contactID]; ok {
+		c.Balance, c.Deletable = c.Balance.Add(delta), false
 	}
-	if delta.IsZero() && !c.Deletable {
-		return
-	}
-	cp := *c
-	cp.Balance = cp.Balance.Add(delta)
-	cp.Deletable = false
-	b.contacts[cp.ID] = &cp
 }
 
 // settleLocked settles amount of artefact id (a negative amount reverses a
@@ -89,41 +79,28 @@ func adjustBalanceLocked(b *business, contactID string, delta money.Amount, _ ti
 // UNPAID → PART_PAID → PAID, and the contact's balance follows. s.mu must be
 // held for writing.
 func settleLocked(b *business, id string, amount money.Amount, now time.Time) {
-	if inv, ok := b.invoices[id]; ok {
-		cp := *inv
-		cp.TotalPaid = cp.TotalPaid.Add(amount)
-		cp.OutstandingAmount = cp.OutstandingAmount.Sub(amount)
-		cp.BaseCurrencyOutstanding = toBase(cp.OutstandingAmount, rateOf(cp.ExchangeRate))
-		cp.Status = paymentStatus(cp.OutstandingAmount, cp.TotalAmount)
-		cp.UpdatedAt = now
-		b.invoices[id] = &cp
-		adjustBalanceLocked(b, cp.Contact.ID, amount.Neg(), now)
-		return
-	}
-	if cn, ok := b.creditNotes[id]; ok {
-		cp := *cn
-		cp.TotalPaid = cp.TotalPaid.Add(amount)
-		cp.OutstandingAmount = cp.OutstandingAmount.Sub(amount)
-		cp.BaseCurrencyOutstanding = toBase(cp.OutstandingAmount, rateOf(cp.ExchangeRate))
-		cp.Status = paymentStatus(cp.OutstandingAmount, cp.TotalAmount)
-		cp.UpdatedAt = now
-		b.creditNotes[id] = &cp
-		adjustBalanceLocked(b, cp.Contact.ID, amount, now)
+	if a, debit := salesArtefactLocked(b, id); a != nil {
+		a.TotalPaid = a.TotalPaid.Add(amount)
+		a.OutstandingAmount = a.OutstandingAmount.Sub(amount)
+		a.BaseCurrencyOutstanding = toBase(a.OutstandingAmount, rateOf(a.ExchangeRate))
+		a.Status, a.UpdatedAt = paymentStatus(a.OutstandingAmount, a.TotalAmount), now
+		if debit {
+			amount = amount.Neg()
+		}
+		adjustBalanceLocked(b, a.Contact.ID, amount)
 		return
 	}
 	if poa, ok := b.onAccount[id]; ok {
+		// A new copy, so payments already handed out keep the one they had.
 		cp := *poa
 		cp.OutstandingAmount = cp.OutstandingAmount.Sub(amount)
 		cp.BaseCurrencyOutstandingAmount = toBase(cp.OutstandingAmount, rateOf(cp.ExchangeRate))
-		cp.Status = paymentStatus(cp.OutstandingAmount, cp.TotalAmount)
-		cp.UpdatedAt = now
+		cp.Status, cp.UpdatedAt = paymentStatus(cp.OutstandingAmount, cp.TotalAmount), now
 		b.onAccount[id] = &cp
-		if pay, ok := b.payments[cp.paymentID]; ok {
-			pcp := *pay
-			pcp.PaymentOnAccount = &cp
-			b.payments[pcp.ID] = &pcp
+		if pay, ok := b.payments.docs[cp.paymentID]; ok {
+			pay.PaymentOnAccount = &cp
 		}
-		adjustBalanceLocked(b, cp.Contact.ID, amount, now)
+		adjustBalanceLocked(b, cp.Contact.ID, amount)
 	}
 }
 
@@ -134,4 +111,42 @@ func rateOf(s string) money.Amount {
 		return one
 	}
 	return r
+}
+
+// Outstanding returns what is left to pay on every posted artefact of a
+// business, by id: sales invoices (owed by the customer), sales credit notes and
+// payments on account (owed to the customer). Void documents show 0; drafts and
+// deleted payments are left out. An unknown business gives nil.
+func (s *Server) Outstanding(businessID string) (out map[string]money.Amount) {
+	s.readBusiness(businessID, func(b *business) {
+		out = make(map[string]money.Amount, len(b.invoices.docs)+len(b.creditNotes.docs)+len(b.onAccount))
+		for id, inv := range b.invoices.docs {
+			if inv.Status.ID != "DRAFT" {
+				out[id] = inv.OutstandingAmount
+			}
+		}
+		for id, cn := range b.creditNotes.docs {
+			if cn.Status.ID != "DRAFT" {
+				out[id] = cn.OutstandingAmount
+			}
+		}
+		for id, poa := range b.onAccount {
+			out[id] = poa.OutstandingAmount
+		}
+	})
+	return out
+}
+
+// Balances returns each contact's balance by contact id: outstanding invoices
+// minus outstanding credit notes and payments on account, in the documents'
+// currency [I]. It is the contact's balance field. An unknown business gives
+// nil.
+func (s *Server) Balances(businessID string) (out map[string]money.Amount) {
+	s.readBusiness(businessID, func(b *business) {
+		out = make(map[string]money.Amount, len(b.contacts.docs))
+		for id, c := range b.contacts.docs {
+			out[id] = c.Balance
+		}
+	})
+	return out
 }

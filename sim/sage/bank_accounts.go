@@ -1,8 +1,7 @@
 package sagesim
 
 import (
-	"net/http"
-	"strings"
+	"net/url"
 	"time"
 
 	"github.com/ledgersync/ledger/libs/money"
@@ -10,12 +9,7 @@ import (
 
 // BankAccount is a business's bank account.
 type BankAccount struct {
-	ID                   string             `json:"id"`
-	DisplayedAs          string             `json:"displayed_as"`
-	Path                 string             `json:"$path"`
-	CreatedAt            time.Time          `json:"created_at"`
-	UpdatedAt            time.Time          `json:"updated_at"`
-	DeletedAt            *time.Time         `json:"deleted_at"`
+	Record
 	BankAccountDetails   BankAccountDetails `json:"bank_account_details"`
 	LedgerAccount        Base               `json:"ledger_account"`
 	BankAccountType      Base               `json:"bank_account_type"`
@@ -42,7 +36,8 @@ func (s *Server) seedBankAccounts(now time.Time, ledger []LedgerAccount) []BankA
 		if l.LedgerAccountType.ID != "BANK" {
 			continue
 		}
-		id := s.newID()
+		rec := s.newRecord("bank_accounts", now)
+		rec.DisplayedAs = l.DisplayedAs
 		method := paymentMethods[0]
 		typ := Base{ID: "CHECKING", DisplayedAs: "Current", Path: "/bank_account_types/CHECKING"}
 		if l.NominalCode == 1210 {
@@ -50,41 +45,16 @@ func (s *Server) seedBankAccounts(now time.Time, ledger []LedgerAccount) []BankA
 			typ = Base{ID: "OTHER", DisplayedAs: "Other", Path: "/bank_account_types/OTHER"}
 		}
 		out = append(out, BankAccount{
-			ID: id, DisplayedAs: l.DisplayedAs, Path: "/bank_accounts/" + id, CreatedAt: now, UpdatedAt: now,
+			Record:             rec,
 			BankAccountDetails: BankAccountDetails{AccountName: l.Name, AccountNumber: "12345678", SortCode: "40-00-00"},
-			LedgerAccount:      l.base(), BankAccountType: typ, NominalCode: l.NominalCode,
+			LedgerAccount:      l.ref(), BankAccountType: typ, NominalCode: l.NominalCode,
 			Editable: true, Deletable: true, DefaultPaymentMethod: &method, IsActive: true, Currency: currencies[0],
 		})
 	}
 	return out
 }
 
-func (s *Server) listBankAccounts(r *http.Request, c *apiCall) response {
-	lp, bad := parseListParams(r)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var items []BankAccount
-	for _, a := range c.business.bankAccounts {
-		if lp.search != "" && !strings.Contains(strings.ToLower(a.DisplayedAs), lp.search) {
-			continue
-		}
-		items = append(items, a)
-	}
-	return listOf(r, "bank_accounts", items, lp, func(a BankAccount) any {
-		return baseItem{ID: a.ID, DisplayedAs: a.DisplayedAs, Path: a.Path}
-	})
-}
-
-func (s *Server) getBankAccount(r *http.Request, c *apiCall) response {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, a := range c.business.bankAccounts {
-		if a.ID == r.PathValue("id") {
-			return jsonResponse(http.StatusOK, a)
-		}
-	}
-	return notFound()
+// matchBankAccount is the bank accounts' list filter: search on displayed_as.
+func matchBankAccount(_ url.Values, lp listParams) func(BankAccount) bool {
+	return func(a BankAccount) bool { return lp.search == "" || containsFold(a.DisplayedAs, lp.search) }
 }

@@ -1,9 +1,10 @@
 package sagesim
 
 import (
-	"encoding/json"
+	"cmp"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -46,68 +47,32 @@ type user struct {
 	leadID      string
 }
 
-func (u *user) canAccess(businessID string) bool {
-	for _, id := range u.businessIDs {
-		if id == businessID {
-			return true
-		}
-	}
-	return false
-}
+func (u *user) canAccess(businessID string) bool { return slices.Contains(u.businessIDs, businessID) }
 
 // business holds one business's documents and reference data.
 type business struct {
-	info             Business
-	ownerID          string
-	contacts         map[string]*Contact
-	contactOrder     []string
-	invoices         map[string]*SalesInvoice
-	invoiceOrder     []string
-	invoiceNumber    int
-	creditNotes      map[string]*SalesCreditNote
-	creditNoteOrder  []string
-	creditNoteNumber int
-	payments         map[string]*ContactPayment
-	paymentOrder     []string
-	onAccount        map[string]*PaymentOnAccount
-	allocations      map[string]*ContactAllocation
-	allocationOrder  []string
-	products         map[string]*Product
-	productOrder     []string
-	services         map[string]*Service
-	serviceOrder     []string
-	// inputs keeps, per document id, the effective request object (root key
-	// contents without idempotency_id) so a partial PUT can be merged over it.
-	inputs         map[string]map[string]json.RawMessage
+	info Business
+	documents
 	ledgerAccounts []LedgerAccount
 	bankAccounts   []BankAccount
-	idem           map[string]idemEntry
 }
 
-func (b *business) resetDocuments() {
-	b.contacts = map[string]*Contact{}
-	b.contactOrder = nil
-	b.invoices = map[string]*SalesInvoice{}
-	b.invoiceOrder = nil
-	b.invoiceNumber = 0
-	b.creditNotes = map[string]*SalesCreditNote{}
-	b.creditNoteOrder = nil
-	b.creditNoteNumber = 0
-	b.payments = map[string]*ContactPayment{}
-	b.paymentOrder = nil
-	b.onAccount = map[string]*PaymentOnAccount{}
-	b.allocations = map[string]*ContactAllocation{}
-	b.allocationOrder = nil
-	b.products = map[string]*Product{}
-	b.productOrder = nil
-	b.services = map[string]*Service{}
-	b.serviceOrder = nil
-	b.inputs = map[string]map[string]json.RawMessage{}
-	b.idem = map[string]idemEntry{}
+// documents are what Reset forgets: a business's documents, its payments on
+// account and its idempotency records.
+type documents struct {
+	contacts    store[*Contact]
+	invoices    store[*SalesInvoice]
+	creditNotes store[*SalesCreditNote]
+	payments    store[*ContactPayment]
+	onAccount   map[string]*PaymentOnAccount
+	allocations store[*ContactAllocation]
+	products    store[*Product]
+	services    store[*Service]
+	idem        map[string]idemEntry
 }
 
-// ukBusiness reports whether b is registered in GB, where quirks §29 and §30
-// apply.
+// ukBusiness reports whether b is registered in GB, where sales documents for
+// customers abroad must be zero rated and name EU goods or services.
 func (b *business) ukBusiness() bool { return b.info.CountryOfRegistration.ID == "GB" }
 
 // userLocked returns the user called name, creating it with businesses built from
@@ -143,31 +108,15 @@ func (s *Server) newBusinessLocked(u *user, id string, bc BusinessConfig, i int)
 	if id == "" {
 		id = s.newID()
 	}
-	bname := bc.Name
-	if bname == "" {
-		bname = "Ledger Demo Ltd"
-		if i > 0 {
-			bname = fmt.Sprintf("Ledger Demo %d Ltd", i+1)
-		}
+	bname := cmp.Or(bc.Name, "Ledger Demo Ltd")
+	if bc.Name == "" && i > 0 {
+		bname = fmt.Sprintf("Ledger Demo %d Ltd", i+1)
 	}
-	country := bc.Country
-	if country == "" {
-		country = "GB"
-	}
-	cname := countryNames[country]
-	if cname == "" {
-		cname = country
-	}
-	b := &business{
-		ownerID: u.id,
-		info: Business{
-			ID: id, DisplayedAs: bname, Path: "/businesses/" + id, Name: bname,
-			CountryOfRegistration: Base{ID: country, DisplayedAs: cname, Path: "/countries/" + country},
-			Subscriptions:         []Subscription{{ID: "ACCOUNTING", DisplayedAs: "Accounting", Active: true}},
-			CreatedAt:             now, UpdatedAt: now,
-		},
-	}
-	b.resetDocuments()
+	b := &business{info: Business{
+		ID: id, DisplayedAs: bname, Path: "/businesses/" + id, Name: bname, CountryOfRegistration: *country(cmp.Or(bc.Country, "GB")),
+		Subscriptions: []Subscription{{ID: "ACCOUNTING", DisplayedAs: "Accounting", Active: true}},
+		CreatedAt:     now, UpdatedAt: now,
+	}}
 	b.ledgerAccounts = s.seedLedgerAccounts(now)
 	b.bankAccounts = s.seedBankAccounts(now, b.ledgerAccounts)
 	s.businesses[id] = b
@@ -239,18 +188,18 @@ func (s *Server) listBusinesses(r *http.Request, c *apiCall) response {
 	})
 }
 
-func (s *Server) getLeadBusiness(r *http.Request, c *apiCall) response {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return jsonResponse(http.StatusOK, s.businesses[c.user.leadID].info)
-}
-
-func (s *Server) getBusiness(r *http.Request, c *apiCall) response {
-	id := r.PathValue("id")
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if !c.user.canAccess(id) {
-		return notFound()
+// getBusiness is GET /businesses/{id}, and GET /businesses/lead with lead.
+func (s *Server) getBusiness(lead bool) apiHandler {
+	return func(r *http.Request, c *apiCall) response {
+		id := r.PathValue("id")
+		if lead {
+			id = c.user.leadID
+		}
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		if !c.user.canAccess(id) {
+			return notFound()
+		}
+		return jsonResponse(http.StatusOK, s.businesses[id].info)
 	}
-	return jsonResponse(http.StatusOK, s.businesses[id].info)
 }

@@ -2,9 +2,10 @@ package sagesim
 
 import (
 	"bufio"
+	"cmp"
 	"net"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -51,24 +52,17 @@ func (s *Server) Calls() []Call {
 		out = append(out, Call{Route: k.route, Status: k.status, Count: n})
 	}
 	s.calls.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Route != out[j].Route {
-			return out[i].Route < out[j].Route
-		}
-		return out[i].Status < out[j].Status
-	})
+	slices.SortFunc(out, func(a, b Call) int { return cmp.Or(strings.Compare(a.Route, b.Route), a.Status-b.Status) })
 	return out
 }
 
 // CallCount returns how many requests matched route ("POST /v3.1/contacts")
 // with the given status; status -1 counts every status.
 func (s *Server) CallCount(route string, status int) int {
-	s.calls.mu.Lock()
-	defer s.calls.mu.Unlock()
 	n := 0
-	for k, c := range s.calls.counts {
-		if k.route == route && (status == -1 || k.status == status) {
-			n += c
+	for _, c := range s.Calls() {
+		if c.Route == route && (status == -1 || c.Status == status) {
+			n += c.Count
 		}
 	}
 	return n

@@ -53,50 +53,52 @@ type BusinessConfig struct {
 	// Lead marks the user's lead business.
 	Lead bool
 	// Country is the country of registration (ISO 3166 alpha-2); empty means GB.
-	// Quirks §29 and §30 apply to GB businesses only.
+	// ZeroRatedOutsideUK and EUGoodsServicesTypeRequired apply to GB businesses
+	// only.
 	Country string
 }
 
-// Quirks switches Sage behaviours catalogued in DESIGN.md §3. A true field makes
+// Quirks switches Sage behaviours that surprise a client. A true field makes
 // the simulator behave like Sage; false gives the naive behaviour a client might
-// expect. README.md shows the exact response a naive client gets for each.
+// expect. Each rule lives in a quirk_*.go file; README.md shows the exact
+// response a naive client gets for each.
 type Quirks struct {
-	// CurrencyTaxAmountRequired (§7): each invoice line must carry
+	// CurrencyTaxAmountRequired: each sales document line must carry
 	// currency_tax_amount, else 422 "This field is required.".
 	CurrencyTaxAmountRequired bool `json:"currency_tax_amount_required"`
-	// DeliveryAddressMirrorsBilling (§17): an invoice without delivery_address
+	// DeliveryAddressMirrorsBilling: a sales document without delivery_address
 	// gets a copy of its billing address (main_address).
 	DeliveryAddressMirrorsBilling bool `json:"delivery_address_mirrors_billing"`
-	// UmbrellaLineError (§20): any line-level validation failure puts
+	// UmbrellaLineError: any line-level validation failure puts
 	// line_items.description "This field is required." first in the error array.
 	UmbrellaLineError bool `json:"umbrella_line_error"`
-	// HTMLEntitiesRejected (§22): a line description containing an HTML entity
+	// HTMLEntitiesRejected: a line description containing an HTML entity
 	// (&trade;, &amp;, &#8482; …) fails 422.
 	HTMLEntitiesRejected bool `json:"html_entities_rejected"`
-	// ShippingTaxRecomputed (§32): shipping tax is shipping_net_amount × the rate
-	// of shipping_tax_rate_id; a sent shipping_tax_amount is ignored.
+	// ShippingTaxRecomputed: shipping tax is shipping_net_amount × the rate of
+	// shipping_tax_rate_id; a sent shipping_tax_amount is ignored.
 	ShippingTaxRecomputed bool `json:"shipping_tax_recomputed"`
 	// SoftDeleteReservesReference: deleting a contact only sets deleted_at, its
 	// reference stays taken and the contact cannot be updated.
 	SoftDeleteReservesReference bool `json:"soft_delete_reserves_reference"`
-	// ContactReferenceMax10 (§23): a contact reference longer than 10 characters
+	// ContactReferenceMax10: a contact reference longer than 10 characters
 	// fails 422 on reference (off: up to 255 are accepted). Uniqueness is always
 	// enforced.
 	ContactReferenceMax10 bool `json:"contact_reference_max_10"`
-	// LineBaseCurrencyRejected (§27): base_currency_* fields on sales document
-	// lines fail 422; Sage derives them from the header exchange_rate.
+	// LineBaseCurrencyRejected: base_currency_* fields on sales document lines
+	// fail 422; Sage derives them from the header exchange_rate.
 	LineBaseCurrencyRejected bool `json:"line_base_currency_rejected"`
-	// DefaultCurrencyIgnored (§28): a contact's default_currency_id is ignored;
-	// only currency_id sets the currency it trades in.
+	// DefaultCurrencyIgnored: a contact's default_currency_id is ignored; only
+	// currency_id sets the currency it trades in.
 	DefaultCurrencyIgnored bool `json:"default_currency_ignored"`
-	// ZeroRatedOutsideUK (§29): on a GB business, a sales document whose
-	// contact's main address is outside GB must use a zero rate on every line
-	// and on shipping.
+	// ZeroRatedOutsideUK: on a GB business, a sales document whose contact's
+	// main address is outside GB must use a zero rate on every line and on
+	// shipping.
 	ZeroRatedOutsideUK bool `json:"zero_rated_outside_uk"`
-	// EUGoodsServicesTypeRequired (§30): cross-border lines need
+	// EUGoodsServicesTypeRequired: cross-border lines need
 	// eu_goods_services_type_id, the same on every line.
 	EUGoodsServicesTypeRequired bool `json:"eu_goods_services_type_required"`
-	// ContactCurrencyLocked (§31): a sales document must be in its contact's
+	// ContactCurrencyLocked: a sales document must be in its contact's
 	// currency, and a contact with transactions cannot change currency.
 	ContactCurrencyLocked bool `json:"contact_currency_locked"`
 }

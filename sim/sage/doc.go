@@ -7,8 +7,8 @@
 // contact allocations that move outstanding balances, products, services, and the
 // reference data the mapper caches. It speaks Sage's error array and list
 // envelope, selects businesses with X-Business, replays idempotency_id for seven
-// simulated days, and reproduces every catalogued quirk of DESIGN.md §3, each
-// switchable through [Quirks]. [Faults] holds Sage's limits (per business per
+// simulated days, and reproduces the Sage behaviours that surprise a client,
+// each switchable through [Quirks]. [Faults] holds Sage's limits (per business per
 // minute, per app per day, concurrent requests) and seeded, reproducible faults
 // (5xx on the API and the token endpoint, latency with jitter, connection reset,
 // commit-then-drop); token expiry, revocation and a lead-business change are

@@ -52,16 +52,21 @@ type Faults struct {
 	RetryAfter bool `json:"retry_after"`
 }
 
+// rate is one probability among the faults.
+type rate struct {
+	name string
+	p    *float64
+}
+
+func (f *Faults) rates() []rate {
+	return []rate{{"ServerErrorRate", &f.ServerErrorRate}, {"CommitThenDropRate", &f.CommitThenDropRate},
+		{"ConnectionResetRate", &f.ConnectionResetRate}, {"TokenServerErrorRate", &f.TokenServerErrorRate}}
+}
+
 func (f Faults) validate() error {
-	for _, r := range []struct {
-		name string
-		v    float64
-	}{
-		{"ServerErrorRate", f.ServerErrorRate}, {"CommitThenDropRate", f.CommitThenDropRate},
-		{"ConnectionResetRate", f.ConnectionResetRate}, {"TokenServerErrorRate", f.TokenServerErrorRate},
-	} {
-		if r.v < 0 || r.v > 1 {
-			return fmt.Errorf("sagesim: %s %v is not within 0..1", r.name, r.v)
+	for _, r := range f.rates() {
+		if *r.p < 0 || *r.p > 1 {
+			return fmt.Errorf("sagesim: %s %v is not within 0..1", r.name, *r.p)
 		}
 	}
 	if f.Latency < 0 {
@@ -77,25 +82,20 @@ func (f Faults) validate() error {
 }
 
 // appPerDay is the effective daily app limit; 0 means unlimited.
-func (f Faults) appPerDay() int {
-	switch {
-	case f.AppRequestsPerDay == 0:
-		return DefaultAppRequestsPerDay
-	case f.AppRequestsPerDay < 0:
-		return 0
-	}
-	return f.AppRequestsPerDay
-}
+func (f Faults) appPerDay() int { return appLimit(f.AppRequestsPerDay, DefaultAppRequestsPerDay) }
 
 // appConcurrent is the effective concurrency cap; 0 means unlimited.
 func (f Faults) appConcurrent() int {
-	switch {
-	case f.AppConcurrentRequests == 0:
-		return DefaultAppConcurrentRequests
-	case f.AppConcurrentRequests < 0:
-		return 0
+	return appLimit(f.AppConcurrentRequests, DefaultAppConcurrentRequests)
+}
+
+// appLimit reads an app limit setting: 0 is Sage's limit def, a negative value
+// none (0).
+func appLimit(v, def int) int {
+	if v == 0 {
+		return def
 	}
-	return f.AppConcurrentRequests
+	return max(v, 0)
 }
 
 // Faults returns the fault injection in force.
@@ -140,11 +140,9 @@ func (s *Server) latency(f Faults) time.Duration {
 }
 
 func (f Faults) clamped() Faults {
-	clamp := func(v float64) float64 { return min(max(v, 0), 1) }
-	f.ServerErrorRate = clamp(f.ServerErrorRate)
-	f.CommitThenDropRate = clamp(f.CommitThenDropRate)
-	f.ConnectionResetRate = clamp(f.ConnectionResetRate)
-	f.TokenServerErrorRate = clamp(f.TokenServerErrorRate)
+	for _, r := range f.rates() {
+		*r.p = min(max(*r.p, 0), 1)
+	}
 	f.Latency = max(f.Latency, 0)
 	f.LatencyJitter = max(f.LatencyJitter, 0)
 	f.RateLimitPerMinute = max(f.RateLimitPerMinute, 0)
@@ -153,24 +151,24 @@ func (f Faults) clamped() Faults {
 
 // dropConnection closes the client connection without writing a response, so the
 // client sees a reset or EOF although the request was carried out.
-func dropConnection(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		// HTTP/2 cannot hijack; aborting the handler resets the stream instead.
-		panic(http.ErrAbortHandler)
-	}
-	_ = conn.Close()
-}
+func dropConnection(w http.ResponseWriter) { _ = hijack(w).Close() }
 
 // resetConnection aborts the connection with a TCP RST (SO_LINGER 0) before
 // anything has been done, so the client sees "connection reset by peer".
 func resetConnection(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler)
-	}
+	conn := hijack(w)
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
 	_ = conn.Close()
+}
+
+// hijack takes the client connection over. HTTP/2 cannot hijack; aborting the
+// handler resets the stream instead.
+func hijack(w http.ResponseWriter) net.Conn {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	return conn
 }

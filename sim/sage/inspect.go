@@ -25,58 +25,52 @@ import (
 //	POST /__sim/tokens/expire-access           ExpireAccessTokens()
 //	POST /__sim/tokens/revoke-refresh          RevokeRefreshTokens()
 func (s *Server) inspectRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /__sim/calls", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Calls())
-	})
-	mux.HandleFunc("GET /__sim/businesses", func(w http.ResponseWriter, r *http.Request) {
-		type item struct {
-			Business
-			Lead bool `json:"lead"`
-		}
-		var out []item
-		for _, b := range s.Businesses() {
-			out = append(out, item{b, b.Lead})
-		}
-		writeJSON(w, http.StatusOK, out)
-	})
-	mux.HandleFunc("GET /__sim/businesses/{id}/contacts", func(w http.ResponseWriter, r *http.Request) {
-		if c := s.Contacts(r.PathValue("id")); c != nil {
-			writeJSON(w, http.StatusOK, c)
-			return
-		}
-		notFound().write(w)
-	})
-	mux.HandleFunc("GET /__sim/businesses/{id}/sales_invoices", func(w http.ResponseWriter, r *http.Request) {
-		if inv := s.Invoices(r.PathValue("id")); inv != nil {
-			writeJSON(w, http.StatusOK, inv)
-			return
-		}
-		notFound().write(w)
-	})
+	reads := map[string]func() any{
+		"calls":  func() any { return s.Calls() },
+		"clock":  func() any { return map[string]time.Time{"now": s.Now()} },
+		"faults": func() any { return s.Faults() },
+		"quirks": func() any { return s.Quirks() },
+		"businesses": func() any {
+			type item struct {
+				Business
+				Lead bool `json:"lead"`
+			}
+			var out []item
+			for _, b := range s.Businesses() {
+				out = append(out, item{b, b.Lead})
+			}
+			return out
+		},
+	}
+	for name, read := range reads {
+		mux.HandleFunc("GET /__sim/"+name, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, read()) })
+	}
+	actions := map[string]func(){"reset": s.Reset, "tokens/expire-access": s.ExpireAccessTokens, "tokens/revoke-refresh": s.RevokeRefreshTokens}
+	for name, act := range actions {
+		mux.HandleFunc("POST /__sim/"+name, func(w http.ResponseWriter, r *http.Request) {
+			act()
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}
 	documents := map[string]func(string) any{
-		"sales_credit_notes":  func(id string) any { return nonNil(s.CreditNotes(id)) },
-		"contact_payments":    func(id string) any { return nonNil(s.Payments(id)) },
-		"contact_allocations": func(id string) any { return nonNil(s.Allocations(id)) },
-		"products":            func(id string) any { return nonNil(s.Products(id)) },
-		"services":            func(id string) any { return nonNil(s.Services(id)) },
+		"contacts":            func(id string) any { return s.Contacts(id) },
+		"sales_invoices":      func(id string) any { return s.Invoices(id) },
+		"sales_credit_notes":  func(id string) any { return s.CreditNotes(id) },
+		"contact_payments":    func(id string) any { return s.Payments(id) },
+		"contact_allocations": func(id string) any { return s.Allocations(id) },
+		"products":            func(id string) any { return s.Products(id) },
+		"services":            func(id string) any { return s.Services(id) },
+		"outstanding":         func(id string) any { return map[string]any{"artefacts": s.Outstanding(id), "contacts": s.Balances(id)} },
 	}
 	for name, get := range documents {
 		mux.HandleFunc("GET /__sim/businesses/{id}/"+name, func(w http.ResponseWriter, r *http.Request) {
-			if !s.hasBusiness(r.PathValue("id")) {
+			if !s.readBusiness(r.PathValue("id"), func(*business) {}) {
 				notFound().write(w)
 				return
 			}
 			writeJSON(w, http.StatusOK, get(r.PathValue("id")))
 		})
 	}
-	mux.HandleFunc("GET /__sim/businesses/{id}/outstanding", func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
-		if !s.hasBusiness(id) {
-			notFound().write(w)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"artefacts": s.Outstanding(id), "contacts": s.Balances(id)})
-	})
 	mux.HandleFunc("POST /__sim/lead-business/change", func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("id")
 		if id == "" {
@@ -87,9 +81,6 @@ func (s *Server) inspectRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"lead_business_id": id})
 	})
-	mux.HandleFunc("GET /__sim/clock", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]time.Time{"now": s.Now()})
-	})
 	mux.HandleFunc("POST /__sim/clock/advance", func(w http.ResponseWriter, r *http.Request) {
 		d, err := time.ParseDuration(r.URL.Query().Get("d"))
 		if err != nil || d < 0 {
@@ -99,23 +90,17 @@ func (s *Server) inspectRoutes(mux *http.ServeMux) {
 		s.Advance(d)
 		writeJSON(w, http.StatusOK, map[string]time.Time{"now": s.Now()})
 	})
-	mux.HandleFunc("GET /__sim/faults", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Faults())
-	})
 	mux.HandleFunc("PUT /__sim/faults", func(w http.ResponseWriter, r *http.Request) {
 		var f Faults
-		if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-			return
+		err := json.NewDecoder(r.Body).Decode(&f)
+		if err == nil {
+			err = s.SetFaults(f)
 		}
-		if err := s.SetFaults(f); err != nil {
+		if err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
 		writeJSON(w, http.StatusOK, f)
-	})
-	mux.HandleFunc("GET /__sim/quirks", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Quirks())
 	})
 	mux.HandleFunc("PUT /__sim/quirks", func(w http.ResponseWriter, r *http.Request) {
 		q := s.Quirks()
@@ -126,32 +111,16 @@ func (s *Server) inspectRoutes(mux *http.ServeMux) {
 		s.SetQuirks(q)
 		writeJSON(w, http.StatusOK, q)
 	})
-	mux.HandleFunc("POST /__sim/reset", func(w http.ResponseWriter, r *http.Request) {
-		s.Reset()
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("POST /__sim/tokens/expire-access", func(w http.ResponseWriter, r *http.Request) {
-		s.ExpireAccessTokens()
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("POST /__sim/tokens/revoke-refresh", func(w http.ResponseWriter, r *http.Request) {
-		s.RevokeRefreshTokens()
-		w.WriteHeader(http.StatusNoContent)
-	})
 }
 
-// hasBusiness reports whether a business with id exists.
-func (s *Server) hasBusiness(id string) bool {
+// readBusiness runs fn on business id under the read lock; it reports whether
+// the business exists.
+func (s *Server) readBusiness(id string, fn func(*business)) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	_, ok := s.businesses[id]
-	return ok
-}
-
-// nonNil returns docs, or an empty slice (a JSON [] rather than null) for nil.
-func nonNil[T any](docs []T) any {
-	if docs == nil {
-		return []T{}
+	b, ok := s.businesses[id]
+	if ok {
+		fn(b)
 	}
-	return docs
+	return ok
 }

@@ -2,7 +2,7 @@ package sagesim
 
 import (
 	"fmt"
-	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -36,30 +36,16 @@ type LedgerAccount struct {
 // visibleIn answers the visible_in filter (sales, banking, expenses, journals,
 // other_payments, other_receipts, reporting).
 func (l LedgerAccount) visibleIn(scope string) bool {
-	switch scope {
-	case "sales":
-		return l.VisibleInSales
-	case "banking":
-		return l.VisibleInBanking
-	case "expenses":
-		return l.VisibleInExpenses
-	case "journals":
-		return l.VisibleInJournals
-	case "other_payments":
-		return l.VisibleInOtherPayments
-	case "other_receipts":
-		return l.VisibleInOtherReceipts
-	case "reporting":
-		return l.VisibleInReporting
-	}
-	return false
+	return map[string]bool{"sales": l.VisibleInSales, "banking": l.VisibleInBanking, "expenses": l.VisibleInExpenses,
+		"journals": l.VisibleInJournals, "other_payments": l.VisibleInOtherPayments,
+		"other_receipts": l.VisibleInOtherReceipts, "reporting": l.VisibleInReporting}[scope]
 }
 
 // seedLedgerAccounts builds a small UK chart: the sales accounts Ledger maps
 // lines and shipping to, a bank account, control accounts and an expense.
 func (s *Server) seedLedgerAccounts(now time.Time) []LedgerAccount {
-	std, _ := taxRateByID("GB_STANDARD")
-	zero, _ := taxRateByID("GB_ZERO")
+	std, _ := byID(taxRates, "GB_STANDARD")
+	zero, _ := byID(taxRates, "GB_ZERO")
 	type spec struct {
 		code                  int
 		name, typ, typName    string
@@ -72,12 +58,12 @@ func (s *Server) seedLedgerAccounts(now time.Time) []LedgerAccount {
 		{1200, "Current", "BANK", "Bank", nil, false, true, false, false},
 		{1210, "Card Receipts", "BANK", "Bank", nil, false, true, false, false},
 		{2200, "Sales Tax Control Account", "CURRENT_LIABILITY", "Current Liabilities", nil, false, false, false, true},
-		{4000, "Sales Type A", "SALES", "Sales", std.base(), true, false, false, false},
-		{4010, "Sales Type B", "SALES", "Sales", std.base(), true, false, false, false},
-		{4020, "Sales Type C", "SALES", "Sales", zero.base(), true, false, false, false},
-		{4900, "Miscellaneous Income", "OTHER_INCOME", "Other Income", std.base(), true, false, false, false},
-		{4905, "Distribution and Carriage", "SALES", "Sales", std.base(), true, false, false, false},
-		{5000, "Cost of sales - goods", "DIRECT_EXPENSES", "Direct Expenses", std.base(), false, false, true, false},
+		{4000, "Sales Type A", "SALES", "Sales", new(std.ref()), true, false, false, false},
+		{4010, "Sales Type B", "SALES", "Sales", new(std.ref()), true, false, false, false},
+		{4020, "Sales Type C", "SALES", "Sales", new(zero.ref()), true, false, false, false},
+		{4900, "Miscellaneous Income", "OTHER_INCOME", "Other Income", new(std.ref()), true, false, false, false},
+		{4905, "Distribution and Carriage", "SALES", "Sales", new(std.ref()), true, false, false, false},
+		{5000, "Cost of sales - goods", "DIRECT_EXPENSES", "Direct Expenses", new(std.ref()), false, false, true, false},
 		{7906, "Exchange rate variance", "OVERHEADS", "Overheads", nil, false, false, true, false},
 	}
 	out := make([]LedgerAccount, 0, len(specs))
@@ -97,15 +83,6 @@ func (s *Server) seedLedgerAccounts(now time.Time) []LedgerAccount {
 	return out
 }
 
-func (b *business) ledgerAccount(id string) (LedgerAccount, bool) {
-	for _, l := range b.ledgerAccounts {
-		if l.ID == id {
-			return l, true
-		}
-	}
-	return LedgerAccount{}, false
-}
-
 func (b *business) ledgerAccountByCode(code int) LedgerAccount {
 	for _, l := range b.ledgerAccounts {
 		if l.NominalCode == code {
@@ -115,45 +92,16 @@ func (b *business) ledgerAccountByCode(code int) LedgerAccount {
 	return LedgerAccount{}
 }
 
-func (l LedgerAccount) base() Base { return Base{ID: l.ID, DisplayedAs: l.DisplayedAs, Path: l.Path} }
+func (l LedgerAccount) ref() Base { return Base{ID: l.ID, DisplayedAs: l.DisplayedAs, Path: l.Path} }
 
-func (s *Server) listLedgerAccounts(r *http.Request, c *apiCall) response {
-	lp, bad := parseListParams(r)
-	if bad != nil {
-		return *bad
-	}
-	q := r.URL.Query()
+// matchLedgerAccount is the ledger accounts' list filter: visible_in,
+// ledger_account_type_id, search (name or nominal code) and
+// updated_or_created_since.
+func matchLedgerAccount(q url.Values, lp listParams) func(LedgerAccount) bool {
 	visible, typ := q.Get("visible_in"), q.Get("ledger_account_type_id")
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var items []LedgerAccount
-	for _, l := range c.business.ledgerAccounts {
-		if visible != "" && !l.visibleIn(visible) {
-			continue
-		}
-		if typ != "" && l.LedgerAccountType.ID != typ {
-			continue
-		}
-		if lp.search != "" && !strings.Contains(strings.ToLower(l.Name), lp.search) &&
-			!strings.Contains(strconv.Itoa(l.NominalCode), lp.search) {
-			continue
-		}
-		if !lp.changedSince(l.CreatedAt, l.UpdatedAt) {
-			continue
-		}
-		items = append(items, l)
+	return func(l LedgerAccount) bool {
+		return (visible == "" || l.visibleIn(visible)) && (typ == "" || l.LedgerAccountType.ID == typ) &&
+			(lp.search == "" || containsFold(l.Name, lp.search) || strings.Contains(strconv.Itoa(l.NominalCode), lp.search)) &&
+			lp.changedSince(l.CreatedAt, l.UpdatedAt)
 	}
-	return listOf(r, "ledger_accounts", items, lp, func(l LedgerAccount) any {
-		return baseItem{ID: l.ID, DisplayedAs: l.DisplayedAs, Path: l.Path}
-	})
-}
-
-func (s *Server) getLedgerAccount(r *http.Request, c *apiCall) response {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	l, ok := c.business.ledgerAccount(r.PathValue("id"))
-	if !ok {
-		return notFound()
-	}
-	return jsonResponse(http.StatusOK, l)
 }

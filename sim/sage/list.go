@@ -3,7 +3,6 @@ package sagesim
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -86,44 +85,15 @@ func (lp listParams) changedSince(created, updated time.Time) bool {
 	return !created.Before(lp.since) || !updated.Before(lp.since)
 }
 
-// paginate cuts items to the requested page and builds the envelope. A page past
-// the end gives the last page, as on Sage. $next and $back are relative to the
-// API base and keep the other query parameters.
-func paginate[T any](r *http.Request, resource string, items []T, lp listParams) ([]T, listEnvelope) {
-	total := len(items)
-	pages := max((total+lp.perPage-1)/lp.perPage, 1)
-	page := min(lp.page, pages)
-	start := (page - 1) * lp.perPage
-	end := min(start+lp.perPage, total)
-	env := listEnvelope{Total: total, Page: page, ItemsPerPage: lp.perPage}
-	link := func(p int) *string {
-		q := url.Values{}
-		for k, v := range r.URL.Query() {
-			q[k] = v
-		}
-		q.Set("page", strconv.Itoa(p))
-		q.Set("items_per_page", strconv.Itoa(lp.perPage))
-		s := "/" + resource + "?" + q.Encode()
-		return &s
-	}
-	if page < pages {
-		env.Next = link(page + 1)
-	}
-	if page > 1 {
-		env.Back = link(page - 1)
-	}
-	return items[start:end], env
-}
-
 // project turns full records into list items: full with attributes=all, the
 // base attributes (id, displayed_as, $path, plus what short adds) by default, or
-// the base plus the named attributes.
-func project[T any](full []T, lp listParams, short func(T) any) any {
+// the base plus the named attributes. $items is an array even when empty.
+func project[T any](full []T, lp listParams, short func(T) baseItem) any {
 	switch {
 	case lp.all:
-		return full
+		return append(make([]T, 0, len(full)), full...)
 	case len(lp.attrs) == 0:
-		out := make([]any, len(full))
+		out := make([]baseItem, len(full))
 		for i, f := range full {
 			out[i] = short(f)
 		}
@@ -153,15 +123,32 @@ func project[T any](full []T, lp listParams, short func(T) any) any {
 // baseItem is the default list item: Sage's base attributes, plus reference where
 // the record has one (a convenience for reference lookups).
 type baseItem struct {
-	ID          string `json:"id"`
-	DisplayedAs string `json:"displayed_as"`
-	Path        string `json:"$path"`
-	Reference   string `json:"reference,omitempty"`
+	Base
+	Reference string `json:"reference,omitempty"`
 }
 
-// listOf answers a list request over records already filtered and ordered.
-func listOf[T any](r *http.Request, resource string, items []T, lp listParams, short func(T) any) response {
-	pageItems, env := paginate(r, resource, items, lp)
-	env.Items = project(pageItems, lp, short)
+// listOf answers a list request over records already filtered and ordered with
+// one page of them. A page past the end gives the last page, as on Sage. $next
+// and $back are relative to the API base and keep the other query parameters.
+func listOf[T any](r *http.Request, resource string, items []T, lp listParams, short func(T) baseItem) response {
+	total := len(items)
+	pages := max((total+lp.perPage-1)/lp.perPage, 1)
+	page := min(lp.page, pages)
+	start := (page - 1) * lp.perPage
+	env := listEnvelope{Total: total, Page: page, ItemsPerPage: lp.perPage,
+		Items: project(items[start:min(start+lp.perPage, total)], lp, short)}
+	link := func(p int) *string {
+		q := r.URL.Query()
+		q.Set("page", strconv.Itoa(p))
+		q.Set("items_per_page", strconv.Itoa(lp.perPage))
+		s := "/" + resource + "?" + q.Encode()
+		return &s
+	}
+	if page < pages {
+		env.Next = link(page + 1)
+	}
+	if page > 1 {
+		env.Back = link(page - 1)
+	}
 	return jsonResponse(http.StatusOK, env)
 }

@@ -1,6 +1,9 @@
 package sagesim
 
-import "net/http"
+import (
+	"net/http"
+	"net/url"
+)
 
 // paymentMethods is Sage's UK payment method list (a Base list).
 var paymentMethods = []Base{
@@ -22,47 +25,38 @@ var currencies = []Base{
 	{ID: "SEK", DisplayedAs: "Swedish Krona (SEK)", Path: "/currencies/SEK"},
 }
 
-func currencyByID(id string) (Base, bool) {
-	for _, c := range currencies {
-		if c.ID == id {
-			return c, true
-		}
-	}
-	return Base{}, false
-}
+func (b Base) ref() Base { return b }
 
-// baseList answers a static Base list.
-func baseList(resource string, all []Base) apiHandler {
-	return func(r *http.Request, c *apiCall) response {
+// referenceRoutes registers GET /resource and GET /resource/{id} over
+// reference data: items are a business's, match filters a list (nil keeps
+// all). Default list items show id, displayed_as and $path.
+func referenceRoutes[T interface{ ref() Base }](s *Server, mux *http.ServeMux, resource string, items func(*business) []T,
+	match func(q url.Values, lp listParams) func(T) bool) {
+	mux.HandleFunc("GET /v3.1/"+resource, s.api(func(r *http.Request, c *apiCall) response {
 		lp, bad := parseListParams(r)
 		if bad != nil {
 			return *bad
 		}
-		return listOf(r, resource, all, lp, func(b Base) any { return b })
-	}
-}
-
-func baseGet(all []Base) apiHandler {
-	return func(r *http.Request, c *apiCall) response {
-		for _, b := range all {
-			if b.ID == r.PathValue("id") {
-				return jsonResponse(http.StatusOK, b)
+		keep := func(T) bool { return true }
+		if match != nil {
+			keep = match(r.URL.Query(), lp)
+		}
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		var out []T
+		for _, it := range items(c.business) {
+			if keep(it) {
+				out = append(out, it)
 			}
 		}
+		return listOf(r, resource, out, lp, func(it T) baseItem { return baseItem{Base: it.ref()} })
+	}, routeOpts{}))
+	mux.HandleFunc("GET /v3.1/"+resource+"/{id}", s.api(func(r *http.Request, c *apiCall) response {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		if it, ok := byID(items(c.business), r.PathValue("id")); ok {
+			return jsonResponse(http.StatusOK, it)
+		}
 		return notFound()
-	}
+	}, routeOpts{}))
 }
-
-func (s *Server) listPaymentMethods(r *http.Request, c *apiCall) response {
-	return baseList("payment_methods", paymentMethods)(r, c)
-}
-
-func (s *Server) getPaymentMethod(r *http.Request, c *apiCall) response {
-	return baseGet(paymentMethods)(r, c)
-}
-
-func (s *Server) listCurrencies(r *http.Request, c *apiCall) response {
-	return baseList("currencies", currencies)(r, c)
-}
-
-func (s *Server) getCurrency(r *http.Request, c *apiCall) response { return baseGet(currencies)(r, c) }

@@ -14,7 +14,7 @@ type apiHandler func(r *http.Request, c *apiCall) response
 type apiCall struct {
 	user     *user
 	business *business
-	token    *accessToken
+	token    *grant
 }
 
 // routeOpts varies the middleware per route.

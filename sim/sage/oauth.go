@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -17,31 +18,19 @@ const (
 	refreshTokenTTL = 2678400 * time.Second // 31 days
 )
 
+// grant is what a code or a token carries: which user approved which client
+// for what scope, until when. Codes and refresh tokens are single use.
+type grant struct {
+	userName, clientID, scope string
+	expiresAt                 time.Time
+	used, revoked             bool
+}
+
+// authCode is an authorization code: a grant for one redirect URI, with the
+// PKCE challenge it was asked with.
 type authCode struct {
-	clientID      string
-	redirectURI   string
-	userName      string
-	scope         string
-	expiresAt     time.Time
-	used          bool
-	challenge     string
-	challengeMeth string
-}
-
-type accessToken struct {
-	userName  string
-	clientID  string
-	scope     string
-	expiresAt time.Time
-}
-
-type refreshToken struct {
-	userName  string
-	clientID  string
-	scope     string
-	expiresAt time.Time
-	used      bool
-	revoked   bool
+	grant
+	redirectURI, challenge, challengeMeth string
 }
 
 // TokenResponse is the JSON body of a successful POST /token.
@@ -66,18 +55,6 @@ func writeOAuthError(w http.ResponseWriter, code, description string) {
 	writeJSON(w, http.StatusBadRequest, oauthError{Error: code, Description: description})
 }
 
-func (c Client) allowsRedirect(uri string) bool {
-	if len(c.RedirectURIs) == 0 {
-		return true
-	}
-	for _, u := range c.RedirectURIs {
-		if u == uri {
-			return true
-		}
-	}
-	return false
-}
-
 // handleAuthorize is Sage's authorization endpoint. The simulated user approves
 // at once, so it answers with the redirect to the client's callback. The
 // simulator-only parameter sim_user names the Sage user who approves (created on
@@ -95,7 +72,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, "invalid_request", "redirect_uri is missing or not an absolute URL.")
 		return
 	}
-	if !client.allowsRedirect(redirect) {
+	if len(client.RedirectURIs) > 0 && !slices.Contains(client.RedirectURIs, redirect) {
 		writeOAuthError(w, "invalid_request", "The redirect_uri does not match a registered callback URL.")
 		return
 	}
@@ -137,10 +114,8 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	now := s.Now()
 	s.mu.Lock()
 	s.userLocked(name, false)
-	s.codes[code] = &authCode{
-		clientID: client.ID, redirectURI: redirect, userName: name, scope: scope,
-		expiresAt: now.Add(authCodeTTL), challenge: challenge, challengeMeth: method,
-	}
+	s.codes[code] = &authCode{grant: grant{userName: name, clientID: client.ID, scope: scope, expiresAt: now.Add(authCodeTTL)},
+		redirectURI: redirect, challenge: challenge, challengeMeth: method}
 	s.mu.Unlock()
 	values.Set("code", code)
 	values.Set("country", "GB")
@@ -148,34 +123,27 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target.String(), http.StatusFound)
 }
 
-// clientFromRequest authenticates the client from the form body, or HTTP Basic.
-func (s *Server) clientFromRequest(r *http.Request) (Client, bool) {
-	id, sec := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	if id == "" {
-		if bid, bsec, ok := r.BasicAuth(); ok {
-			id, sec = bid, bsec
-		}
-	}
-	c, ok := s.clients[id]
-	if !ok || subtle.ConstantTimeCompare([]byte(c.Secret), []byte(sec)) != 1 {
-		return Client{}, false
-	}
-	return c, true
-}
-
-// parseTokenForm checks the media type and parses the form; false means an error
-// was written.
-func parseTokenForm(w http.ResponseWriter, r *http.Request) bool {
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt != "application/x-www-form-urlencoded" {
+// tokenClient checks the media type, parses the form and authenticates the
+// client (form body or HTTP Basic); false means an error was written.
+func (s *Server) tokenClient(w http.ResponseWriter, r *http.Request) (Client, bool) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
 		writeOAuthError(w, "invalid_request", "Content-Type must be application/x-www-form-urlencoded.")
-		return false
+		return Client{}, false
 	}
 	if err := r.ParseForm(); err != nil {
 		writeOAuthError(w, "invalid_request", "The request body is not a valid form.")
-		return false
+		return Client{}, false
 	}
-	return true
+	id, sec := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	if bid, bsec, ok := r.BasicAuth(); ok && id == "" {
+		id, sec = bid, bsec
+	}
+	c, ok := s.clients[id]
+	if !ok || subtle.ConstantTimeCompare([]byte(c.Secret), []byte(sec)) != 1 {
+		writeOAuthError(w, "invalid_client", "Client authentication failed.")
+		return Client{}, false
+	}
+	return c, true
 }
 
 // handleToken is Sage's token endpoint: code exchange and refresh, with
@@ -190,67 +158,55 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			Error: "server_error", Description: "The authorization server encountered an unexpected condition."})
 		return
 	}
-	if !parseTokenForm(w, r) {
+	client, ok := s.tokenClient(w, r)
+	if !ok {
 		return
 	}
-	client, ok := s.clientFromRequest(r)
-	if !ok {
-		writeOAuthError(w, "invalid_client", "Client authentication failed.")
+	f := r.PostForm
+	param, what := "code", "authorization code"
+	switch f.Get("grant_type") {
+	case "authorization_code":
+	case "refresh_token":
+		param, what = "refresh_token", "refresh token"
+	case "":
+		writeOAuthError(w, "invalid_request", "The grant_type parameter is missing.")
+		return
+	default:
+		writeOAuthError(w, "unsupported_grant_type", "The grant_type is not supported.")
+		return
+	}
+	raw := f.Get(param)
+	if raw == "" {
+		writeOAuthError(w, "invalid_request", "The "+param+" parameter is missing.")
 		return
 	}
 	now := s.Now()
-	f := r.PostForm
-	switch f.Get("grant_type") {
-	case "authorization_code":
-		code := f.Get("code")
-		if code == "" {
-			writeOAuthError(w, "invalid_request", "The code parameter is missing.")
-			return
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, code := s.refreshTokens[raw], s.codes[raw]
+	if param == "code" {
+		g = nil
+		if code != nil {
+			g = &code.grant
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		ac, ok := s.codes[code]
-		switch {
-		case !ok || ac.clientID != client.ID:
-			writeOAuthError(w, "invalid_grant", "The authorization code is invalid.")
-		case ac.used:
-			writeOAuthError(w, "invalid_grant", "The authorization code has already been used.")
-		case !now.Before(ac.expiresAt):
-			writeOAuthError(w, "invalid_grant", "The authorization code has expired.")
-		case f.Get("redirect_uri") != ac.redirectURI:
-			writeOAuthError(w, "invalid_grant", "The redirect_uri does not match the one used for authorization.")
-		case !pkceOK(ac, f.Get("code_verifier")):
-			writeOAuthError(w, "invalid_grant", "The code_verifier does not match the code_challenge.")
-		default:
-			ac.used = true
-			s.issueTokensLocked(w, now, ac.userName, client.ID, ac.scope)
-		}
-	case "refresh_token":
-		raw := f.Get("refresh_token")
-		if raw == "" {
-			writeOAuthError(w, "invalid_request", "The refresh_token parameter is missing.")
-			return
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		rt, ok := s.refreshTokens[raw]
-		switch {
-		case !ok || rt.clientID != client.ID:
-			writeOAuthError(w, "invalid_grant", "The refresh token is invalid.")
-		case rt.used:
-			writeOAuthError(w, "invalid_grant", "The refresh token has already been used.")
-		case rt.revoked:
-			writeOAuthError(w, "invalid_grant", "The refresh token has been revoked.")
-		case !now.Before(rt.expiresAt):
-			writeOAuthError(w, "invalid_grant", "The refresh token has expired.")
-		default:
-			rt.used = true
-			s.issueTokensLocked(w, now, rt.userName, client.ID, rt.scope)
-		}
-	case "":
-		writeOAuthError(w, "invalid_request", "The grant_type parameter is missing.")
+	}
+	fail := func(description string) { writeOAuthError(w, "invalid_grant", description) }
+	switch {
+	case g == nil || g.clientID != client.ID:
+		fail("The " + what + " is invalid.")
+	case g.used:
+		fail("The " + what + " has already been used.")
+	case g.revoked:
+		fail("The refresh token has been revoked.")
+	case !now.Before(g.expiresAt):
+		fail("The " + what + " has expired.")
+	case code != nil && f.Get("redirect_uri") != code.redirectURI:
+		fail("The redirect_uri does not match the one used for authorization.")
+	case code != nil && !pkceOK(code, f.Get("code_verifier")):
+		fail("The code_verifier does not match the code_challenge.")
 	default:
-		writeOAuthError(w, "unsupported_grant_type", "The grant_type is not supported.")
+		g.used = true
+		s.issueTokensLocked(w, now, g.userName, client.ID, g.scope)
 	}
 }
 
@@ -269,8 +225,8 @@ func pkceOK(ac *authCode, verifier string) bool {
 // response. s.mu must be held for writing.
 func (s *Server) issueTokensLocked(w http.ResponseWriter, now time.Time, userName, clientID, scope string) {
 	access, refresh := secret(32), secret(32)
-	s.accessTokens[access] = &accessToken{userName: userName, clientID: clientID, scope: scope, expiresAt: now.Add(accessTokenTTL)}
-	s.refreshTokens[refresh] = &refreshToken{userName: userName, clientID: clientID, scope: scope, expiresAt: now.Add(refreshTokenTTL)}
+	s.accessTokens[access] = &grant{userName: userName, clientID: clientID, scope: scope, expiresAt: now.Add(accessTokenTTL)}
+	s.refreshTokens[refresh] = &grant{userName: userName, clientID: clientID, scope: scope, expiresAt: now.Add(refreshTokenTTL)}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, TokenResponse{
 		AccessToken: access, Scope: scope, TokenType: "bearer", ExpiresIn: int(accessTokenTTL.Seconds()),
@@ -282,12 +238,8 @@ func (s *Server) issueTokensLocked(w http.ResponseWriter, now time.Time, userNam
 // handleRevoke revokes a refresh token. Access tokens cannot be revoked on Sage;
 // they stay valid until they expire.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	if !parseTokenForm(w, r) {
-		return
-	}
-	client, ok := s.clientFromRequest(r)
+	client, ok := s.tokenClient(w, r)
 	if !ok {
-		writeOAuthError(w, "invalid_client", "Client authentication failed.")
 		return
 	}
 	raw := r.PostForm.Get("token")

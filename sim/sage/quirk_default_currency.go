@@ -1,20 +1,15 @@
 package sagesim
 
-// Quirk §28 (B8, "default_currency_id is misleading"; no such field exists in
-// the v3.1 swagger): a contact's default_currency_id is accepted and ignored, so
-// a contact created with only default_currency_id trades in the business's base
-// currency. The naive client then invoices it in that currency and, with §31,
-// gets
-//
-//	422 [{"$severity":"error","$dataCode":"RecordInvalid","$message":"Currency must match the contact's currency","$source":"currency_id"}]
-//
-// currency_id is what sets the contact's currency. With the quirk off,
+// contactCurrencyID is quirk DefaultCurrencyIgnored: Sage accepts a contact's
+// default_currency_id (not in its v3.1 schema) and ignores it, so such a
+// contact trades in the base currency and, with ContactCurrencyLocked, its
+// foreign-currency invoices fail. Only currency_id sets the currency. Off,
 // default_currency_id sets it when currency_id is absent.
 func contactCurrencyID(q Quirks, in *contactInput) *string {
-	if in.CurrencyID != nil && *in.CurrencyID != "" {
+	if str(in.CurrencyID) != "" {
 		return in.CurrencyID
 	}
-	if !q.DefaultCurrencyIgnored && in.DefaultCurrencyID != nil && *in.DefaultCurrencyID != "" {
+	if !q.DefaultCurrencyIgnored && str(in.DefaultCurrencyID) != "" {
 		return in.DefaultCurrencyID
 	}
 	return nil

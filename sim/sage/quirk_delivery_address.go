@@ -1,9 +1,9 @@
 package sagesim
 
-// Quirk §17 (B8): when a sales invoice omits delivery_address, Sage copies the
-// billing address (main_address) into it, even when the contact has its own
-// delivery address. With the quirk off the invoice takes the contact's delivery
-// address (nil if it has none), which is what a naive client expects.
+// deliveryAddress is quirk DeliveryAddressMirrorsBilling: a sales document
+// without delivery_address gets a copy of its billing address (main_address),
+// even when the contact has a delivery address of its own. Off, it takes the
+// contact's delivery address (none if the contact has none).
 func deliveryAddress(q Quirks, sent *addressInput, main *Address, contact *Contact) *Address {
 	if sent != nil {
 		return sent.toAddress("", "DELIVERY", false)

@@ -1,43 +1,25 @@
 package sagesim
 
-import "github.com/ledgersync/ledger/libs/money"
-
-// lineBaseCurrencyMessage is the [I] wording: B8 reports the rejection, not the
-// message.
+// lineBaseCurrencyMessage is the simulator's wording [I]: Sage is known to
+// refuse, not with which message.
 const lineBaseCurrencyMessage = "This field cannot be set; it is calculated from the exchange rate."
 
-// Quirk §27 (B8): the line base_currency_* fields, although in the POST schema,
-// are not accepted; Sage derives them from the header exchange_rate. A naive line
-// carrying base_currency_net_amount gets (after the §20 umbrella)
-//
-//	{"$severity":"error","$dataCode":"RecordInvalid","$message":"This field cannot be set; it is calculated from the exchange rate.","$source":"line_items.base_currency_net_amount"}
-//
-// one entry per field sent. With the quirk off the sent values are kept on the
-// line (the header base amounts are still computed from exchange_rate).
+// checkLineBaseCurrency is quirk LineBaseCurrencyRejected: Sage refuses the
+// line base_currency_* fields, although its POST schema lists them, and derives
+// them from the header exchange_rate; one entry per field sent, after the
+// umbrella entry. Off, the sent values are kept on the line (header base
+// amounts are still computed).
 func checkLineBaseCurrency(q Quirks, l *invoiceLineInput) []APIError {
-	if !q.LineBaseCurrencyRejected {
-		return nil
-	}
-	var errs []APIError
-	for _, f := range l.baseCurrencyFields() {
-		if f.value != nil {
-			errs = append(errs, apiErr(CodeRecordInvalid, lineBaseCurrencyMessage, "line_items."+f.name))
-		}
+	var errs problems
+	for _, f := range []struct {
+		name string
+		sent bool
+	}{
+		{"base_currency_unit_price", l.BaseCurrencyUnitPrice != nil}, {"base_currency_net_amount", l.BaseCurrencyNetAmount != nil},
+		{"base_currency_tax_amount", l.BaseCurrencyTaxAmount != nil}, {"base_currency_total_amount", l.BaseCurrencyTotalAmount != nil},
+		{"base_currency_discount_amount", l.BaseCurrencyDiscountAmount != nil},
+	} {
+		errs.when(q.LineBaseCurrencyRejected && f.sent, apiErr(CodeRecordInvalid, lineBaseCurrencyMessage, "line_items."+f.name))
 	}
 	return errs
-}
-
-type namedAmount struct {
-	name  string
-	value *money.Amount
-}
-
-func (l *invoiceLineInput) baseCurrencyFields() []namedAmount {
-	return []namedAmount{
-		{"base_currency_unit_price", l.BaseCurrencyUnitPrice},
-		{"base_currency_net_amount", l.BaseCurrencyNetAmount},
-		{"base_currency_tax_amount", l.BaseCurrencyTaxAmount},
-		{"base_currency_total_amount", l.BaseCurrencyTotalAmount},
-		{"base_currency_discount_amount", l.BaseCurrencyDiscountAmount},
-	}
 }

@@ -23,8 +23,8 @@ type Server struct {
 	users         map[string]*user
 	businesses    map[string]*business
 	codes         map[string]*authCode
-	accessTokens  map[string]*accessToken
-	refreshTokens map[string]*refreshToken
+	accessTokens  map[string]*grant
+	refreshTokens map[string]*grant
 
 	ctlMu     sync.Mutex
 	quirks    Quirks
@@ -54,8 +54,8 @@ func New(cfg Config) *Server {
 		users:         map[string]*user{},
 		businesses:    map[string]*business{},
 		codes:         map[string]*authCode{},
-		accessTokens:  map[string]*accessToken{},
-		refreshTokens: map[string]*refreshToken{},
+		accessTokens:  map[string]*grant{},
+		refreshTokens: map[string]*grant{},
 		quirks:        DefaultQuirks(),
 		faults:        cfg.Faults.clamped(),
 		rate:          newRateLimiter(),
@@ -93,56 +93,22 @@ func (s *Server) routes() http.Handler {
 
 	lead := routeOpts{noBusiness: true}
 	mux.HandleFunc("GET /v3.1/businesses", s.api(s.listBusinesses, lead))
-	mux.HandleFunc("GET /v3.1/businesses/lead", s.api(s.getLeadBusiness, lead))
-	mux.HandleFunc("GET /v3.1/businesses/{id}", s.api(s.getBusiness, lead))
+	mux.HandleFunc("GET /v3.1/businesses/lead", s.api(s.getBusiness(true), lead))
+	mux.HandleFunc("GET /v3.1/businesses/{id}", s.api(s.getBusiness(false), lead))
 
-	mux.HandleFunc("POST /v3.1/contacts", s.api(s.createContact, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/contacts", s.api(s.listContacts, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/contacts/{id}", s.api(s.getContact, routeOpts{}))
-	mux.HandleFunc("PUT /v3.1/contacts/{id}", s.api(s.updateContact, routeOpts{}))
-	mux.HandleFunc("DELETE /v3.1/contacts/{id}", s.api(s.deleteContact, routeOpts{}))
+	contactKind.routes(s, mux, s.writeContact(false), s.writeContact(true), s.deleteContact())
+	invoiceKind.routes(s, mux)
+	creditNoteKind.routes(s, mux)
+	productKind.routes(s, mux)
+	serviceKind.routes(s, mux)
+	paymentKind.routes(s, mux, s.createContactPayment, nil, s.deleteContactPayment())
+	allocationKind.routes(s, mux, s.createContactAllocation, nil, deleteSettling(s, allocationKind, nil))
 
-	mux.HandleFunc("POST /v3.1/sales_invoices", s.api(s.createSalesInvoice, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/sales_invoices", s.api(s.listSalesInvoices, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/sales_invoices/{id}", s.api(s.getSalesInvoice, routeOpts{}))
-	mux.HandleFunc("PUT /v3.1/sales_invoices/{id}", s.api(s.updateSalesInvoice, routeOpts{}))
-	mux.HandleFunc("DELETE /v3.1/sales_invoices/{id}", s.api(s.voidSalesInvoice, routeOpts{}))
-
-	mux.HandleFunc("POST /v3.1/sales_credit_notes", s.api(s.createCreditNote, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/sales_credit_notes", s.api(s.listCreditNotes, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/sales_credit_notes/{id}", s.api(s.getCreditNote, routeOpts{}))
-	mux.HandleFunc("PUT /v3.1/sales_credit_notes/{id}", s.api(s.updateCreditNote, routeOpts{}))
-	mux.HandleFunc("DELETE /v3.1/sales_credit_notes/{id}", s.api(s.voidCreditNote, routeOpts{}))
-
-	mux.HandleFunc("POST /v3.1/contact_payments", s.api(s.createContactPayment, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/contact_payments", s.api(s.listContactPayments, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/contact_payments/{id}", s.api(s.getContactPayment, routeOpts{}))
-	mux.HandleFunc("DELETE /v3.1/contact_payments/{id}", s.api(s.deleteContactPayment, routeOpts{}))
-
-	mux.HandleFunc("POST /v3.1/contact_allocations", s.api(s.createContactAllocation, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/contact_allocations", s.api(s.listContactAllocations, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/contact_allocations/{id}", s.api(s.getContactAllocation, routeOpts{}))
-	mux.HandleFunc("DELETE /v3.1/contact_allocations/{id}", s.api(s.deleteContactAllocation, routeOpts{}))
-
-	mux.HandleFunc("POST /v3.1/products", s.api(s.createProduct, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/products", s.api(s.listProducts, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/products/{id}", s.api(s.getProduct, routeOpts{}))
-	mux.HandleFunc("PUT /v3.1/products/{id}", s.api(s.updateProduct, routeOpts{}))
-	mux.HandleFunc("POST /v3.1/services", s.api(s.createService, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/services", s.api(s.listServices, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/services/{id}", s.api(s.getService, routeOpts{}))
-	mux.HandleFunc("PUT /v3.1/services/{id}", s.api(s.updateService, routeOpts{}))
-
-	mux.HandleFunc("GET /v3.1/tax_rates", s.api(s.listTaxRates, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/tax_rates/{id}", s.api(s.getTaxRate, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/ledger_accounts", s.api(s.listLedgerAccounts, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/ledger_accounts/{id}", s.api(s.getLedgerAccount, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/bank_accounts", s.api(s.listBankAccounts, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/bank_accounts/{id}", s.api(s.getBankAccount, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/payment_methods", s.api(s.listPaymentMethods, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/payment_methods/{id}", s.api(s.getPaymentMethod, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/currencies", s.api(s.listCurrencies, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/currencies/{id}", s.api(s.getCurrency, routeOpts{}))
+	referenceRoutes(s, mux, "tax_rates", func(*business) []TaxRate { return taxRates }, matchTaxRate)
+	referenceRoutes(s, mux, "ledger_accounts", func(b *business) []LedgerAccount { return b.ledgerAccounts }, matchLedgerAccount)
+	referenceRoutes(s, mux, "bank_accounts", func(b *business) []BankAccount { return b.bankAccounts }, matchBankAccount)
+	referenceRoutes(s, mux, "payment_methods", func(*business) []Base { return paymentMethods }, nil)
+	referenceRoutes(s, mux, "currencies", func(*business) []Base { return currencies }, nil)
 	mux.HandleFunc("GET /v3.1/financial_settings", s.api(s.getFinancialSettings, routeOpts{}))
 	mux.HandleFunc("GET /v3.1/business_settings", s.api(s.getBusinessSettings, routeOpts{}))
 
@@ -179,7 +145,7 @@ func (s *Server) SetQuirks(q Quirks) {
 func (s *Server) Reset() {
 	s.mu.Lock()
 	for _, b := range s.businesses {
-		b.resetDocuments()
+		b.documents = documents{}
 	}
 	s.mu.Unlock()
 	s.rate.reset()

@@ -50,11 +50,11 @@ func (s *Server) getBusinessSettings(r *http.Request, c *apiCall) response {
 		CountryOfRegistration: b.info.CountryOfRegistration,
 		BusinessType:          Base{ID: "LIMITED_COMPANY", DisplayedAs: "Limited Company"},
 		DefaultLedgerAccounts: DefaultLedgerAccounts{
-			SalesLedgerAccount:                   b.ledgerAccountByCode(4000).base(),
-			CarriageLedgerAccount:                b.ledgerAccountByCode(4905).base(),
-			CustomerReceiptDiscountLedgerAccount: b.ledgerAccountByCode(4900).base(),
-			ExchangeRateGainsLedgerAccount:       b.ledgerAccountByCode(7906).base(),
-			ExchangeRateLossesLedgerAccount:      b.ledgerAccountByCode(7906).base(),
+			SalesLedgerAccount:                   b.ledgerAccountByCode(4000).ref(),
+			CarriageLedgerAccount:                b.ledgerAccountByCode(4905).ref(),
+			CustomerReceiptDiscountLedgerAccount: b.ledgerAccountByCode(4900).ref(),
+			ExchangeRateGainsLedgerAccount:       b.ledgerAccountByCode(7906).ref(),
+			ExchangeRateLossesLedgerAccount:      b.ledgerAccountByCode(7906).ref(),
 		},
 	}
 	s.mu.RUnlock()

@@ -1,8 +1,7 @@
 package sagesim
 
 import (
-	"net/http"
-	"strings"
+	"net/url"
 
 	"github.com/ledgersync/ledger/libs/money"
 )
@@ -55,37 +54,9 @@ var taxRates = []TaxRate{
 	newTaxRate("GB_NO_TAX", "No VAT", "0", true),
 }
 
-func taxRateByID(id string) (TaxRate, bool) {
-	for _, t := range taxRates {
-		if t.ID == id {
-			return t, true
-		}
-	}
-	return TaxRate{}, false
-}
+func (t TaxRate) ref() Base { return Base{ID: t.ID, DisplayedAs: t.DisplayedAs, Path: t.Path} }
 
-func (t TaxRate) base() *Base { return &Base{ID: t.ID, DisplayedAs: t.DisplayedAs, Path: t.Path} }
-
-func (s *Server) listTaxRates(r *http.Request, c *apiCall) response {
-	lp, bad := parseListParams(r)
-	if bad != nil {
-		return *bad
-	}
-	var items []TaxRate
-	for _, t := range taxRates {
-		if lp.search == "" || strings.Contains(strings.ToLower(t.Name), lp.search) {
-			items = append(items, t)
-		}
-	}
-	return listOf(r, "tax_rates", items, lp, func(t TaxRate) any {
-		return baseItem{ID: t.ID, DisplayedAs: t.DisplayedAs, Path: t.Path}
-	})
-}
-
-func (s *Server) getTaxRate(r *http.Request, c *apiCall) response {
-	t, ok := taxRateByID(r.PathValue("id"))
-	if !ok {
-		return notFound()
-	}
-	return jsonResponse(http.StatusOK, t)
+// matchTaxRate is the tax rates' list filter: search on the name.
+func matchTaxRate(_ url.Values, lp listParams) func(TaxRate) bool {
+	return func(t TaxRate) bool { return lp.search == "" || containsFold(t.Name, lp.search) }
 }
