@@ -212,7 +212,7 @@ func redeliverAll(t *testing.T, ctx context.Context, st *stack.Stack, tenant str
 		if err != nil {
 			t.Fatal(err)
 		}
-		code, body := postRaw(t, ctx, st, tenant, row.EventName, row.IdempotencyKey, tok, []byte(row.Payload))
+		code, body := postRaw(t, ctx, st.IngestURL, tenant, row.EventName, row.IdempotencyKey, tok, []byte(row.Payload))
 		if code/100 != 2 {
 			t.Fatalf("redelivery of %s: HTTP %d %s", row.IdempotencyKey, code, body)
 		}
@@ -230,12 +230,12 @@ func redeliverAll(t *testing.T, ctx context.Context, st *stack.Stack, tenant str
 
 func postWebhook(t *testing.T, ctx context.Context, st *stack.Stack, tenant, event, key, token string) (int, []byte) {
 	body := []byte(`{"magento_entity_id":999999,"website_id":1,"store_id":1,"occurred_at":"2026-11-28T00:00:00Z","payload":{}}`)
-	return postRaw(t, ctx, st, tenant, event, key, token, body)
+	return postRaw(t, ctx, st.IngestURL, tenant, event, key, token, body)
 }
 
-func postRaw(t *testing.T, ctx context.Context, st *stack.Stack, tenant, event, key, token string, body []byte) (int, []byte) {
+func postRaw(t *testing.T, ctx context.Context, ingestURL, tenant, event, key, token string, body []byte) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, st.IngestURL+"/webhooks/magento/"+tenant+"/"+event, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ingestURL+"/webhooks/magento/"+tenant+"/"+event, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

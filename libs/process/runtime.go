@@ -276,6 +276,9 @@ func runComponents(ctx context.Context, log *slog.Logger, failed chan error, com
 		log.Error("a component failed; shutting down", "err", err)
 	}
 	cancel()
+	if len(comps) == 0 {
+		return err
+	}
 	stopped := make(chan struct{})
 	go func() { wg.Wait(); close(stopped) }()
 	select {

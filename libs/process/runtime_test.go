@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"strconv"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -51,52 +50,14 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func freePort(t *testing.T) int {
+func gate(t *testing.T, target string) *devstack.Gate {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	g, err := devstack.NewGate(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// proxy forwards connections on a port reserved now, once open is called, to
-// target: a database that "arrives" later at a known address.
-type proxy struct {
-	port   int
-	target string
-	ln     net.Listener
-}
-
-func (p *proxy) open(t *testing.T) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p.port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.ln = ln
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				u, err := net.Dial("tcp", p.target)
-				if err != nil {
-					return
-				}
-				defer u.Close()
-				var wg sync.WaitGroup
-				wg.Go(func() { _, _ = io.Copy(u, c); u.(*net.TCPConn).CloseWrite() })
-				_, _ = io.Copy(c, u)
-				wg.Wait()
-			}()
-		}
-	}()
+	t.Cleanup(g.Close)
+	return g
 }
 
 // TestStartsBeforeItsDependencies: a service started while neither Postgres
@@ -104,12 +65,15 @@ func (p *proxy) open(t *testing.T) {
 // /readyz, and becomes ready by itself once both arrive.
 func TestStartsBeforeItsDependencies(t *testing.T) {
 	t.Parallel()
-	db := devtest.Database(t)
-	dbHost := db[strings.Index(db, "@")+1:]
-	dbHost = dbHost[:strings.Index(dbHost, "/")]
-	pg := &proxy{port: freePort(t), target: dbHost}
-	natsPort := freePort(t)
-	s := testSettings(strings.Replace(db, dbHost, "127.0.0.1:"+strconv.Itoa(pg.port), 1), "nats://127.0.0.1:"+strconv.Itoa(natsPort))
+	db, err := url.Parse(devtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := gate(t, db.Host)
+	db.Host = pg.Addr
+	ns := devtest.NATSServer(t)
+	nats := gate(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
+	s := testSettings(db.String(), "nats://"+nats.Addr)
 
 	var ran sync.WaitGroup
 	ran.Add(1)
@@ -134,16 +98,16 @@ func TestStartsBeforeItsDependencies(t *testing.T) {
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "LEDGER_DATABASE_URL")
 	})
 
-	pg.open(t) // Postgres arrives; NATS is still missing.
+	if err := pg.Open(); err != nil { // Postgres arrives; NATS is still missing.
+		t.Fatal(err)
+	}
 	eventually(t, "/readyz naming NATS", func() bool {
 		code, body := get(t, r.URL()+"/readyz")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "LEDGER_NATS_URL")
 	})
-	ns, err := devstack.StartNATS(t.TempDir(), devstack.WithNATSPort(natsPort))
-	if err != nil {
+	if err := nats.Open(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
 
 	if err := r.Built(t.Context()); err != nil {
 		t.Fatal(err)

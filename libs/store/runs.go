@@ -203,6 +203,26 @@ func (s *Store) StartRun(ctx context.Context, id string) (Run, error) {
 	return r, notFound(err, "sync run "+id)
 }
 
+// StartRunFrom is StartRun for the mapper, which knows the stream sequence of
+// the OUTBOX message it handles. A failed run whose current attempt came from
+// that same message (a redelivery after a crash between publishing and
+// acknowledging) stays failed: only a new message restarts it. Every other
+// start records seq as the attempt's source.
+func (s *Store) StartRunFrom(ctx context.Context, id string, seq uint64) (Run, error) {
+	// Every SET expression sees the row as it was, so "starts" is the same
+	// condition in each.
+	const starts = `(status IN ('pending', 'running') OR (status = 'failed' AND source_seq IS DISTINCT FROM $2))`
+	r, err := scanRun(s.pool.QueryRow(ctx, `UPDATE sync_runs SET
+			finished_at = CASE WHEN `+starts+` THEN NULL ELSE finished_at END,
+			attempts = CASE WHEN `+starts+` THEN attempts + 1 ELSE attempts END,
+			status = CASE WHEN `+starts+` THEN 'running' ELSE status END,
+			source_seq = CASE WHEN `+starts+` THEN $2 ELSE source_seq END,
+			started_at = COALESCE(started_at, now()),
+			updated_at = now()
+		WHERE sync_run_id = $1 RETURNING `+runCols, id, int64(seq)))
+	return r, notFound(err, "sync run "+id)
+}
+
 // LatestRun returns the newest run of one Magento entity, or ErrNotFound.
 func (s *Store) LatestRun(ctx context.Context, tenantID, entityType string, magentoID int64) (Run, error) {
 	r, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runCols+` FROM sync_runs

@@ -126,6 +126,18 @@ func TestRunLifecycle(t *testing.T) {
 	if r, _ := st.StartRun(ctx, acc.RunID); r.Status != store.RunRunning || r.FinishedAt != nil {
 		t.Fatalf("failed run not restarted: %+v", r)
 	}
+	// The mapper's start: a redelivery of the message that started the
+	// attempt does not restart a failed run; a new message does.
+	if r, _ := st.StartRunFrom(ctx, acc.RunID, 7); r.Status != store.RunRunning {
+		t.Fatalf("StartRunFrom of a running run: %+v", r)
+	}
+	_, _ = st.FinishRun(ctx, store.Outcome{RunID: acc.RunID, Status: store.RunFailed})
+	if r, _ := st.StartRunFrom(ctx, acc.RunID, 7); r.Status != store.RunFailed || r.Attempts != 3 {
+		t.Fatalf("a redelivery of the same message restarted the failed run: %+v", r)
+	}
+	if r, _ := st.StartRunFrom(ctx, acc.RunID, 8); r.Status != store.RunRunning || r.Attempts != 4 || r.FinishedAt != nil {
+		t.Fatalf("a new message did not restart the failed run: %+v", r)
+	}
 	if _, err := st.FinishRun(ctx, store.Outcome{RunID: acc.RunID, Status: "running"}); err == nil {
 		t.Fatal("running is not a terminal status")
 	}

@@ -36,7 +36,9 @@ type stack struct {
 	js jetstream.JetStream
 }
 
-func newStack(t *testing.T) *stack {
+// newInfra opens a fresh migrated database and a NATS server with Ledger's
+// streams.
+func newInfra(t *testing.T) (*store.Store, jetstream.JetStream) {
 	t.Helper()
 	ctx := t.Context()
 	sealer, _ := secrets.NewRandomKeyRing()
@@ -57,6 +59,12 @@ func newStack(t *testing.T) *stack {
 	if err := bus.EnsureStreams(ctx, js, 1); err != nil {
 		t.Fatal(err)
 	}
+	return st, js
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	st, js := newInfra(t)
 	svc, err := New(Config{Workers: 4, HTTPTimeout: 5 * time.Second}, st, js, telemetry.Discard())
 	if err != nil {
 		t.Fatal(err)

@@ -68,16 +68,22 @@ func Backoff(delivered uint64) time.Duration {
 	return time.Duration(float64(d) * jitter)
 }
 
+// SageWriteMsgID is the Nats-Msg-Id of the SageWrite published for run from
+// the OUTBOX message at stream sequence seq.
+func SageWriteMsgID(run string, seq uint64) string { return fmt.Sprintf("sagewrite:%s:%d", run, seq) }
+
 // job is one delivery of one outbox event.
 type job struct {
 	s         *Service
 	ev        *ledgerv1.OutboxEvent
 	msg       jetstream.Msg
 	delivered uint64
-	// attempt is the run's processing attempt (from StartRun): it makes the
-	// SageWrite's Nats-Msg-Id unique per attempt, so an operator's retry is not
-	// swallowed by JetStream's dedupe window of the previous attempt's publish.
-	attempt int
+	// seq is the OUTBOX message's stream sequence. The SageWrite's Nats-Msg-Id
+	// is derived from the run and seq: a redelivery of this message (the
+	// mapper crashed between publishing and acknowledging) publishes the same
+	// id, which JetStream stores once, while an operator's retry or replay is a
+	// new message with a new id.
+	seq uint64
 	log     *slog.Logger
 }
 
@@ -101,7 +107,7 @@ func (s *Service) Handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 	}
 	j := &job{s: s, ev: ev, msg: msg, delivered: 1}
 	if meta, err := msg.Metadata(); err == nil && meta != nil {
-		j.delivered = meta.NumDelivered
+		j.delivered, j.seq = meta.NumDelivered, meta.Sequence.Stream
 	}
 	j.log = s.log.With("tenant", ev.TenantId, "run", ev.SyncRunId, "event", ev.Event,
 		"magento_entity_id", ev.MagentoEntityId, "delivery", j.delivered, "trace_id", telemetry.TraceID(ev.Traceparent))
@@ -111,7 +117,7 @@ func (s *Service) Handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 }
 
 func (j *job) handle(ctx context.Context) bus.Outcome {
-	run, err := j.s.st.StartRun(ctx, j.ev.SyncRunId)
+	run, err := j.s.st.StartRunFrom(ctx, j.ev.SyncRunId, j.seq)
 	if errors.Is(err, store.ErrNotFound) {
 		// Nothing to finish: the run does not exist here (a message from
 		// another environment, or a purged run). Keep it for an operator.
@@ -122,7 +128,6 @@ func (j *job) handle(ctx context.Context) bus.Outcome {
 	if err != nil {
 		return j.outcome(ctx, &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err})
 	}
-	j.attempt = run.Attempts
 	if run.Terminal() {
 		j.log.Info("mapper: run already finished; nothing to redo", "status", run.Status)
 		j.count("acked")
@@ -266,7 +271,7 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 	write.SyncRunId, write.Event, write.Traceparent = j.ev.SyncRunId, j.ev.Event, j.ev.Traceparent
 	write.MagentoEntityId = j.ev.MagentoEntityId
 	subject := bus.SageSubject(t.ID, write.EntityType)
-	if _, err := bus.Publish(ctx, j.s.js, subject, write, fmt.Sprintf("sagewrite:%s:%d", j.ev.SyncRunId, j.attempt), j.ev.Traceparent); err != nil {
+	if _, err := bus.Publish(ctx, j.s.js, subject, write, SageWriteMsgID(j.ev.SyncRunId, j.seq), j.ev.Traceparent); err != nil {
 		return &retryable{class: ClassInternal, code: CodePublishFailed, err: err}
 	}
 	j.log.Info("mapper: SageWrite published", "subject", subject, "operations", len(write.Operations),

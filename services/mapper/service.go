@@ -20,7 +20,7 @@ import (
 
 // Store is the part of libs/store the mapper uses.
 type Store interface {
-	StartRun(ctx context.Context, id string) (store.Run, error)
+	StartRunFrom(ctx context.Context, id string, seq uint64) (store.Run, error)
 	FinishRun(ctx context.Context, o store.Outcome) (store.Run, error)
 	NoteRunError(ctx context.Context, id, class, message string) error
 	RecordAttempt(ctx context.Context, a store.Attempt) error

@@ -167,9 +167,9 @@ func TestConfigValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	bad := Config{ClientID: "id", ClientSecret: "secret", Endpoints: sage.Endpoints{APIURL: "nope"}, Workers: -1, AckWait: time.Second}
+	bad := Config{ClientID: "id", ClientSecret: "secret", Endpoints: sage.Endpoints{APIURL: "nope"}, Workers: -1, AckWait: 500 * time.Millisecond, WorkTimeout: 10 * time.Second}
 	msg := fmt.Sprint(bad.Validate())
-	for _, want := range []string{"SAGE_API_URL", "WRITER_WORKERS", "WRITER_ACK_WAIT"} {
+	for _, want := range []string{"SAGE_API_URL", "WRITER_WORKERS", "WRITER_ACK_WAIT", "WRITER_WORK_TIMEOUT"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q lacks %s", msg, want)
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -29,13 +30,16 @@ import (
 type fleet struct {
 	tb     testing.TB
 	dbURL  string
+	key    string // LEDGER_SECRET_KEY of the sealer
 	sealer *secrets.Sealer
+	ns     *server.Server
 	st     *store.Store
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	sim    *sagesim.Server
 	srv    *httptest.Server
 	oauth  sage.OAuth
+	writes writeLog // when each business's invoices were created
 
 	mu       sync.Mutex
 	business map[string]string // tenant → business id
@@ -46,14 +50,15 @@ type fleet struct {
 func newFleet(tb testing.TB, simCfg sagesim.Config) *fleet {
 	tb.Helper()
 	ctx := tb.Context()
-	sealer, _ := secrets.NewRandomKeyRing()
+	sealer, key := secrets.NewRandomKeyRing()
 	dbURL := devtest.Database(tb)
 	st, err := store.Open(ctx, dbURL, sealer)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(st.Close)
-	nc, err := nats.Connect(devtest.NATS(tb))
+	ns := devtest.NATSServer(tb)
+	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -66,12 +71,14 @@ func newFleet(tb testing.TB, simCfg sagesim.Config) *fleet {
 		tb.Fatal(err)
 	}
 	sim := sagesim.New(simCfg)
-	srv := httptest.NewServer(sim.Handler())
+	f := &fleet{}
+	srv := httptest.NewServer(f.writes.observe(sim.Handler()))
 	tb.Cleanup(srv.Close)
-	return &fleet{tb: tb, dbURL: dbURL, sealer: sealer, st: st, nc: nc, js: js, sim: sim, srv: srv,
+	*f = fleet{tb: tb, dbURL: dbURL, key: key, sealer: sealer, ns: ns, st: st, nc: nc, js: js, sim: sim, srv: srv,
 		oauth: sage.OAuth{Endpoints: sage.At(srv.URL), ClientID: sagesim.DefaultClientID,
 			ClientSecret: sagesim.DefaultClientSecret, RedirectURL: redirectURL, HTTP: srv.Client()},
 		business: map[string]string{}, ledger: map[string]string{}, bank: map[string]string{}}
+	return f
 }
 
 // addTenants creates n tenants named prefix-0 … and authorises each.

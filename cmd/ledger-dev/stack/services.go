@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/ledgersync/ledger/libs/process"
@@ -109,14 +110,29 @@ func (s *Stack) startProgram(ctx context.Context, prog process.Program) (*proces
 			s.report(fmt.Errorf("%s: %w", prog.Name, err))
 		}
 	}()
-	s.onClose(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		if err := r.Wait(); err != nil {
 			s.Log.Warn("service stopped with an error", "service", prog.Name, "err", err)
 		}
 	})
+	s.onClose(stop)
+	s.mu.Lock()
+	s.stops[prog.Name] = stop
+	s.mu.Unlock()
 	if err := r.Built(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// StopService stops one of the stack's services (SIGTERM, as a deploy would)
+// and waits until it has; tests use it to hand its work to another replica.
+func (s *Stack) StopService(name string) {
+	s.mu.Lock()
+	stop := s.stops[name]
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
