@@ -84,7 +84,7 @@ type job struct {
 	// id, which JetStream stores once, while an operator's retry or replay is a
 	// new message with a new id.
 	seq uint64
-	log     *slog.Logger
+	log *slog.Logger
 }
 
 // Handle maps one OUTBOX message. It is the bus.Handler of Run; bus.Settle turns

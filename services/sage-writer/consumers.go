@@ -48,7 +48,7 @@ func (s *Service) tenantSpec(tenant string) bus.ConsumerSpec {
 	return bus.ConsumerSpec{
 		Stream: bus.StreamSage, Durable: consumerPrefix + tenant,
 		FilterSubjects: []string{"ledger.sage." + tenant + ".>"},
-		Stage: Stage, MaxDeliver: s.cfg.MaxDeliver, AckWait: s.cfg.AckWait, WorkTimeout: s.cfg.WorkTimeout,
+		Stage:          Stage, MaxDeliver: s.cfg.MaxDeliver, AckWait: s.cfg.AckWait, WorkTimeout: s.cfg.WorkTimeout,
 		Drain: s.cfg.Drain, Workers: 1, MaxAckPending: 1,
 	}
 }
