@@ -154,7 +154,9 @@ func TestServicesStartBeforeTheirDependencies(t *testing.T) {
 
 	// The late consumers carry the work alone.
 	for _, name := range []string{"mapper", "sage-writer", "statecallback"} {
-		st.StopService(name)
+		if err := st.StopService(name); err != nil {
+			t.Fatal(err)
+		}
 	}
 	seed := st.Shop.Seed(rand.New(rand.NewPCG(16, 3)), magentosim.Options{Customers: 5, Invoices: 20})
 	wctx, wcancel := context.WithTimeout(ctx, 3*time.Minute)

@@ -110,13 +110,15 @@ func (s *Stack) startProgram(ctx context.Context, prog process.Program) (*proces
 			s.report(fmt.Errorf("%s: %w", prog.Name, err))
 		}
 	}()
-	stop := sync.OnceFunc(func() {
+	stop := sync.OnceValue(func() error {
 		cancel()
-		if err := r.Wait(); err != nil {
+		err := r.Wait()
+		if err != nil {
 			s.Log.Warn("service stopped with an error", "service", prog.Name, "err", err)
 		}
+		return err
 	})
-	s.onClose(stop)
+	s.onClose(func() { _ = stop() })
 	s.mu.Lock()
 	s.stops[prog.Name] = stop
 	s.mu.Unlock()
@@ -126,13 +128,15 @@ func (s *Stack) startProgram(ctx context.Context, prog process.Program) (*proces
 	return r, nil
 }
 
-// StopService stops one of the stack's services (SIGTERM, as a deploy would)
-// and waits until it has; tests use it to hand its work to another replica.
-func (s *Stack) StopService(name string) {
+// StopService stops one of the stack's services as SIGTERM stops its binary
+// and waits until it has, returning why it stopped badly (work that did not
+// settle within its grace time); tests use it to hand work to another replica.
+func (s *Stack) StopService(name string) error {
 	s.mu.Lock()
 	stop := s.stops[name]
 	s.mu.Unlock()
-	if stop != nil {
-		stop()
+	if stop == nil {
+		return fmt.Errorf("no service %q in the stack", name)
 	}
+	return stop()
 }

@@ -75,7 +75,7 @@ type Stack struct {
 
 	mu      sync.Mutex
 	closers []func()
-	stops   map[string]func() // service name → stop
+	stops   map[string]func() error // service name → stop
 	wg      sync.WaitGroup
 	errs    chan error
 }
@@ -92,7 +92,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Stack{Log: log, errs: make(chan error, 16), AdminToken: opt.AdminToken, stops: map[string]func(){}}
+	s := &Stack{Log: log, errs: make(chan error, 16), AdminToken: opt.AdminToken, stops: map[string]func() error{}}
 	defer func() {
 		if err != nil {
 			s.Close()

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ledgersync/ledger/cmd/ledger-dev/stack"
+	"github.com/ledgersync/ledger/libs/process"
+	"github.com/ledgersync/ledger/libs/secrets"
+	"github.com/ledgersync/ledger/services/mapper"
+	sagewriter "github.com/ledgersync/ledger/services/sage-writer"
+	"github.com/ledgersync/ledger/services/sage-writer/budget"
+	"github.com/ledgersync/ledger/services/statecallback"
+	magentosim "github.com/ledgersync/ledger/sim/magento"
+)
+
+// progress samples a counter and remembers the longest time it stood still.
+type progress struct {
+	mu      sync.Mutex
+	last    int
+	since   time.Time
+	longest time.Duration
+}
+
+func (p *progress) observe(n int, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.since.IsZero() || n != p.last {
+		p.last, p.since = n, now
+		return
+	}
+	p.longest = max(p.longest, now.Sub(p.since))
+}
+
+func (p *progress) stall() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.longest
+}
+
+// TestRollingRestartHandsWorkBack is issue 16's deploy test: with a second
+// replica of the mapper, the writer and statecallback running, each of the
+// first replicas is stopped in turn (the SIGTERM path of its main) while a
+// burst of invoices flows. Each must stop within its grace time, handing back
+// what it held, so neither Sage nor the shop's sync-state table stands still
+// for more than 5 s; every invoice arrives once.
+func TestRollingRestartHandsWorkBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a burst through two replicas of every consumer")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "stack.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dumpOnFailure(t, "stack log", logFile.Name())
+	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	st, err := stack.Start(ctx, stack.Options{StateDir: t.TempDir(), Log: log, ShopDrainInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("starting the stack: %v", err)
+	}
+	defer st.Close()
+	if err := st.Onboard(ctx, "rolling", "Rolling shop"); err != nil {
+		t.Fatal(err)
+	}
+
+	// The second replicas.
+	runCtx, stopReplicas := context.WithCancel(ctx)
+	var replicas []*process.Runner
+	for _, p := range []process.Program{
+		mapper.Program(mapper.Config{Addr: "127.0.0.1:0"}),
+		sagewriter.Program(sagewriter.Config{Addr: "127.0.0.1:0", Endpoints: st.SageEndpoints(), ClientID: stack.SageClientID,
+			ClientSecret: secrets.String(stack.SageClientSecret), TenantScan: stack.DevTenantScan,
+			Budget: budget.Config{BusinessPerMinute: stack.DevBusinessPerMinute, BusinessBurst: stack.DevBusinessBurst}}),
+		statecallback.Program(statecallback.Config{Addr: "127.0.0.1:0"}),
+	} {
+		r, err := process.Start(runCtx, log.With("service", "second-"+p.Name), st.Settings(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Built(ctx); err != nil {
+			t.Fatal(err)
+		}
+		replicas = append(replicas, r)
+	}
+	defer func() {
+		stopReplicas()
+		for _, r := range replicas {
+			if err := r.Wait(); err != nil {
+				t.Errorf("second replica: %v", err)
+			}
+		}
+	}()
+
+	seed := st.Shop.Seed(rand.New(rand.NewPCG(16, 16)), magentosim.Options{Customers: 40, Invoices: 900, GuestShare: 0.2})
+	expected := stack.ExpectSeed(seed)
+	biz := st.Sage.LeadBusinessID()
+	var inSage, inShop progress
+	sampled := make(chan struct{})
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-sampleCtx.Done():
+				return
+			case now := <-tick.C:
+				if n := len(st.Sage.Invoices(biz)); n < len(seed.InvoiceIDs) {
+					inSage.observe(n, now)
+				}
+				if sum := st.Check(expected); sum.Synced < len(expected) {
+					inShop.observe(sum.Synced, now)
+				}
+			}
+		}
+	}()
+
+	waitUntil(t, ctx, "the first 100 invoices in Sage", func() bool { return len(st.Sage.Invoices(biz)) >= 100 })
+	for _, name := range []string{"mapper", "sage-writer", "statecallback"} {
+		began := time.Now()
+		if err := st.StopService(name); err != nil {
+			t.Errorf("stopping %s: %v", name, err)
+		}
+		t.Logf("%s stopped in %s with %d of %d invoices in Sage", name, time.Since(began).Round(time.Millisecond),
+			len(st.Sage.Invoices(biz)), len(seed.InvoiceIDs))
+		before := st.Check(expected).Synced
+		waitUntil(t, ctx, "progress after stopping "+name, func() bool { return st.Check(expected).Synced > before+20 })
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 4*time.Minute)
+	sum := st.WaitSettled(wctx, expected)
+	wcancel()
+	stopSampling()
+	<-sampled
+	t.Logf("longest stall: Sage %s, sync-state %s; %+v", inSage.stall().Round(time.Millisecond), inShop.stall().Round(time.Millisecond), sum)
+	if !sum.OK() || sum.Synced != len(expected) {
+		t.Fatalf("not every event arrived once: %+v", sum)
+	}
+	if inSage.stall() > 5*time.Second || inShop.stall() > 5*time.Second {
+		t.Errorf("progress stood still for longer than 5 s (Sage %s, sync-state %s)", inSage.stall(), inShop.stall())
+	}
+}
