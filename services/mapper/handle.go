@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ledgersync/ledger/libs/backoff"
 	"github.com/ledgersync/ledger/libs/bus"
 	"github.com/ledgersync/ledger/libs/magento"
 	"github.com/ledgersync/ledger/libs/policy"
@@ -60,12 +60,7 @@ func (d *decodeError) Unwrap() error { return d.err }
 // failure: 1 s, 2 s, 4 s … capped at MaxBackoff, with ±20 % jitter so a burst
 // of failures does not come back in lock-step.
 func Backoff(delivered uint64) time.Duration {
-	d := MaxBackoff
-	if delivered >= 1 && delivered <= 20 {
-		d = min(time.Second<<(delivered-1), MaxBackoff)
-	}
-	jitter := 0.8 + 0.4*rand.Float64()
-	return time.Duration(float64(d) * jitter)
+	return backoff.Policy{Base: time.Second, Cap: MaxBackoff, Jitter: 0.2}.Delay(delivered)
 }
 
 // SageWriteMsgID is the Nats-Msg-Id of the SageWrite published for run from

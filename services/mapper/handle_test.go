@@ -9,7 +9,7 @@ func TestBackoff(t *testing.T) {
 	t.Parallel()
 	for n, base := range map[uint64]time.Duration{
 		1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 9: 256 * time.Second,
-		10: MaxBackoff, 40: MaxBackoff, 0: MaxBackoff,
+		10: MaxBackoff, 40: MaxBackoff, 0: time.Second,
 	} {
 		for range 50 {
 			d := Backoff(n)

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/ledgersync/ledger/libs/backoff"
 	"github.com/ledgersync/ledger/libs/sage"
 	"github.com/ledgersync/ledger/libs/sage/lifecycle"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
@@ -361,21 +361,9 @@ func (d Decision) delay(delivered uint64, s schedule) time.Duration {
 	case d.RetryAfter > 0:
 		return d.RetryAfter
 	case d.BackPressure:
-		return jitter(exponential(rateLimitBase, rateLimitCap, delivered))
+		return backoff.Policy{Base: rateLimitBase, Cap: rateLimitCap, Jitter: 0.2}.Delay(delivered)
 	}
-	return jitter(exponential(s.base, s.limit, delivered))
-}
-
-func exponential(base, limit time.Duration, delivered uint64) time.Duration {
-	n := max(delivered, 1) - 1
-	if n > 20 {
-		return limit
-	}
-	return min(base<<n, limit)
-}
-
-func jitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return backoff.Policy{Base: s.base, Cap: s.limit, Jitter: 0.2}.Delay(delivered)
 }
 
 // redactRE matches credentials that might appear in a body or error text.

@@ -26,12 +26,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ledgersync/ledger/libs/backoff"
 )
 
 // Sage's documented app limits and the writer's per-business defaults.
@@ -252,6 +253,11 @@ func (b *Budget) countDay(businessID string) error {
 	return nil
 }
 
+// throttle is the back-off after consecutive 429s without Retry-After.
+func (b *Budget) throttle() backoff.Policy {
+	return backoff.Policy{Base: b.cfg.ThrottleBase, Cap: b.cfg.ThrottleCap, Jitter: 0.2}
+}
+
 // Throttled records a 429 from businessID: its calls wait retryAfter when Sage
 // sent one, else the next step of the throttle schedule. It returns the wait.
 func (b *Budget) Throttled(businessID string, retryAfter time.Duration) time.Duration {
@@ -265,9 +271,7 @@ func (b *Budget) Throttled(businessID string, retryAfter time.Duration) time.Dur
 	s.streak++
 	d := retryAfter
 	if d <= 0 {
-		n := min(s.streak-1, 20)
-		d = min(b.cfg.ThrottleBase<<n, b.cfg.ThrottleCap)
-		d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+		d = b.throttle().Delay(uint64(s.streak))
 	}
 	if nb := now.Add(d); nb.After(s.notBefore) {
 		s.notBefore = nb
