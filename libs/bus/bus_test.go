@@ -140,3 +140,24 @@ func TestHeldRetryIsNeverDeadLettered(t *testing.T) {
 		t.Fatalf("held message dead-lettered (%d)", n)
 	}
 }
+
+func TestParseSubjectRoundTrips(t *testing.T) {
+	for subject, want := range map[string]bus.Subject{
+		bus.OutboxSubject("t1", "invoice.created"): {Stream: bus.StreamOutbox, Tenant: "t1", Entity: "invoice.created"},
+		bus.SageSubject("t1", "invoice"):           {Stream: bus.StreamSage, Tenant: "t1", Entity: "invoice"},
+		bus.ResultSubject("t1", "creditmemo"):      {Stream: bus.StreamResults, Tenant: "t1", Entity: "creditmemo"},
+		bus.DLQSubject("mapper", "t1", "invoice"):  {Stream: bus.StreamDLQ, Stage: "mapper", Tenant: "t1", Entity: "invoice"},
+	} {
+		if got, err := bus.ParseSubject(subject); err != nil || got != want {
+			t.Errorf("ParseSubject(%q) = %+v, %v; want %+v", subject, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "ledger", "ledger.sage.t1", "other.sage.t1.invoice", "ledger.dlq.mapper.t1", "ledger.nope.t1.x"} {
+		if _, err := bus.ParseSubject(bad); err == nil {
+			t.Errorf("ParseSubject(%q) accepted", bad)
+		}
+	}
+	if got := bus.SageTenantFilter("a.b"); got != "ledger.sage.a_b.>" {
+		t.Errorf("a tenant id with a dot escaped the token rule: %s", got)
+	}
+}

@@ -40,6 +40,49 @@ func token(s string) string {
 	}, s)
 }
 
+// Filters selecting a whole stream's subjects.
+const (
+	OutboxAll  = "ledger.outbox.>"
+	SageAll    = "ledger.sage.>"
+	ResultsAll = "ledger.result.>"
+	DLQAll     = "ledger.dlq.>"
+)
+
+// SageTenantFilter selects one tenant's Sage writes: ledger.sage.<tenant>.>.
+func SageTenantFilter(tenant string) string { return "ledger.sage." + token(tenant) + ".>" }
+
+// Subject is a Ledger subject taken apart.
+type Subject struct {
+	Stream string // OUTBOX, SAGE, RESULTS or DLQ
+	Stage  string // DLQ only: the stage that dead-lettered
+	Tenant string
+	// Entity is the entity type (SAGE, RESULTS, DLQ) or, on OUTBOX, the
+	// event (invoice.created).
+	Entity string
+}
+
+// ParseSubject takes apart a subject built by OutboxSubject, SageSubject,
+// ResultSubject or DLQSubject.
+func ParseSubject(subject string) (Subject, error) {
+	parts := strings.Split(subject, ".")
+	if len(parts) < 4 || parts[0] != "ledger" {
+		return Subject{}, fmt.Errorf("bus: %q is not a Ledger subject (ledger.<kind>.<tenant>.<entity>)", subject)
+	}
+	switch parts[1] {
+	case "outbox":
+		return Subject{Stream: StreamOutbox, Tenant: parts[2], Entity: strings.Join(parts[3:], ".")}, nil
+	case "sage":
+		return Subject{Stream: StreamSage, Tenant: parts[2], Entity: parts[3]}, nil
+	case "result":
+		return Subject{Stream: StreamResults, Tenant: parts[2], Entity: parts[3]}, nil
+	case "dlq":
+		if len(parts) >= 5 {
+			return Subject{Stream: StreamDLQ, Stage: parts[2], Tenant: parts[3], Entity: parts[4]}, nil
+		}
+	}
+	return Subject{}, fmt.Errorf("bus: %q is not a Ledger subject", subject)
+}
+
 // OutboxSubject is ledger.outbox.<tenant>.<event>; the event keeps its dot
 // (ledger.outbox.t1.invoice.created), so ledger.outbox.t1.invoice.> selects a family.
 func OutboxSubject(tenant, event string) string {
@@ -82,12 +125,12 @@ func Streams(replicas int) []jetstream.StreamConfig {
 			Replicas: replicas, Duplicates: DedupeWindow, MaxAge: 30 * 24 * time.Hour,
 		}
 	}
-	dlq := base(StreamDLQ, "dead letters: kept until replayed or purged", "ledger.dlq.>")
+	dlq := base(StreamDLQ, "dead letters: kept until replayed or purged", DLQAll)
 	dlq.MaxAge = 0
 	return []jetstream.StreamConfig{
-		base(StreamOutbox, "accepted Magento webhooks (ingest → mapper)", "ledger.outbox.>"),
-		base(StreamSage, "Sage writes (mapper → sage-writer)", "ledger.sage.>"),
-		base(StreamResults, "terminal sync results (→ statecallback, counters)", "ledger.result.>"),
+		base(StreamOutbox, "accepted Magento webhooks (ingest → mapper)", OutboxAll),
+		base(StreamSage, "Sage writes (mapper → sage-writer)", SageAll),
+		base(StreamResults, "terminal sync results (→ statecallback, counters)", ResultsAll),
 		dlq,
 	}
 }

@@ -99,7 +99,7 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 // Spec is the consumer the mapper runs on the OUTBOX stream.
 func (s *Service) Spec() bus.ConsumerSpec {
 	return bus.ConsumerSpec{
-		Stream: bus.StreamOutbox, Durable: Durable, FilterSubjects: []string{"ledger.outbox.>"},
+		Stream: bus.StreamOutbox, Durable: Durable, FilterSubjects: []string{bus.OutboxAll},
 		Stage: Stage, Workers: s.cfg.Workers, MaxDeliver: MaxDeliver,
 		// An event may need several canonical fetches (the invoice, its
 		// customer, its products) before its SageWrite is published.

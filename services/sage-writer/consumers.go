@@ -47,7 +47,7 @@ type TenantLister interface {
 func (s *Service) tenantSpec(tenant string) bus.ConsumerSpec {
 	return bus.ConsumerSpec{
 		Stream: bus.StreamSage, Durable: consumerPrefix + tenant,
-		FilterSubjects: []string{"ledger.sage." + tenant + ".>"},
+		FilterSubjects: []string{bus.SageTenantFilter(tenant)},
 		Stage:          Stage, MaxDeliver: s.cfg.MaxDeliver, AckWait: s.cfg.AckWait, WorkTimeout: s.cfg.WorkTimeout,
 		Drain: s.cfg.Drain, Workers: 1, MaxAckPending: 1,
 	}

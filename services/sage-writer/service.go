@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -365,13 +364,11 @@ func resultID(w *ledgerv1.SageWrite, ids map[string]string) string {
 	return ""
 }
 
-// subjectParts reads tenant and entity from ledger.sage.<tenant>.<entity>.
+// subjectParts reads tenant and entity from ledger.sage.<tenant>.<entity>
+// (empty when the subject is not one).
 func subjectParts(subject string) (tenant, entity string) {
-	parts := strings.Split(subject, ".")
-	if len(parts) >= 4 {
-		return parts[2], parts[3]
-	}
-	return "", ""
+	s, _ := bus.ParseSubject(subject)
+	return s.Tenant, s.Entity
 }
 
 // countingTransport counts and times every HTTP call to Sage and detects an
