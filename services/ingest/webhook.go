@@ -71,7 +71,9 @@ func (s *Service) acceptWebhook(w http.ResponseWriter, r *http.Request, tenant, 
 	env, err := validateWebhook(key, event, body)
 	if err != nil {
 		var ee *EnvelopeError
-		errors.As(err, &ee)
+		if !errors.As(err, &ee) {
+			ee = &EnvelopeError{Message: err.Error()}
+		}
 		s.log.WarnContext(r.Context(), "ingest: webhook rejected", "tenant", tenant, "event", event, "field", ee.Field, "reason", ee.Message)
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Message: ee.Error(), Field: ee.Field})
 		return http.StatusBadRequest, outcomeRejected
