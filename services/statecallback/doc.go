@@ -32,7 +32,10 @@
 //     flips the binding to token_revoked and parks the shop's results. Those
 //     retries are held (bus.Outcome.Hold): never dead-lettered, re-queued when
 //     their delivery budget runs out. Only a plain 400 (Magento refusing the
-//     body) is dead-lettered, and the dead letter can be replayed.
+//     body) is dead-lettered, and the dead letter can be replayed. JetStream
+//     itself never gives up on a result (the consumer has no MaxDeliver; the
+//     budget is bus.Settle's), so a delivery no replica settled comes back;
+//     at shutdown everything a replica holds is handed back at once.
 //   - A token_revoked shop is not called: its results are parked every
 //     ParkDelay without a call, and the shop is pinged at most once per
 //     ParkDelay to notice a restored key. Re-pairing sets the binding active,

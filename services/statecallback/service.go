@@ -120,19 +120,37 @@ func (s *Service) ConsumerSpec() bus.ConsumerSpec {
 		MaxDeliver:     s.cfg.MaxDeliver,
 		// Held messages are kept alive with InProgress every AckWait/3; this
 		// only decides how soon the messages of a crashed replica come back.
-		AckWait:       2*s.cfg.HTTPTimeout + 30*time.Second,
+		AckWait: 2*s.cfg.HTTPTimeout + 30*time.Second,
+		// At shutdown a batch in flight ends after its current call (the rest
+		// of it is handed back unsent), then the queue is handed back.
+		Drain:         s.cfg.HTTPTimeout + 5*time.Second,
 		Workers:       s.cfg.Workers,
 		MaxAckPending: s.cfg.MaxAckPending,
 	}
 }
 
-// Run consumes results until ctx is done, then waits for the batches in
-// flight to settle and hands the queued results back to JetStream.
+// consumerConfig is the JetStream configuration of spec's consumer: spec's,
+// except that JetStream itself never gives up on a result (MaxDeliver -1).
+// bus.Settle counts the deliveries against spec.MaxDeliver and, on the last
+// one, re-queues a held result or dead-letters a plain retry. Were JetStream to
+// stop at the same count, a last delivery that is never settled (the replica
+// holding it is stopped or killed) would be dropped by the server with neither:
+// the result lost, its row never written (issue 15). With no server limit that
+// delivery comes back, one past the budget, and Settle decides as usual.
+func consumerConfig(spec bus.ConsumerSpec) jetstream.ConsumerConfig {
+	c := spec.ConsumerConfig()
+	c.MaxDeliver = -1
+	return c
+}
+
+// Run consumes results until ctx is done, then takes in what JetStream had
+// already sent, waits for the batches in flight to settle and hands every
+// queued result back to JetStream, so none waits out an ack wait.
 func (s *Service) Run(ctx context.Context) error {
 	spec := s.ConsumerSpec()
-	cons, err := bus.EnsureConsumer(ctx, s.js, spec)
+	cons, err := s.js.CreateOrUpdateConsumer(ctx, spec.Stream, consumerConfig(spec))
 	if err != nil {
-		return err
+		return fmt.Errorf("statecallback: consumer %s on %s: %w", spec.Durable, spec.Stream, err)
 	}
 	locker, err := s.st.NewCallbackLocker(ctx, s.cfg.Workers)
 	if err != nil {
@@ -144,7 +162,11 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("statecallback: consuming %s: %w", spec.Durable, err)
 	}
-	stop := context.AfterFunc(ctx, it.Stop)
+	// Drain, not Stop: Stop discards what JetStream has already sent to this
+	// process (the pull buffer and what is on the wire), and those results
+	// would come back only after AckWait. Draining lets the loop below take
+	// them, and drain() hands them back with the rest of the queue.
+	stop := context.AfterFunc(ctx, it.Drain)
 	defer stop()
 
 	d := newDispatcher(s, ctx, spec, locker)
@@ -160,13 +182,17 @@ func (s *Service) Run(ctx context.Context) error {
 	for {
 		msg, err := it.Next()
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil // stopped, and every message received is in hand
+			}
+			if ctx.Err() != nil {
+				s.log.Warn("statecallback: draining the consumer failed; results still in its buffer come back after the ack wait",
+					"ack_wait", spec.AckWait.String(), "err", err)
 				return nil
 			}
 			s.log.Warn("statecallback: fetching failed; retrying", "err", err)
 			select {
-			case <-ctx.Done():
-				return nil
+			case <-ctx.Done(): // the next Next takes in what is left
 			case <-time.After(time.Second):
 			}
 			continue

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,7 +55,20 @@ type harness struct {
 	logLevel slog.Level
 	svc      *statecallback.Service
 	stop     func()
+	// dropped counts JetStream's MAX_DELIVERIES advisories for the consumer:
+	// results the server gave up on without bus.Settle seeing their last
+	// delivery, i.e. lost (neither re-queued nor dead-lettered). Every test
+	// checks it is 0 when it ends.
+	dropped atomic.Int64
 }
+
+// settleWithin bounds how long a test waits for results to be delivered and
+// settled once nothing stands in their way (the shop answers, the binding is
+// active). The service needs a fraction of a second; the bound leaves room for
+// a busy machine, and stays well under the consumer's ack wait (newHarness
+// checks), so a result that waits out an ack wait — left behind by a stopped
+// replica — fails the test as late instead of arriving just in time.
+const settleWithin = 10 * time.Second
 
 // faults sits in front of the shop: it records every sync-state body by
 // magento_entity_id and can answer the next calls for an id itself. It is also
@@ -73,6 +88,9 @@ type faults struct {
 type fault struct {
 	status int
 	body   string
+	// hang holds the answer back this long (or until the caller gives up): a
+	// shop that does not answer.
+	hang time.Duration
 }
 
 func newFaults() *faults {
@@ -132,6 +150,12 @@ func (f *faults) wrap(next http.Handler) http.Handler {
 			f.queue[v.ID] = q[1:]
 			f.statuses[q[0].status]++
 			f.mu.Unlock()
+			if q[0].hang > 0 {
+				select {
+				case <-time.After(q[0].hang):
+				case <-r.Context().Done():
+				}
+			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(q[0].status)
 			_, _ = io.WriteString(w, q[0].body)
@@ -201,6 +225,17 @@ func newHarness(t *testing.T, opts ...func(*harness)) *harness {
 	}
 
 	h := &harness{t: t, st: st, js: js, shop: shop, srv: srv, faults: f, apiKey: apiKey, logLevel: slog.LevelWarn}
+	adv, err := nc.Subscribe(maxDeliveriesAdvisory, func(*nats.Msg) { h.dropped.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered before the service starts, so it runs after the service stops.
+	t.Cleanup(func() {
+		_ = adv.Unsubscribe()
+		if n := h.dropped.Load(); n != 0 {
+			t.Errorf("JetStream dropped %d results at its MaxDeliver without bus.Settle seeing their last delivery: lost", n)
+		}
+	})
 	h.cfg = statecallback.Config{
 		Workers: 4, HTTPTimeout: 5 * time.Second,
 		RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, ParkDelay: 300 * time.Millisecond,
@@ -210,8 +245,15 @@ func newHarness(t *testing.T, opts ...func(*harness)) *harness {
 	}
 	h.start()
 	t.Cleanup(func() { h.stop() })
+	if aw := h.svc.ConsumerSpec().AckWait; aw < 2*settleWithin {
+		t.Fatalf("ack wait %s: the deadlines (settleWithin %s) no longer tell a late result from a prompt one", aw, settleWithin)
+	}
 	return h
 }
+
+// maxDeliveriesAdvisory is where JetStream reports a message of the consumer
+// it stopped redelivering because it reached the consumer's MaxDeliver.
+var maxDeliveriesAdvisory = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + bus.StreamResults + "." + statecallback.Durable
 
 // start runs a fresh Service (a new process, as far as the bus and the store
 // can tell) with h.cfg; h.svc and h.stop are that service.
@@ -251,6 +293,48 @@ func (h *harness) run() (*statecallback.Service, func()) {
 	}
 }
 
+// killableReplica runs one more Service on a NATS connection of its own. kill
+// is a crash as far as the bus can tell: the connection goes first, so nothing
+// the replica holds is settled or handed back; it comes back after the ack
+// wait. (Its entity locks go when Run returns, as they would with the process.)
+func (h *harness) killableReplica() (kill func()) {
+	h.t.Helper()
+	nc, err := nats.Connect(h.js.Conn().ConnectedUrl())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(h.t.Output(), &slog.HandlerOptions{Level: h.logLevel}))
+	svc, err := statecallback.New(h.cfg, h.st, js, log)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Run(ctx) }()
+	var once sync.Once
+	kill = func() {
+		once.Do(func() {
+			nc.Close()
+			cancel()
+			<-done
+		})
+	}
+	h.t.Cleanup(kill)
+	waitFor(h.t, "the replica to consume", func() bool { return ready(svc) })
+	return kill
+}
+
+// ready reports whether svc's /readyz answers 200 (its consumer runs).
+func ready(svc *statecallback.Service) bool {
+	rec := httptest.NewRecorder()
+	svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	return rec.Code == http.StatusOK
+}
+
 // restart stops the service and starts a new one.
 func (h *harness) restart() {
 	h.t.Helper()
@@ -275,10 +359,21 @@ func (h *harness) publish(res *ledgerv1.SyncResult) []byte {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	poll(t, what, 20*time.Second, cond, nil)
+}
+
+// poll waits up to within for cond; on time-out the test fails with what and,
+// when explain is set, its account of the state.
+func poll(t *testing.T, what string, within time.Duration, cond func() bool, explain func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			msg := fmt.Sprintf("timed out after %s waiting for %s", within, what)
+			if explain != nil {
+				msg += ": " + explain()
+			}
+			t.Fatal(msg)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -299,14 +394,33 @@ func (h *harness) row(entityType string, id int64, status string) magentosim.Syn
 // drained waits until the consumer has settled everything published so far.
 func (h *harness) drained() {
 	h.t.Helper()
-	waitFor(h.t, "the consumer to settle every result", func() bool {
-		c, err := h.js.Consumer(h.t.Context(), bus.StreamResults, statecallback.Durable)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(h.t.Context())
+	poll(h.t, "the consumer to settle every result", settleWithin, func() bool {
+		info, err := h.consumerInfo()
 		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
-	})
+	}, h.consumerState)
+}
+
+func (h *harness) consumerInfo() (*jetstream.ConsumerInfo, error) {
+	c, err := h.js.Consumer(h.t.Context(), bus.StreamResults, statecallback.Durable)
+	if err != nil {
+		return nil, err
+	}
+	return c.Info(h.t.Context())
+}
+
+// consumerState says where the unsettled results are, to tell a late result
+// from a lost one: ack pending that does not move is held by a replica that
+// stopped without handing it back (it returns after the ack wait: late);
+// results JetStream dropped at its MaxDeliver never return (lost).
+func (h *harness) consumerState() string {
+	info, err := h.consumerInfo()
+	if err != nil {
+		return "consumer info: " + err.Error()
+	}
+	return fmt.Sprintf("consumer: %d pending, %d ack pending (delivered, not settled or waiting for redelivery; ack wait %s), "+
+		"%d redelivered, ack floor %d of %d delivered; %d dropped by JetStream at MaxDeliver (lost)",
+		info.NumPending, info.NumAckPending, info.Config.AckWait, info.NumRedelivered,
+		info.AckFloor.Stream, info.Delivered.Stream, h.dropped.Load())
 }
 
 func (h *harness) deadLetter(entity string) (*ledgerv1.DeadLetter, bool) {
@@ -333,11 +447,7 @@ func (h *harness) deadLetter(entity string) (*ledgerv1.DeadLetter, bool) {
 // in flight or waiting for redelivery).
 func (h *harness) unsettled() int {
 	h.t.Helper()
-	c, err := h.js.Consumer(h.t.Context(), bus.StreamResults, statecallback.Durable)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	info, err := c.Info(h.t.Context())
+	info, err := h.consumerInfo()
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -506,7 +616,7 @@ func TestShopDownThenUpIsDelivered(t *testing.T) {
 func TestCouldNotUpsertIsRetried(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	notSaved := fault{http.StatusBadRequest, `{"message":"Could not upsert sync state for %1/%2: %3","parameters":["invoice",61,"SQLSTATE[HY000]: General error: 2006 MySQL server has gone away"]}`}
+	notSaved := fault{status: http.StatusBadRequest, body: `{"message":"Could not upsert sync state for %1/%2: %3","parameters":["invoice",61,"SQLSTATE[HY000]: General error: 2006 MySQL server has gone away"]}`}
 	h.faults.inject(61, notSaved, notSaved)
 	h.publish(&ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 61, Status: ledgerv1.SyncStatus_SYNC_STATUS_SKIPPED,
 		SkipReason: "zero_value_invoice", FinishedAt: timestamppb.New(t0)})
@@ -519,7 +629,7 @@ func TestCouldNotUpsertIsRetried(t *testing.T) {
 func TestPlainBadRequestIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.faults.inject(62, fault{http.StatusBadRequest, `{"message":"Unknown entity_type %1; expected one of: %2","parameters":["invoice","creditmemo"]}`})
+	h.faults.inject(62, fault{status: http.StatusBadRequest, body: `{"message":"Unknown entity_type %1; expected one of: %2","parameters":["invoice","creditmemo"]}`})
 	runID := uuid.NewString()
 	original := h.publish(&ledgerv1.SyncResult{SyncRunId: runID, EntityType: "invoice", MagentoEntityId: 62,
 		Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED, ProviderEntityId: "sage-62", FinishedAt: timestamppb.New(t0)})
