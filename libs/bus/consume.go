@@ -121,6 +121,13 @@ func (s ConsumerSpec) ShutdownTime() time.Duration {
 const settleTimeout = 5 * time.Second
 
 // ConsumerConfig is the JetStream configuration of spec's durable consumer.
+//
+// JetStream itself never gives up on a message (MaxDeliver -1): Settle counts
+// deliveries against spec.MaxDeliver and, on the last one, re-queues a held
+// message or dead-letters a retry. Were JetStream to stop at the same count, a
+// last delivery that is never settled (its process stopped or killed, or the
+// loop handed it back) would be dropped by the server with neither: lost.
+// With no server limit it comes back one past the budget and Settle decides.
 func (s ConsumerSpec) ConsumerConfig() jetstream.ConsumerConfig {
 	s.defaults()
 	return jetstream.ConsumerConfig{
@@ -128,7 +135,7 @@ func (s ConsumerSpec) ConsumerConfig() jetstream.ConsumerConfig {
 		FilterSubjects: s.FilterSubjects,
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        s.AckWait,
-		MaxDeliver:     s.MaxDeliver,
+		MaxDeliver:     -1,
 		MaxAckPending:  s.MaxAckPending,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	}

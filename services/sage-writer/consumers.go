@@ -61,30 +61,28 @@ func ConsumerName(tenantID string) string { return consumerPrefix + tenantID }
 // tenant's creation time.
 func (s *Service) ensureTenantConsumer(ctx context.Context, t store.Tenant, startSeq uint64) (jetstream.Consumer, error) {
 	spec := s.tenantSpec(t.ID)
+	want := spec.ConsumerConfig()
+	want.MaxAckPending = 1
+	want.Description = "sage-writer: Sage writes of tenant " + t.ID + " (one at a time)"
 	if c, err := s.js.Consumer(ctx, spec.Stream, spec.Durable); err == nil {
 		// Keep it in step with the configuration (deliver policy cannot change).
 		info := c.CachedInfo()
-		if info != nil && (info.Config.MaxDeliver != spec.MaxDeliver || info.Config.AckWait != spec.AckWait || info.Config.MaxAckPending != 1) {
+		if info != nil && (info.Config.MaxDeliver != want.MaxDeliver || info.Config.AckWait != want.AckWait || info.Config.MaxAckPending != 1) {
 			cfg := info.Config
-			cfg.MaxDeliver, cfg.AckWait, cfg.MaxAckPending = spec.MaxDeliver, spec.AckWait, 1
+			cfg.MaxDeliver, cfg.AckWait, cfg.MaxAckPending = want.MaxDeliver, want.AckWait, 1
 			return s.js.UpdateConsumer(ctx, spec.Stream, cfg)
 		}
 		return c, nil
 	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, err
 	}
-	cfg := jetstream.ConsumerConfig{
-		Durable: spec.Durable, FilterSubjects: spec.FilterSubjects, AckPolicy: jetstream.AckExplicitPolicy,
-		AckWait: spec.AckWait, MaxDeliver: spec.MaxDeliver, MaxAckPending: 1,
-		Description: "sage-writer: Sage writes of tenant " + t.ID + " (one at a time)",
-	}
 	if startSeq > 0 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, startSeq
+		want.DeliverPolicy, want.OptStartSeq = jetstream.DeliverByStartSequencePolicy, startSeq
 	} else {
 		start := t.CreatedAt.Add(-10 * time.Minute)
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+		want.DeliverPolicy, want.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
 	}
-	return s.js.CreateConsumer(ctx, spec.Stream, cfg)
+	return s.js.CreateConsumer(ctx, spec.Stream, want)
 }
 
 // consumers runs one fetch loop per tenant and keeps the set in step with the

@@ -30,6 +30,11 @@ type Config struct {
 	// HTTPTimeout bounds one call to a shop, HTTP or gRPC
 	// (STATECALLBACK_HTTP_TIMEOUT, default 15s).
 	HTTPTimeout time.Duration
+	// AckWait is how soon results held by a replica that died are delivered
+	// again (STATECALLBACK_ACK_WAIT, default 5s, at least 1s). Results waiting
+	// in memory, in a batch or in a call are kept alive with InProgress every
+	// AckWait/3, so this does not limit how long a shop may take.
+	AckWait time.Duration
 	// Addr is where cmd/statecallback serves /healthz, /readyz and /metrics
 	// (STATECALLBACK_ADDR, default 127.0.0.1:8085).
 	Addr string
@@ -75,6 +80,7 @@ const (
 	DefaultBatchSize     = 50
 	DefaultBatchLinger   = 5 * time.Millisecond
 	DefaultHTTPTimeout   = 15 * time.Second
+	DefaultAckWait       = 5 * time.Second
 	DefaultAddr          = "127.0.0.1:8085"
 	DefaultMaxDeliver    = 200
 	DefaultMaxAckPending = 10000
@@ -99,6 +105,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.HTTPTimeout == 0 {
 		c.HTTPTimeout = DefaultHTTPTimeout
+	}
+	if c.AckWait == 0 {
+		c.AckWait = DefaultAckWait
 	}
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
@@ -130,6 +139,7 @@ func ConfigFromEnv() (Config, error) {
 		BatchSize:     r.Int("STATECALLBACK_BATCH_SIZE", DefaultBatchSize),
 		BatchLinger:   r.Duration("STATECALLBACK_BATCH_LINGER", DefaultBatchLinger),
 		HTTPTimeout:   r.Duration("STATECALLBACK_HTTP_TIMEOUT", DefaultHTTPTimeout),
+		AckWait:       r.Duration("STATECALLBACK_ACK_WAIT", DefaultAckWait),
 		Addr:          r.String("STATECALLBACK_ADDR", DefaultAddr),
 		MaxDeliver:    r.Int("STATECALLBACK_MAX_DELIVER", DefaultMaxDeliver),
 		MaxAckPending: r.Int("STATECALLBACK_MAX_ACK_PENDING", DefaultMaxAckPending),
@@ -161,6 +171,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTPTimeout < time.Second || c.HTTPTimeout > 2*time.Minute {
 		errs = append(errs, fmt.Errorf("STATECALLBACK_HTTP_TIMEOUT=%s: use a duration between 1s and 2m, e.g. 15s", c.HTTPTimeout))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("STATECALLBACK_ACK_WAIT=%s: use at least 1s, e.g. %s", c.AckWait, DefaultAckWait))
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("STATECALLBACK_ADDR=%q: use host:port, e.g. %s", c.Addr, DefaultAddr))

@@ -38,7 +38,7 @@ func (s *Service) consuming(context.Context) error {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("addr", c.Addr), slog.Int("workers", c.Workers), slog.Int("per_shop", c.PerShop),
 		slog.Int("batch_size", c.BatchSize), slog.String("batch_linger", c.BatchLinger.String()),
-		slog.String("http_timeout", c.HTTPTimeout.String()), slog.Int("max_deliver", c.MaxDeliver),
+		slog.String("http_timeout", c.HTTPTimeout.String()), slog.String("ack_wait", c.AckWait.String()), slog.Int("max_deliver", c.MaxDeliver),
 		slog.Int("max_ack_pending", c.MaxAckPending), slog.String("retry_max", c.RetryMax.String()),
 		slog.String("park_delay", c.ParkDelay.String()), slog.Bool("grpc_plaintext", c.GRPCPlaintext))
 }

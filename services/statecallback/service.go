@@ -115,12 +115,12 @@ func (s *Service) ConsumerSpec() bus.ConsumerSpec {
 	return bus.ConsumerSpec{
 		Stream:         bus.StreamResults,
 		Durable:        Durable,
-		FilterSubjects: []string{"ledger.result.>"},
+		FilterSubjects: []string{bus.ResultsAll},
 		Stage:          Stage,
 		MaxDeliver:     s.cfg.MaxDeliver,
 		// Held messages are kept alive with InProgress every AckWait/3; this
 		// only decides how soon the messages of a crashed replica come back.
-		AckWait: 2*s.cfg.HTTPTimeout + 30*time.Second,
+		AckWait: s.cfg.AckWait,
 		// At shutdown a batch in flight ends after its current call (the rest
 		// of it is handed back unsent), then the queue is handed back.
 		Drain:         s.cfg.HTTPTimeout + 5*time.Second,
@@ -129,28 +129,14 @@ func (s *Service) ConsumerSpec() bus.ConsumerSpec {
 	}
 }
 
-// consumerConfig is the JetStream configuration of spec's consumer: spec's,
-// except that JetStream itself never gives up on a result (MaxDeliver -1).
-// bus.Settle counts the deliveries against spec.MaxDeliver and, on the last
-// one, re-queues a held result or dead-letters a plain retry. Were JetStream to
-// stop at the same count, a last delivery that is never settled (the replica
-// holding it is stopped or killed) would be dropped by the server with neither:
-// the result lost, its row never written (issue 15). With no server limit that
-// delivery comes back, one past the budget, and Settle decides as usual.
-func consumerConfig(spec bus.ConsumerSpec) jetstream.ConsumerConfig {
-	c := spec.ConsumerConfig()
-	c.MaxDeliver = -1
-	return c
-}
-
 // Run consumes results until ctx is done, then takes in what JetStream had
 // already sent, waits for the batches in flight to settle and hands every
 // queued result back to JetStream, so none waits out an ack wait.
 func (s *Service) Run(ctx context.Context) error {
 	spec := s.ConsumerSpec()
-	cons, err := s.js.CreateOrUpdateConsumer(ctx, spec.Stream, consumerConfig(spec))
+	cons, err := bus.EnsureConsumer(ctx, s.js, spec)
 	if err != nil {
-		return fmt.Errorf("statecallback: consumer %s on %s: %w", spec.Durable, spec.Stream, err)
+		return fmt.Errorf("statecallback: %w", err)
 	}
 	locker, err := s.st.NewCallbackLocker(ctx, s.cfg.Workers)
 	if err != nil {

@@ -237,6 +237,10 @@ func newHarness(t *testing.T, opts ...func(*harness)) *harness {
 		}
 	})
 	h.cfg = statecallback.Config{
+		// Production's ack wait is 5 s. The tests use one longer than any of
+		// their waits, so a result left to time out (handed back by nobody)
+		// fails them as late instead of arriving in time.
+		AckWait: 2 * settleWithin,
 		Workers: 4, HTTPTimeout: 5 * time.Second,
 		RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, ParkDelay: 300 * time.Millisecond,
 	}
