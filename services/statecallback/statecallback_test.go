@@ -398,9 +398,21 @@ func (h *harness) row(entityType string, id int64, status string) magentosim.Syn
 // drained waits until the consumer has settled everything published so far.
 func (h *harness) drained() {
 	h.t.Helper()
+	// JetStream updates a consumer's pending count a moment after a publish
+	// is acknowledged: "nothing pending" only counts once the consumer has
+	// also been handed everything published so far.
+	str, err := h.js.Stream(h.t.Context(), bus.StreamResults)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	sinfo, err := str.Info(h.t.Context())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	published := sinfo.State.LastSeq
 	poll(h.t, "the consumer to settle every result", settleWithin, func() bool {
 		info, err := h.consumerInfo()
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+		return err == nil && info.Delivered.Stream >= published && info.NumPending == 0 && info.NumAckPending == 0
 	}, h.consumerState)
 }
 
