@@ -7,12 +7,16 @@ import (
 	"github.com/ledgersync/ledger/libs/money"
 )
 
-// The canonical documents served under GET /rest/V1/byte8/… (wire §4). Field order
-// follows the module's getters; optional keys are omitted when null (§4.2), and a
-// decoder treats absent and null alike. Amounts are exact decimals decoded from JSON
-// numbers; the simulator emits them as numbers (money.Number).
+// The canonical documents the module serves under GET /rest/V1/byte8/…. Keys come
+// out in the order the module's interfaces declare their getters (the field order
+// here); an optional key whose getter returns null is omitted, never sent as null,
+// and a decoder treats absent and null alike. Amounts are exact decimals decoded
+// from JSON numbers (100.0 and 100 alike); the simulator emits them as numbers
+// (money.Number). Dates are YYYY-MM-DDTHH:MM:SSZ (UTC), or "" when Magento had none.
+// These types are the only definitions: the mapper and the Magento simulator use
+// them.
 
-// Address is a billing or shipping address (§4.5).
+// Address is a billing or shipping address.
 type Address struct {
 	Kind      string   `json:"kind"` // billing | shipping
 	Street    []string `json:"street"`
@@ -23,7 +27,8 @@ type Address struct {
 	Telephone string   `json:"telephone,omitempty"`
 }
 
-// Contact is a customer (§4.5). MagentoID 0 is a synthetic guest.
+// Contact is GET /V1/byte8/customer/:id and the customer inside an invoice or
+// credit memo. MagentoID 0 is a synthetic guest.
 type Contact struct {
 	MagentoID int64     `json:"magento_id"`
 	Email     string    `json:"email"`
@@ -41,7 +46,7 @@ type Contact struct {
 // IsGuest reports whether the contact is a synthetic guest (no customer account).
 func (c Contact) IsGuest() bool { return c.MagentoID == 0 }
 
-// InvoiceLine is one invoice or credit-memo item (§4.4), amounts in order currency.
+// InvoiceLine is one invoice or credit-memo item, amounts in order currency.
 type InvoiceLine struct {
 	SKU          string        `json:"sku"`
 	Name         string        `json:"name"`
@@ -55,7 +60,7 @@ type InvoiceLine struct {
 	ProductType  string        `json:"product_type,omitempty"`
 }
 
-// Invoice is GET /V1/byte8/invoice/:id (§4.3).
+// Invoice is GET /V1/byte8/invoice/:id, amounts in order currency.
 type Invoice struct {
 	MagentoID         int64         `json:"magento_id"`
 	IncrementID       string        `json:"increment_id"`
@@ -81,7 +86,7 @@ type Invoice struct {
 	BaseToOrderRate   *money.Number `json:"base_to_order_rate,omitempty"`
 }
 
-// CreditMemo is GET /V1/byte8/creditmemo/:id (§4.6): amounts positive, in
+// CreditMemo is GET /V1/byte8/creditmemo/:id: amounts positive, in
 // order currency; no addresses, store, state or discount, and no order-address
 // enrichment of the customer. InvoiceID is absent when the refund was made
 // against the order.
@@ -105,7 +110,58 @@ type CreditMemo struct {
 	BaseToOrderRate    *money.Number `json:"base_to_order_rate,omitempty"`
 }
 
-// Envelope is the thin webhook body every outbox event carries (§1.3).
+// Payment is GET /V1/byte8/payment/:id, :id being the invoice id: the payment of
+// the invoice's order. Amount is the invoice's grand_total in order currency and
+// CapturedAt the invoice's created_at, not the gateway's capture time.
+// GatewayMetadata is the order payment's additional_information, opaque audit
+// data: Magento re-indexes it into a list of values with the keys dropped and
+// nested arrays as JSON text (["ch_123","{\"x\":1}"], or []), and a module that
+// fixes this would send an object, so any JSON value decodes.
+type Payment struct {
+	MagentoID          int64        `json:"magento_id"`
+	InvoiceID          int64        `json:"invoice_id"`
+	InvoiceIncrementID string       `json:"invoice_increment_id"`
+	Method             string       `json:"method"`
+	Currency           string       `json:"currency"`
+	Amount             money.Number `json:"amount"`
+	CapturedAt         string       `json:"captured_at"`
+	GatewayTxnID       string       `json:"gateway_txn_id,omitempty"`
+	GatewayMetadata    any          `json:"gateway_metadata"`
+}
+
+// Product is GET /V1/byte8/product/:id. Prices are catalog values in base
+// currency (special_price without its date window). StockQty is absent and
+// ManageStock false when the product has no stock item. TaxClass is the
+// tax_class_id as a string ("2"; "0" is possible), absent when unset.
+// WebsiteIDs may be empty.
+type Product struct {
+	MagentoID    int64         `json:"magento_id"`
+	SKU          string        `json:"sku"`
+	Name         string        `json:"name"`
+	ProductType  string        `json:"product_type"` // simple, virtual, downloadable, configurable, bundle, grouped
+	Price        *money.Number `json:"price,omitempty"`
+	SpecialPrice *money.Number `json:"special_price,omitempty"`
+	Cost         *money.Number `json:"cost,omitempty"`
+	Weight       *money.Number `json:"weight,omitempty"`
+	StockQty     *money.Number `json:"stock_qty,omitempty"`
+	ManageStock  bool          `json:"manage_stock"`
+	TaxClass     string        `json:"tax_class,omitempty"`
+	WebsiteIDs   []int64       `json:"website_ids"`
+	CreatedAt    string        `json:"created_at,omitempty"`
+	UpdatedAt    string        `json:"updated_at,omitempty"`
+}
+
+// PaymentMethod is one element of GET /V1/byte8/payment-methods, which lists
+// every installed method, inactive ones included, at store 0. Label is null
+// (sent, not omitted) when the method's title is empty; IsActive is the
+// default-scope enablement.
+type PaymentMethod struct {
+	Code     string  `json:"code"`
+	Label    *string `json:"label"`
+	IsActive bool    `json:"is_active"`
+}
+
+// Envelope is the thin webhook body every outbox event carries.
 type Envelope struct {
 	MagentoEntityID int64           `json:"magento_entity_id"`
 	WebsiteID       int64           `json:"website_id"`
@@ -114,7 +170,7 @@ type Envelope struct {
 	Payload         json.RawMessage `json:"payload"`
 }
 
-// SyncState is the body of POST /V1/byte8/sync-state (§5.1). Nil pointers are sent
+// SyncState is the body of POST /V1/byte8/sync-state. Nil pointers are sent
 // as JSON null, which Magento treats as "not sent" (and which clears the column).
 type SyncState struct {
 	EntityType        string  `json:"entity_type"` // invoice | creditmemo | customer | product
@@ -132,10 +188,11 @@ type SyncState struct {
 const ProviderSage = "sage_accounting"
 
 // MySQLTimestamp is the layout Magento itself writes into timestamp columns; it is
-// accepted by every MySQL/MariaDB SQL mode, unlike RFC 3339 (wire §9.10).
+// accepted by every MySQL/MariaDB SQL mode, unlike RFC 3339, whose T and Z some
+// versions and modes refuse in a timestamp column.
 const MySQLTimestamp = "2006-01-02 15:04:05"
 
-// PairRequest is the body of POST /V1/byte8/setup/pair (§6).
+// PairRequest is the body of the anonymous POST /V1/byte8/setup/pair.
 type PairRequest struct {
 	PairingCode   string `json:"pairing_code"`
 	TenantID      string `json:"tenant_id"`

@@ -23,7 +23,7 @@ type Client struct {
 }
 
 // HTTPError is a non-2xx answer from Magento, with its REST error message decoded
-// and its placeholders substituted (wire §7.2).
+// and its placeholders substituted.
 type HTTPError struct {
 	Method, Path string
 	Status       int
@@ -36,7 +36,7 @@ func (e *HTTPError) Error() string {
 }
 
 // Transient reports whether retrying later may succeed: 5xx, and the sync-state
-// "Could not upsert" 400 that Magento uses for a database failure (§5.1).
+// "Could not upsert" 400 that Magento uses for a database failure.
 func (e *HTTPError) Transient() bool {
 	return e.Status >= 500 || e.Status == http.StatusTooManyRequests ||
 		(e.Status == http.StatusBadRequest && strings.Contains(e.Message, "Could not upsert"))
@@ -162,13 +162,13 @@ func ErrorMessage(body []byte) string {
 }
 
 // Ping calls GET /V1/byte8/ping. Any 200 means alive and authorised; both the
-// object and the re-indexed list shape are accepted (§4.1).
+// object and the list Magento re-indexes it into are accepted.
 func (c *Client) Ping(ctx context.Context) error {
 	var v json.RawMessage
 	return c.Get(ctx, "/V1/byte8/ping", &v)
 }
 
-// Pair calls the anonymous POST /V1/byte8/setup/pair (§6). It carries no token.
+// Pair calls the anonymous POST /V1/byte8/setup/pair. It carries no token.
 func Pair(ctx context.Context, hc *http.Client, shopURL string, req PairRequest) error {
 	if hc == nil {
 		hc = &http.Client{Timeout: 15 * time.Second}

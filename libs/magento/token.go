@@ -151,7 +151,7 @@ func (e *VerifyError) Error() string { return "token refused: " + e.Reason }
 // Leeway is the clock skew Ledger tolerates on Magento's tokens.
 const Leeway = 30 * time.Second
 
-// VerifyOutbound checks a Magento → Ledger token as Ledger must (wire §3.4):
+// VerifyOutbound checks a Magento → Ledger token as Ledger must:
 // signature under the outbound subkey, iss, aud, sub == tenant, exp/nbf/iat with
 // Leeway, a lifetime of at most 300 s and a non-empty jti. Replay is the caller's
 // job (it owns the cache). apiKey is the tenant's master secret.
@@ -183,9 +183,9 @@ func VerifyOutbound(t *Token, apiKey, tenant string, now time.Time) error {
 }
 
 // VerifyInbound checks a Ledger → Magento token exactly as Magento's Verifier does
-// (wire §3.5 steps 4–6): signature under the inbound subkey, iss, aud, sub equal to
-// the stored tenant, iat <= now+30, nbf <= now with no tolerance, exp > now and a
-// lifetime of at most 300 s. Replay (step 7) is the caller's job.
+// once a request has reached it: signature under the inbound subkey, iss, aud, sub
+// equal to the stored tenant, iat <= now+30, nbf <= now with no tolerance, exp > now
+// and a lifetime of at most 300 s. Replay (Magento's jti cache) is the caller's job.
 func VerifyInbound(t *Token, apiKey, tenant string, now time.Time) error {
 	c := t.Claims
 	n := now.Unix()

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Vectors from the wire reference §3.1, computed with PHP hash_hkdf, Python and Go.
+// HKDF-SHA256 vectors (empty salt) computed with PHP hash_hkdf, Python and Go; all agree.
 const (
 	vectorMaster   = "byte8_lk_raw_secret"
 	vectorOutbound = "7d9da2d0582fd50518b2439628a4099d76728839d045b54dbb964e930c2fc872"

@@ -320,3 +320,33 @@ func (r *Runner) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	st.Handler.ServeHTTP(w, req)
 }
+
+// Consumer is a service whose work is one long-running consumer: the mapper,
+// the writer, statecallback.
+type Consumer interface {
+	// Handler serves the service's own routes (/metrics).
+	Handler() http.Handler
+	// Run consumes until its context ends.
+	Run(ctx context.Context) error
+	// Consuming is its readiness: nil once it consumes.
+	Consuming(ctx context.Context) error
+	// ShutdownTime is how long Run may take to return once its context ends.
+	ShutdownTime() time.Duration
+}
+
+// ConsumerProgram completes p (name, address, configuration) for a Consumer
+// that build makes once Postgres and NATS answer.
+func ConsumerProgram[C Consumer](p Program, build func(in *Infra) (C, error)) Program {
+	p.Start = func(_ context.Context, in *Infra) (Started, error) {
+		c, err := build(in)
+		if err != nil {
+			return Started{}, err
+		}
+		return Started{
+			Handler:    c.Handler(),
+			Components: []Component{{Name: p.Name, Run: c.Run, Shutdown: c.ShutdownTime()}},
+			Ready:      []Check{{Name: "consumer", Check: c.Consuming}},
+		}, nil
+	}
+	return p
+}

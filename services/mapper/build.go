@@ -15,7 +15,8 @@ import (
 	"github.com/ledgersync/ledger/services/mapper/quirks"
 )
 
-// Limits of Sage fields the mapper fills (sage-v3.1 §4.1, §4.2, §4.4).
+// Limits of Sage fields the mapper fills, from Sage's v3.1 schema: a contact's
+// name, a sales invoice's reference and a contact payment's reference.
 const (
 	MaxContactName      = 100
 	MaxInvoiceReference = 25
@@ -234,7 +235,8 @@ func sageAddress(a *magento.Address) *SageAddress {
 }
 
 // invoiceAddresses are an invoice's billing and shipping addresses, falling
-// back to the customer's (wire §4.5: the invoice endpoint enriches them).
+// back to the customer's (which Magento's invoice endpoint completes from the
+// order).
 func invoiceAddresses(inv magento.Invoice) (billing, shipping *magento.Address) {
 	billing, shipping = inv.BillingAddress, inv.ShippingAddress
 	if billing == nil && shipping == nil {

@@ -25,7 +25,7 @@ type Config struct {
 	HTTPTimeout time.Duration
 	// BaseCurrency is the Sage business's base currency (MAPPER_BASE_CURRENCY,
 	// default GBP): contacts trading in any other currency get a reference
-	// suffix (quirk §23), and customer.upserted creates its contact in it.
+	// suffix (quirk 23), and customer.upserted creates its contact in it.
 	BaseCurrency string
 	// HTTP, when set, is used for Magento calls instead of a client with
 	// HTTPTimeout (tests).

@@ -21,7 +21,7 @@ const IdentityB2C = "B2C"
 // sets none.
 const DefaultB2CContactName = "Online customers"
 
-// Identity is the entity_xref key of a customer's Sage contacts (quirk §31:
+// Identity is the entity_xref key of a customer's Sage contacts (quirk 31:
 // the currency is the xref's currency column): "M{id}" for a registered
 // customer, "G:" + the full SHA-256 of the trimmed, lower-cased email for a
 // guest. It never collides; the 10-character reference derived from it may,
@@ -136,7 +136,8 @@ func (m *mapping) contactOperation(key string, c magento.Contact, ch contactChoi
 		}
 		body = SageContact{Name: quirks.CleanText(name, MaxContactName), ContactTypeIDs: []string{"CUSTOMER"},
 			Reference: ch.reference, CurrencyID: currency}
-		// A home-country address keeps Sage's cross-border rules (§29, §30) off
+		// A home-country address keeps Sage's cross-border rules (zero rating and
+		// one EU goods/services type, quirks 29 and 30) off
 		// the shared contact; each invoice carries its own addresses.
 		home := &SageAddress{AddressLine1: "Online customers", City: "-", CountryID: strings.ToUpper(m.b.Policy.HomeCountry)}
 		body.MainAddress, body.DeliveryAddress = home, home

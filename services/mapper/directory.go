@@ -10,7 +10,7 @@ import (
 
 // Directory is what the Builder remembers between runs, through entity_xref:
 // which contact variants exist in Sage, which contact reference belongs to
-// which customer (quirk §23 collisions), and which contact an invoice was
+// which customer (quirk 23 collisions), and which contact an invoice was
 // booked on (B2C consolidation; credit notes and payments follow it).
 //
 // The mapper writes two kinds of its own, never Sage ids:

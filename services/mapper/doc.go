@@ -11,7 +11,7 @@
 // invoice, receipt) ensured through the same operations whichever event comes
 // first, and the reconciliation rule that keeps every Sage total equal to
 // Magento's grand_total. Its Directory remembers, in entity_xref, the contact
-// references it claimed (quirk §23 collisions) and the contact each invoice was
+// references it claimed (quirk 23 collisions) and the contact each invoice was
 // booked on (B2C consolidation; payments and credit notes follow it).
 //
 // Service is the consumer around it. Every outcome of a message is decided in

@@ -225,7 +225,8 @@ func (b Builder) CreditMemo(ctx context.Context, cm CreditMemo, inv *Invoice) (*
 	d := m.newSalesDoc(cross)
 	m.addItems(d, cm.Lines)
 	if net, tax := cm.ShippingAmount.Cents(), cm.ShippingTaxAmount.Cents(); !net.IsZero() || !tax.IsZero() {
-		// A line, not header shipping: Sage keeps line tax as sent (§32).
+		// A line, not header shipping: Sage keeps line tax as sent and recomputes
+		// only header shipping tax (quirk 32).
 		m.addExtra(d, DescShippingRefund, "carriage_ledger_account_id", m.b.Policy.CarriageLedgerAccountID, net, tax, "")
 	}
 	if a := cm.AdjustmentPositive.Cents(); a.Sign() > 0 {

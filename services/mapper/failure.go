@@ -2,7 +2,8 @@ package mapper
 
 import "fmt"
 
-// Error classes (DESIGN §3) the mapper uses.
+// Error classes the mapper uses: the same names as the writer's, so a failed
+// run's class means one thing whichever stage failed it.
 const (
 	ClassAuth       = "auth"
 	ClassNotFound   = "not_found"

@@ -6,7 +6,7 @@ import (
 	"github.com/ledgersync/ledger/libs/policy"
 )
 
-// The policy's sync-behaviour filters (DESIGN §3). Each returns a *Skip with
+// The policy's sync-behaviour filters. Each returns a *Skip with
 // the stable reason when the document is not to be synced, nil otherwise.
 // They run on the canonical document, after the fetch, so they judge what
 // Magento says now.

@@ -176,7 +176,7 @@ func goldenCases(t *testing.T) map[string]func(ctx context.Context, b Builder) (
 		cases["rich_"+string(rune('a'+seed-1))] = inv(richInvoice(t, seed, nil))
 	}
 
-	// §29/§30: a French customer charged UK VAT, goods and services mixed.
+	// Quirks 29 and 30: a French customer charged UK VAT, goods and services mixed.
 	fr := french(fixtureInvoice(t, "registered_customer"))
 	fr.Customer.MagentoID = 77
 	fr.Lines = append(fr.Lines, line("SUP", "Support plan", "virtual", "1", "10", "10", "2", "12"))
@@ -324,7 +324,7 @@ func checkWriteInvariants(t *testing.T, w *ledgerv1.SageWrite) {
 	t.Helper()
 	for _, op := range w.Operations {
 		if strings.Contains(string(op.Body), "base_currency_") {
-			t.Errorf("%s: base_currency_* must not be sent (§27)", op.Key)
+			t.Errorf("%s: base_currency_* must not be sent (quirk 27)", op.Key)
 		}
 		var body struct {
 			SageInvoice
@@ -346,7 +346,7 @@ func checkWriteInvariants(t *testing.T, w *ledgerv1.SageWrite) {
 				t.Errorf("line %q: net %s + tax %s != total %s", l.Description, l.NetAmount, l.TaxAmount, l.TotalAmount)
 			}
 			if !l.CurrencyTaxAmount.Equal(l.TaxAmount) {
-				t.Errorf("line %q: currency_tax_amount %s != tax_amount %s (§7)", l.Description, l.CurrencyTaxAmount, l.TaxAmount)
+				t.Errorf("line %q: currency_tax_amount %s != tax_amount %s (quirk 7)", l.Description, l.CurrencyTaxAmount, l.TaxAmount)
 			}
 			gross := l.Quantity.Mul(l.UnitPrice.Amount).Cents()
 			if l.DiscountAmount != nil {
@@ -356,19 +356,19 @@ func checkWriteInvariants(t *testing.T, w *ledgerv1.SageWrite) {
 				t.Errorf("line %q: quantity × unit price − discount = %s, net %s", l.Description, gross, l.NetAmount)
 			}
 			if strings.ContainsAny(l.Description, "&<") && strings.Contains(l.Description, ";") {
-				t.Errorf("line %q still holds an entity (§22)", l.Description)
+				t.Errorf("line %q still holds an entity (quirk 22)", l.Description)
 			}
 			eu[l.EUGoodsServicesTypeID] = true
 			sum = sum.Add(l.TotalAmount)
 		}
 		if len(eu) > 1 {
-			t.Errorf("%s: mixed eu_goods_services_type_id %v (§30)", op.Key, eu)
+			t.Errorf("%s: mixed eu_goods_services_type_id %v (quirk 30)", op.Key, eu)
 		}
 		if !money.Sum(sum, body.ShippingNetAmount, body.ShippingTaxAmount).Equal(body.TotalAmount) {
 			t.Errorf("%s: header total %s is not lines + shipping", op.Key, body.TotalAmount)
 		}
 		if body.MainAddress == nil || body.DeliveryAddress == nil {
-			t.Errorf("%s: both addresses must be sent (§17)", op.Key)
+			t.Errorf("%s: both addresses must be sent (quirk 17)", op.Key)
 		}
 	}
 }

@@ -240,7 +240,8 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 	if err != nil {
 		return failf(ClassValidation, CodePolicyInvalid, "the tenant policy is not valid: %v", err)
 	}
-	// The run keeps the policy it was mapped with (DESIGN §3).
+	// The run keeps the policy it was mapped with, so a later edit never
+	// changes how it was made.
 	if err := j.s.st.SetPolicySnapshot(ctx, j.ev.SyncRunId, pol.JSON()); err != nil {
 		return &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err}
 	}

@@ -8,7 +8,8 @@ import "github.com/ledgersync/ledger/libs/money"
 // quantities, unit prices and the exchange rate are money.Number and marshal as
 // exact JSON numbers, because they may carry more than two decimals.
 
-// SageAddress is a Sage address object (sage-v3.1 §4.1, §4.2).
+// SageAddress is a Sage address object, the main_address or delivery_address
+// of a contact or sales document.
 type SageAddress struct {
 	AddressLine1 string `json:"address_line_1"`
 	AddressLine2 string `json:"address_line_2,omitempty"`
@@ -50,7 +51,7 @@ type SageInvoiceLine struct {
 	TaxAmount         money.Amount  `json:"tax_amount"`
 	CurrencyTaxAmount money.Amount  `json:"currency_tax_amount"`
 	TotalAmount       money.Amount  `json:"total_amount"`
-	// EUGoodsServicesTypeID is set on cross-border documents only (§30).
+	// EUGoodsServicesTypeID is set on cross-border documents only (quirk 30).
 	EUGoodsServicesTypeID string `json:"eu_goods_services_type_id,omitempty"`
 }
 

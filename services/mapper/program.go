@@ -3,6 +3,7 @@ package mapper
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/ledgersync/ledger/libs/process"
 )
@@ -11,24 +12,17 @@ import (
 // both start it through here.
 func Program(cfg Config) process.Program {
 	cfg = cfg.WithDefaults()
-	return process.Program{Name: "mapper", Addr: cfg.Addr, AddrVar: "MAPPER_ADDR", Config: cfg,
-		Start: func(_ context.Context, in *process.Infra) (process.Started, error) {
-			s, err := New(cfg, in.Store, in.JS, in.Log)
-			if err != nil {
-				return process.Started{}, err
-			}
-			return process.Started{
-				Handler:    s.Handler(),
-				Components: []process.Component{{Name: "mapper", Run: s.Run, Shutdown: s.Spec().ShutdownTime()}},
-				Ready:      []process.Check{{Name: "consumer", Check: s.consuming}},
-			}, nil
-		}}
+	return process.ConsumerProgram(process.Program{Name: "mapper", Addr: cfg.Addr, AddrVar: "MAPPER_ADDR", Config: cfg},
+		func(in *process.Infra) (*Service, error) { return New(cfg, in.Store, in.JS, in.Log) })
 }
 
-// consuming is the mapper's readiness: its consumer is running.
-func (s *Service) consuming(context.Context) error {
+// Consuming is the mapper's readiness: its consumer is running.
+func (s *Service) Consuming(context.Context) error {
 	if !s.running.Load() {
 		return errors.New("not consuming OUTBOX yet")
 	}
 	return nil
 }
+
+// ShutdownTime is how long Run may take to stop.
+func (s *Service) ShutdownTime() time.Duration { return s.Spec().ShutdownTime() }

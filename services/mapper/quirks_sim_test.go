@@ -14,7 +14,7 @@ import (
 	"github.com/ledgersync/ledger/services/mapper/quirks"
 )
 
-// One test per quirk-catalogue entry (DESIGN §3): the mapper's write played
+// One test per entry of the quirk catalogue (package quirks): the mapper's write played
 // against the Sage simulator with every quirk on, once made naive (the rule's
 // effect undone) — Sage refuses it or books the wrong thing — and once as the
 // mapper sends it — Sage books exactly what Magento charged.

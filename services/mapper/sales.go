@@ -52,13 +52,15 @@ func (d *salesDoc) header() (net, tax, total money.Amount) {
 	return net, tax, net.Add(tax)
 }
 
-// newSalesDoc starts a document; cross is quirk §29/§30's cross-border test.
+// newSalesDoc starts a document; cross is the cross-border test of quirks 29
+// and 30.
 func (m *mapping) newSalesDoc(cross bool) *salesDoc {
 	return &salesDoc{cross: cross, zeroRateID: m.use("zero_tax_rate_id", policy.RefTaxRates, m.b.Policy.ZeroTaxRateID)}
 }
 
 // addItems maps Magento's items. A line whose every amount is zero (a
-// configurable or bundle child: its parent carries the amounts, wire §9.4)
+// configurable or bundle child: its parent carries the amounts, and Magento
+// sends no parent link)
 // is folded away when the document has another line, so nothing is counted
 // twice; a document of zero lines only keeps its first.
 func (m *mapping) addItems(d *salesDoc, items []magento.InvoiceLine) {
@@ -89,7 +91,7 @@ func (m *mapping) addItem(d *salesDoc, l magento.InvoiceLine) {
 		NetAmount:       subtotal,
 	}
 	line.Quantity, line.UnitPrice = quantityAndPrice(l.Qty.Amount, l.UnitPrice.Amount, subtotal)
-	// Magento folds an item's discount into line_total only (wire §4.4).
+	// Magento folds an item's discount into line_total only; lines have no discount field.
 	if discount := subtotal.Add(tax).Sub(l.LineTotal.Cents()); discount.Sign() > 0 {
 		line.DiscountAmount = &discount
 		line.NetAmount = subtotal.Sub(discount)
@@ -101,8 +103,8 @@ func (m *mapping) addItem(d *salesDoc, l magento.InvoiceLine) {
 	d.euTypes = append(d.euTypes, m.b.Policy.EUType(l.ProductType))
 }
 
-// setTax fills a line's tax (quirk §7: tax_amount and currency_tax_amount,
-// always). On a cross-border document the line is zero-rated (§29) and its
+// setTax fills a line's tax (quirk 7: tax_amount and currency_tax_amount,
+// always). On a cross-border document the line is zero-rated (quirk 29) and its
 // tax is moved later by finishTax.
 func (m *mapping) setTax(d *salesDoc, line *SageInvoiceLine, tax money.Amount) {
 	m.q[quirks.NameLineTax] = true
@@ -138,7 +140,7 @@ func (m *mapping) addExtra(d *salesDoc, desc, accountField, accountID string, ne
 	d.euTypes = append(d.euTypes, euType)
 }
 
-// setShipping applies quirk §32 to the document's shipping. Untaxed shipping
+// setShipping applies quirk 32 to the document's shipping. Untaxed shipping
 // takes the zero rate. Taxed shipping stays in the header when Sage's own
 // computation (net × the mapped rate, half-up) gives Magento's tax to the
 // penny; otherwise (a shipping discount, a rounding difference) it becomes a
@@ -152,7 +154,7 @@ func (m *mapping) setShipping(d *salesDoc, net, tax money.Amount, rates map[stri
 		return
 	}
 	if d.cross {
-		// §29: shipping is zero-rated too; its tax moves with the lines'.
+		// Quirk 29: shipping is zero-rated too; its tax moves with the lines'.
 		d.shipNet, d.shipRate, d.hasHeaderShipping = net, d.zeroRateID, true
 		d.lines = append(d.lines, SageInvoiceLine{Description: "\x00shipping-tax", TotalAmount: tax}) // placeholder, see finishTax
 		return
@@ -171,7 +173,7 @@ func (m *mapping) setShipping(d *salesDoc, net, tax money.Amount, rates map[stri
 	m.addExtra(d, DescShipping, "carriage_ledger_account_id", m.b.Policy.CarriageLedgerAccountID, net, tax, "")
 }
 
-// finishTax completes §29 on a cross-border document: every line carries no
+// finishTax completes quirk 29 on a cross-border document: every line carries no
 // tax, and the tax the shop charged moves to one zero-rated line, so the
 // total is unchanged.
 func (m *mapping) finishTax(d *salesDoc) {
@@ -202,7 +204,7 @@ func (m *mapping) finishTax(d *salesDoc) {
 	}
 }
 
-// finishEU applies quirk §30 to a cross-border document, once every line is
+// finishEU applies quirk 30 to a cross-border document, once every line is
 // in: one eu_goods_services_type_id on every line, the lines' common type or
 // the policy default when they mix.
 func (m *mapping) finishEU(d *salesDoc) {

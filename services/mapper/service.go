@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -119,35 +118,10 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-// Handler serves /healthz (the process is up), /readyz (consuming, with the
-// database and NATS reachable) and /metrics.
+// Handler serves /metrics (Prometheus). The runtime (libs/process) serves
+// /healthz and /readyz.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		var problems []string
-		if !s.running.Load() {
-			problems = append(problems, "not consuming yet")
-		}
-		if err := s.st.Ping(ctx); err != nil {
-			problems = append(problems, "database unreachable")
-		}
-		if nc := s.js.Conn(); nc == nil || nc.Status() != nats.CONNECTED {
-			problems = append(problems, "NATS not connected")
-		}
-		if len(problems) > 0 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			for _, p := range problems {
-				_, _ = w.Write([]byte(p + "\n"))
-			}
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
 	mux.Handle("GET /metrics", telemetry.MetricsHandler(s.registry))
 	return mux
 }

@@ -2,26 +2,28 @@ package mapper
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/ledgersync/ledger/libs/money"
 	"github.com/ledgersync/ledger/libs/policy"
+	"github.com/ledgersync/ledger/libs/sagewrite"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 	sagesim "github.com/ledgersync/ledger/sim/sage"
 )
 
-// simSage plays SageWrites against an in-process Sage simulator the way the
-// sage-writer does (entity_xref first, idempotency_id, root keys, bindings —
-// including the nested "allocated_artefacts.<i>.artefact_id" paths the
-// mapper asks for), calling its http.Handler directly for speed. It is a
-// test stand-in for the writer, used where only the Sage side matters.
+// simSage plays SageWrites against an in-process Sage simulator with the
+// writer's interpreter (libs/sagewrite: entity_xref first, idempotency_id,
+// root keys, bindings — including the nested
+// "allocated_artefacts.<i>.artefact_id" paths the mapper asks for), calling
+// the simulator's http.Handler directly for speed. It is a test stand-in for
+// the writer, used where only the Sage side matters.
 type simSage struct {
 	t        testing.TB
 	sim      *sagesim.Server
@@ -142,107 +144,73 @@ func (s *simSage) list(path string, out any) {
 	}
 }
 
-var simResources = map[ledgerv1.SageResource][2]string{
-	ledgerv1.SageResource_SAGE_RESOURCE_CONTACT:            {"contacts", "contact"},
-	ledgerv1.SageResource_SAGE_RESOURCE_SALES_INVOICE:      {"sales_invoices", "sales_invoice"},
-	ledgerv1.SageResource_SAGE_RESOURCE_SALES_CREDIT_NOTE:  {"sales_credit_notes", "sales_credit_note"},
-	ledgerv1.SageResource_SAGE_RESOURCE_CONTACT_PAYMENT:    {"contact_payments", "contact_payment"},
-	ledgerv1.SageResource_SAGE_RESOURCE_CONTACT_ALLOCATION: {"contact_allocations", "contact_allocation"},
-	ledgerv1.SageResource_SAGE_RESOURCE_PRODUCT:            {"products", "product"},
-	ledgerv1.SageResource_SAGE_RESOURCE_SERVICE:            {"services", "service"},
-}
-
 // opError is a Sage refusal of one operation.
 type opError struct {
-	op     string
 	status int
 	body   string
 }
 
-func (e *opError) Error() string {
-	return fmt.Sprintf("operation %s: HTTP %d %s", e.op, e.status, e.body)
-}
+func (e *opError) Error() string { return fmt.Sprintf("HTTP %d %s", e.status, e.body) }
 
-// exec runs the write's operations in order; it returns the Sage id of each
-// operation by key, or the first refusal. edit, when set, may change each
+// exec runs the write through libs/sagewrite, the writer's own interpreter; it
+// returns the Sage id of each operation by key, or the first refusal (an
+// *opError inside a *sagewrite.OpError). A write the interpreter refuses as
+// invalid is a mapper bug and fails the test. edit, when set, may change each
 // body before it is sent (naive variants in quirk tests).
 func (s *simSage) exec(w *ledgerv1.SageWrite, edit func(op *ledgerv1.SageOperation, body map[string]any)) (map[string]string, error) {
-	ids := map[string]string{}
-	for _, op := range w.Operations {
-		xk := op.XrefKind + "|" + op.XrefKey + "|" + op.Currency
-		if id, ok := s.xref[xk]; ok && op.XrefKind != "" {
-			ids[op.Key] = id
-			continue
-		}
-		var body map[string]any
-		dec := json.NewDecoder(bytes.NewReader(op.Body))
-		dec.UseNumber()
-		if err := dec.Decode(&body); err != nil {
-			s.t.Fatal(err)
-		}
-		for _, b := range op.Bindings {
-			id, ok := ids[b.FromKey]
-			if !ok {
-				s.t.Fatalf("operation %s binds %s to unknown %s", op.Key, b.Field, b.FromKey)
-			}
-			if err := setPath(body, b.Field, id); err != nil {
-				s.t.Fatalf("operation %s: %v", op.Key, err)
-			}
-		}
-		body["idempotency_id"] = op.IdempotencyId
-		if edit != nil {
-			edit(op, body)
-		}
-		res := simResources[op.Resource]
-		raw, _ := json.Marshal(map[string]any{res[1]: body})
-		rec := s.raw(http.MethodPost, "/v3.1/"+res[0], raw, "application/json")
-		if rec.Code != http.StatusCreated && rec.Code != http.StatusOK {
-			return ids, &opError{op: op.Key, status: rec.Code, body: rec.Body.String()}
-		}
-		var doc struct {
-			ID string `json:"id"`
-		}
-		_ = json.Unmarshal(rec.Body.Bytes(), &doc)
-		ids[op.Key] = doc.ID
-		if op.XrefKind != "" {
-			s.xref[xk] = doc.ID
-		}
-		if op.Resource == ledgerv1.SageResource_SAGE_RESOURCE_CONTACT {
-			s.dir.AddContact(op.XrefKey, op.Currency)
-		}
+	s.t.Helper()
+	ids, err := sagewrite.Run(s.t.Context(), w, simExecutor{s: s, edit: edit})
+	var invalid *sagewrite.InvalidError
+	if errors.As(err, &invalid) {
+		s.t.Fatal(err)
 	}
-	return ids, nil
+	return ids, err
 }
 
-// setPath sets a dotted field path ("contact_id",
-// "allocated_artefacts.0.artefact_id") of a decoded JSON object.
-func setPath(obj map[string]any, path string, v string) error {
-	parts := strings.Split(path, ".")
-	var cur any = obj
-	for i, p := range parts {
-		last := i == len(parts)-1
-		switch c := cur.(type) {
-		case map[string]any:
-			if last {
-				c[p] = v
-				return nil
-			}
-			cur = c[p]
-		case []any:
-			n, err := strconv.Atoi(p)
-			if err != nil || n < 0 || n >= len(c) {
-				return fmt.Errorf("%s: no element %s", path, p)
-			}
-			if last {
-				c[n] = v
-				return nil
-			}
-			cur = c[n]
-		default:
-			return fmt.Errorf("%s: %s is not an object or array", path, strings.Join(parts[:i], "."))
-		}
+// simExecutor is the sagewrite.Executor of simSage: its xref map plays
+// entity_xref, and creates POST straight to the simulator's handler.
+type simExecutor struct {
+	s    *simSage
+	edit func(op *ledgerv1.SageOperation, body map[string]any)
+}
+
+// xrefKey is the entity_xref key of op: kind, Magento key and currency.
+func xrefKey(op *ledgerv1.SageOperation) string {
+	return op.XrefKind + "|" + op.XrefKey + "|" + op.Currency
+}
+
+func (e simExecutor) Existing(_ context.Context, op *ledgerv1.SageOperation) (string, bool, error) {
+	if op.XrefKind == "" {
+		return "", false, nil
 	}
-	return nil
+	id, ok := e.s.xref[xrefKey(op)]
+	return id, ok, nil
+}
+
+func (e simExecutor) Create(_ context.Context, op *ledgerv1.SageOperation, req sagewrite.Request) (string, error) {
+	if e.edit != nil {
+		e.edit(op, req.Fields)
+	}
+	body, err := req.JSON()
+	if err != nil {
+		return "", err
+	}
+	raw, _ := json.Marshal(map[string]json.RawMessage{req.Resource.RootKey: body})
+	rec := e.s.raw(http.MethodPost, "/v3.1/"+req.Resource.Collection, raw, "application/json")
+	if rec.Code != http.StatusCreated && rec.Code != http.StatusOK {
+		return "", &opError{status: rec.Code, body: rec.Body.String()}
+	}
+	var doc struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(rec.Body.Bytes(), &doc)
+	if op.XrefKind != "" {
+		e.s.xref[xrefKey(op)] = doc.ID
+	}
+	if op.Resource == ledgerv1.SageResource_SAGE_RESOURCE_CONTACT {
+		e.s.dir.AddContact(op.XrefKey, op.Currency)
+	}
+	return doc.ID, nil
 }
 
 // sageDoc is the part of a Sage sales document or payment the tests check.

@@ -17,7 +17,8 @@ import (
 	"github.com/ledgersync/ledger/services/sage-writer/budget"
 )
 
-// Error classes (DESIGN §3).
+// Error classes: the coarse cause a failed run and its dead letter carry, which
+// operators filter dead letters by. The mapper uses the same names.
 const (
 	ClassAuth        = "auth"
 	ClassNotFound    = "not_found"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ledgersync/ledger/libs/sage"
 	"github.com/ledgersync/ledger/libs/sage/lifecycle"
+	"github.com/ledgersync/ledger/libs/sagewrite"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 	"github.com/ledgersync/ledger/services/sage-writer/budget"
 )
@@ -34,7 +35,7 @@ func TestClassify(t *testing.T) {
 		msg             string // substring of the message
 		ambiguous, back bool
 	}{
-		{"§20 umbrella skipped", apiErr("POST", "/sales_invoices", 422, umbrella), DeadLetter, ClassValidation, "record_invalid",
+		{"umbrella entry skipped", apiErr("POST", "/sales_invoices", 422, umbrella), DeadLetter, ClassValidation, "record_invalid",
 			"line_items.tax_rate_id: is not a valid tax rate", false, false},
 		{"reference reserved", &OpError{TenantID: "acme", Op: contactOp, Err: apiErr("POST", "/contacts", 422,
 			`[{"$dataCode":"RecordInvalid","$message":"Reference has already been taken","$source":"reference"}]`)},
@@ -141,19 +142,29 @@ func TestSnakeCodeAndRedact(t *testing.T) {
 	}
 }
 
-func TestBuildBody(t *testing.T) {
+func TestInterpreterRefusalsAreInvalidWrites(t *testing.T) {
 	t.Parallel()
-	op := &ledgerv1.SageOperation{Key: "invoice", IdempotencyId: "abc", Body: []byte(`{"date":"2026-01-01","contact_id":"stale"}`),
-		Bindings: []*ledgerv1.FieldBinding{{Field: "contact_id", FromKey: "contact"}}}
-	b, err := buildBody(op, map[string]string{"contact": "C1"})
-	if err != nil || string(b) != `{"contact_id":"C1","date":"2026-01-01","idempotency_id":"abc"}` {
-		t.Fatalf("%s %v", b, err)
+	// libs/sagewrite tests the bodies themselves; here: every write it refuses
+	// is a mapper bug, dead-lettered as invalid_write with its message.
+	inv := ledgerv1.SageResource_SAGE_RESOURCE_SALES_INVOICE
+	for _, op := range []*ledgerv1.SageOperation{
+		{Key: "invoice", Resource: inv, Bindings: []*ledgerv1.FieldBinding{{Field: "contact_id", FromKey: "contact"}}},
+		{Key: "invoice", Resource: inv, Body: []byte(`[1]`)},
+		{Key: "payment", Resource: ledgerv1.SageResource_SAGE_RESOURCE_CONTACT_PAYMENT, Body: []byte(`{"allocated_artefacts":[{}]}`),
+			Bindings: []*ledgerv1.FieldBinding{{Field: "allocated_artefacts.3.artefact_id", FromKey: "invoice"}}},
+		{Key: "x"},
+	} {
+		_, err := sagewrite.Plan(op, map[string]string{"invoice": "I1"})
+		if err == nil {
+			t.Fatalf("%s: planned", op.GetKey())
+		}
+		d := Classify(&OpError{Op: op, Err: asInvalidWrite(err)})
+		if d.Verdict != DeadLetter || d.Code != CodeInvalidWrite || !strings.Contains(d.Message, err.Error()) {
+			t.Errorf("%v: %+v", err, d)
+		}
 	}
-	if _, err := buildBody(op, map[string]string{}); Classify(err).Code != CodeInvalidWrite {
-		t.Fatalf("unbound key: %v", err)
-	}
-	if _, err := buildBody(&ledgerv1.SageOperation{Body: []byte(`[1]`)}, nil); Classify(err).Code != CodeInvalidWrite {
-		t.Fatalf("array body: %v", err)
+	if err := errors.New("other"); asInvalidWrite(err) != err {
+		t.Error("asInvalidWrite changed another error")
 	}
 }
 
@@ -178,24 +189,5 @@ func TestConfigValidate(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", Config{ClientID: "id", ClientSecret: "hunter2"})
 	if strings.Contains(buf.String(), "hunter2") || !strings.Contains(buf.String(), `"client_secret":"[redacted]"`) {
 		t.Errorf("config printed as %s", buf.String())
-	}
-}
-
-func TestBuildBodyBindsPaths(t *testing.T) {
-	t.Parallel()
-	op := &ledgerv1.SageOperation{Key: "payment", IdempotencyId: "abc",
-		Body:     []byte(`{"total_amount":12.10,"allocated_artefacts":[{"amount":12.10}]}`),
-		Bindings: []*ledgerv1.FieldBinding{{Field: "contact_id", FromKey: "contact"}, {Field: "allocated_artefacts.0.artefact_id", FromKey: "invoice"}}}
-	b, err := buildBody(op, map[string]string{"contact": "C1", "invoice": "I1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `{"allocated_artefacts":[{"amount":12.10,"artefact_id":"I1"}],"contact_id":"C1","idempotency_id":"abc","total_amount":12.10}`
-	if string(b) != want {
-		t.Fatalf("%s\nwant %s", b, want)
-	}
-	op.Bindings = []*ledgerv1.FieldBinding{{Field: "allocated_artefacts.3.artefact_id", FromKey: "invoice"}}
-	if _, err := buildBody(op, map[string]string{"invoice": "I1"}); Classify(err).Code != CodeInvalidWrite {
-		t.Fatalf("out-of-range index: %v", err)
 	}
 }

@@ -20,7 +20,8 @@ import (
 // replicas, because JetStream enforces them:
 //
 //   - a tenant's writes are serialised (one in flight, wherever it runs), so a
-//     binding never sends Sage parallel POSTs (reference §4.8); a held or
+//     binding never sends Sage parallel POSTs (Sage asks for none: unique
+//     references and sequential numbers could clash); a held or
 //     delayed write (NakWithDelay keeps it pending) holds back only its own
 //     tenant;
 //   - a tenant's backlog occupies at most one place in the queue for workers,

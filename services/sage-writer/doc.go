@@ -13,11 +13,14 @@
 // call), otherwise POSTs the body with its deterministic idempotency_id and the
 // ids of earlier operations bound in, and records the new link and the attempt.
 // An ambiguous failure (5xx, lost answer) is resolved by looking the document up
-// by reference before anything is created again, on a later delivery too. Every
+// by reference before anything is created again, on a later delivery too. What a
+// write means (the order, the bindings, each request body, which writes are
+// invalid) is libs/sagewrite's, the interpreter the mapper's tests run too; this
+// package does its Sage and store side (executor in write.go). Every
 // failure goes through [Classify], the one function that decides between
 // retrying, holding the tenant's writes (revoked tokens, inactive binding,
-// changed lead business, 429) and dead-lettering, with DESIGN §3 error classes
-// and stable codes.
+// changed lead business, 429) and dead-lettering, with an error class and a
+// stable code.
 //
 // OAuth tokens are refreshed ahead of expiry under the store's cross-process
 // per-binding lock (libs/sage/lifecycle), idle bindings get a keep-alive

@@ -8,7 +8,7 @@ import (
 // businessLocks is a keyed mutex: one holder per Sage business id at a time.
 // Entries live only while someone holds or waits for them. It spans one
 // process; serialising writes across replicas is a later issue (partitioned
-// subjects with one owner per partition, DESIGN §6).
+// subjects with one owner per partition).
 type businessLocks struct {
 	mu sync.Mutex
 	m  map[string]*businessLock

@@ -194,19 +194,10 @@ func (c *consumers) stopAll() {
 	c.wg.Wait()
 }
 
-// Handler serves /healthz, /readyz (consuming) and /metrics.
+// Handler serves /metrics (Prometheus). The runtime (libs/process) serves
+// /healthz and /readyz.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.ready.Load() {
-			http.Error(w, "not consuming", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
 	mux.Handle("GET /metrics", telemetry.MetricsHandler(s.reg))
 	return mux
 }

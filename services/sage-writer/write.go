@@ -1,40 +1,21 @@
 package sagewriter
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ledgersync/ledger/libs/sage"
+	"github.com/ledgersync/ledger/libs/sagewrite"
 	"github.com/ledgersync/ledger/libs/store"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 	"github.com/ledgersync/ledger/services/sage-writer/budget"
 )
-
-// resource is where an operation's document lives in Sage.
-type resource struct {
-	path    string // collection under /v3.1, without the slash
-	rootKey string // the request body's root key
-}
-
-// resources maps each SageResource to its collection and root key.
-var resources = map[ledgerv1.SageResource]resource{
-	ledgerv1.SageResource_SAGE_RESOURCE_CONTACT:            {"contacts", "contact"},
-	ledgerv1.SageResource_SAGE_RESOURCE_SALES_INVOICE:      {"sales_invoices", "sales_invoice"},
-	ledgerv1.SageResource_SAGE_RESOURCE_SALES_CREDIT_NOTE:  {"sales_credit_notes", "sales_credit_note"},
-	ledgerv1.SageResource_SAGE_RESOURCE_CONTACT_PAYMENT:    {"contact_payments", "contact_payment"},
-	ledgerv1.SageResource_SAGE_RESOURCE_CONTACT_ALLOCATION: {"contact_allocations", "contact_allocation"},
-	ledgerv1.SageResource_SAGE_RESOURCE_PRODUCT:            {"products", "product"},
-	ledgerv1.SageResource_SAGE_RESOURCE_SERVICE:            {"services", "service"},
-}
 
 // execute runs the write's operations in order against the binding's business
 // and returns the Sage id of each operation by key.
@@ -50,7 +31,7 @@ func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.Sag
 	if b.Status != store.StatusActive || b.SageBusinessID == "" {
 		return nil, fmt.Errorf("%w (status %q)", errBindingNotActive, b.Status)
 	}
-	// Sage asks for no parallel POSTs to one business (reference §4.8). The
+	// Sage asks integrators not to POST to one business in parallel. The
 	// tenant's consumer already runs one write at a time across replicas
 	// (consumers.go); this lock covers two tenants bound to one business
 	// within this process.
@@ -62,7 +43,7 @@ func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.Sag
 
 	ts := NewTokenSource(s.st, s.oauth, w.GetTenantId())
 	ex := &executor{
-		s: s, log: log, w: w, ts: ts, ids: map[string]string{},
+		s: s, log: log, w: w, ts: ts,
 		client: &sage.Client{BaseURL: s.cfg.RegionAPI.For(b.SageRegion, s.cfg.Endpoints.APIURL), HTTP: s.http,
 			Tokens: ts, BusinessID: b.SageBusinessID},
 	}
@@ -75,12 +56,23 @@ func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.Sag
 			return nil, err
 		}
 	}
-	for _, op := range w.GetOperations() {
-		if err := ex.run(ctx, op); err != nil {
-			return ex.ids, &OpError{TenantID: w.GetTenantId(), Business: b.SageBusinessID, Op: op, Err: err}
-		}
+	ids, err := sagewrite.Run(ctx, w, ex)
+	var oe *sagewrite.OpError
+	if errors.As(err, &oe) {
+		return ids, &OpError{TenantID: w.GetTenantId(), Business: b.SageBusinessID, Op: oe.Op, Err: asInvalidWrite(oe.Err)}
 	}
-	return ex.ids, nil
+	return ids, err
+}
+
+// asInvalidWrite turns the interpreter's refusal of a write that can never be
+// executed as sent into the writer's invalidWrite (dead-lettered at once);
+// other errors pass unchanged.
+func asInvalidWrite(err error) error {
+	var ie *sagewrite.InvalidError
+	if errors.As(err, &ie) {
+		return &invalidWrite{msg: ie.Error()}
+	}
+	return err
 }
 
 // Attempt outcomes the writer records beyond ok, retry and failed.
@@ -116,55 +108,58 @@ func (s *Service) unresolvedCreates(ctx context.Context, runID string) (map[stri
 	return out, nil
 }
 
-// executor runs one write's operations.
+// executor does the Sage and store side of one write's operations for
+// sagewrite.Run.
 type executor struct {
 	s      *Service
 	log    *slog.Logger
 	w      *ledgerv1.SageWrite
 	ts     *TokenSource
 	client *sage.Client
-	ids    map[string]string // Sage id by operation key
 	// unresolved: collections with an ambiguous create in an earlier delivery.
 	unresolved map[string]bool
 }
 
-// run ensures one operation's document exists: entity_xref first, then a
-// POST, resolving an ambiguous failure by looking the document up.
-func (ex *executor) run(ctx context.Context, op *ledgerv1.SageOperation) error {
-	res, ok := resources[op.GetResource()]
-	if !ok {
-		return &invalidWrite{msg: fmt.Sprintf("operation %q has no known Sage resource (%s)", op.GetKey(), op.GetResource())}
+// Existing returns the id entity_xref holds for op's document, if any.
+func (ex *executor) Existing(ctx context.Context, op *ledgerv1.SageOperation) (string, bool, error) {
+	if op.GetXrefKind() == "" {
+		return "", false, nil
 	}
-	if op.GetXrefKind() != "" {
-		x, err := ex.s.st.Xref(ctx, ex.w.GetTenantId(), op.GetXrefKind(), op.GetXrefKey(), op.GetCurrency())
-		switch {
-		case err == nil:
-			ex.ids[op.GetKey()] = x.SageID
-			ex.log.Debug("document already in Sage; no call", "op", op.GetKey(), "sage_id", x.SageID)
-			return nil
-		case !errors.Is(err, store.ErrNotFound):
-			return storeErr("reading entity_xref", err)
-		}
+	x, err := ex.s.st.Xref(ctx, ex.w.GetTenantId(), op.GetXrefKind(), op.GetXrefKey(), op.GetCurrency())
+	switch {
+	case err == nil:
+		ex.log.Debug("document already in Sage; no call", "op", op.GetKey(), "sage_id", x.SageID)
+		return x.SageID, true, nil
+	case errors.Is(err, store.ErrNotFound):
+		return "", false, nil
 	}
-	body, err := buildBody(op, ex.ids)
+	return "", false, storeErr("reading entity_xref", err)
+}
+
+// Create ensures op's document exists with a POST of req, resolving an
+// ambiguous failure (and one left by an earlier delivery) by looking the
+// document up.
+func (ex *executor) Create(ctx context.Context, op *ledgerv1.SageOperation, req sagewrite.Request) (string, error) {
+	res := req.Resource
+	body, err := req.JSON()
 	if err != nil {
-		return err
+		return "", err
 	}
-	if ex.unresolved[res.path] && op.GetReference() != "" {
-		found, err := ex.resolve(ctx, op, res)
-		if err != nil || found {
-			return err
+	if ex.unresolved[res.Collection] && op.GetReference() != "" {
+		id, err := ex.resolve(ctx, op, res)
+		if err != nil || id != "" {
+			return id, err
 		}
 	}
 
-	path := "/" + res.path
+	path := "/" + res.Collection
 	var doc sage.Document
 	var resp *sage.Response
 	start := time.Now()
 	err = ex.call(ctx, func() error {
 		start = time.Now()
 		var cerr error
-		doc, resp, cerr = ex.client.Create(ctx, res.path, res.rootKey, body)
+		doc, resp, cerr = ex.client.Create(ctx, res.Collection, res.RootKey, body)
 		if cerr != nil && resp != nil {
 			// 2xx without an id: whatever Sage did is unknown.
 			cerr = fmt.Errorf("%w: %w", errUnexpectedAnswer, cerr)
@@ -180,53 +175,53 @@ func (ex *executor) run(ctx context.Context, op *ledgerv1.SageOperation) error {
 	d := Classify(&OpError{TenantID: ex.w.GetTenantId(), Op: op, Err: err})
 	ex.failed(ctx, http.MethodPost, path, time.Since(start), err, d)
 	if !d.Ambiguous || op.GetReference() == "" {
-		return err
+		return "", err
 	}
 	// The POST may have created the document (5xx or a lost answer after the
 	// request left): look before anyone creates it again. If the lookup fails
 	// too, the next delivery looks first (unresolvedCreates); its POST also
 	// carries the same idempotency_id, a second guard for 7 days.
-	found, lerr := ex.resolve(ctx, op, res)
+	id, lerr := ex.resolve(ctx, op, res)
 	switch {
 	case lerr != nil && errors.Is(lerr, errMultipleMatches):
-		return lerr
+		return "", lerr
 	case lerr != nil:
 		ex.log.Info("could not resolve an ambiguous create by lookup; the next delivery looks first", "op", op.GetKey(),
 			"reference", op.GetReference(), "err", lerr)
-		return err
-	case found:
-		return nil
+		return "", err
+	case id != "":
+		return id, nil
 	}
-	return err // not created: retry the POST later
+	return "", err // not created: retry the POST later
 }
 
-// resolve looks op's document up by reference: found (and recorded) when
-// exactly one exists, errMultipleMatches for several, false when none.
-func (ex *executor) resolve(ctx context.Context, op *ledgerv1.SageOperation, res resource) (bool, error) {
+// resolve looks op's document up by reference: its id (recorded) when exactly
+// one exists, errMultipleMatches for several, "" when none.
+func (ex *executor) resolve(ctx context.Context, op *ledgerv1.SageOperation, res sagewrite.Resource) (string, error) {
 	start := time.Now()
 	docs, err := ex.lookup(ctx, res, op.GetReference())
 	path := searchPath(res, op.GetReference())
 	if err != nil {
 		ex.failed(ctx, http.MethodGet, path, time.Since(start), err, Classify(err))
-		return false, err
+		return "", err
 	}
 	switch len(docs) {
 	case 0:
 		ex.attempt(ctx, store.Attempt{Method: http.MethodGet, Path: path, HTTPStatus: http.StatusOK,
 			Duration: time.Since(start), Outcome: outcomeAbsent})
-		return false, nil
+		return "", nil
 	case 1:
 		ex.log.Info("ambiguous create resolved by lookup: the document exists", "op", op.GetKey(),
 			"reference", op.GetReference(), "sage_id", docs[0].ID)
 		ex.attempt(ctx, store.Attempt{Method: http.MethodGet, Path: path, HTTPStatus: http.StatusOK,
 			Duration: time.Since(start), Outcome: outcomeResolved})
-		return true, ex.created(ctx, op, docs[0])
+		return ex.created(ctx, op, docs[0])
 	}
-	return false, fmt.Errorf("%w: %d %s with reference %q", errMultipleMatches, len(docs), res.path, op.GetReference())
+	return "", fmt.Errorf("%w: %d %s with reference %q", errMultipleMatches, len(docs), res.Collection, op.GetReference())
 }
 
-// created records a document that now exists in Sage.
-func (ex *executor) created(ctx context.Context, op *ledgerv1.SageOperation, doc sage.Document) error {
+// created records a document that now exists in Sage and returns its id.
+func (ex *executor) created(ctx context.Context, op *ledgerv1.SageOperation, doc sage.Document) (string, error) {
 	if op.GetXrefKind() != "" {
 		ref := doc.Reference
 		if ref == "" {
@@ -236,19 +231,18 @@ func (ex *executor) created(ctx context.Context, op *ledgerv1.SageOperation, doc
 			MagentoKey: op.GetXrefKey(), Currency: op.GetCurrency(), SageID: doc.ID, Reference: ref}); err != nil {
 			// Sage has it but Ledger does not know: the retry's POST replays
 			// the same idempotency_id and gets the same document back.
-			return storeErr("recording entity_xref", err)
+			return "", storeErr("recording entity_xref", err)
 		}
 	}
-	ex.ids[op.GetKey()] = doc.ID
-	return nil
+	return doc.ID, nil
 }
 
 // lookup finds documents of res whose reference is ref.
-func (ex *executor) lookup(ctx context.Context, res resource, ref string) ([]sage.Document, error) {
+func (ex *executor) lookup(ctx context.Context, res sagewrite.Resource, ref string) ([]sage.Document, error) {
 	var docs []sage.Document
 	err := ex.call(ctx, func() error {
 		var lerr error
-		docs, lerr = ex.client.FindByReference(ctx, res.path, ref)
+		docs, lerr = ex.client.FindByReference(ctx, res.Collection, ref)
 		return lerr
 	})
 	return docs, err
@@ -318,75 +312,6 @@ func (ex *executor) attempt(ctx context.Context, a store.Attempt) {
 	}
 }
 
-// buildBody is the operation's JSON object plus idempotency_id and the bound
-// ids of earlier operations. A binding's field is a top-level key
-// ("contact_id") or a dotted path through objects and array indices
-// ("allocated_artefacts.0.artefact_id", as the mapper binds payments). Numbers
-// are kept as their exact JSON text (money is never a float).
-func buildBody(op *ledgerv1.SageOperation, ids map[string]string) (json.RawMessage, error) {
-	obj := map[string]any{}
-	if raw := op.GetBody(); len(raw) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		if err := dec.Decode(&obj); err != nil || obj == nil {
-			return nil, &invalidWrite{msg: fmt.Sprintf("operation %q: body is not a JSON object", op.GetKey())}
-		}
-	}
-	if id := op.GetIdempotencyId(); id != "" {
-		obj["idempotency_id"] = id
-	}
-	for _, b := range op.GetBindings() {
-		id, ok := ids[b.GetFromKey()]
-		if !ok || b.GetField() == "" {
-			return nil, &invalidWrite{msg: fmt.Sprintf("operation %q binds %q to %q, which is not an earlier operation of the write",
-				op.GetKey(), b.GetField(), b.GetFromKey())}
-		}
-		if err := setPath(obj, strings.Split(b.GetField(), "."), id); err != nil {
-			return nil, &invalidWrite{msg: fmt.Sprintf("operation %q binds %q: %v", op.GetKey(), b.GetField(), err)}
-		}
-	}
-	out, err := json.Marshal(obj)
-	if err != nil {
-		return nil, &invalidWrite{msg: fmt.Sprintf("operation %q: %v", op.GetKey(), err)}
-	}
-	return out, nil
-}
-
-// setPath sets v at path inside obj, creating objects on the way; an array
-// index must exist.
-func setPath(obj map[string]any, path []string, v string) error {
-	var cur any = obj
-	for i, seg := range path {
-		last := i == len(path)-1
-		switch node := cur.(type) {
-		case map[string]any:
-			if last {
-				node[seg] = v
-				return nil
-			}
-			next, ok := node[seg]
-			if !ok || next == nil {
-				next = map[string]any{}
-				node[seg] = next
-			}
-			cur = next
-		case []any:
-			n, err := strconv.Atoi(seg)
-			if err != nil || n < 0 || n >= len(node) {
-				return fmt.Errorf("%q is not an index of a %d-element array", seg, len(node))
-			}
-			if last {
-				node[n] = v
-				return nil
-			}
-			cur = node[n]
-		default:
-			return fmt.Errorf("%q is inside a value that is neither an object nor an array", seg)
-		}
-	}
-	return nil
-}
-
-func searchPath(res resource, ref string) string {
-	return "/" + res.path + "?" + url.Values{"search": {ref}}.Encode()
+func searchPath(res sagewrite.Resource, ref string) string {
+	return "/" + res.Collection + "?" + url.Values{"search": {ref}}.Encode()
 }

@@ -172,6 +172,27 @@ func TestValidationFailureIsDeadLettered(t *testing.T) {
 	}
 }
 
+func TestInvalidWriteIsDeadLetteredWithoutACall(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.startWriter(s.config())
+	run := s.newRun("invoice.created", 8)
+	w := s.invoiceWrite(run, 8)
+	// The invoice comes first and binds the contact, which has no id yet.
+	w.Operations[0], w.Operations[1] = w.Operations[1], w.Operations[0]
+	s.publish(w)
+
+	r := s.waitRun(run)
+	if r.Status != store.RunFailed || r.ErrorClass != sagewriter.ClassSerde || r.ErrorCode != sagewriter.CodeInvalidWrite ||
+		!strings.Contains(r.LastError, `binds "contact_id" to "contact", which is not an earlier operation of the write`) {
+		t.Fatalf("run %s %s %s %q", r.Status, r.ErrorClass, r.ErrorCode, r.LastError)
+	}
+	eventually(t, "the write is on the DLQ", func() bool { return len(s.deadLetters()) == 1 })
+	if n := s.posts("sales_invoices") + s.posts("contacts"); n != 0 {
+		t.Fatalf("%d POSTs for a write that can never be executed", n)
+	}
+}
+
 func TestSoftDeletedContactReference(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
@@ -458,13 +479,13 @@ func TestLeadBusinessChangePausesTheWrite(t *testing.T) {
 		t.Fatal("dead-lettered instead of paused")
 	}
 
-	// Health and metrics of the running writer.
-	h := svc.Handler()
-	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": `ledger_sage_writer_writes_total{outcome="paused"}`} {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), want) {
-			t.Errorf("%s: %d %.300s", path, rec.Code, rec.Body.String())
-		}
+	// Readiness and metrics of the running writer.
+	if err := svc.Consuming(t.Context()); err != nil {
+		t.Errorf("a consuming writer is not ready: %v", err)
+	}
+	rec := httptest.NewRecorder()
+	svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if want := `ledger_sage_writer_writes_total{outcome="paused"}`; rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("/metrics: %d %.300s", rec.Code, rec.Body.String())
 	}
 }

@@ -1,7 +1,7 @@
 // Package statecallback is Ledger's statecallback service: it mirrors every
 // terminal sync result (RESULTS stream, subjects ledger.result.>) back into the
 // shop's byte8_entity_sync_state table, over the Magento REST callback
-// (POST /rest/V1/byte8/sync-state, wire §5.1) or, for receivers that are not
+// (POST /rest/V1/byte8/sync-state) or, for receivers that are not
 // the PHP module, the gRPC ledger.v1.SyncStateService; the binding chooses.
 //
 // Rules, in the order a result meets them:

@@ -40,7 +40,7 @@ const (
 )
 
 // MirroredEntityTypes are the entity types Magento's sync-state callback accepts
-// (wire §5.1); a result for anything else would be refused with a 400.
+// (its entity_type); a result for anything else would be refused with a 400.
 var MirroredEntityTypes = []string{"invoice", "creditmemo", "customer", "product"}
 
 func mirrored(entityType string) bool {
@@ -52,12 +52,13 @@ func mirrored(entityType string) bool {
 	return false
 }
 
-// maxColumn is the width of the optional varchar(64) columns (wire §5.2). A
-// longer value would make the upsert fail ("Could not upsert", a 400 that looks
-// transient), so values are cut to fit instead of being retried for ever.
+// maxColumn is the width of the optional varchar(64) columns of Magento's
+// byte8_entity_sync_state table. A longer value would make the upsert fail
+// ("Could not upsert", a 400 that looks transient), so values are cut to fit
+// instead of being retried for ever.
 const maxColumn = 64
 
-// SyncStateFor builds the callback body of a terminal result (wire §5.1).
+// SyncStateFor builds the callback body of a terminal result.
 // Only the column that belongs to the status is set; the others are nil,
 // which Magento treats as "not sent" and which clears the column, so a row
 // that goes from failed to synced loses its error code. provider_reference is
@@ -68,7 +69,7 @@ const maxColumn = 64
 // straight into a MySQL timestamp column, and whether that column accepts the
 // documented RFC 3339 form ("…T10:11:12Z") depends on the MySQL/MariaDB version
 // and SQL mode, while this form, the one Magento writes itself, is accepted by
-// every mode (wire §9.10).
+// every mode.
 func SyncStateFor(res *ledgerv1.SyncResult, finishedAt time.Time) (state magento.SyncState, ok bool) {
 	state = magento.SyncState{
 		EntityType:      res.GetEntityType(),
@@ -419,7 +420,7 @@ func (s *Service) observeCall(start time.Time) {
 	s.calls.Inc()
 }
 
-// unauthorized handles 401s (wire §7.3): a ping tells auth drift (ping 401 too:
+// unauthorized handles 401s: a ping tells auth drift (ping 401 too:
 // token_revoked, park) from a one-off refusal (ping fine: retry soon).
 func (s *Service) unauthorized(ctx context.Context, tr Transport, shop Shop, tenant store.Tenant, ds []*delivery) {
 	log := s.log.With("tenant", tenant.ID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/ledgersync/ledger/libs/process"
 )
@@ -12,27 +13,20 @@ import (
 // cmd/ledger-dev both start it through here.
 func Program(cfg Config) process.Program {
 	cfg = cfg.WithDefaults()
-	return process.Program{Name: "statecallback", Addr: cfg.Addr, AddrVar: "STATECALLBACK_ADDR", Config: cfg,
-		Start: func(_ context.Context, in *process.Infra) (process.Started, error) {
-			s, err := New(cfg, in.Store, in.JS, in.Log)
-			if err != nil {
-				return process.Started{}, err
-			}
-			return process.Started{
-				Handler:    s.Handler(),
-				Components: []process.Component{{Name: "statecallback", Run: s.Run, Shutdown: s.ConsumerSpec().ShutdownTime()}},
-				Ready:      []process.Check{{Name: "consumer", Check: s.consuming}},
-			}, nil
-		}}
+	return process.ConsumerProgram(process.Program{Name: "statecallback", Addr: cfg.Addr, AddrVar: "STATECALLBACK_ADDR", Config: cfg},
+		func(in *process.Infra) (*Service, error) { return New(cfg, in.Store, in.JS, in.Log) })
 }
 
-// consuming is statecallback's readiness: its consumer is running.
-func (s *Service) consuming(context.Context) error {
+// Consuming is statecallback's readiness: its consumer is running.
+func (s *Service) Consuming(context.Context) error {
 	if !s.running.Load() {
 		return errors.New("not consuming RESULTS yet")
 	}
 	return nil
 }
+
+// ShutdownTime is how long Run may take to stop.
+func (s *Service) ShutdownTime() time.Duration { return s.ConsumerSpec().ShutdownTime() }
 
 // LogValue prints the configuration at start.
 func (c Config) LogValue() slog.Value {

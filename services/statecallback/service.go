@@ -187,28 +187,10 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// Handler serves /healthz (the process is up), /readyz (Run is consuming and
-// the store answers) and /metrics (Prometheus).
+// Handler serves /metrics (Prometheus). The runtime (libs/process) serves
+// /healthz and /readyz.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !s.running.Load() {
-			http.Error(w, "not consuming results yet", http.StatusServiceUnavailable)
-			return
-		}
-		if p, ok := s.st.(interface{ Ping(context.Context) error }); ok {
-			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-			defer cancel()
-			if err := p.Ping(ctx); err != nil {
-				http.Error(w, "database unreachable", http.StatusServiceUnavailable)
-				return
-			}
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
 	mux.Handle("GET /metrics", telemetry.MetricsHandler(s.reg))
 	return mux
 }

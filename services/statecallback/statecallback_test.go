@@ -332,12 +332,8 @@ func (h *harness) killableReplica() (kill func()) {
 	return kill
 }
 
-// ready reports whether svc's /readyz answers 200 (its consumer runs).
-func ready(svc *statecallback.Service) bool {
-	rec := httptest.NewRecorder()
-	svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-	return rec.Code == http.StatusOK
-}
+// ready reports whether svc is ready (its consumer runs).
+func ready(svc *statecallback.Service) bool { return svc.Consuming(context.Background()) == nil }
 
 // restart stops the service and starts a new one.
 func (h *harness) restart() {
@@ -558,13 +554,11 @@ func TestMirrorsTerminalResults(t *testing.T) {
 		t.Errorf("callback mark = %s, %v, %v; want %s", at, ok, err, t0)
 	}
 
-	// Health and metrics.
-	rec := httptest.NewRecorder()
-	h.svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-	if rec.Code != http.StatusOK {
-		t.Errorf("/readyz = %d %s", rec.Code, rec.Body)
+	// Readiness and metrics.
+	if err := h.svc.Consuming(t.Context()); err != nil {
+		t.Errorf("a consuming service is not ready: %v", err)
 	}
-	rec = httptest.NewRecorder()
+	rec := httptest.NewRecorder()
 	h.svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if !strings.Contains(rec.Body.String(), `ledger_statecallback_results_total{outcome="delivered"} 5`) ||
 		!strings.Contains(rec.Body.String(), `ledger_statecallback_results_total{outcome="ignored"} 2`) {

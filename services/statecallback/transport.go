@@ -96,7 +96,7 @@ func classify(err error) *DeliveryError {
 	return &DeliveryError{Kind: Transient, Message: err.Error(), Err: err}
 }
 
-// SyncStatePath is the Magento REST route of the sync-state callback (wire §5.1).
+// SyncStatePath is the Magento REST route of the sync-state callback.
 const SyncStatePath = "/V1/byte8/sync-state"
 
 // HTTPTransport speaks the Magento REST wire with magento.Client: a fresh
@@ -126,7 +126,7 @@ func (t *HTTPTransport) Ping(ctx context.Context, shop Shop) error {
 	return httpFailure(t.client(shop).Ping(ctx))
 }
 
-// httpFailure classifies a magento.Client error (wire §7.3): 401 is auth drift;
+// httpFailure classifies a magento.Client error: 401 is auth drift;
 // 5xx, 429, 408 and the sync-state "Could not upsert" 400 are transient; any
 // other status is a refusal. Errors without a status stay unclassified
 // (transient).

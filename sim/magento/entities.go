@@ -9,44 +9,13 @@ import (
 	"slices"
 
 	"github.com/ledgersync/ledger/libs/magento"
-	"github.com/ledgersync/ledger/libs/money"
 )
 
-// Product is GET /V1/byte8/product/:id (wire §4.8). Amounts are base currency.
-type Product struct {
-	MagentoID    int64         `json:"magento_id"`
-	SKU          string        `json:"sku"`
-	Name         string        `json:"name"`
-	ProductType  string        `json:"product_type"`
-	Price        *money.Number `json:"price,omitempty"`
-	SpecialPrice *money.Number `json:"special_price,omitempty"`
-	Cost         *money.Number `json:"cost,omitempty"`
-	Weight       *money.Number `json:"weight,omitempty"`
-	StockQty     *money.Number `json:"stock_qty,omitempty"`
-	ManageStock  bool          `json:"manage_stock"`
-	TaxClass     *string       `json:"tax_class,omitempty"`
-	WebsiteIDs   []int64       `json:"website_ids"`
-	CreatedAt    string        `json:"created_at,omitempty"`
-	UpdatedAt    string        `json:"updated_at,omitempty"`
-}
+// Product is the canonical product the shop serves.
+type Product = magento.Product
 
-// CreditMemo is the canonical credit memo the shop serves (wire §4.6).
+// CreditMemo is the canonical credit memo the shop serves.
 type CreditMemo = magento.CreditMemo
-
-// Payment is GET /V1/byte8/payment/:id, where :id is the invoice id (wire §4.7).
-// GatewayMetadata is the order payment's additional_information after Magento's
-// re-indexing: a list of values with the keys dropped, nested arrays as JSON text.
-type Payment struct {
-	MagentoID          int64        `json:"magento_id"`
-	InvoiceID          int64        `json:"invoice_id"`
-	InvoiceIncrementID string       `json:"invoice_increment_id"`
-	Method             string       `json:"method"`
-	Currency           string       `json:"currency"`
-	Amount             money.Number `json:"amount"`
-	CapturedAt         string       `json:"captured_at"`
-	GatewayTxnID       string       `json:"gateway_txn_id,omitempty"`
-	GatewayMetadata    []string     `json:"gateway_metadata"`
-}
 
 type invoiceRecord struct {
 	inv      magento.Invoice
@@ -388,21 +357,21 @@ func (s *Shop) invoiceViewLocked(id int64) (magento.Invoice, bool) {
 
 // Payment returns the canonical payment of an invoice; ok is false when the
 // invoice does not exist, hasPayment false when its order has no payment.
-func (s *Shop) Payment(invoiceID int64) (p Payment, ok, hasPayment bool) {
+func (s *Shop) Payment(invoiceID int64) (p magento.Payment, ok, hasPayment bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec, ok := s.invoices[invoiceID]
 	if !ok {
-		return Payment{}, false, false
+		return magento.Payment{}, false, false
 	}
 	if rec.inv.PaymentMethod == "" {
-		return Payment{}, true, false
+		return magento.Payment{}, true, false
 	}
 	md := slices.Clone(rec.metadata)
 	if md == nil {
 		md = []string{}
 	}
-	return Payment{
+	return magento.Payment{
 		MagentoID: rec.inv.MagentoID, InvoiceID: rec.inv.MagentoID, InvoiceIncrementID: rec.inv.IncrementID,
 		Method: rec.inv.PaymentMethod, Currency: rec.inv.Currency, Amount: rec.inv.GrandTotal,
 		CapturedAt: rec.inv.CreatedAt, GatewayTxnID: rec.txnID, GatewayMetadata: md,

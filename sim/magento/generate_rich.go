@@ -365,7 +365,7 @@ func RandomRichProduct(rng *rand.Rand, n int) Product {
 	cost := num(price.Amount.MulDecimal(money.MustParse("0.4").Decimal()).Cents())
 	tc := pick(rng, []string{"2", "0", "9"})
 	p := Product{SKU: fmt.Sprintf("RICH-%04d", n), Name: pick(rng, richNames), ProductType: types[n%len(types)],
-		Price: &price, Cost: &cost, TaxClass: &tc, WebsiteIDs: []int64{1}}
+		Price: &price, Cost: &cost, TaxClass: tc, WebsiteIDs: []int64{1}}
 	if p.ProductType == "simple" {
 		q := num(cents(int64(100 * rng.IntN(500))))
 		p.StockQty, p.ManageStock = &q, true

@@ -142,17 +142,10 @@ func isEntityRoute(name string) bool {
 	return false
 }
 
-// PaymentMethod is one element of GET /V1/byte8/payment-methods (wire §4.1).
-type PaymentMethod struct {
-	Code     string  `json:"code"`
-	Label    *string `json:"label"`
-	IsActive bool    `json:"is_active"`
-}
-
 func label(s string) *string { return &s }
 
 // paymentMethods is a typical installation: inactive methods are listed too.
-var paymentMethods = []PaymentMethod{
+var paymentMethods = []magento.PaymentMethod{
 	{Code: "free", Label: label("No Payment Information Required"), IsActive: true},
 	{Code: "checkmo", Label: label("Check / Money order"), IsActive: true},
 	{Code: "banktransfer", Label: label("Bank Transfer Payment"), IsActive: true},

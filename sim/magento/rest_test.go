@@ -253,7 +253,7 @@ func TestEntityEndpoints(t *testing.T) {
 		}
 	}
 
-	var p Payment
+	var p magento.Payment
 	if err := restClient(srv, clock).Get(bg(), fmt.Sprintf("/V1/byte8/payment/%d", inv), &p); err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestEntityEndpoints(t *testing.T) {
 	if p.InvoiceID != inv || p.Method != full.PaymentMethod || !p.Amount.Equal(full.GrandTotal.Amount) || p.CapturedAt != full.CreatedAt || p.Currency != "GBP" {
 		t.Errorf("payment = %+v for invoice %+v", p, full)
 	}
-	var methods []PaymentMethod
+	var methods []magento.PaymentMethod
 	if err := restClient(srv, clock).Get(bg(), "/V1/byte8/payment-methods", &methods); err != nil || len(methods) == 0 || methods[1].Code != "checkmo" {
 		t.Errorf("payment methods: %v %+v", err, methods)
 	}

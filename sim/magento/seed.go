@@ -186,7 +186,7 @@ func (s *Shop) ensureCatalog() {
 		}
 		price := money.Number{Amount: money.FromCents(it.cents)}
 		tc := it.taxClass
-		p := Product{SKU: it.sku, Name: it.name, ProductType: it.ptype, Price: &price, TaxClass: &tc, WebsiteIDs: []int64{1}}
+		p := Product{SKU: it.sku, Name: it.name, ProductType: it.ptype, Price: &price, TaxClass: tc, WebsiteIDs: []int64{1}}
 		if it.ptype == "simple" {
 			qty := money.Number{Amount: money.FromCents(int64(100 * (10 + len(it.sku))))}
 			p.StockQty, p.ManageStock = &qty, true

@@ -12,7 +12,7 @@ type LineTaxAmounts struct {
 	CurrencyTaxAmount money.Amount
 }
 
-// LineTax is catalogue §7: Sage answers "field is required" (422) for a line
+// LineTax is quirk 7: Sage answers "field is required" (422) for a line
 // without currency_tax_amount, zero-rated lines included, and v3.1 is strict
 // about tax_amount too. So every line carries both, always, rounded to pennies;
 // amounts are already in the document currency (Magento's non-base getters), so

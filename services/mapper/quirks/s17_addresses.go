@@ -2,7 +2,7 @@ package quirks
 
 import "github.com/ledgersync/ledger/libs/magento"
 
-// Addresses is catalogue §17: when a sales invoice (or contact) omits
+// Addresses is quirk 17: when a sales invoice (or contact) omits
 // delivery_address, Sage silently copies the billing address into it, even when
 // the customer has a delivery address of its own. So both are always sent: main
 // is the billing address, delivery is the shipping address, and a virtual order
@@ -22,7 +22,8 @@ func Addresses(billing, shipping *magento.Address) (main, delivery *magento.Addr
 }
 
 // ContactAddresses picks a contact's billing and shipping addresses from its
-// address list (the profile's defaults, wire §4.5): the first of each kind.
+// address list (Magento lists the profile's default billing and shipping
+// addresses): the first of each kind.
 func ContactAddresses(c magento.Contact) (billing, shipping *magento.Address) {
 	for i := range c.Addresses {
 		a := &c.Addresses[i]

@@ -19,9 +19,9 @@ var (
 	entityLike = regexp.MustCompile(`&([#a-zA-Z0-9]+);`)
 )
 
-// Description is catalogue §22: Sage rejects a line description holding an HTML
-// entity (&trade;, &amp;, &#8482;) with a 422 that hides behind the §20
-// umbrella error. Magento product names often carry entities, sometimes
+// Description is quirk 22: Sage rejects a line description holding an HTML
+// entity (&trade;, &amp;, &#8482;) with a 422 that hides behind the umbrella
+// error of quirk 20. Magento product names often carry entities, sometimes
 // double-encoded (&amp;trade;), and tags. The name is cleaned with CleanText to
 // at most MaxDescription runes; when nothing is left the SKU (cleaned the same
 // way) is used instead.

@@ -40,7 +40,7 @@ func GuestHash(email string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// ContactReference is catalogue §23: Sage's contact.reference is unique and at
+// ContactReference is quirk 23: Sage's contact.reference is unique and at
 // most 10 characters. The reference is deterministic, so a replay finds the same
 // contact:
 //
@@ -48,7 +48,7 @@ func GuestHash(email string) string {
 //     decimal id does not fit);
 //   - a guest is "G" + the first 9 hex characters of GuestHash(email);
 //   - a contact trading in a currency other than the business's base currency
-//     (one Sage contact per customer and currency, §31) appends
+//     (one Sage contact per customer and currency, quirk 31) appends
 //     CurrencySuffix(currency); a guest's hash is then cut to 8 characters.
 //
 // Collisions (a 36-bit guest hash collides at scale) are detected through

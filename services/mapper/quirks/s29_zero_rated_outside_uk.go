@@ -7,15 +7,15 @@ import (
 )
 
 // CrossBorder reports whether a document whose customer is billed in
-// billingCountry is cross-border for a business in homeCountry (quirks §29,
-// §30). An unknown billing country counts as domestic, as Sage does for a
+// billingCountry is cross-border for a business in homeCountry (quirks 29
+// and 30). An unknown billing country counts as domestic, as Sage does for a
 // contact without a country.
 func CrossBorder(billingCountry, homeCountry string) bool {
 	c := strings.ToUpper(strings.TrimSpace(billingCountry))
 	return c != "" && !strings.EqualFold(c, strings.TrimSpace(homeCountry))
 }
 
-// ZeroRatedOutsideHome is catalogue §29: a UK business rejects any non-zero tax
+// ZeroRatedOutsideHome is quirk 29: a UK business rejects any non-zero tax
 // rate on a line or on shipping of a sales document for a customer outside the
 // UK ("must be 'Zero Rated' for Customers outside the UK"). So on a
 // cross-border document every line and the shipping take the business's zero
@@ -32,6 +32,6 @@ func ZeroRatedOutsideHome(lineTaxes []money.Amount, shippingTax money.Amount) mo
 	return sum
 }
 
-// TaxMovedDescription is the description of the §29 line that carries the tax a
+// TaxMovedDescription is the description of the quirk 29 line that carries the tax a
 // shop charged a customer outside the home country.
 const TaxMovedDescription = "Tax charged at checkout (customer outside the home country)"

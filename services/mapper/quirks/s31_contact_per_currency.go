@@ -5,12 +5,12 @@ import (
 	"strings"
 )
 
-// ContactVariant is catalogue §31: Sage locks a contact to one transaction
+// ContactVariant is quirk 31: Sage locks a contact to one transaction
 // currency ("Currency must match the contact's currency"), so Ledger keeps one
 // Sage contact per (customer, currency). The variant's entity_xref key is the
 // customer's identity and its currency column the currency; the currency is
 // upper-cased, and an empty one is the base currency. Its reference carries
-// the §23 one-letter currency suffix outside the base currency.
+// the quirk 23 one-letter currency suffix outside the base currency.
 func ContactVariant(identity, currency, baseCurrency string) (xrefKey, xrefCurrency string) {
 	c := strings.ToUpper(strings.TrimSpace(currency))
 	if c == "" {

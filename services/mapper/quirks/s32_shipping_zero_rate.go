@@ -2,7 +2,7 @@ package quirks
 
 import "github.com/ledgersync/ledger/libs/money"
 
-// ShippingTaxRate is catalogue §32: Sage recomputes shipping VAT as
+// ShippingTaxRate is quirk 32: Sage recomputes shipping VAT as
 // shipping_tax_rate_id × shipping_net_amount and ignores shipping_tax_amount, so
 // a shop that charged no tax on shipping but sends a standard rate gets a
 // phantom 20 % added to the invoice total (and an outstanding balance that

@@ -1,7 +1,7 @@
 // Package budget spends Sage's rate limits on behalf of the sage-writer.
 //
 // Sage documents two app-wide limits, 1,296,000 requests a day and 150
-// concurrent requests (reference §2), and throttles each business at an
+// concurrent requests, and throttles each business at an
 // undocumented rate. A Budget enforces, for every API call:
 //
 //   - a pacing bucket per business (GCRA: Rate per minute, Burst), the
@@ -45,7 +45,8 @@ const (
 	DefaultBusinessBurst     = 2
 	DefaultMaxInlineWait     = 5 * time.Second
 	// 429 without Retry-After: 2 s · 2^(n−1) for the n-th consecutive 429,
-	// capped at 60 s, ±20 % jitter (reference §2).
+	// capped at 60 s, ±20 % jitter (Sage documents no Retry-After, only "wait
+	// and repeat").
 	DefaultThrottleBase = 2 * time.Second
 	DefaultThrottleCap  = 60 * time.Second
 )
