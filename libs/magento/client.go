@@ -38,8 +38,13 @@ func (e *HTTPError) Error() string {
 // Transient reports whether retrying later may succeed: 5xx, and the sync-state
 // "Could not upsert" 400 that Magento uses for a database failure.
 func (e *HTTPError) Transient() bool {
-	return e.Status >= 500 || e.Status == http.StatusTooManyRequests ||
-		(e.Status == http.StatusBadRequest && strings.Contains(e.Message, "Could not upsert"))
+	return e.Status >= 500 || e.Status == http.StatusTooManyRequests || e.NotSaved()
+}
+
+// NotSaved reports the sync-state endpoint's "Could not upsert" 400: the
+// shop's database refused the row (a database failure, not a bad request).
+func (e *HTTPError) NotSaved() bool {
+	return e.Status == http.StatusBadRequest && strings.Contains(e.Message, "Could not upsert")
 }
 
 // DecodeError is a 2xx answer whose body is not the expected JSON: a bug or an

@@ -164,7 +164,7 @@ func (t *GRPCTransport) SendSyncStates(ctx context.Context, shop Shop, states []
 		switch {
 		case r.GetStored():
 		case r.GetRetryable():
-			errs[i] = &DeliveryError{Kind: Transient, Message: r.GetError()}
+			errs[i] = &DeliveryError{Kind: Transient, Message: r.GetError(), NotSaved: true}
 		default:
 			errs[i] = &DeliveryError{Kind: Rejected, Message: r.GetError()}
 		}

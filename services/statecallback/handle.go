@@ -346,7 +346,7 @@ func (s *Service) send(ctx context.Context, tr Transport, shop Shop, ds []*deliv
 			unauthorized = append(unauthorized, d)
 		default:
 			code := CodeShopUnavailable
-			if strings.Contains(de.Message, "Could not upsert") {
+			if de.NotSaved {
 				code = CodeNotSaved
 			}
 			d.out = s.retry(d, bus.Outcome{Class: "http", Code: code, Message: de.Message, HTTPStatus: de.Status})

@@ -74,7 +74,10 @@ type DeliveryError struct {
 	Kind    FailureKind
 	Status  int    // HTTP status (or the transport's equivalent), 0 when none
 	Message string // the shop's own message, placeholders substituted
-	Err     error
+	// NotSaved: the shop took the call but its database did not store the
+	// row (HTTP's "Could not upsert" 400, a gRPC entry marked retryable).
+	NotSaved bool
+	Err      error
 }
 
 func (e *DeliveryError) Error() string {
@@ -138,7 +141,7 @@ func httpFailure(err error) error {
 	if !errors.As(err, &he) {
 		return err
 	}
-	de := &DeliveryError{Status: he.Status, Message: he.Message, Err: err}
+	de := &DeliveryError{Status: he.Status, Message: he.Message, NotSaved: he.NotSaved(), Err: err}
 	switch {
 	case he.Status == http.StatusUnauthorized:
 		de.Kind = Unauthorized
