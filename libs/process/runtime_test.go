@@ -1,9 +1,12 @@
 package process_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -158,5 +161,47 @@ func TestRunReportsAFailingComponentAndABadAddress(t *testing.T) {
 	prog.Addr = "256.0.0.1:99999"
 	if err := process.Run(t.Context(), telemetry.Discard(), s, prog); err == nil || !strings.Contains(err.Error(), "PROBE_ADDR") {
 		t.Fatalf("a bad address must name its setting: %v", err)
+	}
+}
+
+// fakeNATS is a server that speaks just enough of the NATS protocol for a
+// client to connect, announcing version.
+func fakeNATS(t *testing.T, version string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				fmt.Fprintf(c, "INFO {\"server_id\":\"fake\",\"version\":%q,\"go\":\"go1\",\"host\":\"127.0.0.1\",\"port\":4222,\"headers\":true,\"max_payload\":1048576,\"proto\":1}\r\n", version)
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					if strings.HasPrefix(sc.Text(), "PING") {
+						fmt.Fprint(c, "PONG\r\n")
+					}
+				}
+			}()
+		}
+	}()
+	return "nats://" + ln.Addr().String()
+}
+
+// TestRefusesATooOldNATSServer: a server older than Ledger needs stops the
+// service at once, naming the version found and the one required.
+func TestRefusesATooOldNATSServer(t *testing.T) {
+	t.Parallel()
+	prog := process.Program{Name: "probe", Addr: "127.0.0.1:0", AddrVar: "PROBE_ADDR",
+		Start: func(context.Context, *process.Infra) (process.Started, error) { return process.Started{}, nil }}
+	err := process.Run(t.Context(), telemetry.Discard(), testSettings(devtest.Database(t), fakeNATS(t, "2.9.25")), prog)
+	if err == nil || !strings.Contains(err.Error(), "2.9.25") || !strings.Contains(err.Error(), process.MinNATSVersion) {
+		t.Fatalf("want an error naming 2.9.25 and %s, got %v", process.MinNATSVersion, err)
 	}
 }
