@@ -33,9 +33,20 @@ test-short: ## the fast subset (skips the 200-invoice end-to-end run)
 check-modules: ## build and vet every module on its own (GOWORK=off), as a user of one module would
 	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...); done
 
+# tidy runs go mod tidy before go work sync (sync loads every package, so each
+# import needs its requirement) and after it (sync raises requirements to the
+# workspace's versions but writes no go.sum lines for them), then checks that
+# every module requires the same versions.
 .PHONY: tidy
-tidy: ## go mod tidy in every module, then go work sync
-	@set -e; for m in $(MODULES); do (cd $$m && GOWORK=off go mod tidy); done; go work sync
+tidy: ## go mod tidy in every module, go work sync (the workspace's versions into every go.mod), tidy again, check-versions
+	@set -e; for m in $(MODULES); do (cd $$m && GOWORK=off go mod tidy); done
+	go work sync
+	@set -e; for m in $(MODULES); do (cd $$m && GOWORK=off go mod tidy); done
+	@$(MAKE) --no-print-directory check-versions
+
+.PHONY: check-versions
+check-versions: ## fail when two modules require different versions of one module (make tidy aligns them)
+	go test -count=1 -run '^TestOneVersionOfEveryDependency$$' ./cmd/ledger-dev
 
 .PHONY: tools
 tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## build buf and the protoc plugins at their pinned versions

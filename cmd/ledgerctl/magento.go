@@ -9,9 +9,11 @@ import (
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
-var magentoCommands = map[string]command{
-	"connect": {
-		usage: "magento connect --tenant T --shop URL --code CODE",
+var magentoCommands = []command{
+	{
+		name:    "connect",
+		args:    "--tenant T --shop URL --code CODE",
+		summary: "pair a shop with its pairing code",
 		help: "Pairs a shop. In the Magento admin open Stores → Configuration → Byte8 → Sage Accounting, generate a\n" +
 			"pairing code (valid 30 minutes, single use) and pass it with --code exactly as shown.",
 		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
@@ -54,9 +56,11 @@ var magentoCommands = map[string]command{
 			}
 		},
 	},
-	"disconnect": {
-		usage: "magento disconnect --tenant T",
-		help:  "Revokes the shop's binding: Ledger forgets its api key and refuses its webhooks until it is paired again.",
+	{
+		name:    "disconnect",
+		args:    "--tenant T",
+		summary: "revoke the shop's binding",
+		help:    "Revokes the shop's binding: Ledger forgets its api key and refuses its webhooks until it is paired again.",
 		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			return func(c *cli, ctx context.Context, args []string) error {

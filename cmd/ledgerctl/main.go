@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,46 +30,10 @@ const (
 	exitUsage   = 2
 )
 
-const defaultAddr = "127.0.0.1:9090"
-
-const usageText = `ledgerctl is the operator CLI for Ledger's AdminService.
-
-Usage:
-  ledgerctl [global flags] <group> <command> [flags]
-
-Commands:
-  tenants create [--id ID] --name NAME     register a tenant (one per shop)
-  tenants list                             list tenants and their connections
-  tenants show TENANT                      one tenant with its run counts
-  magento connect --tenant T --shop URL --code CODE
-                                           pair a shop with its pairing code
-  magento disconnect --tenant T            revoke the shop's binding
-  sage connect --tenant T                  print the Sage authorization URL to open
-  runs list [--tenant T] [--status S] [--limit N]
-                                           list sync runs, newest first
-  runs show RUN                            one run with its attempt history
-  runs retry RUN...                        re-run runs; re-fires the sync-state callback
-  backfill sync-state --tenant T [--entity invoice,creditmemo] [--since TIME] [--rate N] [--dry-run]
-                                           push succeeded runs' state to Magento (resumable)
-  xref set --tenant T --kind K --key KEY [--currency C] --sage-id ID [--reference R]
-                                           link a Magento identity to an existing Sage document
-  policy get --tenant T                    print the tenant's sync policy (JSON)
-  policy set --tenant T --file F           validate and store a policy (F or - for stdin)
-  refdata refresh --tenant T               re-read the tenant's Sage reference data
-  dlq list [filters] [--limit N]           list dead letters
-  dlq replay [filters] [--dry-run] [--rate N]
-                                           republish dead letters to their original subjects
-
-Global flags (also accepted after the command):
-  --addr HOST:PORT   AdminService address (env LEDGER_ADMIN_ADDR, default 127.0.0.1:9090)
-  --token TOKEN      operator token (env LEDGER_ADMIN_TOKEN)
-  --tls              use TLS to reach the service (env LEDGER_ADMIN_TLS=true)
-  --timeout DUR      per-call deadline (default 60s)
-  --json             print responses as JSON
-
-Run "ledgerctl <group> <command> --help" for a command's flags.
-Exit status: 0 success, 1 failure, 2 usage error.
-`
+const (
+	defaultAddr    = "127.0.0.1:9090"
+	defaultTimeout = 60 * time.Second
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -106,12 +71,14 @@ type globals struct {
 	timeout time.Duration
 }
 
+// register defines the global flags on fs. A word in backquotes is the
+// flag's value in usage texts.
 func (g *globals) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.addr, "addr", g.addr, "AdminService host:port (env LEDGER_ADMIN_ADDR)")
-	fs.StringVar(&g.token, "token", g.token, "operator token (env LEDGER_ADMIN_TOKEN)")
-	fs.BoolVar(&g.tls, "tls", g.tls, "use TLS (env LEDGER_ADMIN_TLS)")
-	fs.BoolVar(&g.json, "json", g.json, "print JSON")
-	fs.DurationVar(&g.timeout, "timeout", g.timeout, "per-call deadline")
+	fs.StringVar(&g.addr, "addr", g.addr, "`HOST:PORT` of the AdminService (env LEDGER_ADMIN_ADDR)")
+	fs.StringVar(&g.token, "token", g.token, "operator `TOKEN` (env LEDGER_ADMIN_TOKEN)")
+	fs.BoolVar(&g.tls, "tls", g.tls, "use TLS to reach the service (env LEDGER_ADMIN_TLS=true)")
+	fs.BoolVar(&g.json, "json", g.json, "print responses as JSON")
+	fs.DurationVar(&g.timeout, "timeout", g.timeout, "deadline `DUR` of each call")
 }
 
 // cli is one invocation.
@@ -122,29 +89,73 @@ type cli struct {
 	conn           *grpc.ClientConn
 }
 
-// command is a leaf of the command tree.
+// command is one row of the command table: ledgerctl GROUP NAME ARGS.
 type command struct {
-	usage string // "tenants create [--id ID] --name NAME"
-	help  string
-	setup func(fs *flag.FlagSet) func(c *cli, ctx context.Context, args []string) error
+	name    string // "create"
+	args    string // the synopsis after the name: "[--id ID] --name NAME"
+	summary string // one line for ledgerctl --help
+	help    string // the paragraph of ledgerctl GROUP NAME --help
+	setup   func(fs *flag.FlagSet) func(c *cli, ctx context.Context, args []string) error
 }
 
-var groups = map[string]map[string]command{
-	"tenants":  tenantCommands,
-	"magento":  magentoCommands,
-	"sage":     sageCommands,
-	"runs":     runCommands,
-	"backfill": backfillCommands,
-	"xref":     xrefCommands,
-	"policy":   policyCommands,
-	"refdata":  refdataCommands,
-	"dlq":      dlqCommands,
+// commandGroup is a group of the command table.
+type commandGroup struct {
+	name     string
+	commands []command
+}
+
+// commandTable is every command, in the order ledgerctl --help lists them.
+// Dispatch, ledgerctl --help and each group's and command's usage are
+// generated from it, so none of them can leave a command out.
+var commandTable = []commandGroup{
+	{"tenants", tenantCommands},
+	{"magento", magentoCommands},
+	{"sage", sageCommands},
+	{"runs", runCommands},
+	{"backfill", backfillCommands},
+	{"xref", xrefCommands},
+	{"policy", policyCommands},
+	{"refdata", refdataCommands},
+	{"dlq", dlqCommands},
+}
+
+// synopsis is how the command is typed: "tenants create [--id ID] --name NAME".
+func (g commandGroup) synopsis(c command) string {
+	return strings.TrimSpace(g.name + " " + c.name + " " + c.args)
+}
+
+// findGroup returns the group named name.
+func findGroup(name string) (commandGroup, bool) {
+	i := slices.IndexFunc(commandTable, func(g commandGroup) bool { return g.name == name })
+	if i < 0 {
+		return commandGroup{}, false
+	}
+	return commandTable[i], true
+}
+
+// find returns the group's command named name.
+func (g commandGroup) find(name string) (command, bool) {
+	i := slices.IndexFunc(g.commands, func(c command) bool { return c.name == name })
+	if i < 0 {
+		return command{}, false
+	}
+	return g.commands[i], true
+}
+
+// groupNames are the groups, sorted.
+func groupNames() []string {
+	var names []string
+	for _, g := range commandTable {
+		names = append(names, g.name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // run executes one command line (without the program name).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := &cli{stdout: stdout, stderr: stderr}
-	c.g = globals{addr: defaultAddr, timeout: 60 * time.Second}
+	c.g = globals{addr: defaultAddr, timeout: defaultTimeout}
 	if v := strings.TrimSpace(os.Getenv("LEDGER_ADMIN_ADDR")); v != "" {
 		c.g.addr = v
 	}
@@ -157,26 +168,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	help := top.Bool("help", false, "")
 	top.BoolVar(help, "h", false, "")
 	if err := top.Parse(args); err != nil {
-		return usagef("%v\n\n%s", err, usageText)
+		return usagef("%v\n\n%s", err, usage())
 	}
 	rest := top.Args()
 	if *help || (len(rest) > 0 && rest[0] == "help") {
-		fmt.Fprint(stdout, usageText)
+		fmt.Fprint(stdout, usage())
 		return nil
 	}
 	if len(rest) == 0 {
-		return usagef("no command given\n\n%s", usageText)
+		return usagef("no command given\n\n%s", usage())
 	}
-	grp, ok := groups[rest[0]]
+	grp, ok := findGroup(rest[0])
 	if !ok {
-		return usagef("unknown command group %q: use one of %s (ledgerctl --help lists the commands)", rest[0], strings.Join(sortedKeys(groups), ", "))
+		return usagef("unknown command group %q: use one of %s (ledgerctl --help lists the commands)", rest[0], strings.Join(groupNames(), ", "))
 	}
 	if len(rest) < 2 {
-		return usagef("%s: which command?\n\n%s", rest[0], groupUsage(rest[0], grp))
+		return usagef("%s: which command?\n\n%s", rest[0], groupUsage(grp))
 	}
-	cmd, ok := grp[rest[1]]
+	cmd, ok := grp.find(rest[1])
 	if !ok {
-		return usagef("unknown command %q %q\n\n%s", rest[0], rest[1], groupUsage(rest[0], grp))
+		return usagef("unknown command %q %q\n\n%s", rest[0], rest[1], groupUsage(grp))
 	}
 	name := rest[0] + " " + rest[1]
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -185,11 +196,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	exec := cmd.setup(fs)
 	positional, err := parseInterleaved(fs, rest[2:])
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, commandUsage(cmd, fs))
+		fmt.Fprint(stdout, commandUsage(grp, cmd, fs))
 		return nil
 	}
 	if err != nil {
-		return usagef("%s: %v\n\n%s", name, err, commandUsage(cmd, fs))
+		return usagef("%s: %v\n\n%s", name, err, commandUsage(grp, cmd, fs))
 	}
 	if c.g.addr == "" {
 		return usagef("--addr is empty: give the AdminService host:port, e.g. --addr %s", defaultAddr)
@@ -220,20 +231,57 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func groupUsage(name string, grp map[string]command) string {
+// usage is the text of ledgerctl --help, generated from the command table
+// and the global flags.
+func usage() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Commands of %s:\n", name)
-	for _, sub := range sortedKeys(grp) {
-		fmt.Fprintf(&b, "  ledgerctl %s\n", grp[sub].usage)
+	b.WriteString("ledgerctl is the operator CLI for Ledger's AdminService.\n\n" +
+		"Usage:\n  ledgerctl [global flags] <group> <command> [flags]\n\nCommands:\n")
+	const width = 40 // synopses longer than this put the summary on the next line
+	for _, g := range commandTable {
+		for _, c := range g.commands {
+			if syn := g.synopsis(c); len(syn) <= width {
+				fmt.Fprintf(&b, "  %-*s %s\n", width, syn, c.summary)
+			} else {
+				fmt.Fprintf(&b, "  %s\n  %*s %s\n", syn, width, "", c.summary)
+			}
+		}
+	}
+	b.WriteString("\nGlobal flags (also accepted after the command):\n")
+	fs := flag.NewFlagSet("ledgerctl", flag.ContinueOnError)
+	defaults := globals{addr: defaultAddr, timeout: defaultTimeout} // never the environment's: it holds the token
+	defaults.register(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		value, text := flag.UnquoteUsage(f)
+		if def := f.DefValue; def != "" && def != "false" {
+			if strings.HasSuffix(text, ")") { // "(env X)" → "(env X, default D)"
+				text = strings.TrimSuffix(text, ")") + ", default " + def + ")"
+			} else {
+				text += " (default " + def + ")"
+			}
+		}
+		fmt.Fprintf(&b, "  %-18s %s\n", strings.TrimSpace("--"+f.Name+" "+value), text)
+	})
+	b.WriteString("\nRun \"ledgerctl <group> <command> --help\" for a command's flags.\n" +
+		"Exit status: 0 success, 1 failure, 2 usage error.\n")
+	return b.String()
+}
+
+func groupUsage(g commandGroup) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Commands of %s:\n", g.name)
+	for _, c := range g.commands {
+		fmt.Fprintf(&b, "  ledgerctl %s\n", g.synopsis(c))
 	}
 	return b.String()
 }
 
-func commandUsage(cmd command, fs *flag.FlagSet) string {
+func commandUsage(g commandGroup, cmd command, fs *flag.FlagSet) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Usage: ledgerctl %s\n\n%s\n\nFlags:\n", cmd.usage, cmd.help)
+	fmt.Fprintf(&b, "Usage: ledgerctl %s\n\n%s\n\nFlags:\n", g.synopsis(cmd), cmd.help)
 	fs.VisitAll(func(f *flag.Flag) {
-		fmt.Fprintf(&b, "  --%-9s %s\n", f.Name, f.Usage)
+		_, text := flag.UnquoteUsage(f)
+		fmt.Fprintf(&b, "  --%-9s %s\n", f.Name, text)
 	})
 	return b.String()
 }

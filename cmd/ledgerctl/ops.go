@@ -56,9 +56,11 @@ func requireTenant(cmd, tenant string) error {
 	return nil
 }
 
-var backfillCommands = map[string]command{
-	"sync-state": {
-		usage: "backfill sync-state --tenant T [--entity invoice,creditmemo] [--since TIME] [--rate N] [--dry-run] [--batch N]",
+var backfillCommands = []command{
+	{
+		name:    "sync-state",
+		args:    "--tenant T [--entity invoice,creditmemo] [--since TIME] [--rate N] [--dry-run] [--batch N]",
+		summary: "push succeeded runs' state to Magento (resumable)",
 		help: "Pushes the state of the tenant's succeeded runs to Magento's sync-state mirror (byte8_entity_sync_state),\n" +
 			"for rows that synced before the mirror existed or were lost on the Magento side. Runs are walked oldest\n" +
 			"first in batches and sent through statecallback; the backfill keeps pace with what the shop confirms.\n" +
@@ -130,9 +132,11 @@ var backfillCommands = map[string]command{
 	},
 }
 
-var xrefCommands = map[string]command{
-	"set": {
-		usage: "xref set --tenant T --kind K --key KEY [--currency C] --sage-id ID [--reference R]",
+var xrefCommands = []command{
+	{
+		name:    "set",
+		args:    "--tenant T --kind K --key KEY [--currency C] --sage-id ID [--reference R]",
+		summary: "link a Magento identity to an existing Sage document",
 		help: "Links a Magento identity to an existing Sage document, so the next sync uses it instead of creating one.\n" +
 			"Typical use: a synced Sage contact was deleted (Sage keeps its reference reserved) and re-created by hand;\n" +
 			"link the customer's reference to the new contact: --kind contact --key M42 --currency GBP --sage-id <id>.\n" +
@@ -184,10 +188,12 @@ var xrefCommands = map[string]command{
 	},
 }
 
-var policyCommands = map[string]command{
-	"get": {
-		usage: "policy get --tenant T",
-		help:  "Prints the tenant's stored sync policy as JSON. Keys it leaves out take their defaults.",
+var policyCommands = []command{
+	{
+		name:    "get",
+		args:    "--tenant T",
+		summary: "print the tenant's sync policy (JSON)",
+		help:    "Prints the tenant's stored sync policy as JSON. Keys it leaves out take their defaults.",
 		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			return func(c *cli, ctx context.Context, args []string) error {
@@ -209,8 +215,10 @@ var policyCommands = map[string]command{
 			}
 		},
 	},
-	"set": {
-		usage: "policy set --tenant T --file F",
+	{
+		name:    "set",
+		args:    "--tenant T --file F",
+		summary: "validate and store a policy (F or - for stdin)",
 		help: "Validates a policy document and stores it (it replaces the whole policy). The service checks the keys,\n" +
 			"their shapes and the Sage ids against the tenant's reference data, and names every bad field.\n" +
 			"Edit the output of policy get: ledgerctl policy get --tenant acme > p.json; …; ledgerctl policy set --tenant acme --file p.json",
@@ -263,9 +271,11 @@ func readInput(name string) ([]byte, error) {
 	return b, nil
 }
 
-var refdataCommands = map[string]command{
-	"refresh": {
-		usage: "refdata refresh --tenant T",
+var refdataCommands = []command{
+	{
+		name:    "refresh",
+		args:    "--tenant T",
+		summary: "re-read the tenant's Sage reference data",
 		help: "Re-reads the tenant's Sage reference data (ledger accounts, tax rates, bank accounts) now, e.g. after\n" +
 			"adding a bank account in Sage. The policy is not changed.",
 		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
@@ -331,9 +341,11 @@ func (f dlqFlags) filter() (*ledgerv1.DeadLetterFilter, error) {
 		EntityType: *f.entity, Since: since, Until: until, SyncRunIds: splitList(*f.runs)}, nil
 }
 
-var dlqCommands = map[string]command{
-	"list": {
-		usage: "dlq list [--tenant T] [--stage S] [--class C] [--code C] [--entity E] [--since T] [--until T] [--run IDS] [--limit N]",
+var dlqCommands = []command{
+	{
+		name:    "list",
+		args:    "[--tenant T] [--stage S] [--class C] [--code C] [--entity E] [--since T] [--until T] [--run IDS] [--limit N]",
+		summary: "list dead letters",
 		help: "Lists dead letters (messages a stage gave up on), oldest first, with the error that stopped them.\n" +
 			"Fix the cause (see ledgerctl runs show RUN), then replay them with dlq replay and the same filters.",
 		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
@@ -385,8 +397,10 @@ var dlqCommands = map[string]command{
 			}
 		},
 	},
-	"replay": {
-		usage: "dlq replay [--tenant T] [--stage S] [--class C] [--code C] [--entity E] [--since T] [--until T] [--run IDS] [--dry-run] [--rate N]",
+	{
+		name:    "replay",
+		args:    "[--tenant T] [--stage S] [--class C] [--code C] [--entity E] [--since T] [--until T] [--run IDS] [--dry-run] [--rate N]",
+		summary: "republish dead letters to their original subjects",
 		help: "Republishes matching dead letters to the subject they came from; each is removed from the DLQ only after\n" +
 			"the republish was acknowledged. Later stages are idempotent, so replaying twice changes nothing in Sage.\n" +
 			"Fix the cause first. --dry-run shows how many would move.",

@@ -11,10 +11,12 @@ import (
 
 var runStatuses = map[string]bool{"pending": true, "running": true, "succeeded": true, "skipped": true, "failed": true}
 
-var runCommands = map[string]command{
-	"list": {
-		usage: "runs list [--tenant T] [--status S] [--limit N]",
-		help:  "Lists sync runs (one per event delivery), newest first.",
+var runCommands = []command{
+	{
+		name:    "list",
+		args:    "[--tenant T] [--status S] [--limit N]",
+		summary: "list sync runs, newest first",
+		help:    "Lists sync runs (one per event delivery), newest first.",
 		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "only this tenant's runs")
 			st := fs.String("status", "", "only runs in this status: pending, running, succeeded, skipped or failed")
@@ -58,9 +60,12 @@ var runCommands = map[string]command{
 				return t.flush()
 			}
 		},
-	}, "show": {
-		usage: "runs show RUN",
-		help:  "Shows one sync run with its outcome and every HTTP attempt it made (Magento fetches, Sage calls, callbacks).",
+	},
+	{
+		name:    "show",
+		args:    "RUN",
+		summary: "one run with its attempt history",
+		help:    "Shows one sync run with its outcome and every HTTP attempt it made (Magento fetches, Sage calls, callbacks).",
 		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
 			return func(c *cli, ctx context.Context, args []string) error {
 				if len(args) != 1 {
@@ -120,8 +125,10 @@ var runCommands = map[string]command{
 			}
 		},
 	},
-	"retry": {
-		usage: "runs retry RUN...",
+	{
+		name:    "retry",
+		args:    "RUN...",
+		summary: "re-run runs; re-fires the sync-state callback",
 		help: "Re-runs finished runs, like the dashboard's Retry button: each run goes back to pending and its event is\n" +
 			"processed again. The sync is idempotent (nothing is duplicated in Sage) and the new result fires the\n" +
 			"sync-state callback again, so the Magento grid shows it. Fix the cause first (policy, mapping, Sage).\n" +

@@ -9,10 +9,12 @@ import (
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
-var sageCommands = map[string]command{
-	"connect": {
-		usage: "sage connect --tenant T",
-		help:  "Prints the Sage authorization URL. Open it in a browser within 10 minutes, sign in to Sage and choose Allow.",
+var sageCommands = []command{
+	{
+		name:    "connect",
+		args:    "--tenant T",
+		summary: "print the Sage authorization URL to open",
+		help:    "Prints the Sage authorization URL. Open it in a browser within 10 minutes, sign in to Sage and choose Allow.",
 		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			return func(c *cli, ctx context.Context, args []string) error {
@@ -35,9 +37,11 @@ var sageCommands = map[string]command{
 			}
 		},
 	},
-	"disconnect": {
-		usage: "sage disconnect --tenant T",
-		help:  "Revokes the tenant's Sage authorisation at Sage and deletes its tokens; writes pause until Sage is connected again.",
+	{
+		name:    "disconnect",
+		args:    "--tenant T",
+		summary: "revoke the Sage authorization and delete the tokens",
+		help:    "Revokes the tenant's Sage authorisation at Sage and deletes its tokens; writes pause until Sage is connected again.",
 		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			return func(c *cli, ctx context.Context, args []string) error {

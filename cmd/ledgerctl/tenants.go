@@ -10,10 +10,12 @@ import (
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
-var tenantCommands = map[string]command{
-	"create": {
-		usage: "tenants create [--id ID] --name NAME",
-		help:  "Registers a tenant (one per Magento shop). Without --id the service assigns a UUID.",
+var tenantCommands = []command{
+	{
+		name:    "create",
+		args:    "[--id ID] --name NAME",
+		summary: "register a tenant (one per shop)",
+		help:    "Registers a tenant (one per Magento shop). Without --id the service assigns a UUID.",
 		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
 			id := fs.String("id", "", "explicit tenant id: 1-64 letters, digits, '-' or '_' (default: a UUID)")
 			name := fs.String("name", "", "shop or company name (required)")
@@ -41,9 +43,11 @@ var tenantCommands = map[string]command{
 			}
 		},
 	},
-	"list": {
-		usage: "tenants list",
-		help:  "Lists every tenant with its Magento and Sage connection state.",
+	{
+		name:    "list",
+		args:    "",
+		summary: "list tenants and their connections",
+		help:    "Lists every tenant with its Magento and Sage connection state.",
 		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
 			return func(c *cli, ctx context.Context, args []string) error {
 				if len(args) > 0 {
@@ -69,9 +73,11 @@ var tenantCommands = map[string]command{
 			}
 		},
 	},
-	"show": {
-		usage: "tenants show TENANT",
-		help:  "Shows one tenant's connections and its sync run counts.",
+	{
+		name:    "show",
+		args:    "TENANT",
+		summary: "one tenant with its run counts",
+		help:    "Shows one tenant's connections and its sync run counts.",
 		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
 			return func(c *cli, ctx context.Context, args []string) error {
 				if len(args) != 1 {
