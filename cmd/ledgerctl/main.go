@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -160,7 +161,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		c.g.addr = v
 	}
 	c.g.token = strings.TrimSpace(os.Getenv("LEDGER_ADMIN_TOKEN"))
-	c.g.tls = os.Getenv("LEDGER_ADMIN_TLS") == "true"
+	if v := strings.TrimSpace(os.Getenv("LEDGER_ADMIN_TLS")); v != "" {
+		tls, err := strconv.ParseBool(v)
+		if err != nil {
+			return usagef("LEDGER_ADMIN_TLS=%q: use true or false (1 and 0 work too)", v)
+		}
+		c.g.tls = tls
+	}
 
 	top := flag.NewFlagSet("ledgerctl", flag.ContinueOnError)
 	top.SetOutput(io.Discard)

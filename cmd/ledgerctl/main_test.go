@@ -143,6 +143,11 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("ledgerctl %v: exit %d, stderr %q; want exit 2 containing %q", tc.args, code, stderr, tc.want)
 		}
 	}
+	// A setting that does not parse is refused, not silently ignored.
+	t.Setenv("LEDGER_ADMIN_TLS", "yes please")
+	if _, stderr, code := ledgerctl(t, "tenants", "list"); code != exitUsage || !strings.Contains(stderr, "LEDGER_ADMIN_TLS") {
+		t.Errorf("LEDGER_ADMIN_TLS=\"yes please\": exit %d, stderr %q; want exit 2 naming the variable", code, stderr)
+	}
 }
 
 func TestHelpExitsZero(t *testing.T) {
