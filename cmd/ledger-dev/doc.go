@@ -10,5 +10,5 @@
 //	                  no duplicate Sage document and nothing lost
 //
 // It is the only program that imports both the services and the simulators;
-// the services never import each other (DESIGN §2).
+// the services never import each other.
 package main

@@ -1,4 +1,4 @@
-// Package policy is a tenant's sync policy and mappings (DESIGN §3): what to
+// Package policy is a tenant's sync policy and mappings: what to
 // sync and how Magento values map onto the tenant's Sage reference data. It is
 // stored as JSON in the policies table, validated before it is stored (shape
 // with Validate, Sage ids with CheckReferences against the reference cache),
@@ -46,8 +46,10 @@ type Policy struct {
 
 	// Tax: applied percentage ("20.00") → Sage tax rate id, with a default for
 	// unmapped percentages, and the business's zero rate (GB_ZERO on UK
-	// businesses) for untaxed lines and shipping (quirk §32) and non-domestic
-	// customers (§29).
+	// businesses) for untaxed lines and shipping (Sage recomputes shipping tax
+	// from the rate sent: quirk 32) and for customers outside the home country
+	// (a UK business must zero-rate them: quirk 29). Quirk numbers are the
+	// catalogue in services/mapper/quirks.
 	TaxRateMap       map[string]string `json:"tax_rate_map,omitempty"`
 	DefaultTaxRateID string            `json:"default_tax_rate_id"`
 	ZeroTaxRateID    string            `json:"zero_tax_rate_id"`
@@ -93,10 +95,12 @@ type Policy struct {
 	// full_name, email.
 	CustomerNamePriority []string `json:"customer_name_priority,omitempty"`
 	// HomeCountry is the business's country (ISO-2); other billing countries are
-	// cross-border (quirks §29, §30).
+	// cross-border: zero-rated, with one EU goods/services type on every line
+	// (quirks 29 and 30).
 	HomeCountry string `json:"home_country"`
 	// BaseCurrency is the Sage business's base currency (ISO 4217); contacts
-	// trading in another currency get a reference suffix (quirk §23).
+	// trading in another currency get a one-letter currency suffix on their
+	// reference (quirk 23).
 	BaseCurrency string `json:"base_currency"`
 
 	// B2C consolidation of small guest orders onto one contact per currency.
@@ -104,7 +108,8 @@ type Policy struct {
 
 	// EUGoodsServicesDefault is the eu_goods_services_type_id of cross-border
 	// lines whose product type is not in ProductTypeEUMap, and of every line of
-	// an invoice that mixes both (quirk §30). GOODS or SERVICES; default GOODS.
+	// an invoice that mixes both, since Sage wants the same type on every line
+	// (quirk 30). GOODS or SERVICES; default GOODS.
 	EUGoodsServicesDefault string `json:"eu_goods_services_default"`
 	// ProductTypeEUMap maps a Magento product type (simple, virtual,
 	// downloadable, …) to GOODS or SERVICES.

@@ -39,12 +39,13 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("sage %s %s: HTTP %d: %s", e.Method, e.Path, e.Status, msg)
 }
 
-// umbrellaSource is the $source Sage answers first for many unrelated line
-// failures (quirk §20).
+// umbrellaSource is the $source Sage answers first, with "This field is
+// required.", for many unrelated line failures (quirk 20 in the catalogue of
+// services/mapper/quirks).
 const umbrellaSource = "line_items.description"
 
 // Primary is the entry that names the real cause: the most specific $source
-// (the one with the most path segments), never the §20 umbrella
+// (the one with the most path segments), never the umbrella
 // "line_items.description: This field is required." when another entry exists,
 // and the first entry when none has a source.
 func (e *APIError) Primary() ErrorItem {

@@ -8,8 +8,8 @@ import (
 )
 
 // Regions are the values Sage's authorization page accepts in its country
-// parameter (reference §1.1). The country routes the user to Sage's UK or North
-// American authorization server and must match the business's region.
+// parameter. The country routes the user to Sage's UK or North American
+// authorization server and must match the business's region.
 var Regions = []string{"ca", "de", "es", "fr", "gb", "ie", "us"}
 
 // NormaliseRegion lower-cases a region or callback country ("GB" → "gb") and
@@ -42,9 +42,8 @@ func (o OAuth) AuthCodeURLRegion(state, region string, opts ...oauth2.AuthCodeOp
 }
 
 // RegionalAPI maps a region to its API base URL. Sage documents one base URL for
-// every region (reference §1.1, api.accounting.sage.com/v3.1), so an empty map
-// is the normal case; entries exist for deployments that must pin a region to
-// another host.
+// every region (api.accounting.sage.com/v3.1), so an empty map is the normal
+// case; entries exist for deployments that must pin a region to another host.
 type RegionalAPI map[string]string
 
 // For returns the API base URL of region, or def when none is configured.

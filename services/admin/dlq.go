@@ -178,7 +178,7 @@ func (s *Service) ListDeadLetters(ctx context.Context, req *ledgerv1.ListDeadLet
 	return out, nil
 }
 
-// ReplayDeadLetters republishes matching dead letters (DESIGN §4): each
+// ReplayDeadLetters republishes matching dead letters: each
 // original goes back to its original subject with its Ledger-Type and
 // traceparent headers and Nats-Msg-Id "replay:<dlq sequence>" (a replay
 // repeated within the dedupe window stores it once), and the dead letter is

@@ -1,4 +1,4 @@
-// Package admin is Ledger's operator surface (DESIGN §2, §5): the gRPC
+// Package admin is Ledger's operator surface: the gRPC
 // AdminService behind ledgerctl, and an HTTP listener for the Sage OAuth
 // start/callback, a minimal HTML dashboard, /healthz, /readyz and /metrics.
 //

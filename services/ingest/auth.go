@@ -31,9 +31,10 @@ type unavailableError struct {
 func (e *unavailableError) Error() string { return e.What + ": " + e.Err.Error() }
 func (e *unavailableError) Unwrap() error { return e.Err }
 
-// authenticate verifies a Magento → Ledger token as wire §3.4 asks and returns
-// the tenant it speaks for. pathTenant, when not empty, is the {tenant} of a
-// webhook URL: the token's sub must equal it. Otherwise sub names the tenant.
+// authenticate verifies a Magento → Ledger token (magento.VerifyOutbound, then
+// the jti replay cache) and returns the tenant it speaks for. pathTenant, when
+// not empty, is the {tenant} of a webhook URL: the token's sub must equal it.
+// Otherwise sub names the tenant.
 // Errors are *authError (401) or *unavailableError (503).
 func (s *Service) authenticate(ctx context.Context, r *http.Request, pathTenant string) (store.Tenant, error) {
 	raw, ok := bearer(r.Header.Get("Authorization"))

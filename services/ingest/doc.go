@@ -1,7 +1,8 @@
 // Package ingest is Ledger's Magento-facing HTTP service. It receives the
 // signed webhooks the real Byte8 Magento modules send from their outbox drain
-// (wire §2.1), records each delivery as a sync run and publishes it to the
-// OUTBOX stream for the mapper; it also answers the admin tile
+// (POST /webhooks/magento/{tenant}/{event}), records each delivery as a sync
+// run and publishes it to the OUTBOX stream for the mapper; it also answers
+// the admin tile
 // (GET /v1/tile/health), the Disconnect button (POST /v1/tenant/disconnect)
 // and GET /v1/status, and serves /healthz, /readyz and /metrics.
 //
@@ -22,8 +23,9 @@
 // # Authentication
 //
 // Every Magento call carries an HS256 JWT signed with the tenant's outbound
-// HKDF subkey (wire §3.3). Ingest verifies it as wire §3.4 recommends
-// (magento.VerifyOutbound, sub equal to the URL's tenant on webhooks) and
+// HKDF subkey, minted for that request and valid for 60 s. Ingest verifies
+// it (magento.VerifyOutbound: signature, iss, aud and times with leeway; sub
+// equal to the URL's tenant on webhooks), answers 401 when it fails, and
 // keeps a replay cache of (tenant, jti) until exp plus leeway. The cache is in
 // memory and per replica; running several replicas would move it to a NATS KV
 // bucket so a token cannot be replayed against another replica.

@@ -13,7 +13,7 @@ import (
 	"github.com/ledgersync/ledger/libs/store"
 )
 
-// TileHealth is the body of GET /v1/tile/health (wire §2.2), the shape the
+// TileHealth is the body of GET /v1/tile/health, the shape the
 // Magento admin tile reads.
 type TileHealth struct {
 	Tenant  TileTenant  `json:"tenant"`
@@ -65,7 +65,7 @@ func (s *Service) tileHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h)
 }
 
-// disconnect serves POST /v1/tenant/disconnect (wire §2.3): the shop is about
+// disconnect serves POST /v1/tenant/disconnect: the shop is about
 // to delete its credentials, so the binding is revoked and the api key
 // forgotten. A second call carries a key Ledger no longer knows and gets 401,
 // which the shop swallows.
@@ -108,7 +108,8 @@ type RunStatus struct {
 	FinishedAt string `json:"finished_at,omitempty"`
 }
 
-// status serves GET /v1/status?entity_type=&entity_id= (wire §2.4).
+// status serves GET /v1/status?entity_type=&entity_id=. The Byte8 client
+// declares it, though no current module calls it.
 func (s *Service) status(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()

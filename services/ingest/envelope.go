@@ -10,8 +10,8 @@ import (
 )
 
 // Envelope is the part of a webhook body ingest forwards. The shop sends
-// {"magento_entity_id":42,"website_id":1,"store_id":1,"occurred_at":"…","payload":{…}}
-// (wire §1.3); unknown keys are ignored so a newer module keeps working.
+// {"magento_entity_id":42,"website_id":1,"store_id":1,"occurred_at":"…","payload":{…}};
+// unknown keys are ignored so a newer module keeps working.
 type Envelope struct {
 	MagentoEntityID int64
 	WebsiteID       int64

@@ -28,7 +28,7 @@ func MsgID(tenant, idempotencyKey, runID string) string {
 	return tenant + ":" + idempotencyKey + ":" + runID
 }
 
-// webhook serves POST /webhooks/magento/{tenant}/{event} (wire §2.1).
+// webhook serves POST /webhooks/magento/{tenant}/{event}.
 func (s *Service) webhook(w http.ResponseWriter, r *http.Request, tenant, event string) {
 	code, outcome := s.acceptWebhook(w, r, tenant, event)
 	s.metrics.webhooks.WithLabelValues(outcome, statusLabel(code)).Inc()

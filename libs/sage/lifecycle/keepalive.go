@@ -10,9 +10,10 @@ import (
 	"github.com/ledgersync/ledger/libs/store"
 )
 
-// Keep-alive defaults: Sage refresh tokens die after 31 days unused (reference
-// §1.3); a binding is refreshed when its refresh token expires within 7 days or
-// was not rotated for 25 days, checked every hour.
+// Keep-alive defaults: Sage refresh tokens die after 31 days unused, and Sage
+// advises refreshing at least monthly even when idle; a binding is refreshed
+// when its refresh token expires within 7 days or was not rotated for 25 days,
+// checked every hour.
 const (
 	DefaultKeepAliveEvery   = time.Hour
 	DefaultKeepAliveExpiry  = 7 * 24 * time.Hour

@@ -27,7 +27,7 @@ import (
 )
 
 // RefreshMargin is how close to expiry an access token is refreshed (Sage access
-// tokens live 300 s; reference §7 rule 1).
+// tokens live 300 s).
 const RefreshMargin = 60 * time.Second
 
 // Store is the token persistence the lifecycle needs; *store.Store implements it.

@@ -28,7 +28,7 @@ const (
 //
 // SyncStateService is the gRPC form of Magento's POST /rest/V1/byte8/sync-state,
 // for receivers that are not the PHP module. It carries the same fields with the
-// same meaning (magento-wire §5.1); a binding chooses HTTP or gRPC.
+// same meaning; a binding chooses HTTP or gRPC.
 type SyncStateServiceClient interface {
 	// PushSyncState upserts a batch of sync-state rows. Each entry is applied on
 	// its own; the response says which were stored.
@@ -59,7 +59,7 @@ func (c *syncStateServiceClient) PushSyncState(ctx context.Context, in *PushSync
 //
 // SyncStateService is the gRPC form of Magento's POST /rest/V1/byte8/sync-state,
 // for receivers that are not the PHP module. It carries the same fields with the
-// same meaning (magento-wire §5.1); a binding chooses HTTP or gRPC.
+// same meaning; a binding chooses HTTP or gRPC.
 type SyncStateServiceServer interface {
 	// PushSyncState upserts a batch of sync-state rows. Each entry is applied on
 	// its own; the response says which were stored.
