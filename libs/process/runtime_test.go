@@ -120,6 +120,18 @@ func TestStartsBeforeItsDependencies(t *testing.T) {
 		code, _ := get(t, r.URL()+"/readyz")
 		return code == http.StatusOK
 	})
+
+	// NATS goes away and comes back: readiness follows, the service stays up.
+	ns = devtest.RestartNATS(t, ns, func() {
+		eventually(t, "/readyz naming NATS while it is down", func() bool {
+			code, body := get(t, r.URL()+"/readyz")
+			return code == http.StatusServiceUnavailable && strings.Contains(body, "nats:")
+		})
+	})
+	eventually(t, "/readyz ready again", func() bool {
+		code, _ := get(t, r.URL()+"/readyz")
+		return code == http.StatusOK
+	})
 	cancel()
 	if err := r.Wait(); err != nil {
 		t.Fatalf("clean shutdown returned %v", err)

@@ -1,10 +1,8 @@
 package admin
 
 import (
-	"context"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/ledgersync/ledger/libs/telemetry"
 )
@@ -18,8 +16,9 @@ const devTokenCookie = "ledger_admin_token"
 //	GET /oauth/sage/start?tenant=T   operator: 302 to Sage's authorization page
 //	GET /oauth/sage/callback         public (the state is the credential)
 //	GET /dashboard                   operator: tenants and recent runs
-//	GET /healthz, /readyz, /metrics  public
+//	GET /metrics                     public
 //
+// The runtime (libs/process) serves /healthz and /readyz in front of it.
 // Operator routes take "Authorization: Bearer <ADMIN_TOKEN>"; with
 // LEDGER_ENV=dev also ?token=<ADMIN_TOKEN> (for a browser).
 func (s *Service) HTTPHandler() http.Handler {
@@ -30,11 +29,6 @@ func (s *Service) HTTPHandler() http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/dashboard", http.StatusFound)
 	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", telemetry.MetricsHandler(s.reg))
 	return securityHeaders(mux)
 }
@@ -71,19 +65,6 @@ func (s *Service) operator(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func (s *Service) handleReady(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := s.st.Ping(ctx); err != nil {
-		s.log.WarnContext(ctx, "not ready", "err", err)
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("database unreachable\n"))
-		return
-	}
-	_, _ = w.Write([]byte("ok\n"))
 }
 
 // securityHeaders keeps pages out of frames and caches, and keeps OAuth codes

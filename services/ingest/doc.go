@@ -4,7 +4,7 @@
 // run and publishes it to the OUTBOX stream for the mapper; it also answers
 // the admin tile
 // (GET /v1/tile/health), the Disconnect button (POST /v1/tenant/disconnect)
-// and GET /v1/status, and serves /healthz, /readyz and /metrics.
+// and GET /v1/status, and serves /metrics (the runtime adds /healthz and /readyz).
 //
 // # Status codes are instructions to the shop
 //

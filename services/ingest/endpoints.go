@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 
 	"github.com/ledgersync/ledger/libs/store"
 )
@@ -154,29 +153,3 @@ func (s *Service) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// healthz serves GET /healthz: the process is alive and serving.
-func (s *Service) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// readyz serves GET /readyz: 200 when the database answers a ping and the
-// NATS connection is up, 503 naming what is not.
-func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	checks := map[string]string{"database": "ok", "nats": "ok"}
-	ready := true
-	if err := s.st.Ping(ctx); err != nil {
-		checks["database"] = "unreachable"
-		ready = false
-	}
-	if nc := s.js.Conn(); nc == nil || nc.Status() != nats.CONNECTED {
-		checks["nats"] = "not connected"
-		ready = false
-	}
-	code := http.StatusOK
-	if !ready {
-		code = http.StatusServiceUnavailable
-	}
-	writeJSON(w, code, checks)
-}

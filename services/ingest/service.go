@@ -83,12 +83,6 @@ func (s *Service) route(w http.ResponseWriter, r *http.Request) {
 	case "/v1/status":
 		s.serve(w, r, "status", http.MethodGet, s.status)
 		return
-	case "/healthz":
-		s.serve(w, r, "healthz", http.MethodGet, s.healthz)
-		return
-	case "/readyz":
-		s.serve(w, r, "readyz", http.MethodGet, s.readyz)
-		return
 	case "/metrics":
 		s.serve(w, r, "metrics", http.MethodGet, s.metrics.handler.ServeHTTP)
 		return

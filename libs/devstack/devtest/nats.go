@@ -30,8 +30,8 @@ func NATSServer(t testing.TB) *server.Server {
 // same JetStream store directory, as a crashed or redeployed server would
 // come back: streams, consumers and stored messages survive, and clients with
 // reconnect enabled find it at the same URL. s must come from NATSServer or
-// RestartNATS.
-func RestartNATS(t testing.TB, s *server.Server) *server.Server {
+// RestartNATS. whileDown, if any, run after the shutdown and before the start.
+func RestartNATS(t testing.TB, s *server.Server, whileDown ...func()) *server.Server {
 	t.Helper()
 	// Both are gone once the server is shut down.
 	storeDir := s.StoreDir() // <dir>/jetstream
@@ -41,6 +41,9 @@ func RestartNATS(t testing.TB, s *server.Server) *server.Server {
 	}
 	s.Shutdown()
 	s.WaitForShutdown()
+	for _, f := range whileDown {
+		f()
+	}
 	return startNATS(t, filepath.Dir(storeDir), devstack.WithNATSPort(addr.Port))
 }
 
