@@ -27,8 +27,18 @@ const natsStorePrefix = "store-"
 type NATSOption func(*natsConfig)
 
 type natsConfig struct {
-	logger *slog.Logger
-	port   int
+	logger     *slog.Logger
+	port       int
+	syncAlways bool
+}
+
+// WithSyncAlways makes JetStream fsync every write before acknowledging it,
+// as production runs it (deploy/nats/nats.conf: sync_interval: always).
+// JetStream's default flushes every two minutes, so an acknowledged message
+// can be lost in a power cut; tests that do not need that durability leave it
+// off for speed.
+func WithSyncAlways() NATSOption {
+	return func(c *natsConfig) { c.syncAlways = true }
 }
 
 // WithNATSLogger sends the server's log lines to logger. Without it the
@@ -74,10 +84,11 @@ func StartNATS(dir string, opts ...NATSOption) (*server.Server, error) {
 	}
 
 	s, err := server.NewServer(&server.Options{
-		Host:      "127.0.0.1",
-		Port:      cfg.port,
-		JetStream: true,
-		StoreDir:  dir,
+		Host:       "127.0.0.1",
+		Port:       cfg.port,
+		JetStream:  true,
+		StoreDir:   dir,
+		SyncAlways: cfg.syncAlways,
 		// The embedded server must not install its own signal handlers: the
 		// host process decides what SIGINT/SIGTERM mean.
 		NoSigs:                 true,
@@ -132,8 +143,8 @@ func natsTempDir() (string, error) {
 
 // NATSURL returns the URL of the NATS server Ledger should use: the value of
 // LEDGER_NATS_URL when set (stop is then a no-op), else the client URL of an
-// embedded JetStream server started with StartNATS(dir); stop shuts it down
-// and waits until it has.
+// embedded JetStream server started with StartNATS(dir) and durable as in
+// production (WithSyncAlways); stop shuts it down and waits until it has.
 func NATSURL(ctx context.Context, dir string) (url string, stop func(), err error) {
 	if u := os.Getenv(EnvNATSURL); u != "" {
 		return u, func() {}, nil
@@ -141,7 +152,7 @@ func NATSURL(ctx context.Context, dir string) (url string, stop func(), err erro
 	if err := ctx.Err(); err != nil {
 		return "", func() {}, err
 	}
-	s, err := StartNATS(dir)
+	s, err := StartNATS(dir, WithSyncAlways())
 	if err != nil {
 		return "", func() {}, err
 	}

@@ -119,3 +119,16 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool, format string, arg
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSyncAlways: WithSyncAlways (what NATSURL starts the development server
+// with) fsyncs every write, as deploy/nats/nats.conf has production do.
+func TestSyncAlways(t *testing.T) {
+	s, err := devstack.StartNATS(t.TempDir(), devstack.WithSyncAlways())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Shutdown(); s.WaitForShutdown() }()
+	if cfg := s.JetStreamConfig(); cfg == nil || !cfg.SyncAlways {
+		t.Fatalf("JetStream config %+v: want SyncAlways", cfg)
+	}
+}
