@@ -10,17 +10,14 @@ import (
 
 // Business is a Sage business as GET /businesses/{id} shows it.
 type Business struct {
-	ID                    string         `json:"id"`
-	DisplayedAs           string         `json:"displayed_as"`
-	Path                  string         `json:"$path"`
+	Base
 	Name                  string         `json:"name"`
 	CountryOfRegistration Base           `json:"country_of_registration"`
 	Subscriptions         []Subscription `json:"subscriptions"`
 	IsDemo                bool           `json:"is_demo"`
 	CreatedAt             time.Time      `json:"created_at"`
 	UpdatedAt             time.Time      `json:"updated_at"`
-	// Lead is simulator-only information for /__sim/: whether this is the
-	// owning user's lead business. Sage does not send it.
+	// Lead (simulator only, not sent) marks the owning user's lead business.
 	Lead bool `json:"-"`
 }
 
@@ -32,19 +29,10 @@ type Subscription struct {
 	Active      bool   `json:"active"`
 }
 
-// Base is Sage's reference to another record: id, displayed_as and $path.
-type Base struct {
-	ID          string `json:"id"`
-	DisplayedAs string `json:"displayed_as"`
-	Path        string `json:"$path,omitempty"`
-}
-
 // user is a Sage user: the identity behind a token and the businesses it reaches.
 type user struct {
-	id          string
-	name        string
+	id, leadID  string
 	businessIDs []string
-	leadID      string
 }
 
 func (u *user) canAccess(businessID string) bool { return slices.Contains(u.businessIDs, businessID) }
@@ -71,51 +59,41 @@ type documents struct {
 	idem        map[string]idemEntry
 }
 
-// ukBusiness reports whether b is registered in GB, where sales documents for
-// customers abroad must be zero rated and name EU goods or services.
-func (b *business) ukBusiness() bool { return b.info.CountryOfRegistration.ID == "GB" }
-
-// userLocked returns the user called name, creating it with businesses built from
-// the template when it does not exist. first marks the default user, which takes
-// the configured business ids. s.mu must be held for writing.
+// userLocked returns the user called name, created on first use with
+// businesses from the template; the default user (first) takes their ids.
 func (s *Server) userLocked(name string, first bool) *user {
 	if u, ok := s.users[name]; ok {
 		return u
 	}
-	u := &user{id: s.newUUID(), name: name}
+	h := s.newID() // requested_by_id is UUID-shaped
+	u := &user{id: h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]}
 	for i, bc := range s.template {
-		id := bc.ID
 		if !first {
-			id = ""
+			bc.ID = ""
 		}
-		b := s.newBusinessLocked(u, id, bc, i)
-		if bc.Lead && u.leadID == "" {
+		if b := s.newBusinessLocked(u, bc, i); bc.Lead && u.leadID == "" {
 			u.leadID = b.info.ID
 		}
 	}
-	if u.leadID == "" {
-		u.leadID = u.businessIDs[0]
-	}
+	u.leadID = cmp.Or(u.leadID, u.businessIDs[0])
 	s.users[name] = u
 	return u
 }
 
-// newBusinessLocked creates a business for u from bc (the i-th of the user's
-// businesses) with a fresh chart of accounts. An empty id generates one. s.mu
-// must be held for writing.
-func (s *Server) newBusinessLocked(u *user, id string, bc BusinessConfig, i int) *business {
-	now := s.stamp()
+// newBusinessLocked creates u's i-th business from bc with a fresh chart of
+// accounts.
+func (s *Server) newBusinessLocked(u *user, bc BusinessConfig, i int) *business {
+	now, id := s.stamp(), bc.ID
 	if id == "" {
 		id = s.newID()
 	}
-	bname := cmp.Or(bc.Name, "Ledger Demo Ltd")
+	name := cmp.Or(bc.Name, "Ledger Demo Ltd")
 	if bc.Name == "" && i > 0 {
-		bname = fmt.Sprintf("Ledger Demo %d Ltd", i+1)
+		name = fmt.Sprintf("Ledger Demo %d Ltd", i+1)
 	}
 	b := &business{info: Business{
-		ID: id, DisplayedAs: bname, Path: "/businesses/" + id, Name: bname, CountryOfRegistration: *country(cmp.Or(bc.Country, "GB")),
-		Subscriptions: []Subscription{{ID: "ACCOUNTING", DisplayedAs: "Accounting", Active: true}},
-		CreatedAt:     now, UpdatedAt: now,
+		Base: link("businesses", id, name), Name: name, CountryOfRegistration: named("countries", countryNames, cmp.Or(bc.Country, "GB")),
+		Subscriptions: []Subscription{{ID: "ACCOUNTING", DisplayedAs: "Accounting", Active: true}}, CreatedAt: now, UpdatedAt: now,
 	}}
 	b.ledgerAccounts = s.seedLedgerAccounts(now)
 	b.bankAccounts = s.seedBankAccounts(now, b.ledgerAccounts)
@@ -134,15 +112,10 @@ func (s *Server) ChangeLeadBusiness() string {
 	defer s.mu.Unlock()
 	u := s.users[defaultUser]
 	if len(u.businessIDs) == 1 {
-		s.newBusinessLocked(u, "", BusinessConfig{}, len(u.businessIDs))
+		s.newBusinessLocked(u, BusinessConfig{}, 1)
 	}
-	next := 0
-	for i, id := range u.businessIDs {
-		if id == u.leadID {
-			next = (i + 1) % len(u.businessIDs)
-		}
-	}
-	u.leadID = u.businessIDs[next]
+	i := slices.Index(u.businessIDs, u.leadID)
+	u.leadID = u.businessIDs[(i+1)%len(u.businessIDs)]
 	return u.leadID
 }
 
@@ -159,12 +132,11 @@ func (s *Server) SetLeadBusiness(id string) error {
 	return fmt.Errorf("sagesim: no business %q", id)
 }
 
-// Businesses returns every business of every simulated user; Lead is set on each
-// user's lead business.
-func (s *Server) Businesses() []Business {
+// Businesses returns every business of every simulated user, Lead set on each
+// user's lead.
+func (s *Server) Businesses() (out []Business) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []Business
 	for _, u := range s.users {
 		for _, id := range u.businessIDs {
 			b := s.businesses[id].info
@@ -175,31 +147,27 @@ func (s *Server) Businesses() []Business {
 	return out
 }
 
-func (s *Server) listBusinesses(r *http.Request, c *apiCall) response {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	items := make([]Business, 0, len(c.user.businessIDs))
-	for _, id := range c.user.businessIDs {
-		items = append(items, s.businesses[id].info)
-	}
-	// /businesses is unpaginated: Sage reports the largest int32 as page size.
-	return jsonResponse(http.StatusOK, listEnvelope{
-		Total: len(items), Page: 1, ItemsPerPage: 2147483647, Items: items,
-	})
-}
-
-// getBusiness is GET /businesses/{id}, and GET /businesses/lead with lead.
-func (s *Server) getBusiness(lead bool) apiHandler {
-	return func(r *http.Request, c *apiCall) response {
-		id := r.PathValue("id")
-		if lead {
-			id = c.user.leadID
-		}
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-		if !c.user.canAccess(id) {
+// businessRoutes registers GET /businesses (unpaginated: Sage reports the
+// largest int32 as page size), /businesses/lead and /businesses/{id}; they
+// neither check nor echo X-Business.
+func (s *Server) businessRoutes(mux *http.ServeMux) {
+	for _, route := range []string{"", "/lead", "/{id}"} {
+		mux.HandleFunc("GET /v3.1/businesses"+route, s.apiFor(func(r *http.Request, c *apiCall) *response {
+			s.mu.RLock()
+			defer s.mu.RUnlock()
+			switch id := r.PathValue("id"); {
+			case route == "":
+				items := make([]Business, 0, len(c.user.businessIDs))
+				for _, id := range c.user.businessIDs {
+					items = append(items, s.businesses[id].info)
+				}
+				return jsonResponse(http.StatusOK, listEnvelope{Total: len(items), Page: 1, ItemsPerPage: 2147483647, Items: items})
+			case route == "/lead":
+				return jsonResponse(http.StatusOK, s.businesses[c.user.leadID].info)
+			case c.user.canAccess(id):
+				return jsonResponse(http.StatusOK, s.businesses[id].info)
+			}
 			return notFound()
-		}
-		return jsonResponse(http.StatusOK, s.businesses[id].info)
+		}, true))
 	}
 }

@@ -1,6 +1,7 @@
 package sagesim
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,8 +10,8 @@ import (
 	"github.com/ledgersync/ledger/libs/money"
 )
 
-// CatalogItem is what products and services share: reference data for the
-// lines of sales documents.
+// CatalogItem is what products and services, which lines of sales documents
+// may name, share.
 type CatalogItem struct {
 	Record
 	Deletable             bool         `json:"deletable"`
@@ -29,6 +30,39 @@ type CatalogItem struct {
 
 func (c *CatalogItem) catalog() *CatalogItem { return c }
 
+// Product is a stock or non-stock product.
+type Product struct {
+	CatalogItem
+	SalesPrices     []ProductSalesPrice `json:"sales_prices"`
+	CatalogItemType Base                `json:"catalog_item_type"`
+}
+
+// ProductSalesPrice is one of a product's selling prices.
+type ProductSalesPrice struct {
+	ID                    string       `json:"id"`
+	DisplayedAs           string       `json:"displayed_as"`
+	PriceName             string       `json:"price_name"`
+	Price                 money.Amount `json:"price"`
+	PriceIncludesTax      bool         `json:"price_includes_tax"`
+	ProductSalesPriceType Base         `json:"product_sales_price_type"`
+}
+
+// Service is a service item.
+type Service struct {
+	CatalogItem
+	SalesRates []ServiceRate `json:"sales_rates"`
+}
+
+// ServiceRate is one of a service's selling rates.
+type ServiceRate struct {
+	ID              string       `json:"id"`
+	DisplayedAs     string       `json:"displayed_as"`
+	RateName        string       `json:"rate_name"`
+	Rate            money.Amount `json:"rate"`
+	RateIncludesTax bool         `json:"rate_includes_tax"`
+	ServiceRateType Base         `json:"service_rate_type"`
+}
+
 // catalogInput holds what products and services share on POST and PUT.
 type catalogInput struct {
 	ItemCode                *string       `json:"item_code"`
@@ -46,6 +80,87 @@ type catalogInput struct {
 
 func (in *catalogInput) shared() *catalogInput { return in }
 
+type productInput struct {
+	catalogInput
+	CatalogItemTypeID *string `json:"catalog_item_type_id"`
+	SalesPrices       *[]struct {
+		PriceName               *string       `json:"price_name"`
+		Price                   *money.Amount `json:"price"`
+		PriceIncludesTax        bool          `json:"price_includes_tax"`
+		ProductSalesPriceTypeID *string       `json:"product_sales_price_type_id"`
+	} `json:"sales_prices"`
+}
+
+type serviceInput struct {
+	catalogInput
+	SalesRates *[]struct {
+		RateName          *string       `json:"rate_name"`
+		Rate              *money.Amount `json:"rate"`
+		RateIncludesTax   bool          `json:"rate_includes_tax"`
+		ServiceRateTypeID *string       `json:"service_rate_type_id"`
+	} `json:"sales_rates"`
+}
+
+// Products returns a business's products, as Contacts does contacts.
+func (s *Server) Products(businessID string) []Product {
+	return snapshot(s, businessID, productKind.kind)
+}
+
+// Services returns a business's services, as Contacts does contacts.
+func (s *Server) Services(businessID string) []Service {
+	return snapshot(s, businessID, serviceKind.kind)
+}
+
+var catalogItemTypes = map[string]string{"STOCK_ITEM": "Stock", "NON_STOCK_ITEM": "Non-stock"}
+
+// productKind: a product needs purchase_ledger_account_id and has a catalog
+// item type (STOCK_ITEM unless sent) and sales prices.
+var productKind = &catalogKind[*Product, *productInput]{
+	kind: &kind[*Product]{root: "product", resource: "products",
+		store: func(b *business) *store[*Product] { return &b.products }, match: catalogMatch[*Product]},
+	purchaseRequired: true,
+	newInput:         func() *productInput { return new(productInput) },
+	check: func(in *productInput) (errs problems) {
+		t := str(in.CatalogItemTypeID)
+		errs.when(t != "" && catalogItemTypes[t] == "", apiErr(CodeRecordInvalid, "is not included in the list", "catalog_item_type_id"))
+		for _, p := range valueOr(in.SalesPrices, nil) {
+			errs.when(p.Price == nil, required("sales_prices.price"))
+		}
+		return errs
+	},
+	build: func(s *Server, item CatalogItem, in *productInput) *Product {
+		p := &Product{CatalogItem: item, CatalogItemType: named("catalog_item_types", catalogItemTypes, cmp.Or(str(in.CatalogItemTypeID), "STOCK_ITEM"))}
+		for _, sp := range valueOr(in.SalesPrices, nil) {
+			name, pt := cmp.Or(str(sp.PriceName), "Selling Price"), cmp.Or(str(sp.ProductSalesPriceTypeID), "SELLING_PRICE") // [I]
+			p.SalesPrices = append(p.SalesPrices, ProductSalesPrice{ID: s.newID(), DisplayedAs: name, PriceName: name, Price: *sp.Price,
+				PriceIncludesTax: sp.PriceIncludesTax, ProductSalesPriceType: link("product_sales_price_types", pt, name)})
+		}
+		return p
+	},
+}
+
+// serviceKind: a service has sales rates and may omit its purchase ledger.
+var serviceKind = &catalogKind[*Service, *serviceInput]{
+	kind: &kind[*Service]{root: "service", resource: "services",
+		store: func(b *business) *store[*Service] { return &b.services }, match: catalogMatch[*Service]},
+	newInput: func() *serviceInput { return new(serviceInput) },
+	check: func(in *serviceInput) (errs problems) {
+		for _, rt := range valueOr(in.SalesRates, nil) {
+			errs.when(rt.Rate == nil, required("sales_rates.rate"))
+		}
+		return errs
+	},
+	build: func(s *Server, item CatalogItem, in *serviceInput) *Service {
+		sv := &Service{CatalogItem: item}
+		for _, rt := range valueOr(in.SalesRates, nil) {
+			name, typ := cmp.Or(str(rt.RateName), "Rate"), cmp.Or(str(rt.ServiceRateTypeID), "RATE") // [I]
+			sv.SalesRates = append(sv.SalesRates, ServiceRate{ID: s.newID(), DisplayedAs: name, RateName: name, Rate: *rt.Rate,
+				RateIncludesTax: rt.RateIncludesTax, ServiceRateType: link("service_rate_types", typ, name)})
+		}
+		return sv
+	},
+}
+
 // catalogKind is what sets products and services apart.
 type catalogKind[D interface {
 	document
@@ -55,12 +170,11 @@ type catalogKind[D interface {
 	purchaseRequired bool
 	newInput         func() In
 	// check returns the kind's own 422 entries; build completes a valid item.
-	check func(in In) []APIError
+	check func(in In) problems
 	build func(s *Server, item CatalogItem, in In) D
 }
 
-// catalogMatch is the list filter of catalog items: search (item code or
-// description) and active.
+// catalogMatch filters lists on search (item code or description) and active.
 func catalogMatch[D interface{ catalog() *CatalogItem }](q url.Values, lp listParams) func(D) bool {
 	active := q.Get("active")
 	return func(d D) bool {
@@ -70,10 +184,10 @@ func catalogMatch[D interface{ catalog() *CatalogItem }](q url.Values, lp listPa
 	}
 }
 
-// writer is POST /resource and PUT /resource/{id}; a PUT changes only the
-// fields it sends (prices and rates as a whole).
-func (k *catalogKind[D, In]) writer(s *Server) *upsert[D, In] {
-	return &upsert[D, In]{kind: k.kind, newInput: k.newInput,
+// routes registers the kind's routes; a PUT changes only the fields it sends
+// (prices and rates as a whole).
+func (k *catalogKind[D, In]) routes(s *Server, mux *http.ServeMux) {
+	w := &upsert[D, In]{kind: k.kind, newInput: k.newInput,
 		save: func(b *business, in In, prev D, update bool, _ Quirks, now time.Time) (D, []APIError) {
 			self := ""
 			if update {
@@ -103,63 +217,28 @@ func (k *catalogKind[D, In]) writer(s *Server) *upsert[D, In] {
 			return k.build(s, item, in), nil
 		},
 	}
-}
-
-// routes registers POST, GET and PUT /resource[/{id}].
-func (k *catalogKind[D, In]) routes(s *Server, mux *http.ServeMux) {
-	w := k.writer(s)
 	k.kind.routes(s, mux, w.handler(s, false), w.handler(s, true), nil)
 }
 
-// resolveCatalogLocked checks the shared fields (Sage's schema limits:
-// item_code and description 255, notes 500, source_guid 255,
-// purchase_description 250) and resolves them into an item. taken reports
-// whether an item code is used by another item of the same kind. s.mu must be
-// held.
+// resolveCatalogLocked checks the shared fields (Sage's schema limits: item_code
+// and description 255, notes 500, source_guid 255, purchase_description 250);
+// taken reports an item code used by another item of the kind.
 func resolveCatalogLocked(b *business, in *catalogInput, purchaseRequired bool, taken func(string) bool) (CatalogItem, problems) {
 	var errs problems
 	item := CatalogItem{Deletable: true, Active: valueOr(in.Active, true), CostPrice: valueOr(in.CostPrice, money.Zero),
 		ItemCode: strings.TrimSpace(str(in.ItemCode)), Description: strings.TrimSpace(str(in.Description)),
 		Notes: str(in.Notes), SourceGUID: str(in.SourceGUID), PurchaseDescription: str(in.PurchaseDescription)}
-	if item.Description == "" {
-		errs = append(errs, required("description"))
-	} else {
-		errs = append(errs, maxLength(item.Description, 255, "description")...)
-	}
-	if tooLong(item.ItemCode, 255) {
-		errs = append(errs, maxLength(item.ItemCode, 255, "item_code")...)
-	} else if item.ItemCode != "" && taken(item.ItemCode) {
-		errs = append(errs, apiErr(CodeRecordInvalid, "Item code has already been taken", "item_code"))
-	}
+	errs.when(item.Description == "", required("description"))
+	errs = append(errs, maxLength(item.Description, 255, "description")...)
+	errs = append(errs, maxLength(item.ItemCode, 255, "item_code")...)
+	errs.when(item.ItemCode != "" && !tooLong(item.ItemCode, 255) && taken(item.ItemCode),
+		apiErr(CodeRecordInvalid, "Item code has already been taken", "item_code"))
 	errs = append(errs, maxLength(item.Notes, 500, "notes")...)
 	errs = append(errs, maxLength(item.SourceGUID, 255, "source_guid")...)
 	errs = append(errs, maxLength(item.PurchaseDescription, 250, "purchase_description")...)
-	ledger := func(p *string, source string, req, sales bool) *Base {
-		la, ok := byID(b.ledgerAccounts, str(p))
-		switch {
-		case str(p) == "" && req:
-			errs = append(errs, required(source))
-		case str(p) == "":
-		case !ok:
-			errs = append(errs, apiErr(CodeRecordNotFound, "Couldn't find record.", source))
-		case sales && !la.VisibleInSales:
-			errs = append(errs, apiErr(CodeRecordInvalid, "The ledger account is not valid for sales.", source))
-		default:
-			return new(la.ref())
-		}
-		return nil
-	}
-	item.SalesLedgerAccount = ledger(in.SalesLedgerAccountID, "sales_ledger_account_id", true, true)
-	item.PurchaseLedgerAccount = ledger(in.PurchaseLedgerAccountID, "purchase_ledger_account_id", purchaseRequired, false)
-	rate := func(p *string, source string) *Base {
-		t, ok := byID(taxRates, str(p))
-		if ok {
-			return new(t.ref())
-		}
-		errs.when(str(p) != "", apiErr(CodeRecordInvalid, "Couldn't find tax rate.", source))
-		return nil
-	}
-	item.SalesTaxRate = rate(in.SalesTaxRateID, "sales_tax_rate_id")
-	item.PurchaseTaxRate = rate(in.PurchaseTaxRateID, "purchase_tax_rate_id")
+	item.SalesLedgerAccount = refOf(ledgerAccountLocked(&errs, b, in.SalesLedgerAccountID, "sales_ledger_account_id", true, true))
+	item.PurchaseLedgerAccount = refOf(ledgerAccountLocked(&errs, b, in.PurchaseLedgerAccountID, "purchase_ledger_account_id", purchaseRequired, false))
+	item.SalesTaxRate = refOf(taxRateOf(&errs, in.SalesTaxRateID, "sales_tax_rate_id"))
+	item.PurchaseTaxRate = refOf(taxRateOf(&errs, in.PurchaseTaxRateID, "purchase_tax_rate_id"))
 	return item, errs
 }

@@ -33,10 +33,7 @@ type Config struct {
 
 // Client is a registered OAuth client (an app in Sage's developer self-service).
 type Client struct {
-	// ID is the client_id.
-	ID string
-	// Secret is the client_secret.
-	Secret string
+	ID, Secret string // client_id and client_secret
 	// RedirectURIs are the allowed callback URLs, compared exactly (Sage compares
 	// case-sensitively). Empty allows any redirect URI.
 	RedirectURIs []string
@@ -60,63 +57,37 @@ type BusinessConfig struct {
 
 // Quirks switches Sage behaviours that surprise a client. A true field makes
 // the simulator behave like Sage; false gives the naive behaviour a client might
-// expect. Each rule lives in a quirk_*.go file; README.md shows the exact
-// response a naive client gets for each.
+// expect. Each rule, and what switching it off does, is described in its
+// quirk_*.go file; README.md shows the exact response a naive client gets.
 type Quirks struct {
-	// CurrencyTaxAmountRequired: each sales document line must carry
-	// currency_tax_amount, else 422 "This field is required.".
+	// CurrencyTaxAmountRequired: every sales document line needs currency_tax_amount.
 	CurrencyTaxAmountRequired bool `json:"currency_tax_amount_required"`
-	// DeliveryAddressMirrorsBilling: a sales document without delivery_address
-	// gets a copy of its billing address (main_address).
+	// DeliveryAddressMirrorsBilling: a missing delivery_address copies main_address.
 	DeliveryAddressMirrorsBilling bool `json:"delivery_address_mirrors_billing"`
-	// UmbrellaLineError: any line-level validation failure puts
-	// line_items.description "This field is required." first in the error array.
+	// UmbrellaLineError: any line failure adds line_items.description first.
 	UmbrellaLineError bool `json:"umbrella_line_error"`
-	// HTMLEntitiesRejected: a line description containing an HTML entity
-	// (&trade;, &amp;, &#8482; …) fails 422.
+	// HTMLEntitiesRejected: a line description with an HTML entity fails.
 	HTMLEntitiesRejected bool `json:"html_entities_rejected"`
-	// ShippingTaxRecomputed: shipping tax is shipping_net_amount × the rate of
-	// shipping_tax_rate_id; a sent shipping_tax_amount is ignored.
+	// ShippingTaxRecomputed: shipping tax is computed; a sent amount is ignored.
 	ShippingTaxRecomputed bool `json:"shipping_tax_recomputed"`
-	// SoftDeleteReservesReference: deleting a contact only sets deleted_at, its
-	// reference stays taken and the contact cannot be updated.
+	// SoftDeleteReservesReference: a deleted contact keeps its reference taken.
 	SoftDeleteReservesReference bool `json:"soft_delete_reserves_reference"`
-	// ContactReferenceMax10: a contact reference longer than 10 characters
-	// fails 422 on reference (off: up to 255 are accepted). Uniqueness is always
-	// enforced.
+	// ContactReferenceMax10: a contact reference is at most 10 characters.
 	ContactReferenceMax10 bool `json:"contact_reference_max_10"`
-	// LineBaseCurrencyRejected: base_currency_* fields on sales document lines
-	// fail 422; Sage derives them from the header exchange_rate.
+	// LineBaseCurrencyRejected: line base_currency_* fields fail.
 	LineBaseCurrencyRejected bool `json:"line_base_currency_rejected"`
-	// DefaultCurrencyIgnored: a contact's default_currency_id is ignored; only
-	// currency_id sets the currency it trades in.
+	// DefaultCurrencyIgnored: a contact's default_currency_id is ignored.
 	DefaultCurrencyIgnored bool `json:"default_currency_ignored"`
-	// ZeroRatedOutsideUK: on a GB business, a sales document whose contact's
-	// main address is outside GB must use a zero rate on every line and on
-	// shipping.
+	// ZeroRatedOutsideUK: documents for customers abroad must be zero rated.
 	ZeroRatedOutsideUK bool `json:"zero_rated_outside_uk"`
-	// EUGoodsServicesTypeRequired: cross-border lines need
-	// eu_goods_services_type_id, the same on every line.
+	// EUGoodsServicesTypeRequired: cross-border lines need one eu_goods_services_type_id.
 	EUGoodsServicesTypeRequired bool `json:"eu_goods_services_type_required"`
-	// ContactCurrencyLocked: a sales document must be in its contact's
-	// currency, and a contact with transactions cannot change currency.
+	// ContactCurrencyLocked: a document is in its contact's currency, which is
+	// fixed once the contact has transactions.
 	ContactCurrencyLocked bool `json:"contact_currency_locked"`
 }
 
 // DefaultQuirks returns every quirk switched on, as Sage behaves.
 func DefaultQuirks() Quirks {
-	return Quirks{
-		CurrencyTaxAmountRequired:     true,
-		DeliveryAddressMirrorsBilling: true,
-		UmbrellaLineError:             true,
-		HTMLEntitiesRejected:          true,
-		ShippingTaxRecomputed:         true,
-		SoftDeleteReservesReference:   true,
-		ContactReferenceMax10:         true,
-		LineBaseCurrencyRejected:      true,
-		DefaultCurrencyIgnored:        true,
-		ZeroRatedOutsideUK:            true,
-		EUGoodsServicesTypeRequired:   true,
-		ContactCurrencyLocked:         true,
-	}
+	return Quirks{true, true, true, true, true, true, true, true, true, true, true, true}
 }

@@ -11,63 +11,38 @@ import (
 
 // ContactPayment is a customer receipt or refund as the API returns it.
 type ContactPayment struct {
-	Record
-	Transaction                Base                `json:"transaction"`
-	TransactionType            Base                `json:"transaction_type"`
-	PaymentMethod              *Base               `json:"payment_method"`
-	Contact                    Base                `json:"contact"`
-	BankAccount                Base                `json:"bank_account"`
-	Date                       string              `json:"date"`
-	NetAmount                  money.Amount        `json:"net_amount"`
-	TaxAmount                  money.Amount        `json:"tax_amount"`
-	TotalAmount                money.Amount        `json:"total_amount"`
-	Currency                   Base                `json:"currency"`
-	ExchangeRate               string              `json:"exchange_rate"`
-	BaseCurrencyNetAmount      money.Amount        `json:"base_currency_net_amount"`
-	BaseCurrencyTaxAmount      money.Amount        `json:"base_currency_tax_amount"`
-	BaseCurrencyTotalAmount    money.Amount        `json:"base_currency_total_amount"`
-	BaseCurrencyCurrencyCharge money.Amount        `json:"base_currency_currency_charge"`
-	Reference                  string              `json:"reference"`
-	AllocatedArtefacts         []AllocatedArtefact `json:"allocated_artefacts"`
-	PaymentOnAccount           *PaymentOnAccount   `json:"payment_on_account"`
-	Editable                   bool                `json:"editable"`
+	ContactTransaction
+	PaymentMethod *Base `json:"payment_method"`
+	BankAccount   Base  `json:"bank_account"`
+	Amounts
+	Currency                   Base              `json:"currency"`
+	ExchangeRate               string            `json:"exchange_rate"`
+	BaseCurrencyCurrencyCharge money.Amount      `json:"base_currency_currency_charge"`
+	Reference                  string            `json:"reference"`
+	PaymentOnAccount           *PaymentOnAccount `json:"payment_on_account"`
+	Editable                   bool              `json:"editable"`
 }
 
 // PaymentOnAccount is the unallocated excess of a customer receipt: a credit the
 // customer can later be refunded or have allocated to an invoice.
 type PaymentOnAccount struct {
-	ID                            string       `json:"id"`
-	DisplayedAs                   string       `json:"displayed_as"`
-	Path                          string       `json:"$path"`
-	CreatedAt                     time.Time    `json:"created_at"`
-	UpdatedAt                     time.Time    `json:"updated_at"`
-	ContactName                   string       `json:"contact_name"`
-	ContactReference              string       `json:"contact_reference"`
-	Contact                       Base         `json:"contact"`
-	Date                          string       `json:"date"`
-	Reference                     string       `json:"reference"`
-	NetAmount                     money.Amount `json:"net_amount"`
-	TaxAmount                     money.Amount `json:"tax_amount"`
-	TotalAmount                   money.Amount `json:"total_amount"`
-	OutstandingAmount             money.Amount `json:"outstanding_amount"`
-	Currency                      Base         `json:"currency"`
-	ExchangeRate                  string       `json:"exchange_rate"`
-	BaseCurrencyNetAmount         money.Amount `json:"base_currency_net_amount"`
-	BaseCurrencyTaxAmount         money.Amount `json:"base_currency_tax_amount"`
-	BaseCurrencyTotalAmount       money.Amount `json:"base_currency_total_amount"`
-	BaseCurrencyOutstandingAmount money.Amount `json:"base_currency_outstanding_amount"`
-	Status                        Base         `json:"status"`
-
+	Base
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Artefact
 	paymentID string // the receipt it came from
 }
 
+// contactPaymentInput repeats transactionInput's fields rather than embed it,
+// so that a field of the wrong type is named as sent.
 type contactPaymentInput struct {
 	IdempotencyID              string                    `json:"idempotency_id"`
 	TransactionTypeID          *string                   `json:"transaction_type_id"`
 	ContactID                  *string                   `json:"contact_id"`
+	Date                       *string                   `json:"date"`
+	AllocatedArtefacts         *[]allocatedArtefactInput `json:"allocated_artefacts"`
 	BankAccountID              *string                   `json:"bank_account_id"`
 	PaymentMethodID            *string                   `json:"payment_method_id"`
-	Date                       *string                   `json:"date"`
 	TotalAmount                *money.Amount             `json:"total_amount"`
 	NetAmount                  *money.Amount             `json:"net_amount"`
 	TaxAmount                  *money.Amount             `json:"tax_amount"`
@@ -75,16 +50,9 @@ type contactPaymentInput struct {
 	ExchangeRate               *money.Amount             `json:"exchange_rate"`
 	BaseCurrencyCurrencyCharge *money.Amount             `json:"base_currency_currency_charge"`
 	Reference                  *string                   `json:"reference"`
-	AllocatedArtefacts         *[]allocatedArtefactInput `json:"allocated_artefacts"`
 }
 
-var paymentTypes = map[string]Base{
-	"CUSTOMER_RECEIPT": {ID: "CUSTOMER_RECEIPT", DisplayedAs: "Customer Receipt", Path: "/transaction_types/CUSTOMER_RECEIPT"},
-	"CUSTOMER_REFUND":  {ID: "CUSTOMER_REFUND", DisplayedAs: "Customer Refund", Path: "/transaction_types/CUSTOMER_REFUND"},
-}
-
-// Payments returns a business's contact payments in creation order, deleted ones
-// included (DeletedAt set). An unknown business gives nil.
+// Payments returns a business's contact payments, as Contacts does contacts.
 func (s *Server) Payments(businessID string) []ContactPayment {
 	return snapshot(s, businessID, paymentKind)
 }
@@ -109,34 +77,20 @@ var paymentKind = &kind[*ContactPayment]{
 // invoices; any excess of total_amount over the allocated amounts becomes a
 // payment on account. A CUSTOMER_REFUND pays back credit notes or payments on
 // account and must be fully allocated [I].
-func (s *Server) createContactPayment(r *http.Request, call *apiCall) response {
+func (s *Server) createContactPayment(r *http.Request, call *apiCall) *response {
 	var in contactPaymentInput
-	return s.write(r, call, "contact_payment", into("contact_payment", &in, &in.IdempotencyID), func(b *business, _ Quirks, now time.Time) response {
+	return s.write(r, call, "contact_payment", into("contact_payment", &in, &in.IdempotencyID), func(b *business, _ Quirks, now time.Time) *response {
 		var errs problems
-		typ, typOK := paymentTypes[str(in.TransactionTypeID)]
-		switch {
-		case str(in.TransactionTypeID) == "":
-			errs = append(errs, required("transaction_type_id"))
-		case !typOK:
-			errs = append(errs, apiErr(CodeRecordInvalid, "is not a valid customer payment type", "transaction_type_id"))
-		}
+		typ := str(in.TransactionTypeID)
+		errs.when(typ == "", required("transaction_type_id"))
+		errs.when(typ != "" && typ != "CUSTOMER_RECEIPT" && typ != "CUSTOMER_REFUND",
+			apiErr(CodeRecordInvalid, "is not a valid customer payment type", "transaction_type_id"))
 		contact := customerLocked(b, in.ContactID, &errs)
-		bank, bankOK := byID(b.bankAccounts, str(in.BankAccountID))
-		switch {
-		case str(in.BankAccountID) == "":
-			errs = append(errs, required("bank_account_id"))
-		case !bankOK:
-			errs = append(errs, apiErr(CodeRecordInvalid, "Couldn't find bank account.", "bank_account_id"))
-		}
+		bank, bankOK := lookup(&errs, b.bankAccounts, in.BankAccountID, "bank_account_id", true, CodeRecordInvalid, "Couldn't find bank account.")
 		errs = append(errs, checkDate(in.Date, "date", true)...)
-		switch {
-		case in.TotalAmount == nil:
-			errs = append(errs, required("total_amount"))
-		case in.TotalAmount.Sign() <= 0:
-			errs = append(errs, apiErr(CodeRecordInvalid, "must be greater than 0", "total_amount"))
-		}
-		method, methodOK := byID(paymentMethods, str(in.PaymentMethodID))
-		errs.when(!methodOK && str(in.PaymentMethodID) != "", apiErr(CodeRecordInvalid, "Couldn't find payment method.", "payment_method_id"))
+		errs.when(in.TotalAmount == nil, required("total_amount"))
+		errs.when(in.TotalAmount != nil && in.TotalAmount.Sign() <= 0, apiErr(CodeRecordInvalid, "must be greater than 0", "total_amount"))
+		method, methodOK := lookup(&errs, paymentMethods, in.PaymentMethodID, "payment_method_id", false, CodeRecordInvalid, "Couldn't find payment method.")
 		errs = append(errs, maxLength(str(in.Reference), 25, "reference")...)
 		// Without currency_id a payment is in the bank account's (the base)
 		// currency, whatever the currency of the artefacts it pays.
@@ -147,55 +101,41 @@ func (s *Server) createContactPayment(r *http.Request, call *apiCall) response {
 		currency, _ := currencyOf(in.CurrencyID, def, &errs)
 		rate := exchangeRate(in.ExchangeRate, currency, &errs)
 		if len(errs) > 0 {
-			return errorResponse(http.StatusUnprocessableEntity, errs...)
+			return unprocessable(errs...)
 		}
-		receipt := typ.ID == "CUSTOMER_RECEIPT"
-		allocs, errs := checkAllocationsLocked(b, contact.ID, currency.ID, valueOr(in.AllocatedArtefacts, nil), allocationRules{
-			allowed: func(a artefact) bool { return a.debit == receipt },
-		})
-		if len(errs) > 0 {
-			return errorResponse(http.StatusUnprocessableEntity, errs...)
-		}
+		receipt := typ == "CUSTOMER_RECEIPT"
+		allocs, sum, errs := checkAllocationsLocked(b, contact.ID, currency.ID, valueOr(in.AllocatedArtefacts, nil),
+			func(debit bool) bool { return debit == receipt }, false)
 		total := in.TotalAmount.Cents()
-		excess := total.Sub(allocated(allocs))
+		excess := total.Sub(sum)
 		switch {
+		case len(errs) > 0:
+			return unprocessable(errs...)
 		case excess.Sign() < 0:
-			return errorResponse(http.StatusUnprocessableEntity,
+			return unprocessable(
 				apiErr(CodeRecordInvalid, "The total amount cannot be less than the sum of the allocated amounts.", "total_amount"))
 		case excess.Sign() > 0 && !receipt:
-			return errorResponse(http.StatusUnprocessableEntity,
-				apiErr(CodeRecordInvalid, "A refund must be allocated in full.", "total_amount"))
+			return unprocessable(apiErr(CodeRecordInvalid, "A refund must be allocated in full.", "total_amount"))
 		}
+		ref := str(in.Reference)
 		pay := &ContactPayment{
-			Record: s.newRecord("contact_payments", now), TransactionType: typ, Contact: contact.ref(), BankAccount: bank.ref(),
-			Date: str(in.Date), NetAmount: total, TotalAmount: total, Currency: currency, ExchangeRate: rate.Decimal().String(),
-			BaseCurrencyNetAmount: toBase(total, rate), BaseCurrencyTotalAmount: toBase(total, rate),
-			BaseCurrencyCurrencyCharge: valueOr(in.BaseCurrencyCurrencyCharge, money.Zero).Cents(),
-			Reference:                  str(in.Reference), Editable: true,
+			ContactTransaction: s.newTransactionLocked(b, "contact_payments", typ, cmp.Or(ref, transactionTypes[typ]), contact, str(in.Date), allocs, now),
+			BankAccount:        bank.ref(), Amounts: amounts(total, money.Zero, rate), Currency: currency, ExchangeRate: rate.Decimal().String(),
+			BaseCurrencyCurrencyCharge: valueOr(in.BaseCurrencyCurrencyCharge, money.Zero).Cents(), Reference: ref, Editable: true,
 		}
-		pay.DisplayedAs = cmp.Or(pay.Reference, typ.DisplayedAs)
-		pay.Transaction = Base{ID: s.newID(), DisplayedAs: pay.DisplayedAs, Path: "/transactions/" + pay.ID}
 		if methodOK {
 			pay.PaymentMethod = &method
 		}
-		pay.AllocatedArtefacts = s.applyAllocationsLocked(b, allocs, now)
 		if excess.Sign() > 0 {
-			poaID := s.newID()
-			poa := &PaymentOnAccount{
-				ID: poaID, DisplayedAs: "Payment on Account", Path: "/payments_on_account/" + poaID, CreatedAt: now, UpdatedAt: now,
-				ContactName: contact.Name, ContactReference: contact.Reference, Contact: pay.Contact,
-				Date: pay.Date, Reference: pay.Reference,
-				NetAmount: excess, TotalAmount: excess, OutstandingAmount: excess,
-				Currency: currency, ExchangeRate: pay.ExchangeRate,
-				BaseCurrencyNetAmount: toBase(excess, rate), BaseCurrencyTotalAmount: toBase(excess, rate),
-				BaseCurrencyOutstandingAmount: toBase(excess, rate),
-				Status:                        artefactStatuses["UNPAID"], paymentID: pay.ID,
-			}
+			poa := &PaymentOnAccount{Base: link("payments_on_account", s.newID(), "Payment on Account"), CreatedAt: now, UpdatedAt: now,
+				Artefact: Artefact{Contact: pay.Contact, ContactName: contact.Name, ContactReference: contact.Reference, Date: pay.Date,
+					Reference: ref, Amounts: amounts(excess, money.Zero, rate), Currency: currency, ExchangeRate: pay.ExchangeRate,
+					OutstandingAmount: excess, BaseCurrencyOutstandingAmount: toBase(excess, rate), Status: status("UNPAID"), rate: rate},
+				paymentID: pay.ID}
 			if b.onAccount == nil {
 				b.onAccount = map[string]*PaymentOnAccount{}
 			}
-			b.onAccount[poaID] = poa
-			pay.PaymentOnAccount = poa
+			b.onAccount[poa.ID], pay.PaymentOnAccount = poa, poa
 			adjustBalanceLocked(b, contact.ID, excess.Neg())
 		}
 		adjustBalanceLocked(b, contact.ID, money.Zero) // the contact now has transactions
@@ -204,10 +144,8 @@ func (s *Server) createContactPayment(r *http.Request, call *apiCall) response {
 	})
 }
 
-// deleteContactPayment is DELETE /contact_payments/{id} (204): its allocations
-// are reversed, so the documents it paid are outstanding again, and its payment
-// on account disappears. A payment whose payment on account has since been
-// allocated or refunded cannot be deleted [I].
+// deleteContactPayment also removes the payment's payment on account; one that
+// has since been allocated or refunded blocks the delete [I].
 func (s *Server) deleteContactPayment() apiHandler {
 	return deleteSettling(s, paymentKind, func(b *business, pay *ContactPayment) []APIError {
 		if pay.PaymentOnAccount == nil || b.onAccount[pay.PaymentOnAccount.ID] == nil {
@@ -223,5 +161,3 @@ func (s *Server) deleteContactPayment() apiHandler {
 		return nil
 	})
 }
-
-func (p *ContactPayment) allocations() []AllocatedArtefact { return p.AllocatedArtefacts }

@@ -1,6 +1,7 @@
 package sagesim
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -38,8 +39,8 @@ type Contact struct {
 	GBBased                   bool           `json:"gb_based"`
 }
 
-// ContactPerson is a contact's main contact person; the contact's email lives
-// here on input.
+// ContactPerson is a contact's main contact person, whose email is the
+// contact's.
 type ContactPerson struct {
 	ID          string `json:"id"`
 	DisplayedAs string `json:"displayed_as"`
@@ -64,34 +65,33 @@ func (c *Contact) IsCustomer() bool {
 }
 
 type contactInput struct {
-	IdempotencyID               string              `json:"idempotency_id"`
-	Name                        *string             `json:"name"`
-	ContactTypeIDs              *[]string           `json:"contact_type_ids"`
-	Reference                   *string             `json:"reference"`
-	TaxNumber                   *string             `json:"tax_number"`
-	Notes                       *string             `json:"notes"`
-	Locale                      *string             `json:"locale"`
-	SourceGUID                  *string             `json:"source_guid"`
-	CurrencyID                  *string             `json:"currency_id"`
-	DefaultCurrencyID           *string             `json:"default_currency_id"` // see quirk_default_currency.go
-	CreditLimit                 *money.Amount       `json:"credit_limit"`
-	CreditDays                  *int                `json:"credit_days"`
-	DefaultSalesLedgerAccountID *string             `json:"default_sales_ledger_account_id"`
-	DefaultSalesTaxRateID       *string             `json:"default_sales_tax_rate_id"`
-	MainAddress                 *addressInput       `json:"main_address"`
-	DeliveryAddress             *addressInput       `json:"delivery_address"`
-	MainContactPerson           *contactPersonInput `json:"main_contact_person"`
-}
-
-type contactPersonInput struct {
-	PersonDetails
-	ContactPersonTypeIDs []string `json:"contact_person_type_ids"`
+	IdempotencyID               string        `json:"idempotency_id"`
+	Name                        *string       `json:"name"`
+	ContactTypeIDs              *[]string     `json:"contact_type_ids"`
+	Reference                   *string       `json:"reference"`
+	TaxNumber                   *string       `json:"tax_number"`
+	Notes                       *string       `json:"notes"`
+	Locale                      *string       `json:"locale"`
+	SourceGUID                  *string       `json:"source_guid"`
+	CurrencyID                  *string       `json:"currency_id"`
+	DefaultCurrencyID           *string       `json:"default_currency_id"` // see quirk_default_currency.go
+	CreditLimit                 *money.Amount `json:"credit_limit"`
+	CreditDays                  *int          `json:"credit_days"`
+	DefaultSalesLedgerAccountID *string       `json:"default_sales_ledger_account_id"`
+	DefaultSalesTaxRateID       *string       `json:"default_sales_tax_rate_id"`
+	MainAddress                 *addressInput `json:"main_address"`
+	DeliveryAddress             *addressInput `json:"delivery_address"`
+	MainContactPerson           *struct {
+		PersonDetails
+		ContactPersonTypeIDs []string `json:"contact_person_type_ids"`
+	} `json:"main_contact_person"`
 }
 
 var contactTypeNames = map[string]string{"CUSTOMER": "Customer", "VENDOR": "Supplier"}
 
-// Contacts returns a business's contacts in creation order, soft-deleted ones
-// included (their DeletedAt is set). An unknown business gives nil.
+// Contacts returns a business's contacts in creation order, deleted ones
+// included (DeletedAt set); an unknown business gives nil. Invoices,
+// CreditNotes, Payments, Allocations, Products and Services do the same.
 func (s *Server) Contacts(businessID string) []Contact { return snapshot(s, businessID, contactKind) }
 
 // contactKind lists contacts by search (name or reference, case-insensitive
@@ -110,71 +110,52 @@ var contactKind = &kind[*Contact]{
 	reference: func(c *Contact) string { return c.Reference },
 }
 
-// writeContact is POST /contacts and PUT /contacts/{id}, which changes only the
-// fields it sends. A soft-deleted contact cannot be updated (see
-// quirk_soft_delete.go).
-func (s *Server) writeContact(update bool) apiHandler {
-	return func(r *http.Request, call *apiCall) response {
-		var in contactInput
-		return s.write(r, call, "contact", into("contact", &in, &in.IdempotencyID), func(b *business, q Quirks, now time.Time) response {
-			var prev *Contact
-			if update {
-				var ok bool
-				if prev, ok = b.contacts.live(r.PathValue("id")); !ok {
+// contactRoutes registers /contacts. A PUT changes only the fields it sends; a
+// soft-deleted contact cannot be updated (quirk_soft_delete.go); a contact
+// with transactions cannot be deleted [I].
+func (s *Server) contactRoutes(mux *http.ServeMux) {
+	write := func(update bool) apiHandler {
+		return func(r *http.Request, call *apiCall) *response {
+			var in contactInput
+			return s.write(r, call, "contact", into("contact", &in, &in.IdempotencyID), func(b *business, q Quirks, now time.Time) *response {
+				prev, ok := b.contacts.live(r.PathValue("id"))
+				if update && !ok {
 					return notFound()
 				}
-			}
-			if errs := s.validateContactLocked(b, &in, prev, q); len(errs) > 0 {
-				return errorResponse(http.StatusUnprocessableEntity, errs...)
-			}
-			c, status := &Contact{Currency: currencies[0], Deletable: true, IsActive: true}, http.StatusCreated
-			if prev != nil {
-				c, status = prev, http.StatusOK
-			} else {
-				c.Record = s.newRecord("contacts", now)
-			}
-			s.applyContactLocked(b, c, &in, q, now)
-			b.contacts.put(c, nil)
-			return jsonResponse(status, c)
-		})
+				if errs := validateContactLocked(b, &in, prev, q); len(errs) > 0 {
+					return unprocessable(errs...)
+				}
+				c, status := prev, http.StatusOK
+				if !update {
+					c, status = &Contact{Record: s.newRecord("contacts", now), Currency: currencies[0], Deletable: true, IsActive: true}, http.StatusCreated
+				}
+				s.applyContact(b, c, &in, q, now)
+				b.contacts.put(c, nil)
+				return jsonResponse(status, c)
+			})
+		}
 	}
-}
-
-// deleteContact is DELETE /contacts/{id} (204); a contact with transactions
-// cannot be deleted [I].
-func (s *Server) deleteContact() apiHandler {
-	return contactKind.change(s, func(_ *http.Request, b *business, c *Contact, now time.Time) response {
+	remove := contactKind.change(s, true, func(_ *http.Request, b *business, c *Contact, now time.Time) *response {
 		if !c.Deletable {
-			return errorResponse(http.StatusUnprocessableEntity,
+			return unprocessable(
 				apiErr(CodeRecordInvalid, "This contact cannot be deleted because it has transactions.", ""))
 		}
-		q, _ := s.controls()
-		deleteContactLocked(b, c, now, q)
-		return response{status: http.StatusNoContent}
+		deleteContactLocked(b, c, now, s.Quirks())
+		return &response{status: http.StatusNoContent}
 	})
+	contactKind.routes(s, mux, write(false), write(true), remove)
 }
 
-// validateContactLocked checks in against Sage's rules; existing is the contact
-// being updated (nil on create). s.mu must be held.
-func (s *Server) validateContactLocked(b *business, in *contactInput, existing *Contact, q Quirks) []APIError {
+// validateContactLocked checks in; a PUT (existing not nil) needs only the
+// fields it sends.
+func validateContactLocked(b *business, in *contactInput, existing *Contact, q Quirks) []APIError {
 	var errs problems
-	if existing == nil || in.Name != nil {
-		if name := strings.TrimSpace(str(in.Name)); name == "" {
-			errs = append(errs, required("name"))
-		} else {
-			errs = append(errs, maxLength(name, 100, "name")...)
-		}
-	}
-	if existing == nil || in.ContactTypeIDs != nil {
-		if in.ContactTypeIDs == nil || len(*in.ContactTypeIDs) == 0 {
-			errs = append(errs, required("contact_type_ids"))
-		} else {
-			for _, t := range *in.ContactTypeIDs {
-				if _, ok := contactTypeNames[t]; !ok {
-					errs = append(errs, apiErr(CodeRecordInvalid, fmt.Sprintf("Couldn't find contact type '%s'.", t), "contact_type_ids"))
-				}
-			}
-		}
+	name, types := strings.TrimSpace(str(in.Name)), valueOr(in.ContactTypeIDs, nil)
+	errs.when(name == "" && (existing == nil || in.Name != nil), required("name"))
+	errs = append(errs, maxLength(name, 100, "name")...)
+	errs.when(len(types) == 0 && (existing == nil || in.ContactTypeIDs != nil), required("contact_type_ids"))
+	for _, t := range types {
+		errs.when(contactTypeNames[t] == "", apiErr(CodeRecordInvalid, fmt.Sprintf("Couldn't find contact type '%s'.", t), "contact_type_ids"))
 	}
 	if in.Reference != nil {
 		ref := strings.TrimSpace(*in.Reference)
@@ -185,22 +166,12 @@ func (s *Server) validateContactLocked(b *business, in *contactInput, existing *
 			errs = append(errs, apiErr(CodeRecordInvalid, "Reference has already been taken", "reference"))
 		}
 	}
-	if cur := contactCurrencyID(q, in); cur != nil {
-		source := "currency_id"
-		if str(in.CurrencyID) == "" {
-			source = "default_currency_id"
-		}
-		if _, ok := byID(currencies, *cur); !ok {
-			errs = append(errs, apiErr(CodeRecordInvalid, "Couldn't find currency.", source))
-		}
+	if cur, source := contactCurrencyID(q, in); cur != nil {
+		lookup(&errs, currencies, cur, source, false, CodeRecordInvalid, "Couldn't find currency.")
 		errs = append(errs, checkContactCurrencyChange(q, existing, cur)...)
 	}
-	if _, ok := byID(b.ledgerAccounts, str(in.DefaultSalesLedgerAccountID)); !ok && str(in.DefaultSalesLedgerAccountID) != "" {
-		errs = append(errs, apiErr(CodeRecordNotFound, "Couldn't find record.", "default_sales_ledger_account_id"))
-	}
-	if _, ok := byID(taxRates, str(in.DefaultSalesTaxRateID)); !ok && str(in.DefaultSalesTaxRateID) != "" {
-		errs = append(errs, apiErr(CodeRecordInvalid, "Couldn't find tax rate.", "default_sales_tax_rate_id"))
-	}
+	ledgerAccountLocked(&errs, b, in.DefaultSalesLedgerAccountID, "default_sales_ledger_account_id", false, false)
+	taxRateOf(&errs, in.DefaultSalesTaxRateID, "default_sales_tax_rate_id")
 	errs = append(errs, maxLength(str(in.Notes), 4000, "notes")...)
 	errs = append(errs, maxLength(str(in.TaxNumber), 255, "tax_number")...)
 	if p := in.MainContactPerson; p != nil {
@@ -209,19 +180,14 @@ func (s *Server) validateContactLocked(b *business, in *contactInput, existing *
 	return errs
 }
 
-// applyContactLocked copies the fields present in in onto c.
-func (s *Server) applyContactLocked(b *business, c *Contact, in *contactInput, q Quirks, now time.Time) {
-	if in.Name != nil {
-		c.Name = strings.TrimSpace(*in.Name)
-	}
+// applyContact copies the fields present in in onto c.
+func (s *Server) applyContact(b *business, c *Contact, in *contactInput, q Quirks, now time.Time) {
+	c.Name, c.Reference = strings.TrimSpace(valueOr(in.Name, c.Name)), strings.TrimSpace(valueOr(in.Reference, c.Reference))
 	if in.ContactTypeIDs != nil {
 		c.ContactTypes = nil
 		for _, t := range *in.ContactTypeIDs {
-			c.ContactTypes = append(c.ContactTypes, Base{ID: t, DisplayedAs: contactTypeNames[t], Path: "/contact_types/" + t})
+			c.ContactTypes = append(c.ContactTypes, named("contact_types", contactTypeNames, t))
 		}
-	}
-	if in.Reference != nil {
-		c.Reference = strings.TrimSpace(*in.Reference)
 	}
 	set(&c.TaxNumber, in.TaxNumber)
 	set(&c.Notes, in.Notes)
@@ -229,7 +195,7 @@ func (s *Server) applyContactLocked(b *business, c *Contact, in *contactInput, q
 	set(&c.SourceGUID, in.SourceGUID)
 	set(&c.CreditLimit, in.CreditLimit)
 	set(&c.CreditDays, in.CreditDays)
-	if cur := contactCurrencyID(q, in); cur != nil {
+	if cur, _ := contactCurrencyID(q, in); cur != nil {
 		c.Currency, _ = byID(currencies, *cur)
 	}
 	if l, ok := byID(b.ledgerAccounts, str(in.DefaultSalesLedgerAccountID)); ok {
@@ -247,8 +213,7 @@ func (s *Server) applyContactLocked(b *business, c *Contact, in *contactInput, q
 	if p := in.MainContactPerson; p != nil {
 		c.MainContactPerson = &ContactPerson{ID: s.newID(), DisplayedAs: p.Name, PersonDetails: p.PersonDetails, IsMainContact: true}
 		for _, t := range p.ContactPersonTypeIDs {
-			c.MainContactPerson.ContactPersonTypes = append(c.MainContactPerson.ContactPersonTypes,
-				Base{ID: t, DisplayedAs: t, Path: "/contact_person_types/" + t})
+			c.MainContactPerson.ContactPersonTypes = append(c.MainContactPerson.ContactPersonTypes, named("contact_person_types", nil, t))
 		}
 		c.Email = p.Email
 	}
@@ -258,4 +223,62 @@ func (s *Server) applyContactLocked(b *business, c *Contact, in *contactInput, q
 	}
 	c.GBBased = c.MainAddress == nil || c.MainAddress.Country == nil || c.MainAddress.Country.ID == "GB"
 	c.UpdatedAt = now
+}
+
+// Address is a postal address on a contact or a sales document.
+type Address struct {
+	ID            string `json:"id,omitempty"`
+	DisplayedAs   string `json:"displayed_as,omitempty"`
+	AddressLine1  string `json:"address_line_1"`
+	AddressLine2  string `json:"address_line_2"`
+	City          string `json:"city"`
+	PostalCode    string `json:"postal_code"`
+	Region        string `json:"region"`
+	Country       *Base  `json:"country"`
+	AddressType   *Base  `json:"address_type,omitempty"`
+	Name          string `json:"name,omitempty"`
+	IsMainAddress bool   `json:"is_main_address,omitempty"`
+}
+
+// addressInput is an address as POST/PUT bodies send it.
+type addressInput struct {
+	AddressLine1   string `json:"address_line_1"`
+	AddressLine2   string `json:"address_line_2"`
+	City           string `json:"city"`
+	PostalCode     string `json:"postal_code"`
+	CountryID      string `json:"country_id"`
+	Region         string `json:"region"`
+	AddressTypeID  string `json:"address_type_id"`
+	Name           string `json:"name"`
+	IsMainAddress  *bool  `json:"is_main_address"`
+	CountryGroupID string `json:"country_group_id"`
+}
+
+// toAddress converts an input address; defaultType applies when address_type_id
+// is empty. Sales documents' addresses have no id.
+func (in *addressInput) toAddress(id, defaultType string, main bool) *Address {
+	if in == nil {
+		return nil
+	}
+	a := &Address{ID: id, AddressLine1: in.AddressLine1, AddressLine2: in.AddressLine2, City: in.City,
+		PostalCode: in.PostalCode, Region: in.Region, Name: in.Name, IsMainAddress: valueOr(in.IsMainAddress, main)}
+	if in.CountryID != "" {
+		a.Country = new(named("countries", countryNames, in.CountryID))
+	}
+	if typ := cmp.Or(in.AddressTypeID, defaultType); typ != "" {
+		a.AddressType = new(named("address_types", addressTypeNames, typ))
+	}
+	parts := []string{a.AddressLine1, a.AddressLine2, a.City, a.Region, a.PostalCode}
+	a.DisplayedAs = strings.Join(slices.DeleteFunc(parts, func(p string) bool { return p == "" }), "\n")
+	return a
+}
+
+// clone copies an address for use on another record (without its id).
+func (a *Address) clone() *Address {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	c.ID = ""
+	return &c
 }

@@ -2,16 +2,19 @@ package sagesim
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// Sage's documented app-wide limits (v3.1 best practices).
+// Sage's documented app-wide limits (v3.1 best practices): requests per app
+// per day, and concurrent requests per app.
 const (
-	// DefaultAppRequestsPerDay is Sage's limit of requests per app per day.
-	DefaultAppRequestsPerDay = 1_296_000
-	// DefaultAppConcurrentRequests is Sage's limit of concurrent requests per app.
+	DefaultAppRequestsPerDay     = 1_296_000
 	DefaultAppConcurrentRequests = 150
 )
 
@@ -52,33 +55,33 @@ type Faults struct {
 	RetryAfter bool `json:"retry_after"`
 }
 
-// rate is one probability among the faults.
-type rate struct {
-	name string
-	p    *float64
-}
-
-func (f *Faults) rates() []rate {
-	return []rate{{"ServerErrorRate", &f.ServerErrorRate}, {"CommitThenDropRate", &f.CommitThenDropRate},
-		{"ConnectionResetRate", &f.ConnectionResetRate}, {"TokenServerErrorRate", &f.TokenServerErrorRate}}
-}
-
-func (f Faults) validate() error {
-	for _, r := range f.rates() {
+// clamped returns f with every value brought into range, and an error naming
+// the first value that was out of it.
+func (f Faults) clamped() (Faults, error) {
+	var errs []error
+	for _, r := range []struct {
+		name string
+		p    *float64
+	}{{"ServerErrorRate", &f.ServerErrorRate}, {"CommitThenDropRate", &f.CommitThenDropRate},
+		{"ConnectionResetRate", &f.ConnectionResetRate}, {"TokenServerErrorRate", &f.TokenServerErrorRate}} {
 		if *r.p < 0 || *r.p > 1 {
-			return fmt.Errorf("sagesim: %s %v is not within 0..1", r.name, *r.p)
+			errs = append(errs, fmt.Errorf("sagesim: %s %v is not within 0..1", r.name, *r.p))
+		}
+		*r.p = min(max(*r.p, 0), 1)
+	}
+	negative := func(name string, v any, bad bool) {
+		if bad {
+			errs = append(errs, fmt.Errorf("sagesim: %s %v is negative", name, v))
 		}
 	}
-	if f.Latency < 0 {
-		return fmt.Errorf("sagesim: Latency %v is negative", f.Latency)
+	negative("Latency", f.Latency, f.Latency < 0)
+	negative("LatencyJitter", f.LatencyJitter, f.LatencyJitter < 0)
+	negative("RateLimitPerMinute", f.RateLimitPerMinute, f.RateLimitPerMinute < 0)
+	f.Latency, f.LatencyJitter, f.RateLimitPerMinute = max(f.Latency, 0), max(f.LatencyJitter, 0), max(f.RateLimitPerMinute, 0)
+	if len(errs) > 0 {
+		return f, errs[0]
 	}
-	if f.LatencyJitter < 0 {
-		return fmt.Errorf("sagesim: LatencyJitter %v is negative", f.LatencyJitter)
-	}
-	if f.RateLimitPerMinute < 0 {
-		return fmt.Errorf("sagesim: RateLimitPerMinute %d is negative", f.RateLimitPerMinute)
-	}
-	return nil
+	return f, nil
 }
 
 // appPerDay is the effective daily app limit; 0 means unlimited.
@@ -103,7 +106,7 @@ func (s *Server) Faults() Faults { _, f := s.controls(); return f }
 
 // SetFaults changes fault injection at runtime. It rejects out-of-range values.
 func (s *Server) SetFaults(f Faults) error {
-	if err := f.validate(); err != nil {
+	if _, err := f.clamped(); err != nil {
 		return err
 	}
 	s.ctlMu.Lock()
@@ -116,11 +119,8 @@ func (s *Server) SetFaults(f Faults) error {
 // consumes no randomness, so switching one fault on does not shift the draws of
 // the others between runs.
 func (s *Server) draw(p float64) bool {
-	if p <= 0 {
-		return false
-	}
-	if p >= 1 {
-		return true
+	if p <= 0 || p >= 1 {
+		return p >= 1
 	}
 	s.ctlMu.Lock()
 	defer s.ctlMu.Unlock()
@@ -139,36 +139,85 @@ func (s *Server) latency(f Faults) time.Duration {
 	return d
 }
 
-func (f Faults) clamped() Faults {
-	for _, r := range f.rates() {
-		*r.p = min(max(*r.p, 0), 1)
-	}
-	f.Latency = max(f.Latency, 0)
-	f.LatencyJitter = max(f.LatencyJitter, 0)
-	f.RateLimitPerMinute = max(f.RateLimitPerMinute, 0)
-	return f
-}
-
-// dropConnection closes the client connection without writing a response, so the
-// client sees a reset or EOF although the request was carried out.
-func dropConnection(w http.ResponseWriter) { _ = hijack(w).Close() }
-
-// resetConnection aborts the connection with a TCP RST (SO_LINGER 0) before
-// anything has been done, so the client sees "connection reset by peer".
-func resetConnection(w http.ResponseWriter) {
-	conn := hijack(w)
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = conn.Close()
-}
-
-// hijack takes the client connection over. HTTP/2 cannot hijack; aborting the
-// handler resets the stream instead.
+// hijack takes the client connection over, to close it without a response.
+// HTTP/2 cannot hijack; aborting the handler resets the stream instead.
 func hijack(w http.ResponseWriter) net.Conn {
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}
 	return conn
+}
+
+// appLimiter is the state of Sage's limits: per business, the simulated times
+// of the requests admitted in the last minute (a sliding window); for the app,
+// its requests on the current simulated UTC day (a fixed calendar-day window
+// [I]) and its requests in flight.
+type appLimiter struct {
+	inflight atomic.Int64
+	mu       sync.Mutex
+	window   map[string][]time.Time
+	day      time.Time
+	count    int
+}
+
+// rateLimit answers 429 when the business has used its per-minute budget,
+// else it counts the request; Retry-After is when the oldest request leaves
+// the window.
+func (s *Server) rateLimit(businessID string, f Faults) *response {
+	if f.RateLimitPerMinute <= 0 {
+		return nil
+	}
+	now, l := s.Now(), &s.app
+	cutoff := now.Add(-time.Minute)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	times := l.window[businessID]
+	for len(times) > 0 && !times[0].After(cutoff) {
+		times = times[1:]
+	}
+	if l.window == nil {
+		l.window = map[string][]time.Time{}
+	}
+	if len(times) >= f.RateLimitPerMinute {
+		l.window[businessID] = times
+		return tooMany(f, times[0].Sub(cutoff))
+	}
+	l.window[businessID] = append(times, now)
+	return nil
+}
+
+// enterApp applies the app-wide limits to a request (the day's budget
+// refuses until the next UTC midnight). The returned function must be called
+// when the request ends, also when it was refused.
+func (s *Server) enterApp(f Faults) (leave func(), refused *response) {
+	n := s.app.inflight.Add(1)
+	leave = func() { s.app.inflight.Add(-1) }
+	if limit := f.appConcurrent(); limit > 0 && n > int64(limit) {
+		return leave, tooMany(f, time.Second)
+	}
+	if limit := f.appPerDay(); limit > 0 {
+		now := s.Now()
+		day := now.UTC().Truncate(24 * time.Hour)
+		s.app.mu.Lock()
+		defer s.app.mu.Unlock()
+		if !day.Equal(s.app.day) {
+			s.app.day, s.app.count = day, 0
+		}
+		if s.app.count >= limit {
+			return leave, tooMany(f, day.Add(24*time.Hour).Sub(now))
+		}
+		s.app.count++
+	}
+	return leave, nil
+}
+
+// tooMany is the 429 Sage sends for any exceeded limit; wait feeds Retry-After
+// when f.RetryAfter is set.
+func tooMany(f Faults, wait time.Duration) *response {
+	resp := errorResponse(http.StatusTooManyRequests, apiErr(CodeTooManyRequests, "Too many requests. Please wait and try again.", ""))
+	if f.RetryAfter {
+		resp.header = http.Header{"Retry-After": {strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1))}}
+	}
+	return resp
 }

@@ -1,6 +1,7 @@
 package sagesim
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -50,75 +51,57 @@ type oauthError struct {
 	Description string `json:"error_description"`
 }
 
-func writeOAuthError(w http.ResponseWriter, code, description string) {
+func writeOAuthError(w http.ResponseWriter, status int, code, description string) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusBadRequest, oauthError{Error: code, Description: description})
+	writeJSON(w, status, oauthError{Error: code, Description: description})
 }
 
-// handleAuthorize is Sage's authorization endpoint. The simulated user approves
-// at once, so it answers with the redirect to the client's callback. The
-// simulator-only parameter sim_user names the Sage user who approves (created on
-// first use with the configured businesses); without it the default user does.
+// handleAuthorize is Sage's authorization endpoint. The user approves at once,
+// so it redirects to the client's callback; errors it cannot redirect (an
+// unknown client or redirect URI) are a 400. The simulator-only sim_user names
+// the Sage user who approves (created on first use); by default the default
+// user does.
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	client, ok := s.clients[q.Get("client_id")]
-	if !ok {
-		writeOAuthError(w, "invalid_client", "Unknown client_id.")
-		return
-	}
 	redirect := q.Get("redirect_uri")
 	target, err := url.Parse(redirect)
-	if redirect == "" || err != nil || !target.IsAbs() {
-		writeOAuthError(w, "invalid_request", "redirect_uri is missing or not an absolute URL.")
+	switch {
+	case !ok:
+		writeOAuthError(w, http.StatusBadRequest, "invalid_client", "Unknown client_id.")
 		return
-	}
-	if len(client.RedirectURIs) > 0 && !slices.Contains(client.RedirectURIs, redirect) {
-		writeOAuthError(w, "invalid_request", "The redirect_uri does not match a registered callback URL.")
+	case redirect == "" || err != nil || !target.IsAbs():
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "redirect_uri is missing or not an absolute URL.")
+		return
+	case len(client.RedirectURIs) > 0 && !slices.Contains(client.RedirectURIs, redirect):
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The redirect_uri does not match a registered callback URL.")
 		return
 	}
 	values := target.Query()
 	if state := q.Get("state"); state != "" {
 		values.Set("state", state)
 	}
-	fail := func(code string) {
-		values.Set("error", code)
-		target.RawQuery = values.Encode()
-		http.Redirect(w, r, target.String(), http.StatusFound)
+	scope, challenge, method := cmp.Or(q.Get("scope"), "full_access"), q.Get("code_challenge"), q.Get("code_challenge_method")
+	if challenge != "" {
+		method = cmp.Or(method, "plain")
 	}
-	if q.Get("response_type") != "code" {
-		fail("unsupported_response_type")
-		return
-	}
-	scope := q.Get("scope")
-	switch scope {
-	case "":
-		scope = "full_access"
-	case "readonly", "full_access":
+	switch {
+	case q.Get("response_type") != "code":
+		values.Set("error", "unsupported_response_type")
+	case scope != "readonly" && scope != "full_access":
+		values.Set("error", "invalid_scope")
+	case challenge != "" && method != "plain" && method != "S256":
+		values.Set("error", "invalid_request")
 	default:
-		fail("invalid_scope")
-		return
+		name, code, now := cmp.Or(q.Get("sim_user"), defaultUser), "GB/"+secret(20), s.Now()
+		s.mu.Lock()
+		s.userLocked(name, false)
+		s.codes[code] = &authCode{grant: grant{userName: name, clientID: client.ID, scope: scope, expiresAt: now.Add(authCodeTTL)},
+			redirectURI: redirect, challenge: challenge, challengeMeth: method}
+		s.mu.Unlock()
+		values.Set("code", code)
+		values.Set("country", "GB")
 	}
-	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
-	if challenge != "" && method == "" {
-		method = "plain"
-	}
-	if challenge != "" && method != "plain" && method != "S256" {
-		fail("invalid_request")
-		return
-	}
-	name := q.Get("sim_user")
-	if name == "" {
-		name = defaultUser
-	}
-	code := "GB/" + secret(20)
-	now := s.Now()
-	s.mu.Lock()
-	s.userLocked(name, false)
-	s.codes[code] = &authCode{grant: grant{userName: name, clientID: client.ID, scope: scope, expiresAt: now.Add(authCodeTTL)},
-		redirectURI: redirect, challenge: challenge, challengeMeth: method}
-	s.mu.Unlock()
-	values.Set("code", code)
-	values.Set("country", "GB")
 	target.RawQuery = values.Encode()
 	http.Redirect(w, r, target.String(), http.StatusFound)
 }
@@ -126,12 +109,13 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // tokenClient checks the media type, parses the form and authenticates the
 // client (form body or HTTP Basic); false means an error was written.
 func (s *Server) tokenClient(w http.ResponseWriter, r *http.Request) (Client, bool) {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
-		writeOAuthError(w, "invalid_request", "Content-Type must be application/x-www-form-urlencoded.")
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/x-www-form-urlencoded" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Content-Type must be application/x-www-form-urlencoded.")
 		return Client{}, false
 	}
 	if err := r.ParseForm(); err != nil {
-		writeOAuthError(w, "invalid_request", "The request body is not a valid form.")
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The request body is not a valid form.")
 		return Client{}, false
 	}
 	id, sec := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
@@ -140,22 +124,21 @@ func (s *Server) tokenClient(w http.ResponseWriter, r *http.Request) (Client, bo
 	}
 	c, ok := s.clients[id]
 	if !ok || subtle.ConstantTimeCompare([]byte(c.Secret), []byte(sec)) != 1 {
-		writeOAuthError(w, "invalid_client", "Client authentication failed.")
+		writeOAuthError(w, http.StatusBadRequest, "invalid_client", "Client authentication failed.")
 		return Client{}, false
 	}
 	return c, true
 }
 
-// handleToken is Sage's token endpoint: code exchange and refresh, with
-// single-use rotating refresh tokens.
+// handleToken is Sage's token endpoint: code exchange (with the redirect URI
+// authorized and, if PKCE was used, the verifier) and refresh, with single-use
+// rotating refresh tokens.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if _, f := s.controls(); s.draw(f.TokenServerErrorRate) {
 		// Injected fault: nothing is issued or rotated, so the client may retry
 		// with the same code or refresh token. Sage's 5xx body here is not
 		// documented; the OAuth error shape is used [I].
-		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, http.StatusInternalServerError, oauthError{
-			Error: "server_error", Description: "The authorization server encountered an unexpected condition."})
+		writeOAuthError(w, http.StatusInternalServerError, "server_error", "The authorization server encountered an unexpected condition.")
 		return
 	}
 	client, ok := s.tokenClient(w, r)
@@ -169,15 +152,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		param, what = "refresh_token", "refresh token"
 	case "":
-		writeOAuthError(w, "invalid_request", "The grant_type parameter is missing.")
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The grant_type parameter is missing.")
 		return
 	default:
-		writeOAuthError(w, "unsupported_grant_type", "The grant_type is not supported.")
+		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "The grant_type is not supported.")
 		return
 	}
 	raw := f.Get(param)
 	if raw == "" {
-		writeOAuthError(w, "invalid_request", "The "+param+" parameter is missing.")
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The "+param+" parameter is missing.")
 		return
 	}
 	now := s.Now()
@@ -190,7 +173,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			g = &code.grant
 		}
 	}
-	fail := func(description string) { writeOAuthError(w, "invalid_grant", description) }
+	fail := func(description string) { writeOAuthError(w, http.StatusBadRequest, "invalid_grant", description) }
 	switch {
 	case g == nil || g.clientID != client.ID:
 		fail("The " + what + " is invalid.")
@@ -202,37 +185,29 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		fail("The " + what + " has expired.")
 	case code != nil && f.Get("redirect_uri") != code.redirectURI:
 		fail("The redirect_uri does not match the one used for authorization.")
-	case code != nil && !pkceOK(code, f.Get("code_verifier")):
+	case code != nil && code.challenge != "" && subtle.ConstantTimeCompare([]byte(pkce(code.challengeMeth, f.Get("code_verifier"))),
+		[]byte(code.challenge)) != 1:
 		fail("The code_verifier does not match the code_challenge.")
 	default:
 		g.used = true
-		s.issueTokensLocked(w, now, g.userName, client.ID, g.scope)
+		access, refresh := secret(32), secret(32)
+		s.accessTokens[access] = &grant{userName: g.userName, clientID: client.ID, scope: g.scope, expiresAt: now.Add(accessTokenTTL)}
+		s.refreshTokens[refresh] = &grant{userName: g.userName, clientID: client.ID, scope: g.scope, expiresAt: now.Add(refreshTokenTTL)}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, TokenResponse{
+			AccessToken: access, Scope: g.scope, TokenType: "bearer", ExpiresIn: int(accessTokenTTL.Seconds()),
+			RefreshToken: refresh, RefreshTokenExpiresIn: int(refreshTokenTTL.Seconds()), RequestedByID: s.users[g.userName].id,
+		})
 	}
 }
 
-func pkceOK(ac *authCode, verifier string) bool {
-	if ac.challenge == "" {
-		return true
+// pkce is the challenge a verifier answers with method (plain or S256).
+func pkce(method, verifier string) string {
+	if method != "S256" {
+		return verifier
 	}
-	if ac.challengeMeth == "S256" {
-		sum := sha256.Sum256([]byte(verifier))
-		verifier = base64.RawURLEncoding.EncodeToString(sum[:])
-	}
-	return subtle.ConstantTimeCompare([]byte(verifier), []byte(ac.challenge)) == 1
-}
-
-// issueTokensLocked mints an access and a refresh token and writes the token
-// response. s.mu must be held for writing.
-func (s *Server) issueTokensLocked(w http.ResponseWriter, now time.Time, userName, clientID, scope string) {
-	access, refresh := secret(32), secret(32)
-	s.accessTokens[access] = &grant{userName: userName, clientID: clientID, scope: scope, expiresAt: now.Add(accessTokenTTL)}
-	s.refreshTokens[refresh] = &grant{userName: userName, clientID: clientID, scope: scope, expiresAt: now.Add(refreshTokenTTL)}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, TokenResponse{
-		AccessToken: access, Scope: scope, TokenType: "bearer", ExpiresIn: int(accessTokenTTL.Seconds()),
-		RefreshToken: refresh, RefreshTokenExpiresIn: int(refreshTokenTTL.Seconds()),
-		RequestedByID: s.users[userName].id,
-	})
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // handleRevoke revokes a refresh token. Access tokens cannot be revoked on Sage;
@@ -244,7 +219,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	raw := r.PostForm.Get("token")
 	if raw == "" {
-		writeOAuthError(w, "invalid_request", "The token parameter is missing.")
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The token parameter is missing.")
 		return
 	}
 	s.mu.Lock()

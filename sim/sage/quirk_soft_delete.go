@@ -8,7 +8,7 @@ import (
 // deleteContactLocked is quirk SoftDeleteReservesReference: DELETE
 // /contacts/{id} only sets deleted_at. The contact leaves lists and GET/PUT
 // answer 404, but its reference stays taken. Off, the delete is a hard delete
-// and frees the reference. s.mu must be held for writing.
+// and frees the reference.
 func deleteContactLocked(b *business, c *Contact, now time.Time, q Quirks) {
 	if q.SoftDeleteReservesReference {
 		c.DeletedAt, c.UpdatedAt, c.IsActive = &now, now, false

@@ -20,6 +20,6 @@ func checkZeroRated(q Quirks, cross bool, rate *TaxRate, source string) []APIErr
 // border: a GB business and a contact whose main address is in another country
 // [I] (a contact without a country counts as UK).
 func crossBorder(b *business, c *Contact) bool {
-	return c != nil && b.ukBusiness() && c.MainAddress != nil && c.MainAddress.Country != nil &&
+	return c != nil && b.info.CountryOfRegistration.ID == "GB" && c.MainAddress != nil && c.MainAddress.Country != nil &&
 		c.MainAddress.Country.ID != "" && c.MainAddress.Country.ID != "GB"
 }

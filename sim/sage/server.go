@@ -1,7 +1,10 @@
 package sagesim
 
 import (
-	"math/rand/v2"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	mathrand "math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -10,13 +13,15 @@ import (
 // Server is a simulated Sage Business Cloud Accounting v3.1. It is safe for
 // concurrent use. Create it with [New] and serve [Server.Handler].
 type Server struct {
-	clock *clock
-
-	idMu   sync.Mutex
-	idRand *rand.Rand
-	seed   uint64
-
-	// mu guards users, businesses (and their documents), codes and tokens.
+	// Now is base plus offset, which only grows (Advance); ids come from
+	// idRand. tick guards both.
+	base   func() time.Time
+	tick   sync.Mutex
+	offset time.Duration
+	idRand *mathrand.Rand
+	// mu guards users, businesses (and their documents), codes and tokens;
+	// functions named …Locked run with it held (for writing if they change
+	// anything).
 	mu            sync.RWMutex
 	clients       map[string]Client
 	template      []BusinessConfig
@@ -29,40 +34,37 @@ type Server struct {
 	ctlMu     sync.Mutex
 	quirks    Quirks
 	faults    Faults
-	faultRand *rand.Rand
+	faultRand *mathrand.Rand
 
-	rate  *rateLimiter
-	app   appLimiter
-	calls *callLog
-
+	app     appLimiter
+	calls   callLog
 	handler http.Handler
 }
 
-// defaultUser is the name of the user created at start; authorizations without the
-// simulator-only sim_user parameter act as this user.
+// defaultUser is the user created at start, whom authorizations without the
+// simulator-only sim_user parameter act as.
 const defaultUser = "default"
 
 // New builds a simulator from cfg. Out-of-range fault values are clamped (use
 // [Server.SetFaults] to get an error for them instead).
 func New(cfg Config) *Server {
 	s := &Server{
-		clock:         newClock(cfg.Now),
-		seed:          cfg.Seed,
-		idRand:        rand.New(rand.NewPCG(cfg.Seed, 0x5a6e5a6e)),
-		faultRand:     rand.New(rand.NewPCG(cfg.Seed, 0xfa017fa0)),
+		base:          cfg.Now,
+		idRand:        mathrand.New(mathrand.NewPCG(cfg.Seed, 0x5a6e5a6e)),
+		faultRand:     mathrand.New(mathrand.NewPCG(cfg.Seed, 0xfa017fa0)),
 		clients:       map[string]Client{},
+		template:      cfg.Businesses,
 		users:         map[string]*user{},
 		businesses:    map[string]*business{},
 		codes:         map[string]*authCode{},
 		accessTokens:  map[string]*grant{},
 		refreshTokens: map[string]*grant{},
-		quirks:        DefaultQuirks(),
-		faults:        cfg.Faults.clamped(),
-		rate:          newRateLimiter(),
-		calls:         newCallLog(),
+		quirks:        valueOr(cfg.Quirks, DefaultQuirks()),
+		calls:         callLog{counts: map[Call]int{}},
 	}
-	if cfg.Quirks != nil {
-		s.quirks = *cfg.Quirks
+	s.faults, _ = cfg.Faults.clamped()
+	if s.base == nil {
+		s.base = time.Now
 	}
 	if !cfg.NoDefaultClient {
 		s.clients[DefaultClientID] = Client{ID: DefaultClientID, Secret: DefaultClientSecret}
@@ -70,7 +72,6 @@ func New(cfg Config) *Server {
 	for _, c := range cfg.Clients {
 		s.clients[c.ID] = c
 	}
-	s.template = cfg.Businesses
 	if len(s.template) == 0 {
 		s.template = []BusinessConfig{{Name: "Ledger Demo Ltd", Lead: true}}
 	}
@@ -86,41 +87,25 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-
 	mux.HandleFunc("GET /oauth2/auth/central", s.handleAuthorize)
 	mux.HandleFunc("POST /token", s.handleToken)
 	mux.HandleFunc("POST /revoke", s.handleRevoke)
-
-	lead := routeOpts{noBusiness: true}
-	mux.HandleFunc("GET /v3.1/businesses", s.api(s.listBusinesses, lead))
-	mux.HandleFunc("GET /v3.1/businesses/lead", s.api(s.getBusiness(true), lead))
-	mux.HandleFunc("GET /v3.1/businesses/{id}", s.api(s.getBusiness(false), lead))
-
-	contactKind.routes(s, mux, s.writeContact(false), s.writeContact(true), s.deleteContact())
+	s.businessRoutes(mux)
+	s.contactRoutes(mux)
 	invoiceKind.routes(s, mux)
 	creditNoteKind.routes(s, mux)
 	productKind.routes(s, mux)
 	serviceKind.routes(s, mux)
 	paymentKind.routes(s, mux, s.createContactPayment, nil, s.deleteContactPayment())
 	allocationKind.routes(s, mux, s.createContactAllocation, nil, deleteSettling(s, allocationKind, nil))
-
-	referenceRoutes(s, mux, "tax_rates", func(*business) []TaxRate { return taxRates }, matchTaxRate)
-	referenceRoutes(s, mux, "ledger_accounts", func(b *business) []LedgerAccount { return b.ledgerAccounts }, matchLedgerAccount)
-	referenceRoutes(s, mux, "bank_accounts", func(b *business) []BankAccount { return b.bankAccounts }, matchBankAccount)
-	referenceRoutes(s, mux, "payment_methods", func(*business) []Base { return paymentMethods }, nil)
-	referenceRoutes(s, mux, "currencies", func(*business) []Base { return currencies }, nil)
-	mux.HandleFunc("GET /v3.1/financial_settings", s.api(s.getFinancialSettings, routeOpts{}))
-	mux.HandleFunc("GET /v3.1/business_settings", s.api(s.getBusinessSettings, routeOpts{}))
-
+	s.referenceRoutes(mux)
 	// Anything else under /v3.1/ is an unknown path or an unsupported verb: Sage
 	// answers 404 with its error array.
-	mux.HandleFunc("/v3.1/", s.api(func(*http.Request, *apiCall) response { return notFound() }, routeOpts{}))
-
+	mux.HandleFunc("/v3.1/", s.api(func(*http.Request, *apiCall) *response { return notFound() }))
 	s.inspectRoutes(mux)
 	return s.recordCalls(mux)
 }
 
-// controls returns the current quirks and faults.
 func (s *Server) controls() (Quirks, Faults) {
 	s.ctlMu.Lock()
 	defer s.ctlMu.Unlock()
@@ -137,20 +122,22 @@ func (s *Server) SetQuirks(q Quirks) {
 	s.ctlMu.Unlock()
 }
 
-// Reset forgets every document (contacts, invoices, credit notes, payments,
-// allocations, products, services), idempotency record, call count and rate
-// window (per business and app-wide), and restarts document numbering. Users, businesses,
-// reference data, clients, tokens, quirks, faults and the clock are kept, so a
-// connected client stays connected.
+// Reset forgets every document, idempotency record, call count and rate window
+// and restarts document numbering. Users, businesses, reference data, clients,
+// tokens, quirks, faults and the clock are kept, so a connected client stays
+// connected.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	for _, b := range s.businesses {
 		b.documents = documents{}
 	}
 	s.mu.Unlock()
-	s.rate.reset()
-	s.app.reset()
-	s.calls.reset()
+	s.app.mu.Lock()
+	s.app.window, s.app.day, s.app.count = nil, time.Time{}, 0
+	s.app.mu.Unlock()
+	s.calls.mu.Lock()
+	s.calls.counts = map[Call]int{}
+	s.calls.mu.Unlock()
 }
 
 // LeadBusinessID returns the lead business of the default user, the one every
@@ -180,4 +167,42 @@ func (s *Server) ExpireAccessTokens() {
 	for _, at := range s.accessTokens {
 		at.expiresAt = now.Add(-time.Second)
 	}
+}
+
+// Now returns the simulated time.
+func (s *Server) Now() time.Time {
+	s.tick.Lock()
+	off := s.offset
+	s.tick.Unlock()
+	return s.base().Add(off).UTC()
+}
+
+// Advance moves the simulated clock forward by d (negative d is ignored), so tests
+// can expire authorization codes (60 s), access tokens (300 s), refresh tokens
+// (31 days), idempotency records (7 days) and rate windows without sleeping.
+func (s *Server) Advance(d time.Duration) {
+	s.tick.Lock()
+	s.offset += max(d, 0)
+	s.tick.Unlock()
+}
+
+// stamp is the simulated time truncated to seconds, the precision Sage shows in
+// created_at and updated_at.
+func (s *Server) stamp() time.Time { return s.Now().Truncate(time.Second) }
+
+// newID returns a 32-hex GUID, the form of every Sage record id. Ids come from the
+// seeded generator so a sequential run gives the same ids every time.
+func (s *Server) newID() string {
+	s.tick.Lock()
+	a, b := s.idRand.Uint64(), s.idRand.Uint64()
+	s.tick.Unlock()
+	return fmt.Sprintf("%016x%016x", a, b)
+}
+
+// secret returns n random bytes as hex from crypto/rand: tokens and codes must not
+// be guessable from the seed.
+func secret(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
 }

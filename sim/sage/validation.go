@@ -13,31 +13,30 @@ import (
 // one is the exchange rate of the base currency.
 var one = money.MustParse("1")
 
-func str(p *string) string {
+func str(p *string) string { return valueOr(p, "") }
+
+func valueOr[T any](p *T, def T) T {
 	if p == nil {
-		return ""
+		return def
 	}
 	return *p
 }
 
-// problems collects the entries of a 422 answer in the order Sage sends them.
-type problems []APIError
-
-// when adds the entries e if failed.
-func (p *problems) when(failed bool, e ...APIError) {
-	if failed {
-		*p = append(*p, e...)
-	}
-}
-
-// set copies a sent value (p not nil) to dst.
 func set[T any](dst, p *T) {
 	if p != nil {
 		*dst = *p
 	}
 }
 
-// tooLong reports whether s has more than n characters.
+// problems collects the entries of a 422 answer in the order Sage sends them.
+type problems []APIError
+
+func (p *problems) when(failed bool, e ...APIError) {
+	if failed {
+		*p = append(*p, e...)
+	}
+}
+
 func tooLong(s string, n int) bool { return utf8.RuneCountInString(s) > n }
 
 // maxLength is Sage's entry for a value longer than n characters, or nil:
@@ -63,9 +62,44 @@ func checkDate(p *string, source string, req bool) []APIError {
 	return nil
 }
 
+// lookup resolves the id sent in p among items: missing fails only when req,
+// unknown with message (under code) on source.
+func lookup[T interface{ ref() Base }](errs *problems, items []T, p *string, source string, req bool, code, message string) (T, bool) {
+	it, ok := byID(items, str(p))
+	switch {
+	case str(p) == "":
+		errs.when(req, required(source))
+	case !ok:
+		*errs = append(*errs, apiErr(code, message, source))
+	}
+	return it, ok
+}
+
+// taxRateOf resolves an optional tax rate id sent on source.
+func taxRateOf(errs *problems, p *string, source string) *TaxRate {
+	if t, ok := lookup(errs, taxRates, p, source, false, CodeRecordInvalid, "Couldn't find tax rate."); ok {
+		return &t
+	}
+	return nil
+}
+
+// ledgerAccountLocked resolves a ledger account id sent on source; sales
+// requires one visible in sales.
+func ledgerAccountLocked(errs *problems, b *business, p *string, source string, req, sales bool) *LedgerAccount {
+	la, ok := lookup(errs, b.ledgerAccounts, p, source, req, CodeRecordNotFound, "Couldn't find record.")
+	switch {
+	case !ok:
+		return nil
+	case sales && !la.VisibleInSales:
+		*errs = append(*errs, apiErr(CodeRecordInvalid, "The ledger account is not valid for sales.", source))
+		return nil
+	}
+	return &la
+}
+
 // customerLocked resolves contact_id to a live customer of b. Sage answers a
 // vendor (or unknown) contact on a sales document or a payment with the type's
-// name and no $source. s.mu must be held.
+// name and no $source.
 func customerLocked(b *business, id *string, errs *problems) *Contact {
 	c, ok := b.contacts.live(str(id))
 	switch {
@@ -79,17 +113,12 @@ func customerLocked(b *business, id *string, errs *problems) *Contact {
 	return nil
 }
 
-// currencyOf resolves currency_id; def applies when none is sent or it is
-// unknown (then ok is false).
-func currencyOf(id *string, def Base, errs *problems) (cur Base, ok bool) {
-	if str(id) == "" {
-		return def, true
+// currencyOf resolves currency_id, or def when none is sent or it is unknown.
+func currencyOf(id *string, def Base, errs *problems) (Base, bool) {
+	if cur, ok := lookup(errs, currencies, id, "currency_id", false, CodeRecordInvalid, "Couldn't find currency."); ok {
+		return cur, true
 	}
-	if cur, ok = byID(currencies, *id); !ok {
-		*errs = append(*errs, apiErr(CodeRecordInvalid, "Couldn't find currency.", "currency_id"))
-		return def, false
-	}
-	return cur, true
+	return def, str(id) == ""
 }
 
 // exchangeRate checks exchange_rate (> 0) and returns the rate of a document in
@@ -105,7 +134,6 @@ func exchangeRate(sent *money.Amount, currency Base, errs *problems) money.Amoun
 	return one
 }
 
-// byID finds the item with id in reference data.
 func byID[T interface{ ref() Base }](items []T, id string) (T, bool) {
 	i := slices.IndexFunc(items, func(it T) bool { return it.ref().ID == id })
 	if i < 0 {
@@ -115,7 +143,13 @@ func byID[T interface{ ref() Base }](items []T, id string) (T, bool) {
 	return items[i], true
 }
 
-// containsFold reports whether s contains the lower-case needle, ignoring case.
 func containsFold(s, lowerNeedle string) bool {
 	return strings.Contains(strings.ToLower(s), lowerNeedle)
+}
+
+func refOf[T interface{ ref() Base }](p *T) *Base {
+	if p == nil {
+		return nil
+	}
+	return new((*p).ref())
 }
