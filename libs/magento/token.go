@@ -148,6 +148,10 @@ type VerifyError struct{ Reason string }
 
 func (e *VerifyError) Error() string { return "token refused: " + e.Reason }
 
+// MaxTokenLifetime is the longest a token may live (exp − iat): Magento's own
+// ceiling, which Ledger enforces too.
+const MaxTokenLifetime = 300 * time.Second
+
 // Leeway is the clock skew Ledger tolerates on Magento's tokens.
 const Leeway = 30 * time.Second
 
@@ -176,10 +180,17 @@ func VerifyOutbound(t *Token, apiKey, tenant string, now time.Time) error {
 		return &VerifyError{"token not valid yet (nbf)"}
 	case c.Iat > n+lw:
 		return &VerifyError{"token issued in the future (iat)"}
-	case c.Exp-c.Iat > 300:
+	case lifetimeOver(c, uint64(MaxTokenLifetime/time.Second)):
 		return &VerifyError{"token lifetime exceeds 300 s"}
 	}
 	return nil
+}
+
+// lifetimeOver reports whether exp-iat exceeds max seconds. exp-iat in int64
+// overflows for an iat far in the past and an exp far in the future, which
+// would pass a token that never expires.
+func lifetimeOver(c Claims, max uint64) bool {
+	return c.Exp > c.Iat && uint64(c.Exp)-uint64(c.Iat) > max
 }
 
 // VerifyInbound checks a Ledger → Magento token exactly as Magento's Verifier does
@@ -204,7 +215,7 @@ func VerifyInbound(t *Token, apiKey, tenant string, now time.Time) error {
 		return &VerifyError{"nbf in the future"}
 	case c.Exp <= n:
 		return &VerifyError{"token expired"}
-	case c.Exp-c.Iat > 300:
+	case lifetimeOver(c, uint64(MaxTokenLifetime/time.Second)):
 		return &VerifyError{"token lifetime exceeds 300 s"}
 	}
 	return nil

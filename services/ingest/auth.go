@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/ledgersync/ledger/libs/magento"
 	"github.com/ledgersync/ledger/libs/store"
@@ -70,8 +69,7 @@ func (s *Service) authenticate(ctx context.Context, r *http.Request, pathTenant 
 		}
 		return store.Tenant{}, &authError{tenantID, "token refused"}
 	}
-	until := tok.Claims.Exp + int64(magento.Leeway/time.Second)
-	first, err := s.replay.firstUse(tenantID, tok.Claims.Jti, until, now.Unix())
+	first, err := s.replay.firstUse(ctx, tenantID, tok.Claims.Jti)
 	switch {
 	case err != nil:
 		return store.Tenant{}, &unavailableError{"too many recent tokens to check for replay", err}

@@ -29,10 +29,14 @@ type Config struct {
 	// (INGEST_REQUEST_TIMEOUT, default 10s). The shop gives up after 15 s, so
 	// it must stay below that; at most 14s is accepted.
 	RequestTimeout time.Duration
-	// ReplayCacheSize caps the JWT replay cache (INGEST_REPLAY_CACHE_SIZE,
-	// default 1000000 entries, about 80 MB when full). A full cache of
-	// unexpired entries answers 503 rather than risk accepting a replay.
+	// ReplayCacheSize caps the JWT replay set every replica shares (the NATS
+	// KV bucket LEDGER_JTI; INGEST_REPLAY_CACHE_SIZE, default 1000000 tokens,
+	// 128 bytes each). A full set answers 503 rather than risk accepting a
+	// replay.
 	ReplayCacheSize int
+	// NATSReplicas is how many copies the replay bucket keeps: the
+	// deployment's LEDGER_NATS_REPLICAS (the runtime sets it; default 1).
+	NATSReplicas int
 }
 
 // Defaults.

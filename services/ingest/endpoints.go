@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-
 	"github.com/ledgersync/ledger/libs/store"
 )
 
@@ -152,4 +151,3 @@ func (s *Service) status(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, out)
 }
-

@@ -3,33 +3,60 @@ package ingest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
 )
 
-func TestReplayCache(t *testing.T) {
+// TestReplayGuardIsSharedAcrossReplicas: two replicas (two guards on one
+// NATS) accept a token once between them; another tenant's equal jti is its
+// own; a full set refuses with errReplayCacheFull instead of forgetting.
+func TestReplayGuardIsSharedAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	c := newReplayCache(2)
-	const now = int64(1_000_000)
-	if ok, err := c.firstUse("t1", "a", now+90, now); !ok || err != nil {
+	nc, err := nats.Connect(devtest.NATS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := openReplayGuard(t.Context(), js, 1, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := openReplayGuard(t.Context(), js, 1, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := a.firstUse(t.Context(), "t1", "jti-1"); !ok || err != nil {
 		t.Fatalf("first use: %v %v", ok, err)
 	}
-	if ok, _ := c.firstUse("t1", "a", now+90, now+10); ok {
-		t.Fatal("a replay was accepted")
+	if ok, err := b.firstUse(t.Context(), "t1", "jti-1"); ok || err != nil {
+		t.Fatalf("the other replica accepted a replay: %v %v", ok, err)
 	}
-	if ok, _ := c.firstUse("t2", "a", now+90, now+10); !ok {
-		t.Fatal("the same jti of another tenant was refused")
+	if ok, err := b.firstUse(t.Context(), "t2", "jti-1"); !ok || err != nil {
+		t.Fatalf("the same jti of another tenant was refused: %v %v", ok, err)
 	}
-	if _, err := c.firstUse("t1", "b", now+90, now+10); !errors.Is(err, errReplayCacheFull) {
-		t.Fatalf("full cache: %v", err)
+	if n := a.entries(); n != 2 {
+		t.Fatalf("%d entries, want 2", n)
 	}
-	// Once the entries have expired they are evicted and the slots reused.
-	if ok, err := c.firstUse("t1", "b", now+200, now+91); !ok || err != nil {
-		t.Fatalf("after expiry: %v %v", ok, err)
+	var full error
+	for i := range 20 {
+		if _, err := a.firstUse(t.Context(), "t1", fmt.Sprint("more-", i)); err != nil {
+			full = err
+			break
+		}
 	}
-	if c.len() != 1 {
-		t.Fatalf("len %d after eviction, want 1", c.len())
+	if !errors.Is(full, errReplayCacheFull) {
+		t.Fatalf("a full set answered %v, want errReplayCacheFull", full)
 	}
 }
 

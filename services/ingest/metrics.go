@@ -49,7 +49,7 @@ func newMetrics(replayEntries func() int) *metrics {
 	reg.MustRegister(m.requests, m.webhooks, m.publish,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ledger_ingest_replay_cache_entries",
-			Help: "JWT ids remembered by this replica's replay cache.",
+			Help: "JWT ids remembered in the replay set shared by every ingest replica (-1 when NATS does not answer).",
 		}, func() float64 { return float64(replayEntries()) }))
 	return m
 }

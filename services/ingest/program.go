@@ -21,6 +21,8 @@ func Program(cfg Config) process.Program {
 		// answer once the event is in JetStream.
 		HTTPDrain: cfg.RequestTimeout + 5*time.Second,
 		Start: func(_ context.Context, in *process.Infra) (process.Started, error) {
+			cfg := cfg
+			cfg.NATSReplicas = in.Settings.NATSReplicas
 			s, err := New(cfg, in.Store, in.JS, in.Log)
 			if err != nil {
 				return process.Started{}, err

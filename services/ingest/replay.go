@@ -1,99 +1,103 @@
 package ingest
 
 import (
-	"container/heap"
+	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
-	"sync"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ledgersync/ledger/libs/magento"
 )
 
-// errReplayCacheFull means every slot of the replay cache holds an unexpired
-// jti. The request is answered 503: Magento retries with a fresh token later,
+// ReplayBucket is the NATS KV bucket holding the JWT ids every ingest replica
+// has accepted, so a captured token is accepted once across all of them.
+const ReplayBucket = "LEDGER_JTI"
+
+// replayTTL is how long an accepted token is remembered: longer than any
+// token can verify (Magento mints lifetimes of at most 300 s, Ledger allows
+// Leeway of skew). Every key expires with the bucket's max age, so the set
+// never grows past the tokens of the last few minutes.
+const replayTTL = magento.MaxTokenLifetime + 2*magento.Leeway
+
+// replayEntryBytes is what one remembered token costs the bucket (key,
+// subject, headers), used to turn INGEST_REPLAY_CACHE_SIZE into a byte limit.
+const replayEntryBytes = 128
+
+// errReplayCacheFull means the bucket holds as many unexpired tokens as it
+// may. The request is answered 503: Magento retries with a fresh token later,
 // which is better than forgetting a jti and accepting a replay.
-var errReplayCacheFull = errors.New("jti replay cache is full of unexpired tokens")
+var errReplayCacheFull = errors.New("jti replay set is full of unexpired tokens")
 
-// replayCache remembers the (tenant, jti) pairs of verified tokens until they
-// could no longer verify (exp + leeway), so a captured token cannot be played
-// again. It is in memory and per replica: with several replicas behind a load
-// balancer a token replayed to another replica would pass, so a multi-replica
-// deployment moves this set to a NATS KV bucket (create-only put of the key
-// with a per-key TTL), keeping the same semantics.
-//
-// Memory is bounded: entries are keyed by a 128-bit hash of tenant and jti,
-// expired entries are evicted from a min-heap on every call, and at most max
-// entries are kept.
-type replayCache struct {
-	mu      sync.Mutex
-	max     int
-	expires map[replayKey]int64 // unix seconds after which the entry may go
-	queue   expiryHeap
+// replayGuard remembers the (tenant, jti) pairs of verified tokens in a KV
+// bucket shared by every ingest replica: a create-only put, which exactly one
+// replica wins.
+type replayGuard struct {
+	kv jetstream.KeyValue
 }
 
-type replayKey [16]byte
-
-func newReplayCache(max int) *replayCache {
-	return &replayCache{max: max, expires: make(map[replayKey]int64)}
+// openReplayGuard makes or updates the bucket (replicas copies, at most
+// entries tokens) and returns the guard.
+func openReplayGuard(ctx context.Context, js jetstream.JetStream, replicas, entries int) (*replayGuard, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      ReplayBucket,
+		Description: "ingest: JWT ids already accepted (webhook replay protection, shared by every replica)",
+		TTL:         replayTTL,
+		MaxBytes:    int64(entries) * replayEntryBytes,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(replicas, 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: replay bucket %s: %w", ReplayBucket, err)
+	}
+	return &replayGuard{kv: kv}, nil
 }
 
-func keyOf(tenant, jti string) replayKey {
+// keyOf names (tenant, jti) by a hash: tenants and jtis hold characters a KV
+// key may not, and the hash keeps every key the same small size.
+func keyOf(tenant, jti string) string {
 	h := sha256.New()
 	h.Write([]byte(tenant))
 	h.Write([]byte{0})
 	h.Write([]byte(jti))
-	var k replayKey
-	copy(k[:], h.Sum(nil))
-	return k
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// firstUse records (tenant, jti) until the unix time until and reports whether
-// this is its first use. now is the current unix time.
-func (c *replayCache) firstUse(tenant, jti string, until, now int64) (bool, error) {
-	k := keyOf(tenant, jti)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.evict(now)
-	if exp, ok := c.expires[k]; ok && exp >= now {
+// firstUse records (tenant, jti) and reports whether this is its first use
+// on any replica.
+func (g *replayGuard) firstUse(ctx context.Context, tenant, jti string) (bool, error) {
+	_, err := g.kv.Create(ctx, keyOf(tenant, jti), nil)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrKeyExists):
 		return false, nil
-	}
-	if len(c.expires) >= c.max {
+	case isFull(err):
 		return false, errReplayCacheFull
 	}
-	c.expires[k] = until
-	heap.Push(&c.queue, expiry{key: k, at: until})
-	return true, nil
+	return false, err
 }
 
-// evict drops entries whose time has passed.
-func (c *replayCache) evict(now int64) {
-	for len(c.queue) > 0 && c.queue[0].at < now {
-		e := heap.Pop(&c.queue).(expiry)
-		if c.expires[e.key] == e.at {
-			delete(c.expires, e.key)
-		}
+// errCodeStoreFailed is JetStream's refusal of a message its stream has no
+// room for (here: the bucket at its byte limit, "maximum bytes exceeded").
+const errCodeStoreFailed jetstream.ErrorCode = 10077
+
+// isFull recognises the bucket refusing a new key at its byte limit.
+func isFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeStoreFailed
+}
+
+// entries counts the tokens remembered now (for the metric).
+func (g *replayGuard) entries() int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := g.kv.Status(ctx)
+	if err != nil {
+		return -1
 	}
-}
-
-// len returns the number of remembered tokens.
-func (c *replayCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.expires)
-}
-
-type expiry struct {
-	key replayKey
-	at  int64
-}
-
-type expiryHeap []expiry
-
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiry)) }
-func (h *expiryHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+	return int(st.Values())
 }

@@ -34,7 +34,7 @@ type Service struct {
 	st      Store
 	js      jetstream.JetStream
 	log     *slog.Logger
-	replay  *replayCache
+	replay  *replayGuard
 	metrics *metrics
 	now     func() time.Time
 }
@@ -53,8 +53,14 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, st: st, js: js, log: log, replay: newReplayCache(cfg.ReplayCacheSize), now: time.Now}
-	s.metrics = newMetrics(s.replay.len)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	replay, err := openReplayGuard(ctx, js, cfg.NATSReplicas, cfg.ReplayCacheSize)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, st: st, js: js, log: log, replay: replay, now: time.Now}
+	s.metrics = newMetrics(s.replay.entries)
 	return s, nil
 }
 
