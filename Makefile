@@ -29,6 +29,19 @@ test: ## run every module's tests against real NATS and real Postgres
 test-short: ## the fast subset (skips the 200-invoice end-to-end run)
 	go test -short $(GO_TEST_FLAGS) $(addprefix ./,$(addsuffix /...,$(MODULES)))
 
+# FUZZTIME is how long make fuzz runs each fuzz target; FUZZ, a regexp, picks
+# targets (tools/fuzz.sh -l lists them).
+FUZZTIME ?= 1m
+FUZZ ?= .
+
+.PHONY: fuzz
+fuzz: ## run every native fuzz target for FUZZTIME (default 1m) one after another; FUZZ=regexp picks some; not part of make test (which runs their seed corpora)
+	FUZZTIME=$(FUZZTIME) FUZZ='$(FUZZ)' tools/fuzz.sh
+
+.PHONY: chaos
+chaos: ## kill test (not in make test): every service a process, 5,000 events, Sage faults, SIGKILLs and NATS restarts; prints lost=0 duplicates=0
+	set -o pipefail; LEDGER_CHAOS=1 go test -count=1 -run '^TestChaos$$' -timeout 40m -v ./cmd/ledger-dev 2>&1 | grep -vE '^\s+\{'
+
 .PHONY: check-modules
 check-modules: ## build and vet every module on its own (GOWORK=off), as a user of one module would
 	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...); done

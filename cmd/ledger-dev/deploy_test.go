@@ -37,12 +37,19 @@ type natsContainer struct {
 
 // natsContainerOf reads the nats service out of a loaded compose project.
 func natsContainerOf(p *types.Project) (natsContainer, error) {
-	svc, ok := p.Services["nats"]
+	return natsServiceContainer(p, "nats")
+}
+
+// natsServiceContainer reads the NATS service name out of a loaded compose
+// project. Its client URLs are the LEDGER_NATS_URL entries that name it (a
+// cluster's list every node, comma-separated).
+func natsServiceContainer(p *types.Project, name string) (natsContainer, error) {
+	svc, ok := p.Services[name]
 	if !ok {
-		return natsContainer{}, errors.New("compose has no nats service")
+		return natsContainer{}, fmt.Errorf("compose has no %s service", name)
 	}
 	if len(svc.Entrypoint) > 0 {
-		return natsContainer{}, fmt.Errorf("nats: entrypoint %q replaces the image's, which this test assumes runs nats-server", svc.Entrypoint)
+		return natsContainer{}, fmt.Errorf("%s: entrypoint %q replaces the image's, which this test assumes runs nats-server", name, svc.Entrypoint)
 	}
 	c := natsContainer{args: svc.Command, binds: map[string]types.ServiceVolumeConfig{}}
 	for _, v := range svc.Volumes {
@@ -57,8 +64,14 @@ func natsContainerOf(p *types.Project) (natsContainer, error) {
 		c.healthURL = u.String()
 	}
 	for _, other := range p.Services {
-		if u := other.Environment["LEDGER_NATS_URL"]; u != nil {
-			c.clientURLs = append(c.clientURLs, *u)
+		u := other.Environment["LEDGER_NATS_URL"]
+		if u == nil {
+			continue
+		}
+		for _, raw := range strings.Split(*u, ",") {
+			if parsed, err := url.Parse(raw); err != nil || parsed.Hostname() == name {
+				c.clientURLs = append(c.clientURLs, raw)
+			}
 		}
 	}
 	return c, nil
@@ -271,6 +284,12 @@ func TestDeployFilesParse(t *testing.T) {
 			confs++
 			if err := (&server.Options{}).ProcessConfigFile(path); err != nil {
 				t.Errorf("%s: nats-server does not accept it:\n%v", rel, err)
+			}
+		case strings.HasPrefix(d.Name(), "compose.") && filepath.Ext(path) == ".yml":
+			// A compose override: it loads on top of docker-compose.yml
+			// (TestComposeCluster checks deploy/compose.cluster.yml further).
+			if _, err := loadComposeFiles(t, composeTestEnv, "docker-compose.yml", rel); err != nil {
+				t.Errorf("%s: docker compose does not load it on top of docker-compose.yml:\n%v", rel, err)
 			}
 		default:
 			t.Errorf("%s: no test checks this kind of file; teach TestDeployFilesParse to parse it", rel)

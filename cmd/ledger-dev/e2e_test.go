@@ -18,6 +18,7 @@ import (
 
 	"github.com/ledgersync/ledger/cmd/ledger-dev/stack"
 	"github.com/ledgersync/ledger/libs/bus"
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/magento"
 	magentosim "github.com/ledgersync/ledger/sim/magento"
 )
@@ -68,7 +69,7 @@ func TestEndToEnd(t *testing.T) {
 	biz := st.Sage.LeadBusinessID()
 
 	// Kill the writer once part of the run has landed in Sage, then restart it.
-	waitUntil(t, ctx, "the first 30 invoices in Sage", func() bool { return len(st.Sage.Invoices(biz)) >= 30 })
+	devtest.Eventually(t, "the first 30 invoices in Sage", func() bool { return len(st.Sage.Invoices(biz)) >= 30 }, devtest.Until(ctx))
 	if err := writer.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -307,17 +308,4 @@ func dumpOnFailure(t *testing.T, what, path string) {
 		}
 		t.Logf("---- %s (tail) ----\n%s", what, b)
 	})
-}
-
-func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
 }

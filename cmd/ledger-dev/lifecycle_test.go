@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ledgersync/ledger/cmd/ledger-dev/stack"
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/store"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 	magentosim "github.com/ledgersync/ledger/sim/magento"
@@ -219,11 +220,11 @@ func TestMagentoLifecycle(t *testing.T) {
 		_, _ = stream.Recv()
 		req2.Rate = 0
 		var resumed []*ledgerv1.BackfillSyncStateResponse
-		waitUntil(t, ctx, "the resumed backfill", func() bool {
+		devtest.Eventually(t, "the resumed backfill", func() bool {
 			// The server may still be finishing the cancelled call's batch.
 			resumed, err = backfill(ctx, ops, req2)
 			return err == nil
-		})
+		}, devtest.Until(ctx))
 		firstMsg, last := resumed[0], resumed[len(resumed)-1]
 		if !strings.Contains(firstMsg.GetMessage(), "resuming") || firstMsg.GetPushed() < seen || firstMsg.GetPushed() >= m {
 			t.Fatalf("the resumed backfill started with %v (had seen %d pushed)", firstMsg, seen)
@@ -250,10 +251,10 @@ func TestMagentoLifecycle(t *testing.T) {
 		if err != nil || resp.GetRuns()[0].GetError() != "" {
 			t.Fatalf("RetryRuns: %v %v", resp, err)
 		}
-		waitUntil(t, ctx, "a newer sync state for the retried invoice", func() bool {
+		devtest.Eventually(t, "a newer sync state for the retried invoice", func() bool {
 			row, ok := st.Shop.SyncState("invoice", id)
 			return ok && row.LastSyncAt.After(before.LastSyncAt)
-		})
+		}, devtest.Until(ctx))
 		after, _ := st.Shop.SyncState("invoice", id)
 		r, _ := st.Store.Run(ctx, run.ID)
 		if after.SyncStatus != "synced" || r.Status != store.RunSucceeded || *after.ProviderEntityID != *before.ProviderEntityID {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ledgersync/ledger/cmd/ledger-dev/stack"
+	"github.com/ledgersync/ledger/libs/telemetry"
 	magentosim "github.com/ledgersync/ledger/sim/magento"
 )
 
@@ -106,6 +107,18 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	defer os.RemoveAll(natsDir)
+
+	// One tracer provider for the whole process, named ledger-dev (the
+	// services share it; OTEL_* variables turn export on as for a service).
+	shutdownTracing, err := telemetry.Setup(ctx, "ledger-dev")
+	if err != nil {
+		return fmt.Errorf("tracing (OTEL_* variables): %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = errors.Join(err, shutdownTracing(sctx))
+	}()
 
 	fmt.Fprintln(stdout, "ledger-dev: starting NATS, Postgres, simulators and services…")
 	st, err := stack.Start(ctx, stack.Options{StateDir: natsDir, Log: log})

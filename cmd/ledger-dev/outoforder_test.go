@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ledgersync/ledger/cmd/ledger-dev/stack"
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/magento"
 	"github.com/ledgersync/ledger/libs/money"
 	"github.com/ledgersync/ledger/libs/policy"
@@ -124,11 +125,11 @@ func TestOutOfOrderDelivery(t *testing.T) {
 	}
 	// The later events of each document settle after the first; wait for the
 	// whole outbox to be delivered and every run to finish.
-	waitUntil(t, ctx, "every outbox row delivered", func() bool { return shop.OutboxCounts().Pending == 0 })
-	waitUntil(t, ctx, "every run finished", func() bool {
+	devtest.Eventually(t, "every outbox row delivered", func() bool { return shop.OutboxCounts().Pending == 0 }, devtest.Until(ctx))
+	devtest.Eventually(t, "every run finished", func() bool {
 		c, err := st.Store.RunCounts(ctx, tenant)
 		return err == nil && c.Pending == 0 && c.Succeeded >= 5
-	})
+	}, devtest.Until(ctx))
 
 	biz := st.Sage.LeadBusinessID()
 	invoices := st.Sage.Invoices(biz)

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/ledgersync/ledger/cmd/ledger-dev/stack"
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/magento"
 	"github.com/ledgersync/ledger/libs/money"
 	"github.com/ledgersync/ledger/libs/policy"
@@ -167,13 +169,11 @@ func deref(s *string) string {
 // waitRow waits until the Magento sync-state row of an entity has status.
 func waitRow(t *testing.T, ctx context.Context, st *stack.Stack, entity string, id int64, status string) magentosim.SyncStateRow {
 	t.Helper()
-	deadline, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
 	var row magentosim.SyncStateRow
-	waitUntil(t, deadline, entity+" sync-state "+status, func() bool {
+	devtest.Eventually(t, entity+" sync-state "+status, func() bool {
 		var ok bool
 		row, ok = st.Shop.SyncState(entity, id)
 		return ok && row.SyncStatus == status
-	})
+	}, devtest.Until(ctx), devtest.Explain(func() string { return fmt.Sprintf("row %+v", row) }))
 	return row
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ledgersync/ledger/cmd/ledger-dev/stack"
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/process"
 	"github.com/ledgersync/ledger/libs/secrets"
 	"github.com/ledgersync/ledger/services/mapper"
@@ -124,7 +125,7 @@ func TestRollingRestartHandsWorkBack(t *testing.T) {
 		}
 	}()
 
-	waitUntil(t, ctx, "the first 100 invoices in Sage", func() bool { return len(st.Sage.Invoices(biz)) >= 100 })
+	devtest.Eventually(t, "the first 100 invoices in Sage", func() bool { return len(st.Sage.Invoices(biz)) >= 100 }, devtest.Until(ctx))
 	for _, name := range []string{"mapper", "sage-writer", "statecallback"} {
 		began := time.Now()
 		if err := st.StopService(name); err != nil {
@@ -133,7 +134,7 @@ func TestRollingRestartHandsWorkBack(t *testing.T) {
 		t.Logf("%s stopped in %s with %d of %d invoices in Sage", name, time.Since(began).Round(time.Millisecond),
 			len(st.Sage.Invoices(biz)), len(seed.InvoiceIDs))
 		before := st.Check(expected).Synced
-		waitUntil(t, ctx, "progress after stopping "+name, func() bool { return st.Check(expected).Synced > before+20 })
+		devtest.Eventually(t, "progress after stopping "+name, func() bool { return st.Check(expected).Synced > before+20 }, devtest.Until(ctx))
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 4*time.Minute)
 	sum := st.WaitSettled(wctx, expected)

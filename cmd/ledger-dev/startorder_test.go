@@ -16,6 +16,7 @@ import (
 
 	"github.com/ledgersync/ledger/cmd/ledger-dev/stack"
 	"github.com/ledgersync/ledger/libs/devstack"
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/magento"
 	"github.com/ledgersync/ledger/libs/process"
 	"github.com/ledgersync/ledger/libs/secrets"
@@ -128,28 +129,28 @@ func TestServicesStartBeforeTheirDependencies(t *testing.T) {
 			t.Fatalf("%s /healthz before its dependencies: %v %v", name, resp, err)
 		}
 		resp.Body.Close()
-		waitUntil(t, ctx, name+" saying it waits for the database", func() bool {
+		devtest.Eventually(t, name+" saying it waits for the database", func() bool {
 			code, body := readyz(r)
 			return code == http.StatusServiceUnavailable && strings.Contains(body, "LEDGER_DATABASE_URL")
-		})
+		}, devtest.Until(ctx))
 	}
 	if err := pgGate.Open(); err != nil {
 		t.Fatal(err)
 	}
 	for name, r := range late {
-		waitUntil(t, ctx, name+" saying it waits for NATS", func() bool {
+		devtest.Eventually(t, name+" saying it waits for NATS", func() bool {
 			code, body := readyz(r)
 			return code == http.StatusServiceUnavailable && strings.Contains(body, "LEDGER_NATS_URL")
-		})
+		}, devtest.Until(ctx))
 	}
 	if err := natsGate.Open(); err != nil {
 		t.Fatal(err)
 	}
 	for name, r := range late {
-		waitUntil(t, ctx, name+" ready", func() bool {
+		devtest.Eventually(t, name+" ready", func() bool {
 			code, _ := readyz(r)
 			return code == http.StatusOK
-		})
+		}, devtest.Until(ctx))
 	}
 
 	// The late consumers carry the work alone.

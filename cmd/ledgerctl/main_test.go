@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -18,6 +19,9 @@ import (
 
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
+
+// TestMain fails the run when a goroutine outlives the tests.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const token = "cli-test-token"
 

@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
@@ -96,6 +99,7 @@ var runCommands = []command{
 					"Attempts", strconv.Itoa(int(r.GetAttempts())),
 					"Created", ts(r.GetCreatedAt()),
 					"Finished", ts(r.GetFinishedAt()),
+					"Trace", r.GetTraceId(),
 				); err != nil {
 					return err
 				}
@@ -165,6 +169,50 @@ var runCommands = []command{
 				}
 				if !c.g.json {
 					fmt.Fprintln(c.stdout, "Follow them with: ledgerctl runs show <run>")
+				}
+				return nil
+			}
+		},
+	},
+	{
+		name:    "recover",
+		args:    "[--tenant T] [--idle 10m] [--limit N] [--dry-run]",
+		summary: "republish unfinished runs that stopped moving (after NATS lost its store)",
+		help: "Finds runs that are pending or running and have not changed for --idle (default 10m, at least 1m),\n" +
+			"oldest first, and publishes their events again: after NATS lost its store (or was restored from an\n" +
+			"older backup) they are the work that was in flight. Each is redone idempotently: entity_xref and the\n" +
+			"writer's Sage lookups keep Sage free of duplicates. --dry-run only counts them. Restart nothing first:\n" +
+			"the services make their streams and consumers again when NATS comes back.",
+		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+			tenant := fs.String("tenant", "", "only this tenant's runs")
+			idle := fs.Duration("idle", 10*time.Minute, "only runs unchanged for at least this long")
+			limit := fs.Int("limit", 0, "at most this many runs (0: 10000)")
+			dry := fs.Bool("dry-run", false, "count, republish nothing")
+			return func(c *cli, ctx context.Context, args []string) error {
+				if len(args) > 0 {
+					return usagef("runs recover: unexpected argument %q", args[0])
+				}
+				resp, err := call(ctx, c, ledgerv1.AdminServiceClient.RecoverRuns, &ledgerv1.RecoverRunsRequest{
+					TenantId: *tenant, IdleFor: durationpb.New(*idle), Limit: int32(*limit), DryRun: *dry})
+				if err != nil {
+					return err
+				}
+				if c.g.json {
+					if err := printJSON(c.stdout, resp); err != nil {
+						return err
+					}
+				} else {
+					for _, r := range resp.GetFailed() {
+						fmt.Fprintf(c.stdout, "%s: not republished: %s\n", r.GetSyncRunId(), r.GetError())
+					}
+					if *dry {
+						fmt.Fprintf(c.stdout, "%d unfinished runs idle for %s would be republished (run again without --dry-run).\n", resp.GetFound(), *idle)
+					} else {
+						fmt.Fprintf(c.stdout, "%d unfinished runs idle for %s: %d republished.\n", resp.GetFound(), *idle, resp.GetRepublished())
+					}
+				}
+				if n := len(resp.GetFailed()); n > 0 {
+					return fmt.Errorf("%d of %d runs were not republished (reasons above)", n, resp.GetFound())
 				}
 				return nil
 			}

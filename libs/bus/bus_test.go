@@ -45,33 +45,41 @@ func msgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
 	return info.State.Msgs
 }
 
-// consume runs handler until stop returns true or the deadline passes.
+// consume runs handler until stop returns true, then stops the consumer.
 func consume(t *testing.T, js jetstream.JetStream, spec bus.ConsumerSpec, handler bus.Handler, stop func() bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- bus.Consume(ctx, js, spec, telemetry.Discard(), handler) }()
-	for !stop() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("timed out")
-		case <-time.After(20 * time.Millisecond):
-		}
+	defer func() {
+		cancel()
+		<-done
+	}()
+	devtest.Eventually(t, "consumer "+spec.Durable+" to finish its work", stop)
+}
+
+// settled reports whether JetStream holds nothing more for the durable
+// consumer: no message left to deliver and none delivered but unacknowledged,
+// so none can be delivered again.
+func settled(t *testing.T, js jetstream.JetStream, stream, durable string) bool {
+	t.Helper()
+	c, err := js.Consumer(t.Context(), stream, durable)
+	if err != nil {
+		return false
 	}
-	cancel()
-	<-done
+	info, err := c.Info(t.Context())
+	return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0
 }
 
 func publish(t *testing.T, js jetstream.JetStream, subject string) {
 	t.Helper()
 	evt := &ledgerv1.OutboxEvent{TenantId: "t1", Event: "invoice.created", SyncRunId: "r1"}
-	ack, err := bus.Publish(context.Background(), js, subject, evt, "id-1", "")
+	ack, err := bus.Publish(context.Background(), js, subject, evt, "id-1")
 	if err != nil || ack.Duplicate {
 		t.Fatalf("publish: %v %+v", err, ack)
 	}
 	// The same Nats-Msg-Id is stored once.
-	if ack, _ := bus.Publish(context.Background(), js, subject, evt, "id-1", ""); !ack.Duplicate {
+	if ack, _ := bus.Publish(context.Background(), js, subject, evt, "id-1"); !ack.Duplicate {
 		t.Fatal("a repeated Nats-Msg-Id must be deduplicated")
 	}
 }
@@ -117,8 +125,10 @@ func TestPermanentFailureIsDeadLetteredAtOnce(t *testing.T) {
 	consume(t, js, spec, func(context.Context, jetstream.Msg) bus.Outcome {
 		calls.Add(1)
 		return bus.Outcome{Verdict: bus.DeadLetter, Class: "validation", Code: "bad", TenantID: "t1", Entity: "invoice"}
-	}, func() bool { return msgs(t, js, bus.StreamDLQ) == 1 })
-	time.Sleep(100 * time.Millisecond) // a Term must not be redelivered
+	}, func() bool {
+		// Once the Term has reached JetStream, nothing is left to redeliver.
+		return msgs(t, js, bus.StreamDLQ) == 1 && settled(t, js, bus.StreamOutbox, spec.Durable)
+	})
 	if calls.Load() != 1 {
 		t.Fatalf("handled %d times, want 1", calls.Load())
 	}

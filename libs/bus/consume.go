@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ledgersync/ledger/libs/backoff"
@@ -157,7 +158,8 @@ func Consume(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, log
 	if err != nil {
 		return err
 	}
-	return (&Loop{JS: js, Consumer: cons, Spec: spec, Log: log, Handler: handler}).Run(ctx)
+	ensure := func(ctx context.Context) (jetstream.Consumer, error) { return EnsureConsumer(ctx, js, spec) }
+	return (&Loop{JS: js, Consumer: cons, Spec: spec, Log: log, Handler: handler, Ensure: ensure}).Run(ctx)
 }
 
 // Loop is the one consume loop of every Ledger consumer. It fetches only as
@@ -179,6 +181,10 @@ type Loop struct {
 	// a slot or being handled (default 2×Spec.Workers, so the next messages
 	// are at hand when a worker frees).
 	InHand int
+	// Ensure, when set, creates the consumer again after a failed fetch: a
+	// NATS server that lost its store (or a consumer deleted by hand) comes
+	// back without it, and the loop must not wait for a restart.
+	Ensure func(ctx context.Context) (jetstream.Consumer, error)
 }
 
 // fetchRetry paces fetching again after a failed fetch.
@@ -264,6 +270,13 @@ func (l *Loop) Run(ctx context.Context) error {
 			if sleep(ctx, delay) != nil {
 				return nil
 			}
+			if l.Ensure != nil {
+				if cons, err := l.Ensure(ctx); err != nil {
+					log.Warn("bus: the consumer could not be ensured; retrying", "err", err)
+				} else {
+					l.Consumer = cons
+				}
+			}
 		}
 	}
 }
@@ -305,18 +318,22 @@ func (l *Loop) work(ctx, work context.Context, spec ConsumerSpec, log *slog.Logg
 		handBack(log, msg)
 		return
 	}
-	hctx, cancel := context.WithTimeout(work, spec.WorkTimeout)
+	// One consumer span per delivery: the handler runs in it, and so does the
+	// settlement (a dead letter's publish is its child).
+	sctx, span := StartConsumerSpan(work, spec.Stage, spec.Durable, msg)
+	hctx, cancel := context.WithTimeout(sctx, spec.WorkTimeout)
 	defer cancel()
 	out := l.Handler(hctx, msg)
 	alive.stop()
 	if work.Err() != nil && out.Verdict != Ack {
 		// Stopped mid-work by the drain deadline: whoever runs next redoes it.
 		handBack(log, msg)
+		EndConsumerSpan(span, out, SettledHandedBack)
 		return
 	}
-	sctx, stop := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	settleCtx, stop := context.WithTimeout(trace.ContextWithSpan(context.WithoutCancel(ctx), span), settleTimeout)
 	defer stop()
-	Settle(sctx, l.JS, spec, msg, out, log)
+	EndConsumerSpan(span, out, Settle(settleCtx, l.JS, spec, msg, out, log))
 }
 
 // lease keeps a message alive until stopped.
@@ -371,8 +388,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // Settle turns an outcome into the message's acknowledgement. It is the only
-// place that acks, naks, terms or dead-letters.
-func Settle(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, msg jetstream.Msg, out Outcome, log *slog.Logger) {
+// place that acks, naks, terms or dead-letters. It returns how it settled the
+// message (one of the Settled values). A dead letter is published in ctx's
+// trace: give it the delivery's consumer span.
+func Settle(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, msg jetstream.Msg, out Outcome, log *slog.Logger) string {
 	spec.defaults()
 	meta, _ := msg.Metadata()
 	delivered := uint64(1)
@@ -382,53 +401,57 @@ func Settle(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, msg 
 	switch out.Verdict {
 	case Ack:
 		ack(ctx, log, spec, msg)
+		return SettledAck
 	case Retry:
 		if delivered < uint64(spec.MaxDeliver) {
 			delay := out.Delay
 			if delay <= 0 {
 				delay = time.Second
 			}
-			nak(log, spec, msg, delay)
-			return
+			nak(ctx, log, spec, msg, delay)
+			return SettledRetry
 		}
 		if out.Hold {
 			if err := requeue(ctx, js, msg); err != nil {
-				log.Error("bus: held message not requeued; redelivering", "consumer", spec.Durable, "err", err)
-				nak(log, spec, msg, out.Delay)
-				return
+				log.ErrorContext(ctx, "bus: held message not requeued; redelivering", "consumer", spec.Durable, "err", err)
+				nak(ctx, log, spec, msg, out.Delay)
+				return SettledRedelivered
 			}
 			ack(ctx, log, spec, msg)
-			return
+			return SettledHeld
 		}
 		if err := deadLetter(ctx, js, spec, msg, meta, out, delivered); err != nil {
-			log.Error("bus: dead letter not stored; redelivering", "consumer", spec.Durable, "err", err)
-			nak(log, spec, msg, 5*time.Second)
-			return
+			log.ErrorContext(ctx, "bus: dead letter not stored; redelivering", "consumer", spec.Durable, "err", err)
+			nak(ctx, log, spec, msg, 5*time.Second)
+			return SettledRedelivered
 		}
 		ack(ctx, log, spec, msg)
+		return SettledDeadLetter
 	case DeadLetter:
 		if err := deadLetter(ctx, js, spec, msg, meta, out, delivered); err != nil {
-			log.Error("bus: dead letter not stored; redelivering", "consumer", spec.Durable, "err", err)
-			nak(log, spec, msg, 5*time.Second)
-			return
+			log.ErrorContext(ctx, "bus: dead letter not stored; redelivering", "consumer", spec.Durable, "err", err)
+			nak(ctx, log, spec, msg, 5*time.Second)
+			return SettledRedelivered
 		}
 		if err := msg.Term(); err != nil {
-			log.Warn("bus: terminating a dead-lettered message failed; its redelivery finds the dead letter again", "consumer", spec.Durable, "err", err)
+			log.WarnContext(ctx, "bus: terminating a dead-lettered message failed; its redelivery finds the dead letter again", "consumer", spec.Durable, "err", err)
 		}
+		return SettledDeadLetter
 	}
+	return SettledAck
 }
 
 func ack(ctx context.Context, log *slog.Logger, spec ConsumerSpec, msg jetstream.Msg) {
-	if err := msg.DoubleAck(ctx); err != nil {
-		log.Warn("bus: ack failed; the message will be redelivered", "consumer", spec.Durable, "err", err)
+	if err := doubleAck(ctx, msg); err != nil {
+		log.WarnContext(ctx, "bus: ack failed; the message will be redelivered", "consumer", spec.Durable, "err", err)
 	}
 }
 
 // nak asks for redelivery after delay (at least a millisecond: a zero delay
 // would mean "at once" to JetStream, which a retry never wants).
-func nak(log *slog.Logger, spec ConsumerSpec, msg jetstream.Msg, delay time.Duration) {
+func nak(ctx context.Context, log *slog.Logger, spec ConsumerSpec, msg jetstream.Msg, delay time.Duration) {
 	if err := msg.NakWithDelay(max(delay, time.Millisecond)); err != nil {
-		log.Warn("bus: nak failed; the message returns after the ack wait", "consumer", spec.Durable, "err", err)
+		log.WarnContext(ctx, "bus: nak failed; the message returns after the ack wait", "consumer", spec.Durable, "err", err)
 	}
 }
 
@@ -461,6 +484,8 @@ func deadLetter(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, 
 		ErrorClass: out.Class, ErrorCode: out.Code, Source: out.Source, Message: out.Message,
 		Attempts: int32(delivered), FirstFailureAt: first, LastFailureAt: now, HttpStatus: int32(out.HTTPStatus),
 	}
-	_, err := Publish(ctx, js, DLQSubject(spec.Stage, out.TenantID, out.Entity), dl, "", msg.Headers().Get(HeaderTraceparent))
+	// The dead letter carries the context of the delivery that gave up (ctx):
+	// a replay links its new trace to it.
+	_, err := Publish(ctx, js, DLQSubject(spec.Stage, out.TenantID, out.Entity), dl, "")
 	return err
 }

@@ -62,23 +62,28 @@ type Subject struct {
 }
 
 // ParseSubject takes apart a subject built by OutboxSubject, SageSubject,
-// ResultSubject or DLQSubject.
+// ResultSubject or DLQSubject, and only such a subject: the token count of its
+// kind, and no empty token or token the builders would have escaped (a
+// wildcard, whitespace), so the parts it returns rebuild the same subject.
 func ParseSubject(subject string) (Subject, error) {
 	parts := strings.Split(subject, ".")
 	if len(parts) < 4 || parts[0] != "ledger" {
 		return Subject{}, fmt.Errorf("bus: %q is not a Ledger subject (ledger.<kind>.<tenant>.<entity>)", subject)
 	}
-	switch parts[1] {
-	case "outbox":
-		return Subject{Stream: StreamOutbox, Tenant: parts[2], Entity: strings.Join(parts[3:], ".")}, nil
-	case "sage":
-		return Subject{Stream: StreamSage, Tenant: parts[2], Entity: parts[3]}, nil
-	case "result":
-		return Subject{Stream: StreamResults, Tenant: parts[2], Entity: parts[3]}, nil
-	case "dlq":
-		if len(parts) >= 5 {
-			return Subject{Stream: StreamDLQ, Stage: parts[2], Tenant: parts[3], Entity: parts[4]}, nil
+	for _, p := range parts {
+		if p == "" || token(p) != p {
+			return Subject{}, fmt.Errorf("bus: %q is not a Ledger subject: it has an empty token or a wildcard", subject)
 		}
+	}
+	switch {
+	case parts[1] == "outbox":
+		return Subject{Stream: StreamOutbox, Tenant: parts[2], Entity: strings.Join(parts[3:], ".")}, nil
+	case parts[1] == "sage" && len(parts) == 4:
+		return Subject{Stream: StreamSage, Tenant: parts[2], Entity: parts[3]}, nil
+	case parts[1] == "result" && len(parts) == 4:
+		return Subject{Stream: StreamResults, Tenant: parts[2], Entity: parts[3]}, nil
+	case parts[1] == "dlq" && len(parts) == 5:
+		return Subject{Stream: StreamDLQ, Stage: parts[2], Tenant: parts[3], Entity: parts[4]}, nil
 	}
 	return Subject{}, fmt.Errorf("bus: %q is not a Ledger subject", subject)
 }

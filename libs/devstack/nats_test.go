@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ledgersync/ledger/libs/devstack"
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
 )
 
 func TestStartNATSJetStreamRoundTrip(t *testing.T) {
@@ -59,10 +60,10 @@ func TestStartNATSJetStreamRoundTrip(t *testing.T) {
 	s.Shutdown()
 	s.WaitForShutdown()
 	// StartNATS made the directory, so it removes it after shutdown.
-	waitFor(t, 5*time.Second, func() bool {
+	devtest.Eventually(t, "the store directory "+storeDir+" to be removed after shutdown", func() bool {
 		_, err := os.Stat(storeDir)
 		return os.IsNotExist(err)
-	}, "store directory %s still exists after shutdown", storeDir)
+	})
 }
 
 func TestStartNATSKeepsCallersDir(t *testing.T) {
@@ -105,18 +106,6 @@ func TestNATSURLEmbedded(t *testing.T) {
 	defer nc.Close()
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, cond func() bool, format string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf(format, args...)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -9,7 +9,10 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/ledgersync/ledger/libs/telemetry"
 )
 
 // Client calls a paired shop's /rest/V1/byte8 endpoints with a fresh inbound JWT
@@ -77,8 +80,14 @@ func (c *Client) httpClient() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
-	return &http.Client{Timeout: 15 * time.Second}
+	return defaultHTTP()
 }
+
+// defaultHTTP is the client of callers that bring none: traced, 15 s timeout.
+// A caller's own client should be traced too (telemetry.HTTPClient).
+var defaultHTTP = sync.OnceValue(func() *http.Client {
+	return telemetry.HTTPClient(&http.Client{Timeout: 15 * time.Second})
+})
 
 // Get fetches /rest{path} (path starts with /V1/byte8/) into out.
 func (c *Client) Get(ctx context.Context, path string, out any) error {
@@ -95,6 +104,7 @@ func (c *Client) Post(ctx context.Context, path string, body, out any) error {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	ctx = telemetry.WithPeer(ctx, telemetry.PeerMagento) // names the client span
 	url := strings.TrimRight(c.BaseURL, "/") + "/rest" + path
 	var rd io.Reader
 	if body != nil {
@@ -152,18 +162,35 @@ func ErrorMessage(body []byte) string {
 		return strings.TrimSpace(truncate(body, 512))
 	}
 	msg := env.Message
-	var list []any
-	var named map[string]any
+	var list []json.RawMessage
+	var named map[string]json.RawMessage
 	if json.Unmarshal(env.Parameters, &list) == nil {
 		for i := len(list) - 1; i >= 0; i-- { // %10 before %1
-			msg = strings.ReplaceAll(msg, fmt.Sprintf("%%%d", i+1), fmt.Sprint(list[i]))
+			msg = strings.ReplaceAll(msg, fmt.Sprintf("%%%d", i+1), parameterText(list[i]))
 		}
 	} else if json.Unmarshal(env.Parameters, &named) == nil {
 		for k, v := range named {
-			msg = strings.ReplaceAll(msg, "%"+k, fmt.Sprint(v))
+			msg = strings.ReplaceAll(msg, "%"+k, parameterText(v))
 		}
 	}
 	return msg
+}
+
+// parameterText renders a placeholder's value as PHP does: a number as its
+// literal text (1000000, never float64's 1e+06), a string as itself, true as
+// 1 and false and null as nothing; an array or object as its JSON.
+func parameterText(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	var s string
+	switch {
+	case json.Unmarshal(raw, &s) == nil:
+		return s
+	case string(raw) == "true":
+		return "1"
+	case string(raw) == "false", string(raw) == "null":
+		return ""
+	}
+	return string(raw)
 }
 
 // Ping calls GET /V1/byte8/ping. Any 200 means alive and authorised; both the
@@ -176,8 +203,9 @@ func (c *Client) Ping(ctx context.Context) error {
 // Pair calls the anonymous POST /V1/byte8/setup/pair. It carries no token.
 func Pair(ctx context.Context, hc *http.Client, shopURL string, req PairRequest) error {
 	if hc == nil {
-		hc = &http.Client{Timeout: 15 * time.Second}
+		hc = defaultHTTP()
 	}
+	ctx = telemetry.WithPeer(ctx, telemetry.PeerMagento)
 	b, _ := json.Marshal(req)
 	path := "/V1/byte8/setup/pair"
 	r, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(shopURL, "/")+"/rest"+path, bytes.NewReader(b))

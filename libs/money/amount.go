@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 )
@@ -19,9 +20,23 @@ var Zero = Amount{}
 func Parse(s string) (Amount, error) {
 	d, err := decimal.NewFromString(s)
 	if err != nil {
-		return Amount{}, fmt.Errorf("money: %q is not a decimal amount", s)
+		return Amount{}, fmt.Errorf("money: %q is not a decimal amount", excerpt(s))
 	}
 	return Amount{d}, nil
+}
+
+// excerpt cuts s for an error message: an amount is short, and a message
+// must not copy a megabyte of hostile input into every log line.
+func excerpt(s string) string {
+	const max = 40
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // MustParse is Parse for constants in code and tests; it panics on bad input.
@@ -110,7 +125,7 @@ func (a *Amount) UnmarshalJSON(b []byte) error {
 	s := string(b)
 	if len(b) > 0 && b[0] == '"' {
 		if err := json.Unmarshal(b, &s); err != nil {
-			return fmt.Errorf("money: %s is not a decimal amount", b)
+			return fmt.Errorf("money: %s is not a decimal amount", excerpt(string(b)))
 		}
 	}
 	p, err := Parse(s)

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"sort"
@@ -33,6 +34,10 @@ const (
 )
 
 // Policy is one tenant's policy. The zero value is not valid: use Default or Parse.
+//
+// The fields whose default is not empty (tax_rate_map, customer_name_priority,
+// product_type_eu_map) are never omitted from JSON: a snapshot of a policy that
+// emptied one must not take the default back when it is parsed.
 type Policy struct {
 	// Sync behaviour. A document outside these filters is finished skipped with
 	// the matching reason (unpaid_invoice_filtered, zero_value_invoice,
@@ -50,7 +55,7 @@ type Policy struct {
 	// from the rate sent: quirk 32) and for customers outside the home country
 	// (a UK business must zero-rate them: quirk 29). Quirk numbers are the
 	// catalogue in services/mapper/quirks.
-	TaxRateMap       map[string]string `json:"tax_rate_map,omitempty"`
+	TaxRateMap       map[string]string `json:"tax_rate_map"`
 	DefaultTaxRateID string            `json:"default_tax_rate_id"`
 	ZeroTaxRateID    string            `json:"zero_tax_rate_id"`
 
@@ -93,7 +98,7 @@ type Policy struct {
 	InvoiceNumberPrefix string `json:"invoice_number_prefix,omitempty"`
 	// CustomerNamePriority orders the sources of a contact's name: company,
 	// full_name, email.
-	CustomerNamePriority []string `json:"customer_name_priority,omitempty"`
+	CustomerNamePriority []string `json:"customer_name_priority"`
 	// HomeCountry is the business's country (ISO-2); other billing countries are
 	// cross-border: zero-rated, with one EU goods/services type on every line
 	// (quirks 29 and 30).
@@ -113,7 +118,7 @@ type Policy struct {
 	EUGoodsServicesDefault string `json:"eu_goods_services_default"`
 	// ProductTypeEUMap maps a Magento product type (simple, virtual,
 	// downloadable, …) to GOODS or SERVICES.
-	ProductTypeEUMap map[string]string `json:"product_type_eu_map,omitempty"`
+	ProductTypeEUMap map[string]string `json:"product_type_eu_map"`
 }
 
 // B2CConsolidation books small guest orders on one fallback contact per
@@ -161,6 +166,11 @@ func Parse(doc []byte) (Policy, error) {
 		if err := dec.Decode(&p); err != nil {
 			return Policy{}, fmt.Errorf("policy: %w", err)
 		}
+		// A second document or stray text after the object would otherwise
+		// be ignored silently.
+		if _, err := dec.Token(); err != io.EOF {
+			return Policy{}, errors.New("policy: unexpected text after the JSON object; send exactly one object")
+		}
 	}
 	return p, p.Validate()
 }
@@ -202,11 +212,13 @@ func (p Policy) Validate() error {
 			errs = append(errs, fmt.Errorf("payment_method_map: a key is empty; use Magento's method code, e.g. checkmo (value %q)", bank))
 		}
 	}
-	if p.RoundingTolerance != nil && (p.RoundingTolerance.Sign() < 0 || p.RoundingTolerance.Cmp(money.MustParse("1")) > 0) {
-		errs = append(errs, fmt.Errorf("rounding_tolerance %s: use an amount from 0.00 to 1.00 (default 0.05)", p.RoundingTolerance))
+	// Amounts have at most two decimals: the snapshot (JSON) writes them
+	// with two, and must hold the very amount a run was mapped with.
+	if t := p.RoundingTolerance; t != nil && (t.Sign() < 0 || t.Cmp(money.MustParse("1")) > 0 || !t.Equal(t.Cents())) {
+		errs = append(errs, fmt.Errorf("rounding_tolerance %s: use an amount from 0.00 to 1.00 with at most two decimals (default 0.05)", t.Exact()))
 	}
-	if p.B2C.Threshold != nil && p.B2C.Threshold.Sign() < 0 {
-		errs = append(errs, fmt.Errorf("b2c_consolidation.threshold %s: use a positive amount, or leave it out to consolidate every guest order", p.B2C.Threshold))
+	if t := p.B2C.Threshold; t != nil && (t.Sign() < 0 || !t.Equal(t.Cents())) {
+		errs = append(errs, fmt.Errorf("b2c_consolidation.threshold %s: use a positive amount with at most two decimals, or leave it out to consolidate every guest order", t.Exact()))
 	}
 	if len(p.B2C.ContactName) > 100 {
 		errs = append(errs, errors.New("b2c_consolidation.contact_name: at most 100 characters"))

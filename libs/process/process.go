@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -137,6 +138,18 @@ func Connect(ctx context.Context, name string, s Settings) (_ *Infra, err error)
 	if err := bus.EnsureStreams(ctx, in.JS, s.NATSReplicas); err != nil {
 		return nil, err
 	}
+	// A server that comes back without its store (lost, or restored from an
+	// older backup) has no streams: make them again on every reconnect, so
+	// the consumers (which ensure themselves) find them.
+	in.NC.SetReconnectHandler(func(*nats.Conn) {
+		go func() {
+			rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := bus.EnsureStreams(rctx, in.JS, s.NATSReplicas); err != nil {
+				in.Log.Warn("reconnected to NATS, but Ledger's streams could not be ensured; /readyz says which", "err", err)
+			}
+		}()
+	})
 	return in, nil
 }
 

@@ -127,13 +127,27 @@ type Runner struct {
 // Start listens on prog.Addr (or prog.Listener) and runs prog in the
 // background: /healthz and /readyz answer at once, the service is built when
 // Postgres and NATS answer. Wait returns when ctx ends and everything stopped.
-func Start(ctx context.Context, log *slog.Logger, s Settings, prog Program) (*Runner, error) {
+//
+// Tracing is set up here for every service (telemetry.Setup, configured by
+// the OTEL_* variables): the service's HTTP handler is served in server spans,
+// log lines written with a context carry its trace id, and the tracer
+// provider is flushed and released once everything else has stopped.
+func Start(ctx context.Context, log *slog.Logger, s Settings, prog Program) (_ *Runner, err error) {
 	if log == nil {
 		log = telemetry.Discard()
 	}
+	log = telemetry.WithTrace(log)
+	shutdownTracing, err := telemetry.Setup(ctx, prog.Name)
+	if err != nil {
+		return nil, fmt.Errorf("tracing (OTEL_* variables): %w", err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, stopTracing(shutdownTracing))
+		}
+	}()
 	ln := prog.Listener
 	if ln == nil {
-		var err error
 		if ln, err = net.Listen("tcp", prog.Addr); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", prog.AddrVar, prog.Addr, err)
 		}
@@ -146,9 +160,22 @@ func Start(ctx context.Context, log *slog.Logger, s Settings, prog Program) (*Ru
 	}
 	go func() {
 		defer close(r.done)
-		r.err = r.run(ctx, s, srv, ln)
+		err := r.run(ctx, s, srv, ln)
+		// Last, so the spans of the shutdown itself are exported.
+		r.err = errors.Join(err, stopTracing(shutdownTracing))
 	}()
 	return r, nil
+}
+
+// stopTracing flushes and releases the tracer provider within a bound: an
+// unreachable collector must not hold a stopping service.
+func stopTracing(shutdown func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := shutdown(ctx); err != nil {
+		return fmt.Errorf("tracing shutdown: %w", err)
+	}
+	return nil
 }
 
 // Addr is the address the runner serves HTTP on.
@@ -208,6 +235,11 @@ func (r *Runner) run(ctx context.Context, s Settings, srv *http.Server, ln net.L
 	st, err := r.prog.Start(ctx, in)
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.prog.Name, err)
+	}
+	if st.Handler != nil {
+		// Every request to the service's own routes is a server span (a
+		// webhook continues the shop's trace when it sends traceparent).
+		st.Handler = telemetry.HTTPHandler(st.Handler, r.prog.Name)
 	}
 	if st.Stop != nil {
 		defer st.Stop()

@@ -41,18 +41,6 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// eventually polls cond until it holds or the test's deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("gave up waiting for %s", what)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 func gate(t *testing.T, target string) *devstack.Gate {
 	t.Helper()
 	g, err := devstack.NewGate(target)
@@ -96,7 +84,7 @@ func TestStartsBeforeItsDependencies(t *testing.T) {
 	if code, _ := get(t, r.URL()+"/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz = %d while waiting for dependencies", code)
 	}
-	eventually(t, "/readyz naming the database", func() bool {
+	devtest.Eventually(t, "/readyz naming the database", func() bool {
 		code, body := get(t, r.URL()+"/readyz")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "LEDGER_DATABASE_URL")
 	})
@@ -104,7 +92,7 @@ func TestStartsBeforeItsDependencies(t *testing.T) {
 	if err := pg.Open(); err != nil { // Postgres arrives; NATS is still missing.
 		t.Fatal(err)
 	}
-	eventually(t, "/readyz naming NATS", func() bool {
+	devtest.Eventually(t, "/readyz naming NATS", func() bool {
 		code, body := get(t, r.URL()+"/readyz")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "LEDGER_NATS_URL")
 	})
@@ -116,19 +104,19 @@ func TestStartsBeforeItsDependencies(t *testing.T) {
 		t.Fatal(err)
 	}
 	ran.Wait()
-	eventually(t, "/readyz ready", func() bool {
+	devtest.Eventually(t, "/readyz ready", func() bool {
 		code, _ := get(t, r.URL()+"/readyz")
 		return code == http.StatusOK
 	})
 
 	// NATS goes away and comes back: readiness follows, the service stays up.
 	ns = devtest.RestartNATS(t, ns, func() {
-		eventually(t, "/readyz naming NATS while it is down", func() bool {
+		devtest.Eventually(t, "/readyz naming NATS while it is down", func() bool {
 			code, body := get(t, r.URL()+"/readyz")
 			return code == http.StatusServiceUnavailable && strings.Contains(body, "nats:")
 		})
 	})
-	eventually(t, "/readyz ready again", func() bool {
+	devtest.Eventually(t, "/readyz ready again", func() bool {
 		code, _ := get(t, r.URL()+"/readyz")
 		return code == http.StatusOK
 	})

@@ -25,20 +25,19 @@ type RunFinisher interface {
 // Finish records o and publishes the run's SyncResult. Calling it again for the
 // same outcome (a redelivered message) republishes the same result (same
 // finished_at, deduplicated by Nats-Msg-Id within the window), so callers may
-// simply retry on error.
-func Finish(ctx context.Context, st RunFinisher, js jetstream.JetStream, o store.Outcome, traceparent string) (*ledgerv1.SyncResult, error) {
+// simply retry on error. The result is published in ctx's trace.
+func Finish(ctx context.Context, st RunFinisher, js jetstream.JetStream, o store.Outcome) (*ledgerv1.SyncResult, error) {
 	run, err := st.FinishRun(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("results: finishing run %s: %w", o.RunID, err)
 	}
 	res := FromRun(run)
-	res.Traceparent = traceparent
 	msgID := "result:" + run.ID + ":" + run.Status + ":" + fmt.Sprint(run.FinishedAt.UnixNano())
 	entity := res.EntityType
 	if entity == "" {
 		entity = "none"
 	}
-	if _, err := bus.Publish(ctx, js, bus.ResultSubject(run.TenantID, entity), res, msgID, traceparent); err != nil {
+	if _, err := bus.Publish(ctx, js, bus.ResultSubject(run.TenantID, entity), res, msgID); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -10,7 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/ledgersync/ledger/libs/telemetry"
 )
 
 // TokenSource returns a valid access token for a binding (refreshing it when
@@ -33,6 +36,12 @@ type Client struct {
 	BusinessID string // sent as X-Business on every call when set
 }
 
+// defaultHTTP is the client of callers that bring none: traced, 30 s timeout.
+// A caller's own client should be traced too (telemetry.HTTPClient).
+var defaultHTTP = sync.OnceValue(func() *http.Client {
+	return telemetry.HTTPClient(&http.Client{Timeout: 30 * time.Second})
+})
+
 // Response is a 2xx answer.
 type Response struct {
 	Status    int
@@ -51,6 +60,7 @@ var ErrTransport = errors.New("sage: transport error")
 // Do sends a JSON request and returns the 2xx response, an *APIError, or an error
 // wrapping ErrTransport.
 func (c *Client) Do(ctx context.Context, method, path string, body any) (*Response, error) {
+	ctx = telemetry.WithPeer(ctx, telemetry.PeerSage) // names the client span
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -77,7 +87,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body any) (*Respon
 	}
 	hc := c.HTTP
 	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+		hc = defaultHTTP()
 	}
 	start := time.Now()
 	resp, err := hc.Do(req)
@@ -164,17 +174,29 @@ func (c *Client) FindByReference(ctx context.Context, resource, ref string) ([]D
 				out = append(out, d)
 			}
 		}
-		path = l.Next
-		if strings.HasPrefix(path, "http") {
-			if u, err := url.Parse(path); err == nil {
-				path = u.RequestURI()
-				path = strings.TrimPrefix(path, "/v3.1")
-			}
-		} else {
-			path = strings.TrimPrefix(path, "/v3.1")
-		}
+		path = nextPath(l.Next)
 	}
 	return out, nil
+}
+
+// nextPath turns a list's $next (a path such as /contacts?page=2, or an
+// absolute URL) into the path to request, "" to stop. Only its path and query
+// are used, and they must start with "/": the path is appended to BaseURL as
+// text, and anything else ("@host/…") could change the host the bearer token
+// goes to.
+func nextPath(next string) string {
+	if next == "" {
+		return ""
+	}
+	u, err := url.Parse(next)
+	if err != nil {
+		return ""
+	}
+	path := strings.TrimPrefix(u.RequestURI(), "/v3.1")
+	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") {
+		return ""
+	}
+	return path
 }
 
 // Business is the part of /businesses Ledger reads.

@@ -50,14 +50,15 @@ const umbrellaSource = "line_items.description"
 // and the first entry when none has a source.
 func (e *APIError) Primary() ErrorItem {
 	var best ErrorItem
-	bestScore := -1
+	bestScore := -2
 	for _, it := range e.Items {
 		score := 0
 		if it.Source != "" && it.Source != "base" {
 			score = 1 + strings.Count(it.Source, ".")
 		}
 		if it.Source == umbrellaSource && strings.Contains(strings.ToLower(it.Message), "required") && len(e.Items) > 1 {
-			score = 0
+			// Below an entry without a source, which may be the cause.
+			score = -1
 		}
 		if score > bestScore {
 			best, bestScore = it, score

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/ledgersync/ledger/libs/telemetry"
 )
 
 // Endpoints are the Sage hosts. The official values serve every region; the
@@ -29,6 +31,22 @@ func Official() Endpoints {
 		RevokeURL: "https://oauth.accounting.sage.com/revoke",
 		APIURL:    "https://api.accounting.sage.com/v3.1",
 	}
+}
+
+// OrOfficial fills the endpoints left empty with Sage's official ones.
+func (e Endpoints) OrOfficial() Endpoints {
+	off := Official()
+	for _, f := range []struct {
+		v   *string
+		def string
+	}{
+		{&e.AuthURL, off.AuthURL}, {&e.TokenURL, off.TokenURL}, {&e.RevokeURL, off.RevokeURL}, {&e.APIURL, off.APIURL},
+	} {
+		if *f.v == "" {
+			*f.v = f.def
+		}
+	}
+	return e
 }
 
 // At returns endpoints for a server that serves Sage's paths under origin (the
@@ -65,10 +83,12 @@ func (o OAuth) config() *oauth2.Config {
 }
 
 func (o OAuth) ctx(ctx context.Context) context.Context {
-	if o.HTTP != nil {
-		return context.WithValue(ctx, oauth2.HTTPClient, o.HTTP)
+	ctx = telemetry.WithPeer(ctx, telemetry.PeerSage)
+	hc := o.HTTP
+	if hc == nil {
+		hc = defaultHTTP()
 	}
-	return ctx
+	return context.WithValue(ctx, oauth2.HTTPClient, hc)
 }
 
 // AuthCodeURL is the URL to send the user to; state guards the callback.
@@ -117,7 +137,9 @@ func convert(t *oauth2.Token, err error) (Token, error) {
 	}
 	out.RefreshExpiresAt = time.Now().Add(31 * 24 * time.Hour)
 	if s := seconds(t.Extra("refresh_token_expires_in")); s > 0 {
-		out.RefreshExpiresAt = time.Now().Add(time.Duration(s) * time.Second)
+		// Capped so a huge value cannot overflow time.Duration into the past
+		// (which would mark a fresh binding expired).
+		out.RefreshExpiresAt = time.Now().Add(time.Duration(min(s, maxRefreshLifetime)) * time.Second)
 	}
 	if s, ok := t.Extra("scope").(string); ok {
 		out.Scope = s
@@ -128,9 +150,16 @@ func convert(t *oauth2.Token, err error) (Token, error) {
 	return out, nil
 }
 
+// maxRefreshLifetime caps refresh_token_expires_in at a year (Sage grants
+// 31 days).
+const maxRefreshLifetime = 366 * 24 * 3600
+
 func seconds(v any) int64 {
 	switch n := v.(type) {
 	case float64: // encoding/json's number type inside oauth2's Extra map; not money
+		if !(n < maxRefreshLifetime) { // also NaN
+			return maxRefreshLifetime
+		}
 		return int64(n)
 	case string:
 		var i int64
@@ -144,7 +173,7 @@ func seconds(v any) int64 {
 // within five minutes).
 func (o OAuth) Revoke(ctx context.Context, refresh string) error {
 	form := url.Values{"client_id": {o.ClientID}, "client_secret": {o.ClientSecret}, "token": {refresh}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.Endpoints.RevokeURL, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(telemetry.WithPeer(ctx, telemetry.PeerSage), http.MethodPost, o.Endpoints.RevokeURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
 	}
@@ -152,7 +181,7 @@ func (o OAuth) Revoke(ctx context.Context, refresh string) error {
 	req.Header.Set("Accept", "application/json")
 	hc := o.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = defaultHTTP()
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -2,6 +2,7 @@ package sage
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -67,10 +68,21 @@ func ParseRegionalAPI(s string) (RegionalAPI, error) {
 		}
 		k, v, ok := strings.Cut(part, "=")
 		r, err := NormaliseRegion(k)
-		if !ok || err != nil || r == "" || !strings.HasPrefix(strings.TrimSpace(v), "http") {
+		v = strings.TrimRight(strings.TrimSpace(v), "/")
+		if !ok || err != nil || r == "" || !apiBaseURL(v) {
 			return nil, fmt.Errorf("sage: %q: want region=https://host/v3.1 with a region among %s", part, strings.Join(Regions, ", "))
 		}
-		out[r] = strings.TrimRight(strings.TrimSpace(v), "/")
+		out[r] = v
 	}
 	return out, nil
+}
+
+// apiBaseURL reports whether s is an API base such as https://host/v3.1: an
+// absolute http(s) URL with a host and a path, without credentials, query or
+// fragment. Request paths are appended to it as text, so without a path of
+// its own a paging link could change the host the bearer token goes to.
+func apiBaseURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil &&
+		u.Path != "" && u.Path != "/" && u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" && u.Opaque == ""
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,6 +93,10 @@ func Plan(op *ledgerv1.SageOperation, ids map[string]string) (Request, error) {
 		dec.UseNumber()
 		if err := dec.Decode(&obj); err != nil || obj == nil {
 			return Request{}, invalid(key, "operation %q: body is not a JSON object", key)
+		}
+		// Whatever follows the object would be dropped silently.
+		if _, err := dec.Token(); err != io.EOF {
+			return Request{}, invalid(key, "operation %q: body has text after its JSON object", key)
 		}
 	}
 	if id := op.GetIdempotencyId(); id != "" {

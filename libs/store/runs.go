@@ -32,6 +32,9 @@ type Delivery struct {
 	StoreID         int64
 	OccurredAt      string
 	Payload         []byte // the envelope's payload JSON; nil when absent
+	// TraceID and SpanID are the trace context of the request that delivered
+	// it (hex; empty when none), kept on the run.
+	TraceID, SpanID string
 }
 
 // Acceptance says what ingest must do with a delivery.
@@ -105,9 +108,10 @@ func insertRun(ctx context.Context, tx pgx.Tx, id string, d Delivery) error {
 		payload = string(d.Payload)
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO sync_runs (sync_run_id, tenant_id, event, idempotency_key, entity_type, magento_entity_id,
-			website_id, store_id, occurred_at, payload)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)`,
-		id, d.TenantID, d.Event, d.IdempotencyKey, d.EntityType, d.MagentoEntityID, d.WebsiteID, d.StoreID, d.OccurredAt, payload)
+			website_id, store_id, occurred_at, payload, trace_id, trace_span_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, NULLIF($11, ''), NULLIF($12, ''))`,
+		id, d.TenantID, d.Event, d.IdempotencyKey, d.EntityType, d.MagentoEntityID, d.WebsiteID, d.StoreID, d.OccurredAt, payload,
+		d.TraceID, d.SpanID)
 	return err
 }
 
@@ -147,6 +151,10 @@ type Run struct {
 	CreatedAt       time.Time
 	StartedAt       *time.Time
 	FinishedAt      *time.Time
+	// TraceID is the trace of the webhook that started the run (hex; empty
+	// when it was accepted before tracing); TraceSpanID is the span that
+	// accepted it, which an operator's retry links to.
+	TraceID, TraceSpanID string
 }
 
 // Terminal reports whether the run has finished.
@@ -156,7 +164,8 @@ func (r Run) Terminal() bool {
 
 const runCols = `sync_run_id::text, tenant_id, event, idempotency_key, entity_type, magento_entity_id,
 	website_id, store_id, occurred_at, COALESCE(payload::text, ''), status,
-	sage_id, skip_reason, error_class, error_code, last_error, attempts, applied_quirks, created_at, started_at, finished_at`
+	sage_id, skip_reason, error_class, error_code, last_error, attempts, applied_quirks, created_at, started_at, finished_at,
+	COALESCE(trace_id, ''), COALESCE(trace_span_id, '')`
 
 func scanRun(row pgx.Row) (Run, error) {
 	var r Run
@@ -164,7 +173,7 @@ func scanRun(row pgx.Row) (Run, error) {
 	err := row.Scan(&r.ID, &r.TenantID, &r.Event, &r.IdempotencyKey, &r.EntityType, &r.MagentoEntityID,
 		&r.WebsiteID, &r.StoreID, &r.OccurredAt, &payload, &r.Status,
 		&r.SageID, &r.SkipReason, &r.ErrorClass, &r.ErrorCode, &r.LastError, &r.Attempts, &r.AppliedQuirks,
-		&r.CreatedAt, &r.StartedAt, &r.FinishedAt)
+		&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.TraceID, &r.TraceSpanID)
 	if payload != "" {
 		r.Payload = []byte(payload)
 	}
@@ -221,6 +230,19 @@ func (s *Store) StartRunFrom(ctx context.Context, id string, seq uint64) (Run, e
 			updated_at = now()
 		WHERE sync_run_id = $1 RETURNING `+runCols, id, int64(seq)))
 	return r, notFound(err, "sync run "+id)
+}
+
+// IdleRuns returns unfinished runs (pending or running) that have not changed
+// since before, oldest first, at most limit; tenantID "" means every tenant.
+// After NATS lost its store they are the work that was in flight.
+func (s *Store) IdleRuns(ctx context.Context, tenantID string, before time.Time, limit int) ([]Run, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+runCols+` FROM sync_runs
+		WHERE status IN ('pending', 'running') AND updated_at < $2 AND ($1 = '' OR tenant_id = $1)
+		ORDER BY updated_at, sync_run_id LIMIT $3`, tenantID, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Run, error) { return scanRun(row) })
 }
 
 // LatestRun returns the newest run of one Magento entity, or ErrNotFound.

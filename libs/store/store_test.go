@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,8 +18,14 @@ func TestMain(m *testing.M) { devtest.Main(m) }
 
 func open(t *testing.T) *store.Store {
 	t.Helper()
+	return openAt(t, devtest.Database(t))
+}
+
+// openAt is open on the database at dbURL.
+func openAt(t *testing.T, dbURL string) *store.Store {
+	t.Helper()
 	sealer, _ := secrets.NewRandomKeyRing()
-	st, err := store.Open(context.Background(), devtest.Database(t), sealer)
+	st, err := store.Open(context.Background(), dbURL, sealer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,20 +160,34 @@ func TestRunLifecycle(t *testing.T) {
 func TestRefreshTokensRunsOnceUnderContention(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := open(t)
+	// A connection for each of the five callers and one for the test's own
+	// look at the locks: with the default pool (4) some callers would queue
+	// for a connection instead of the lock.
+	dbURL, err := url.Parse(devtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := dbURL.Query()
+	q.Set("pool_max_conns", "6")
+	dbURL.RawQuery = q.Encode()
+	st := openAt(t, dbURL.String())
 	if err := st.SaveTokens(ctx, "t1", store.Tokens{Access: "a0", Refresh: "r0",
 		AccessExpiresAt: time.Now(), RefreshExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	var calls atomic.Int32
+	release := make(chan struct{})
 	need := func(cur store.Tokens) bool { return time.Until(cur.AccessExpiresAt) < time.Minute }
 	refresh := func(_ context.Context, cur store.Tokens) (store.Tokens, error) {
 		calls.Add(1)
-		time.Sleep(50 * time.Millisecond) // hold the lock while others queue
+		<-release // hold the lock until the others queue for it
 		return store.Tokens{Access: "a1", Refresh: "r1", AccessExpiresAt: time.Now().Add(5 * time.Minute),
 			RefreshExpiresAt: time.Now().Add(time.Hour)}, nil
 	}
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) })
 	for range 5 {
 		wg.Add(1)
 		go func() {
@@ -177,6 +198,17 @@ func TestRefreshTokensRunsOnceUnderContention(t *testing.T) {
 			}
 		}()
 	}
+	devtest.Eventually(t, "one refresh holding the lock while the four other callers wait for it", func() bool {
+		if calls.Load() > 1 {
+			return true // no lock: the check below says so
+		}
+		var waiting int
+		err := st.Pool().QueryRow(t.Context(),
+			`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+			 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&waiting)
+		return err == nil && calls.Load() == 1 && waiting == 4
+	})
+	releaseOnce.Do(func() { close(release) })
 	wg.Wait()
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("refresh ran %d times, want 1", n)

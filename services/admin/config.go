@@ -63,6 +63,10 @@ type Config struct {
 	SageClientSecret secrets.String
 	// HTTPClient calls shops and Sage; nil means a client with a 20 s timeout.
 	HTTPClient *http.Client
+	// TracingUIURL, when set, links each run on the dashboard to its trace:
+	// a URL with {trace_id} in it, e.g. http://jaeger:16686/trace/{trace_id}
+	// (LEDGER_TRACING_UI_URL).
+	TracingUIURL string
 	// HTTPListener and GRPCListener, when set, are served instead of listening
 	// on HTTPAddr and GRPCAddr (cmd/ledger-dev must know the ports before the
 	// service is built).
@@ -85,19 +89,7 @@ func (c Config) WithDefaults() Config {
 	if c.Env == "" {
 		c.Env = "prod"
 	}
-	off := sage.Official()
-	if c.Sage.AuthURL == "" {
-		c.Sage.AuthURL = off.AuthURL
-	}
-	if c.Sage.TokenURL == "" {
-		c.Sage.TokenURL = off.TokenURL
-	}
-	if c.Sage.RevokeURL == "" {
-		c.Sage.RevokeURL = off.RevokeURL
-	}
-	if c.Sage.APIURL == "" {
-		c.Sage.APIURL = off.APIURL
-	}
+	c.Sage = c.Sage.OrOfficial()
 	c.Sage.APIURL = strings.TrimRight(c.Sage.APIURL, "/")
 	return c
 }
@@ -122,6 +114,7 @@ func ConfigFromEnv() (Config, error) {
 		},
 		SageClientID:     r.String("SAGE_CLIENT_ID", ""),
 		SageClientSecret: secrets.String(r.String("SAGE_CLIENT_SECRET", "")),
+		TracingUIURL:     r.String("LEDGER_TRACING_UI_URL", ""),
 	}
 	if err := r.Err(); err != nil {
 		return Config{}, err
@@ -170,6 +163,11 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s=%q: %w", u[0], u[1], err))
 		}
 	}
+	if c.TracingUIURL != "" {
+		if err := absoluteHTTPURL(c.TracingUIURL); err != nil || !strings.Contains(c.TracingUIURL, "{trace_id}") {
+			errs = append(errs, fmt.Errorf("LEDGER_TRACING_UI_URL=%q: use an absolute http(s) URL with {trace_id} where the trace id goes, e.g. http://jaeger:16686/trace/{trace_id}", c.TracingUIURL))
+		}
+	}
 	if (c.SageClientID == "") != (c.SageClientSecret.Reveal() == "") {
 		errs = append(errs, errors.New("SAGE_CLIENT_ID and SAGE_CLIENT_SECRET: set both (the Sage app registration) or neither"))
 	}
@@ -182,7 +180,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("public_url", c.PublicURL), slog.String("env", c.Env), slog.Bool("insecure_dev", c.InsecureDev),
 		slog.String("ledger_base_url", c.LedgerBaseURL), slog.String("sage_api_url", c.Sage.APIURL),
 		slog.String("sage_client_id", c.SageClientID), slog.String("admin_token", mask(c.AdminToken)),
-		slog.String("sage_client_secret", mask(c.SageClientSecret)))
+		slog.String("sage_client_secret", mask(c.SageClientSecret)), slog.String("tracing_ui_url", c.TracingUIURL))
 }
 
 func mask(s secrets.String) string {

@@ -24,13 +24,19 @@ type dashboardData struct {
 	Runs    []store.Run
 	Filter  store.RunFilter
 	Error   string
+	// TracingUI is LEDGER_TRACING_UI_URL: runs link to their traces.
+	TracingUI string
 }
+
+// TraceLink is the tracing UI's page of a run's trace ("" when there is
+// none or no tracing UI is configured).
+func (d dashboardData) TraceLink(traceID string) string { return traceLink(d.TracingUI, traceID) }
 
 // handleDashboard renders the tenants with their connection states and counts,
 // and the most recent runs (?tenant=T and ?status=S filter them).
 func (s *Service) handleDashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	data := dashboardData{Now: time.Now().UTC(), Filter: store.RunFilter{
+	data := dashboardData{Now: time.Now().UTC(), TracingUI: s.cfg.TracingUIURL, Filter: store.RunFilter{
 		TenantID: strings.TrimSpace(r.URL.Query().Get("tenant")),
 		Status:   strings.TrimSpace(r.URL.Query().Get("status")),
 		Limit:    dashboardRuns,

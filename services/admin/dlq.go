@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/ledgersync/ledger/libs/bus"
 	"github.com/ledgersync/ledger/libs/store"
+	"github.com/ledgersync/ledger/libs/telemetry"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
@@ -63,7 +66,7 @@ func parseDLQFilter(f *ledgerv1.DeadLetterFilter) (dlqFilter, error) {
 		}
 	}
 	entity := strings.TrimSpace(f.GetEntityType())
-	if strings.ContainsAny(entity, ".*> \t") {
+	if !subjectWord(entity) {
 		return out, status.Errorf(codes.InvalidArgument, "entity_type %q: use a single word such as invoice", entity)
 	}
 	out.subject = fmt.Sprintf("ledger.dlq.%s.%s.%s", tok(stage), tok(tenant), tok(entity))
@@ -179,8 +182,9 @@ func (s *Service) ListDeadLetters(ctx context.Context, req *ledgerv1.ListDeadLet
 }
 
 // ReplayDeadLetters republishes matching dead letters: each
-// original goes back to its original subject with its Ledger-Type and
-// traceparent headers and Nats-Msg-Id "replay:<dlq sequence>" (a replay
+// original goes back to its original subject with its Ledger-Type header, a
+// new trace context (the replay's span, linked to the trace of the delivery
+// that dead-lettered it) and Nats-Msg-Id "replay:<dlq sequence>" (a replay
 // repeated within the dedupe window stores it once), and the dead letter is
 // deleted only after JetStream acknowledged the republish. Downstream stages
 // are idempotent, so replaying twice changes nothing in Sage. A first pass
@@ -274,21 +278,27 @@ func (s *Service) replayOne(ctx context.Context, stream jetstream.Stream, seq ui
 		return fmt.Errorf("dead letter %d is not a ledger.v1.DeadLetter: %w", seq, err)
 	}
 	subj := dl.GetOriginalSubject()
-	if !slices.ContainsFunc(replayableSubjects, func(p string) bool { return strings.HasPrefix(subj, p) }) {
+	if !replayable(subj) {
 		return fmt.Errorf("dead letter %d names original subject %q, which is not one of Ledger's work streams; not replayed", seq, subj)
 	}
 	m := &nats.Msg{Subject: subj, Data: dl.GetOriginal(), Header: nats.Header{}}
 	if t := dl.GetOriginalType(); t != "" {
 		m.Header.Set(bus.HeaderType, t)
 	}
-	if tp := raw.Header.Get(bus.HeaderTraceparent); tp != "" {
-		m.Header.Set(bus.HeaderTraceparent, tp)
-	}
 	// Finish a started replay even if the caller goes: the ack and the delete
 	// belong together.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if _, err := s.js.PublishMsg(pctx, m, jetstream.WithMsgID(fmt.Sprintf("replay:%d", seq))); err != nil {
+	// The replay is a new span in the operator's trace, linked to the delivery
+	// that gave up (the dead letter's headers); the republished message
+	// carries the new trace, not the finished one.
+	pctx, span := operatorSpan(pctx, "admin replay dead letter", "replay", telemetry.SpanContextOf(raw.Header),
+		telemetry.AttrTenant.String(dl.GetTenantId()), telemetry.AttrRunID.String(dl.GetSyncRunId()), telemetry.AttrStage.String(dl.GetStage()),
+		telemetry.AttrErrorClass.String(dl.GetErrorClass()), telemetry.AttrErrorCode.String(dl.GetErrorCode()),
+		attribute.Int64("ledger.dlq.sequence", int64(seq)))
+	defer span.End()
+	if _, err := bus.PublishMsg(pctx, s.js, m, fmt.Sprintf("replay:%d", seq)); err != nil {
+		span.SetStatus(otelcodes.Error, "republish failed")
 		return fmt.Errorf("republishing dead letter %d to %s: %w", seq, subj, err)
 	}
 	if err := stream.DeleteMsg(pctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {

@@ -59,6 +59,13 @@ func newHarnessWith(t *testing.T, svcOpts []admin.Option, opts ...func(*admin.Co
 	}
 	t.Cleanup(st.Close)
 
+	// Tracing as the runtime (libs/process) sets it up: ids, no export.
+	shutdown, err := telemetry.Setup(ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = shutdown(context.Background()) })
+
 	h := &harness{st: st, sage: sagesim.New(sagesim.Config{})}
 	sageSrv := httptest.NewServer(h.sage.Handler())
 	t.Cleanup(sageSrv.Close)

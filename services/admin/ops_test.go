@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -22,6 +23,7 @@ import (
 	"github.com/ledgersync/ledger/libs/bus"
 	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/store"
+	"github.com/ledgersync/ledger/libs/telemetry"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 	"github.com/ledgersync/ledger/services/admin"
 )
@@ -306,6 +308,9 @@ func TestBackfillRateLimit(t *testing.T) {
 	}
 }
 
+// originalTraceparent is the trace of the deliveries that dead-lettered.
+const originalTraceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
 // deadLetter publishes a dead letter of an OutboxEvent.
 func (h *busHarness) deadLetter(t *testing.T, stage, tenant, runID, code, originalSubject string) {
 	t.Helper()
@@ -315,7 +320,10 @@ func (h *busHarness) deadLetter(t *testing.T, stage, tenant, runID, code, origin
 	dl := &ledgerv1.DeadLetter{Stage: stage, TenantId: tenant, SyncRunId: runID, OriginalSubject: originalSubject,
 		OriginalType: "ledger.v1.OutboxEvent", Original: orig, ErrorClass: "validation", ErrorCode: code,
 		Attempts: 1, FirstFailureAt: now, LastFailureAt: now}
-	if _, err := bus.Publish(t.Context(), h.js, bus.DLQSubject(stage, tenant, "invoice"), dl, "", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"); err != nil {
+	// Dead-lettered by a delivery of trace 0af76519…: the replay starts a new
+	// trace linked to it.
+	ctx := trace.ContextWithRemoteSpanContext(t.Context(), telemetry.ParseTraceparent(originalTraceparent))
+	if _, err := bus.Publish(ctx, h.js, bus.DLQSubject(stage, tenant, "invoice"), dl, ""); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -397,7 +405,8 @@ func TestDeadLettersListAndReplay(t *testing.T) {
 		ev := &ledgerv1.OutboxEvent{}
 		_ = proto.Unmarshal(m.Data(), ev)
 		if ev.GetSyncRunId() != want || m.Subject() != "ledger.outbox.acme.invoice.created" ||
-			m.Headers().Get(bus.HeaderType) != "ledger.v1.OutboxEvent" || m.Headers().Get(bus.HeaderTraceparent) == "" {
+			m.Headers().Get(bus.HeaderType) != "ledger.v1.OutboxEvent" || m.Headers().Get(bus.HeaderTraceparent) == "" ||
+			strings.Contains(m.Headers().Get(bus.HeaderTraceparent), originalTraceparent[3:35]) {
 			t.Fatalf("replayed %s on %s with %v", ev.GetSyncRunId(), m.Subject(), m.Headers())
 		}
 	}

@@ -3,16 +3,13 @@ package admin
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/ledgersync/ledger/libs/bus"
 	"github.com/ledgersync/ledger/libs/store"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
@@ -136,24 +133,12 @@ func (s *Service) retryRun(ctx context.Context, id string) error {
 		s.metrics.retried.WithLabelValues("refused").Inc()
 		return status.Errorf(codes.FailedPrecondition, "run %s has no event to re-run", id)
 	}
-	log := s.log.With("tenant_id", r.TenantID, "sync_run_id", id, "event", r.Event, "previous_status", r.Status)
-	r, err = s.st.ResetRun(ctx, id)
-	if err != nil {
-		return s.storeErr(ctx, "reset run", err)
-	}
-	ev := outboxEvent(r)
-	msgID := fmt.Sprintf("retry:%s:%d", r.ID, time.Now().UnixNano())
-	// The publish is the point of no return; finish it even if the caller goes.
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if _, err := bus.Publish(pctx, s.js, bus.OutboxSubject(r.TenantID, r.Event), ev, msgID, ""); err != nil {
+	if err := s.republish(ctx, id, "retry"); err != nil {
 		s.metrics.retried.WithLabelValues("failed").Inc()
-		log.ErrorContext(ctx, "retry: publishing the event failed; the run stays pending", "err", err)
-		return status.Errorf(codes.Unavailable,
-			"run %s was reset to pending but its event could not be published (%v): retry it again", id, err)
+		return err
 	}
 	s.metrics.retried.WithLabelValues("ok").Inc()
-	log.InfoContext(ctx, "run retried")
+	s.log.InfoContext(ctx, "run retried", "tenant_id", r.TenantID, "sync_run_id", id, "event", r.Event, "previous_status", r.Status)
 	return nil
 }
 

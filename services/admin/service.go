@@ -45,6 +45,7 @@ type Store interface {
 	Run(ctx context.Context, id string) (store.Run, error)
 	Attempts(ctx context.Context, runID string) ([]store.Attempt, error)
 	ResetRun(ctx context.Context, id string) (store.Run, error)
+	IdleRuns(ctx context.Context, tenantID string, before time.Time, limit int) ([]store.Run, error)
 
 	// Sync-state backfill.
 	BeginBackfill(ctx context.Context, k store.BackfillKey) (store.BackfillCursor, error)
@@ -133,6 +134,7 @@ func New(cfg Config, st Store, log *slog.Logger, opts ...Option) (*Service, erro
 	if hc == nil {
 		hc = &http.Client{Timeout: 20 * time.Second}
 	}
+	hc = telemetry.HTTPClient(hc) // calls to shops and Sage are client spans
 	s := &Service{
 		cfg: cfg, st: st, log: log, hc: hc,
 		oauth: sage.OAuth{
@@ -176,10 +178,13 @@ func New(cfg Config, st Store, log *slog.Logger, opts ...Option) (*Service, erro
 func (s *Service) Config() Config { return s.cfg }
 
 // GRPCServer returns a gRPC server with AdminService, the health service and
-// reflection registered, behind the operator-token interceptors. opts are
-// appended (e.g. credentials).
+// reflection registered, behind the operator-token interceptors, each call a
+// server span. opts are appended (e.g. credentials).
 func (s *Service) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	opts = append([]grpc.ServerOption{
+		// Every call is a server span (the operator's trace: retries and
+		// replays link from it to the runs' own traces).
+		telemetry.GRPCServerOption(),
 		grpc.ChainUnaryInterceptor(s.unaryAuth),
 		grpc.ChainStreamInterceptor(s.streamAuth),
 	}, opts...)

@@ -36,6 +36,10 @@ func (e *unavailableError) Unwrap() error { return e.Err }
 // Otherwise sub names the tenant.
 // Errors are *authError (401) or *unavailableError (503).
 func (s *Service) authenticate(ctx context.Context, r *http.Request, pathTenant string) (store.Tenant, error) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		// Which one counts would be a guess; a proxy may have added one.
+		return store.Tenant{}, &authError{"", "Authorization header sent more than once; send one Bearer token"}
+	}
 	raw, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
 		return store.Tenant{}, &authError{"", "missing Authorization: Bearer <token> header"}

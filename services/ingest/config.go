@@ -21,9 +21,11 @@ type Config struct {
 	// customer.upserted:{id} and product.upserted:{id} once its outbox row is
 	// purged (about 30 days after success), so memory must be bounded.
 	DedupWindow time.Duration
-	// MaxBodyBytes caps a request body (INGEST_MAX_BODY_BYTES, default 1048576).
+	// MaxBodyBytes caps a request body (INGEST_MAX_BODY_BYTES, default 524288).
 	// The shop's envelopes are a few hundred bytes; a bigger body is refused
-	// with 413.
+	// with 413. An accepted body travels in one NATS message, so ingest does
+	// not start with a limit within 16 KiB of the NATS server's max_payload
+	// (1 MiB by default).
 	MaxBodyBytes int64
 	// RequestTimeout bounds the database and NATS work of one request
 	// (INGEST_REQUEST_TIMEOUT, default 10s). The shop gives up after 15 s, so
@@ -37,15 +39,30 @@ type Config struct {
 	// NATSReplicas is how many copies the replay bucket keeps: the
 	// deployment's LEDGER_NATS_REPLICAS (the runtime sets it; default 1).
 	NATSReplicas int
+	// ReadHeaderTimeout bounds reading a request's headers
+	// (INGEST_READ_HEADER_TIMEOUT, default 10s): a client that trickles them
+	// is disconnected.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, headers and body
+	// (INGEST_READ_TIMEOUT, default 10s; at most 14s). A body that has not
+	// arrived by then is answered 503, so the shop retries it.
+	ReadTimeout time.Duration
+	// TenantMaxInFlight caps the webhooks of one tenant handled at once
+	// (INGEST_TENANT_MAX_IN_FLIGHT, default 8); more are answered 503. The
+	// shop's drain sends one at a time.
+	TenantMaxInFlight int
 }
 
 // Defaults.
 const (
-	DefaultAddr            = "127.0.0.1:8080"
-	DefaultDedupWindow     = 168 * time.Hour
-	DefaultMaxBodyBytes    = 1 << 20
-	DefaultRequestTimeout  = 10 * time.Second
-	DefaultReplayCacheSize = 1_000_000
+	DefaultAddr              = "127.0.0.1:8080"
+	DefaultDedupWindow       = 168 * time.Hour
+	DefaultMaxBodyBytes      = 512 << 10
+	DefaultRequestTimeout    = 10 * time.Second
+	DefaultReplayCacheSize   = 1_000_000
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 10 * time.Second
+	DefaultTenantMaxInFlight = 8
 
 	// maxRequestTimeout keeps the answer inside Magento's 15 s CURLOPT_TIMEOUT.
 	maxRequestTimeout = 14 * time.Second
@@ -68,6 +85,15 @@ func (c Config) WithDefaults() Config {
 	if c.ReplayCacheSize == 0 {
 		c.ReplayCacheSize = DefaultReplayCacheSize
 	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = DefaultReadTimeout
+	}
+	if c.TenantMaxInFlight == 0 {
+		c.TenantMaxInFlight = DefaultTenantMaxInFlight
+	}
 	return c
 }
 
@@ -76,11 +102,14 @@ func (c Config) WithDefaults() Config {
 func ConfigFromEnv() (Config, error) {
 	var r env.Reader
 	c := Config{
-		Addr:            r.String("INGEST_ADDR", DefaultAddr),
-		DedupWindow:     r.Duration("INGEST_DEDUP_WINDOW", DefaultDedupWindow),
-		MaxBodyBytes:    int64(r.Int("INGEST_MAX_BODY_BYTES", DefaultMaxBodyBytes)),
-		RequestTimeout:  r.Duration("INGEST_REQUEST_TIMEOUT", DefaultRequestTimeout),
-		ReplayCacheSize: r.Int("INGEST_REPLAY_CACHE_SIZE", DefaultReplayCacheSize),
+		Addr:              r.String("INGEST_ADDR", DefaultAddr),
+		DedupWindow:       r.Duration("INGEST_DEDUP_WINDOW", DefaultDedupWindow),
+		MaxBodyBytes:      int64(r.Int("INGEST_MAX_BODY_BYTES", DefaultMaxBodyBytes)),
+		RequestTimeout:    r.Duration("INGEST_REQUEST_TIMEOUT", DefaultRequestTimeout),
+		ReplayCacheSize:   r.Int("INGEST_REPLAY_CACHE_SIZE", DefaultReplayCacheSize),
+		ReadHeaderTimeout: r.Duration("INGEST_READ_HEADER_TIMEOUT", DefaultReadHeaderTimeout),
+		ReadTimeout:       r.Duration("INGEST_READ_TIMEOUT", DefaultReadTimeout),
+		TenantMaxInFlight: r.Int("INGEST_TENANT_MAX_IN_FLIGHT", DefaultTenantMaxInFlight),
 	}
 	if err := r.Err(); err != nil {
 		return Config{}, err
@@ -106,6 +135,15 @@ func (c Config) Validate() error {
 	if c.ReplayCacheSize < 1 {
 		errs = append(errs, fmt.Errorf("INGEST_REPLAY_CACHE_SIZE=%d: want a positive number of entries (default %d)", c.ReplayCacheSize, DefaultReplayCacheSize))
 	}
+	if c.ReadTimeout <= 0 || c.ReadTimeout > maxRequestTimeout {
+		errs = append(errs, fmt.Errorf("INGEST_READ_TIMEOUT=%s: want more than 0 and at most %s (Magento gives up after 15 s)", c.ReadTimeout, maxRequestTimeout))
+	}
+	if c.ReadHeaderTimeout <= 0 || c.ReadHeaderTimeout > c.ReadTimeout {
+		errs = append(errs, fmt.Errorf("INGEST_READ_HEADER_TIMEOUT=%s: want more than 0 and at most INGEST_READ_TIMEOUT (%s)", c.ReadHeaderTimeout, c.ReadTimeout))
+	}
+	if c.TenantMaxInFlight < 1 {
+		errs = append(errs, fmt.Errorf("INGEST_TENANT_MAX_IN_FLIGHT=%d: want at least 1 (default %d)", c.TenantMaxInFlight, DefaultTenantMaxInFlight))
+	}
 	return errors.Join(errs...)
 }
 
@@ -113,5 +151,6 @@ func (c Config) Validate() error {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("addr", c.Addr), slog.String("dedup_window", c.DedupWindow.String()),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes), slog.String("request_timeout", c.RequestTimeout.String()),
-		slog.Int("replay_cache_size", c.ReplayCacheSize))
+		slog.Int("replay_cache_size", c.ReplayCacheSize), slog.String("read_header_timeout", c.ReadHeaderTimeout.String()),
+		slog.String("read_timeout", c.ReadTimeout.String()), slog.Int("tenant_max_in_flight", c.TenantMaxInFlight))
 }

@@ -11,10 +11,16 @@
 // The module treats 2xx as delivered, any 4xx as permanent (the outbox row is
 // dead-lettered at once) and everything else as transient (retried for about
 // four days). So ingest answers 202 only once the event is durably in
-// JetStream, 401 for a credential that will never verify, 400/404/413 for a
-// request that can never succeed, and 503 for every transient condition
-// (database, NATS, a full replay cache). It never redirects: the routes match
-// the raw path exactly and anything else is a JSON 404. A repeated
+// JetStream, 401 for a credential that will never verify, 400/404/413/415 for
+// a request that can never succeed, and 503 for every transient condition
+// (database, NATS, a full replay cache, a body that does not arrive within
+// ReadTimeout, a tenant with TenantMaxInFlight webhooks already in progress).
+// A header that matters (Authorization, Idempotency-Key, Content-Type,
+// Content-Encoding) sent twice is refused rather than one value picked, and a
+// body is refused when it nests deeper than 64 levels, repeats a key, or holds
+// text Postgres cannot store (not UTF-8, \u0000, an unpaired surrogate).
+// It never redirects: the routes match the raw path exactly and anything else
+// is a JSON 404. A repeated
 // Idempotency-Key whose run is pending, running or succeeded is answered 202
 // with the original sync_run_id and nothing is published; a repeat of a
 // failed, skipped or older-than-DedupWindow run starts a new run, because the

@@ -117,6 +117,13 @@ func (s *Service) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	for _, name := range []string{"entity_type", "entity_id"} {
+		if len(q[name]) > 1 {
+			writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Field: name,
+				Message: name + " is given more than once; give it once"})
+			return
+		}
+	}
 	entityType := q.Get("entity_type")
 	switch entityType {
 	case "invoice", "creditmemo", "customer", "product":

@@ -3,9 +3,12 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -38,14 +41,21 @@ func (e *EnvelopeError) Error() string {
 	return e.Field + ": " + e.Message
 }
 
-// DecodeEnvelope decodes a webhook body. The body must be one JSON object
-// whose magento_entity_id is an integer ≥ 0; website_id and store_id, when
-// present and not null, must be integers, occurred_at a string. Errors are
+// DecodeEnvelope decodes a webhook body. The body must be one JSON object,
+// nested at most 64 levels, with no key twice in one object, whose
+// magento_entity_id is an integer ≥ 0; website_id and store_id, when present
+// and not null, must be integers ≥ 0, occurred_at a string. Errors are
 // *EnvelopeError.
 func DecodeEnvelope(body []byte) (Envelope, error) {
+	if tooDeep(body, maxNesting) {
+		return Envelope{}, &EnvelopeError{Message: fmt.Sprintf("the body is nested more than %d levels deep; an envelope is a flat object with a small payload", maxNesting)}
+	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		return Envelope{}, &EnvelopeError{Message: "the body must be one JSON object, e.g. {\"magento_entity_id\":42,\"payload\":{}}"}
+	}
+	if err := checkStructure(body); err != nil {
+		return Envelope{}, err
 	}
 	var env Envelope
 	id, present, err := integerField(fields, "magento_entity_id")
@@ -64,15 +74,100 @@ func DecodeEnvelope(body []byte) (Envelope, error) {
 	if env.StoreID, _, err = integerField(fields, "store_id"); err != nil {
 		return Envelope{}, err
 	}
+	if env.WebsiteID < 0 {
+		return Envelope{}, &EnvelopeError{"website_id", fmt.Sprintf("must be 0 or more, got %d", env.WebsiteID)}
+	}
+	if env.StoreID < 0 {
+		return Envelope{}, &EnvelopeError{"store_id", fmt.Sprintf("must be 0 or more, got %d", env.StoreID)}
+	}
 	if raw, ok := fields["occurred_at"]; ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &env.OccurredAt); err != nil {
 			return Envelope{}, &EnvelopeError{"occurred_at", "must be a string such as \"2026-04-29T10:11:12Z\""}
 		}
+		if strings.ContainsRune(env.OccurredAt, 0) {
+			return Envelope{}, &EnvelopeError{"occurred_at", "must not contain a NUL character"}
+		}
 	}
 	if raw, ok := fields["payload"]; ok && !isNull(raw) {
-		env.Payload = append(json.RawMessage(nil), bytes.TrimSpace(raw)...)
+		raw = bytes.TrimSpace(raw)
+		if err := storable(raw); err != nil {
+			return Envelope{}, &EnvelopeError{"payload", err.Error()}
+		}
+		env.Payload = append(json.RawMessage(nil), raw...)
 	}
 	return env, nil
+}
+
+// Bounds of a payload number, well inside PostgreSQL's numeric type (131072
+// digits before the point, 16383 after), which jsonb uses.
+const (
+	maxNumberLen      = 1000
+	maxNumberExponent = 1000
+)
+
+// storable checks what PostgreSQL's jsonb refuses in a payload that is
+// otherwise valid JSON: invalid UTF-8, a \u0000 escape, a lone UTF-16
+// surrogate escape and a number beyond its numeric range. The run keeps the
+// payload, and a payload the database refuses would be answered 503 and
+// retried by the shop for days, though it can never succeed: it is a 400.
+// raw must be valid JSON.
+func storable(raw []byte) error {
+	if !utf8.Valid(raw) {
+		return errors.New("is not valid UTF-8")
+	}
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case inString && c == '\\':
+			if raw[i+1] != 'u' {
+				i++
+				continue
+			}
+			r, _ := strconv.ParseUint(string(raw[i+2:i+6]), 16, 32)
+			i += 5
+			switch {
+			case r == 0:
+				return errors.New("contains \\u0000, which cannot be stored")
+			case r >= 0xDC00 && r <= 0xDFFF:
+				return errors.New("contains an unpaired UTF-16 surrogate escape")
+			case r >= 0xD800 && r <= 0xDBFF:
+				next := raw[i+1:]
+				if len(next) < 6 || next[0] != '\\' || next[1] != 'u' {
+					return errors.New("contains an unpaired UTF-16 surrogate escape")
+				}
+				if lo, err := strconv.ParseUint(string(next[2:6]), 16, 32); err != nil || lo < 0xDC00 || lo > 0xDFFF {
+					return errors.New("contains an unpaired UTF-16 surrogate escape")
+				}
+				i += 6
+			}
+		case c == '"':
+			inString = !inString
+		case !inString && (c == '-' || c >= '0' && c <= '9'):
+			end := i
+			for end < len(raw) && bytes.IndexByte([]byte("+-.0123456789eE"), raw[end]) >= 0 {
+				end++
+			}
+			if err := storableNumber(string(raw[i:end])); err != nil {
+				return err
+			}
+			i = end - 1
+		}
+	}
+	return nil
+}
+
+// storableNumber bounds a JSON number's length and exponent.
+func storableNumber(n string) error {
+	if len(n) > maxNumberLen {
+		return fmt.Errorf("has a number of %d characters; at most %d", len(n), maxNumberLen)
+	}
+	if i := strings.IndexAny(n, "eE"); i >= 0 {
+		if e, err := strconv.Atoi(n[i+1:]); err != nil || e > maxNumberExponent || e < -maxNumberExponent {
+			return fmt.Errorf("has the number %s, whose exponent is beyond ±%d", describe(json.RawMessage(n)), maxNumberExponent)
+		}
+	}
+	return nil
 }
 
 // integerField reads an optional integer field; null counts as absent.
@@ -85,6 +180,9 @@ func integerField(fields map[string]json.RawMessage, name string) (int64, bool, 
 	// json.Number also takes a quoted "42"; the module sends JSON integers.
 	if raw = bytes.TrimSpace(raw); len(raw) == 0 || raw[0] == '"' || json.Unmarshal(raw, &n) != nil {
 		return 0, true, &EnvelopeError{name, "must be an integer, got " + describe(raw)}
+	}
+	if bytes.ContainsAny(raw, ".eE") {
+		return 0, true, &EnvelopeError{name, "must be an integer, without a fraction or an exponent, got " + describe(raw)}
 	}
 	v, err := strconv.ParseInt(n.String(), 10, 64)
 	if err != nil {
@@ -133,6 +231,10 @@ func validIdempotencyKey(key string) error {
 		return &EnvelopeError{"Idempotency-Key", fmt.Sprintf("header is longer than %d characters", maxKeyLen)}
 	case !utf8.ValidString(key):
 		return &EnvelopeError{"Idempotency-Key", "header is not valid UTF-8"}
+	case strings.ContainsFunc(key, unicode.IsControl):
+		// HTTP forbids them in a header value; the key also travels in a
+		// NATS header and a PostgreSQL text column, which refuse some.
+		return &EnvelopeError{"Idempotency-Key", "header contains a control character"}
 	}
 	return nil
 }

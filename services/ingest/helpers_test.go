@@ -75,7 +75,14 @@ func newFixture(t *testing.T, natsURL string, cfg ingest.Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(svc.Handler())
+	// As the runtime (libs/process) serves it: tracing set up, every request
+	// a server span.
+	shutdown, err := telemetry.Setup(ctx, "ingest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = shutdown(context.Background()) })
+	srv := httptest.NewServer(telemetry.HTTPHandler(svc.Handler(), "ingest"))
 	t.Cleanup(srv.Close)
 	return &fixture{st: st, nc: nc, js: js, svc: svc, srv: srv}
 }

@@ -14,7 +14,7 @@ const (
 	outcomeAccepted     = "accepted"     // recorded and published
 	outcomeDuplicate    = "duplicate"    // a repeat of a live run; nothing published
 	outcomeUnauthorized = "unauthorized" // 401
-	outcomeRejected     = "rejected"     // 400 or 404: can never succeed
+	outcomeRejected     = "rejected"     // 400 or 415: can never succeed
 	outcomeTooLarge     = "too_large"    // 413
 	outcomeUnavailable  = "unavailable"  // 503: Magento retries
 )
@@ -38,7 +38,7 @@ func newMetrics(replayEntries func() int) *metrics {
 		}, []string{"route", "code"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ledger_ingest_webhooks_total",
-			Help: "Magento webhooks by outcome (accepted, duplicate, unauthorized, rejected, too_large, unavailable) and status code.",
+			Help: "Magento webhooks by outcome (accepted, duplicate, unauthorized, rejected, too_large, unavailable, overloaded) and status code.",
 		}, []string{"outcome", "code"}),
 		publish: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ledger_ingest_publish_duration_seconds",

@@ -14,8 +14,13 @@ func Program(cfg Config) process.Program {
 	cfg = cfg.WithDefaults()
 	return process.Program{Name: "ingest", Addr: cfg.Addr, AddrVar: "INGEST_ADDR", Config: cfg,
 		Tune: func(srv *http.Server) {
-			srv.ReadTimeout = 10 * time.Second
-			srv.WriteTimeout = cfg.RequestTimeout + 4*time.Second
+			srv.ReadHeaderTimeout = cfg.ReadHeaderTimeout
+			srv.ReadTimeout = cfg.ReadTimeout
+			// The answer goes out after the body is read (ReadTimeout) and
+			// the work is done (RequestTimeout, counted from the handler's
+			// start), whichever ends last.
+			srv.WriteTimeout = max(cfg.ReadTimeout, cfg.RequestTimeout) + 4*time.Second
+			srv.MaxHeaderBytes = maxHeaderBytes
 		},
 		// A webhook being accepted finishes during shutdown: the shop gets its
 		// answer once the event is in JetStream.
@@ -23,6 +28,10 @@ func Program(cfg Config) process.Program {
 		Start: func(_ context.Context, in *process.Infra) (process.Started, error) {
 			cfg := cfg
 			cfg.NATSReplicas = in.Settings.NATSReplicas
+			// An accepted body travels in one NATS message.
+			if err := checkBodyFitsStream(cfg.MaxBodyBytes, in.NC.MaxPayload()); err != nil {
+				return process.Started{}, err
+			}
 			s, err := New(cfg, in.Store, in.JS, in.Log)
 			if err != nil {
 				return process.Started{}, err

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ledgersync/ledger/libs/store"
 )
@@ -35,6 +37,7 @@ type Service struct {
 	js      jetstream.JetStream
 	log     *slog.Logger
 	replay  *replayGuard
+	tenants *tenantLimiter
 	metrics *metrics
 	now     func() time.Time
 }
@@ -59,7 +62,8 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, st: st, js: js, log: log, replay: replay, now: time.Now}
+	s := &Service{cfg: cfg, st: st, js: js, log: log, replay: replay,
+		tenants: newTenantLimiter(cfg.TenantMaxInFlight), now: time.Now}
 	s.metrics = newMetrics(s.replay.entries)
 	return s, nil
 }
@@ -111,8 +115,19 @@ func (s *Service) route(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// routeTemplates name the server span of each route (the raw path has the
+// tenant in it).
+var routeTemplates = map[string]string{
+	"tile_health": "/v1/tile/health", "disconnect": "/v1/tenant/disconnect", "status": "/v1/status",
+	"metrics": "/metrics", "webhook": "/webhooks/magento/{tenant}/{event}", "not_found": "(unmatched)",
+}
+
 // serve limits the body, checks the method, counts the response and calls h.
 func (s *Service) serve(w http.ResponseWriter, r *http.Request, route, method string, h http.HandlerFunc) {
+	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+		span.SetName(r.Method + " " + routeTemplates[route])
+		span.SetAttributes(attribute.String("http.route", routeTemplates[route]))
+	}
 	if r.Body != nil {
 		// Given the server's own writer, so a body over the limit also closes
 		// the connection after the answer.

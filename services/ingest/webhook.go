@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ledgersync/ledger/libs/bus"
@@ -32,6 +33,9 @@ func MsgID(tenant, idempotencyKey, runID string) string {
 func (s *Service) webhook(w http.ResponseWriter, r *http.Request, tenant, event string) {
 	code, outcome := s.acceptWebhook(w, r, tenant, event)
 	s.metrics.webhooks.WithLabelValues(outcome, statusLabel(code)).Inc()
+	// accepted, duplicate, unauthorized, rejected, too_large, unavailable: the
+	// server span's status is Error only for the 5xx ones.
+	telemetry.Annotate(r.Context(), telemetry.AttrOutcome.String(outcome))
 }
 
 func (s *Service) acceptWebhook(w http.ResponseWriter, r *http.Request, tenant, event string) (int, string) {
@@ -56,6 +60,15 @@ func (s *Service) acceptWebhook(w http.ResponseWriter, r *http.Request, tenant, 
 		}
 		return http.StatusServiceUnavailable, outcomeUnavailable
 	}
+	if !s.tenants.acquire(tenant) {
+		s.overloaded(w, r, tenant)
+		return http.StatusServiceUnavailable, outcomeOverloaded
+	}
+	defer s.tenants.release(tenant)
+	if he := checkWebhookHeaders(r.Header); he != nil {
+		s.writeHeaderError(w, r, tenant, event, he)
+		return he.Code, outcomeRejected
+	}
 
 	body, err := io.ReadAll(r.Body) // limited to MaxBodyBytes by serve
 	if err != nil {
@@ -79,15 +92,21 @@ func (s *Service) acceptWebhook(w http.ResponseWriter, r *http.Request, tenant, 
 		return http.StatusBadRequest, outcomeRejected
 	}
 
+	telemetry.Annotate(ctx, telemetry.AttrTenant.String(tenant), telemetry.AttrEvent.String(event),
+		telemetry.AttrEntityType.String(magento.EntityType(event)), telemetry.AttrMagentoEntityID.Int64(env.MagentoEntityID))
+	// The run keeps the trace of the request that delivered it: the dashboard
+	// links to it and an operator's retry links its own trace to it.
 	acc, err := s.st.AcceptWebhook(ctx, store.Delivery{
 		TenantID: tenant, IdempotencyKey: key, Event: event,
 		EntityType: magento.EntityType(event), MagentoEntityID: env.MagentoEntityID,
 		WebsiteID: env.WebsiteID, StoreID: env.StoreID, OccurredAt: env.OccurredAt, Payload: env.Payload,
+		TraceID: telemetry.TraceID(ctx), SpanID: telemetry.SpanID(ctx),
 	}, s.cfg.DedupWindow)
 	if err != nil {
 		s.unavailable(w, r, tenant, &unavailableError{"database unavailable", err})
 		return http.StatusServiceUnavailable, outcomeUnavailable
 	}
+	telemetry.Annotate(ctx, telemetry.AttrRunID.String(acc.RunID), attribute.Bool("ledger.duplicate", acc.Duplicate))
 	if acc.Duplicate {
 		s.log.InfoContext(r.Context(), "ingest: webhook is a repeat of a live run; nothing published",
 			"tenant", tenant, "event", event, "idempotency_key", key, "sync_run_id", acc.RunID)
@@ -95,15 +114,16 @@ func (s *Service) acceptWebhook(w http.ResponseWriter, r *http.Request, tenant, 
 		return http.StatusAccepted, outcomeDuplicate
 	}
 
-	tp := telemetry.Traceparent(r.Header.Get("traceparent"))
+	// The event travels in the request's trace (the shop's, when it sent a
+	// traceparent); bus.Publish fills its traceparent.
 	evt := &ledgerv1.OutboxEvent{
 		TenantId: tenant, Event: event, IdempotencyKey: key, SyncRunId: acc.RunID,
 		MagentoEntityId: env.MagentoEntityID, WebsiteId: env.WebsiteID, StoreId: env.StoreID,
 		OccurredAt: env.OccurredAt, Payload: env.Payload,
-		ReceivedAt: timestamppb.New(s.now()), Traceparent: tp,
+		ReceivedAt: timestamppb.New(s.now()),
 	}
 	start := time.Now()
-	_, err = bus.Publish(ctx, s.js, bus.OutboxSubject(tenant, event), evt, MsgID(tenant, key, acc.RunID), tp)
+	_, err = bus.Publish(ctx, s.js, bus.OutboxSubject(tenant, event), evt, MsgID(tenant, key, acc.RunID))
 	result := "ok"
 	if err != nil {
 		result = "error"
@@ -123,7 +143,7 @@ func (s *Service) acceptWebhook(w http.ResponseWriter, r *http.Request, tenant, 
 		return http.StatusServiceUnavailable, outcomeUnavailable
 	}
 	s.log.InfoContext(r.Context(), "ingest: webhook accepted", "tenant", tenant, "event", event,
-		"idempotency_key", key, "sync_run_id", acc.RunID, "trace_id", telemetry.TraceID(tp))
+		"idempotency_key", key, "sync_run_id", acc.RunID)
 	writeJSON(w, http.StatusAccepted, acceptedBody{SyncRunID: acc.RunID})
 	return http.StatusAccepted, outcomeAccepted
 }

@@ -267,13 +267,8 @@ func TestWebhookNATSDownAnswers503ThenRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { back.Shutdown(); back.WaitForShutdown() })
-	deadline := time.Now().Add(15 * time.Second)
-	for f.nc.Status() != nats.CONNECTED {
-		if time.Now().After(deadline) {
-			t.Fatalf("client did not reconnect: %v", f.nc.Status())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	devtest.Eventually(t, "the client to reconnect", func() bool { return f.nc.Status() == nats.CONNECTED },
+		devtest.Explain(func() string { return "status " + f.nc.Status().String() }))
 
 	// Nothing was accepted while NATS was away: the token cannot be checked
 	// against the replay set every replica shares, so no run was recorded.

@@ -207,7 +207,12 @@ func sageDate(ts string) (string, error) {
 func parseTime(ts string) (time.Time, error) {
 	for _, layout := range []string{time.RFC3339, magento.MySQLTimestamp, time.DateOnly} {
 		if t, err := time.Parse(layout, strings.TrimSpace(ts)); err == nil {
-			return t.UTC(), nil
+			// An offset can move 0000-01-01 or 9999-12-31 out of the
+			// four-digit years Sage's YYYY-MM-DD can hold.
+			if t = t.UTC(); t.Year() < 1 || t.Year() > 9999 {
+				return time.Time{}, fmt.Errorf("%q is outside the years 0001 to 9999 in UTC", ts)
+			}
+			return t, nil
 		}
 	}
 	return time.Time{}, fmt.Errorf("want YYYY-MM-DDTHH:MM:SSZ")

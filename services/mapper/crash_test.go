@@ -109,7 +109,7 @@ func TestCrashBetweenPublishAndAckStoresOneSageWrite(t *testing.T) {
 	}
 	ev := &ledgerv1.OutboxEvent{TenantId: "crash", Event: "invoice.created", IdempotencyKey: "invoice.created:" + itoa(inv.MagentoID),
 		SyncRunId: run, MagentoEntityId: inv.MagentoID}
-	if _, err := bus.Publish(ctx, js, bus.OutboxSubject("crash", "invoice.created"), ev, "retry:"+run, ""); err != nil {
+	if _, err := bus.Publish(ctx, js, bus.OutboxSubject("crash", "invoice.created"), ev, "retry:"+run); err != nil {
 		t.Fatal(err)
 	}
 	if out := svc.Handle(ctx, next()); out.Verdict != bus.Ack {

@@ -3,6 +3,7 @@ package mapper
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -126,7 +127,7 @@ func (s *stack) publish(t *testing.T, tenant, event string, id int64) string {
 	}
 	ev := &ledgerv1.OutboxEvent{TenantId: tenant, Event: event, IdempotencyKey: event + ":" + itoa(id),
 		SyncRunId: acc.RunID, MagentoEntityId: id, Traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
-	if _, err := bus.Publish(ctx, s.js, bus.OutboxSubject(tenant, event), ev, "outbox:"+acc.RunID, ev.Traceparent); err != nil {
+	if _, err := bus.Publish(ctx, s.js, bus.OutboxSubject(tenant, event), ev, "outbox:"+acc.RunID); err != nil {
 		t.Fatal(err)
 	}
 	return acc.RunID
@@ -134,23 +135,19 @@ func (s *stack) publish(t *testing.T, tenant, event string, id int64) string {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// await polls the last message on subject until it decodes into out and ok
+// await waits until the last message on subject decodes into out and ok
 // accepts it.
 func await[T proto.Message](t *testing.T, js jetstream.JetStream, stream, subject string, out T, ok func(T) bool) T {
 	t.Helper()
 	ctx := t.Context()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if st, err := js.Stream(ctx, stream); err == nil {
-			if m, err := st.GetLastMsgForSubject(ctx, subject); err == nil {
-				if err := proto.Unmarshal(m.Data, out); err == nil && ok(out) {
-					return out
-				}
-			}
+	devtest.Eventually(t, "a matching message on "+subject, func() bool {
+		st, err := js.Stream(ctx, stream)
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("no matching message on %s within 20s (last seen: %v)", subject, out)
+		m, err := st.GetLastMsgForSubject(ctx, subject)
+		return err == nil && proto.Unmarshal(m.Data, out) == nil && ok(out)
+	}, devtest.Explain(func() string { return fmt.Sprintf("last seen: %v", out) }))
 	return out
 }
 
@@ -273,25 +270,16 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		run := s.publish(t, "t401", "invoice.created", 1)
-		deadline := time.Now().Add(20 * time.Second)
-		for mustTenant(t, s.st, "t401").Binding.MagentoConnectionStatus != store.StatusTokenRevoked {
-			if time.Now().After(deadline) {
-				t.Fatal("binding was not marked token_revoked")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		for {
-			r, _ := s.st.Run(t.Context(), run)
-			if r.Terminal() {
-				t.Fatalf("run should be held, not finished: %+v", r)
-			}
-			if r.ErrorClass == ClassAuth {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the held run's error was not noted: %+v", r)
-			}
-			time.Sleep(50 * time.Millisecond)
+		devtest.Eventually(t, "the binding to be marked token_revoked", func() bool {
+			return mustTenant(t, s.st, "t401").Binding.MagentoConnectionStatus == store.StatusTokenRevoked
+		})
+		var r store.Run
+		devtest.Eventually(t, "the held run's error to be noted", func() bool {
+			r, _ = s.st.Run(t.Context(), run)
+			return r.Terminal() || r.ErrorClass == ClassAuth
+		}, devtest.Explain(func() string { return fmt.Sprintf("run %+v", r) }))
+		if r.Terminal() {
+			t.Fatalf("run should be held, not finished: %+v", r)
 		}
 	})
 

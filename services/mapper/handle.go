@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ledgersync/ledger/libs/backoff"
@@ -92,7 +93,7 @@ func (s *Service) Handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 		if err != nil {
 			reason = err.Error()
 		}
-		s.log.Error("mapper: outbox message is not an OutboxEvent; dead-lettering", "subject", msg.Subject(), "reason", reason)
+		s.log.ErrorContext(ctx, "mapper: outbox message is not an OutboxEvent; dead-lettering", "subject", msg.Subject(), "reason", reason)
 		s.outcomes.WithLabelValues("unknown", "failed").Inc()
 		return bus.Outcome{
 			Verdict: bus.DeadLetter, Class: ClassSerde, Code: CodeOutboxEventInvalid,
@@ -104,8 +105,11 @@ func (s *Service) Handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 	if meta, err := msg.Metadata(); err == nil && meta != nil {
 		j.delivered, j.seq = meta.NumDelivered, meta.Sequence.Stream
 	}
+	// Log lines written with ctx carry the trace id (the consumer span's).
 	j.log = s.log.With("tenant", ev.TenantId, "run", ev.SyncRunId, "event", ev.Event,
-		"magento_entity_id", ev.MagentoEntityId, "delivery", j.delivered, "trace_id", telemetry.TraceID(ev.Traceparent))
+		"magento_entity_id", ev.MagentoEntityId, "delivery", j.delivered)
+	telemetry.Annotate(ctx, telemetry.AttrRunID.String(ev.SyncRunId), telemetry.AttrEntityType.String(entityOf(ev.Event)),
+		telemetry.AttrMagentoEntityID.Int64(ev.MagentoEntityId))
 	out := j.handle(ctx)
 	s.duration.WithLabelValues(eventLabel(ev.Event)).Observe(time.Since(start).Seconds())
 	return out
@@ -116,7 +120,7 @@ func (j *job) handle(ctx context.Context) bus.Outcome {
 	if errors.Is(err, store.ErrNotFound) {
 		// Nothing to finish: the run does not exist here (a message from
 		// another environment, or a purged run). Keep it for an operator.
-		j.log.Error("mapper: sync run not found; dead-lettering")
+		j.log.ErrorContext(ctx, "mapper: sync run not found; dead-lettering")
 		j.count("failed")
 		return j.deadLetter(failf(ClassInternal, CodeRunNotFound, "sync run %s does not exist", j.ev.SyncRunId))
 	}
@@ -124,7 +128,7 @@ func (j *job) handle(ctx context.Context) bus.Outcome {
 		return j.outcome(ctx, &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err})
 	}
 	if run.Terminal() {
-		j.log.Info("mapper: run already finished; nothing to redo", "status", run.Status)
+		j.log.InfoContext(ctx, "mapper: run already finished; nothing to redo", "status", run.Status)
 		j.count("acked")
 		return bus.Done()
 	}
@@ -157,7 +161,7 @@ func (j *job) outcome(ctx context.Context, err error) bus.Outcome {
 		r = &retryable{class: ClassInternal, code: "internal", err: err}
 	}
 	if nerr := j.s.st.NoteRunError(ctx, j.ev.SyncRunId, r.class, r.err.Error()); nerr != nil {
-		j.log.Warn("mapper: could not note the run's error", "err", nerr)
+		j.log.WarnContext(ctx, "mapper: could not note the run's error", "err", nerr)
 	}
 	if j.delivered >= MaxDeliver && !r.park {
 		return j.fail(ctx, &Failure{Class: r.class, Code: r.code, HTTPStatus: r.status,
@@ -167,7 +171,7 @@ func (j *job) outcome(ctx context.Context, err error) bus.Outcome {
 	if delay <= 0 {
 		delay = Backoff(j.delivered)
 	}
-	j.log.Warn("mapper: will retry", "class", r.class, "code", r.code, "delay", delay, "err", r.err)
+	j.log.WarnContext(ctx, "mapper: will retry", "class", r.class, "code", r.code, "delay", delay, "err", r.err)
 	j.count("retry")
 	// A held retry (park) waits on an operator: bus.Settle never dead-letters
 	// it and requeues it at MaxDeliver.
@@ -184,14 +188,14 @@ func (j *job) fail(ctx context.Context, f *Failure) bus.Outcome {
 	_, err := results.Finish(ctx, j.s.st, j.s.js, store.Outcome{
 		RunID: j.ev.SyncRunId, Status: store.RunFailed,
 		ErrorClass: f.Class, ErrorCode: f.Code, Message: f.Message,
-	}, j.ev.Traceparent)
+	})
 	if err != nil {
-		j.log.Error("mapper: could not record the failed run; retrying", "code", f.Code, "err", err)
+		j.log.ErrorContext(ctx, "mapper: could not record the failed run; retrying", "code", f.Code, "err", err)
 		j.count("retry")
 		return bus.Outcome{Verdict: bus.Retry, Delay: Backoff(j.delivered), Class: ClassDatabase, Code: CodeStoreUnavailable,
 			Message: err.Error(), TenantID: j.ev.TenantId, RunID: j.ev.SyncRunId, Entity: entityOf(j.ev.Event)}
 	}
-	j.log.Warn("mapper: run failed", "class", f.Class, "code", f.Code, "message", f.Message)
+	j.log.WarnContext(ctx, "mapper: run failed", "class", f.Class, "code", f.Code, "message", f.Message)
 	j.count("failed")
 	return j.deadLetter(f)
 }
@@ -205,11 +209,12 @@ func (j *job) deadLetter(f *Failure) bus.Outcome {
 func (j *job) skip(ctx context.Context, reason, message string) bus.Outcome {
 	_, err := results.Finish(ctx, j.s.st, j.s.js, store.Outcome{
 		RunID: j.ev.SyncRunId, Status: store.RunSkipped, SkipReason: reason, Message: message,
-	}, j.ev.Traceparent)
+	})
 	if err != nil {
 		return j.outcome(ctx, &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err})
 	}
-	j.log.Info("mapper: run skipped", "skip_reason", reason)
+	telemetry.Annotate(ctx, attribute.String("ledger.skip_reason", reason))
+	j.log.InfoContext(ctx, "mapper: run skipped", "skip_reason", reason)
 	j.count("skipped")
 	return bus.Done()
 }
@@ -227,7 +232,7 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 	}
 	b := t.Binding
 	if b.MagentoConnectionStatus != store.StatusActive || b.APIKey == "" || b.MagentoBaseURL == "" {
-		j.log.Warn("mapper: the tenant's Magento binding is not usable; holding the event",
+		j.log.WarnContext(ctx, "mapper: the tenant's Magento binding is not usable; holding the event",
 			"magento_connection_status", b.MagentoConnectionStatus, "paired", b.APIKey != "")
 		return &retryable{class: ClassAuth, code: CodeBindingInactive, delay: LongRetry, park: true,
 			err: fmt.Errorf("magento binding of tenant %s is %q: re-pair or reconnect the shop", t.ID, b.MagentoConnectionStatus)}
@@ -264,13 +269,13 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	write.SyncRunId, write.Event, write.Traceparent = j.ev.SyncRunId, j.ev.Event, j.ev.Traceparent
+	write.SyncRunId, write.Event = j.ev.SyncRunId, j.ev.Event
 	write.MagentoEntityId = j.ev.MagentoEntityId
 	subject := bus.SageSubject(t.ID, write.EntityType)
-	if _, err := bus.Publish(ctx, j.s.js, subject, write, SageWriteMsgID(j.ev.SyncRunId, j.seq), j.ev.Traceparent); err != nil {
+	if _, err := bus.Publish(ctx, j.s.js, subject, write, SageWriteMsgID(j.ev.SyncRunId, j.seq)); err != nil {
 		return &retryable{class: ClassInternal, code: CodePublishFailed, err: err}
 	}
-	j.log.Info("mapper: SageWrite published", "subject", subject, "operations", len(write.Operations),
+	j.log.InfoContext(ctx, "mapper: SageWrite published", "subject", subject, "operations", len(write.Operations),
 		"applied_quirks", write.AppliedQuirks)
 	return nil
 }
@@ -428,7 +433,7 @@ func (j *job) authDrift(ctx context.Context, c *magento.Client, he *magento.HTTP
 	if err := j.s.st.SetMagentoStatus(ctx, j.ev.TenantId, store.StatusTokenRevoked); err != nil {
 		return &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err}
 	}
-	j.log.Error("mapper: Magento rejects the tenant's key; binding marked token_revoked", "status", he.Status)
+	j.log.ErrorContext(ctx, "mapper: Magento rejects the tenant's key; binding marked token_revoked", "status", he.Status)
 	return &retryable{class: ClassAuth, code: CodeTokenRevoked, delay: LongRetry, park: true, status: he.Status,
 		err: fmt.Errorf("magento rejected the tenant's api key (HTTP 401): re-pair the shop: %w", he)}
 }
@@ -454,7 +459,7 @@ func (j *job) record(ctx context.Context, path string, start time.Time, err, cla
 	}
 	j.s.fetches.WithLabelValues(fmt.Sprint(a.HTTPStatus)).Observe(a.Duration.Seconds())
 	if rerr := j.s.st.RecordAttempt(ctx, a); rerr != nil {
-		j.log.Warn("mapper: could not record the Magento attempt", "err", rerr)
+		j.log.WarnContext(ctx, "mapper: could not record the Magento attempt", "err", rerr)
 	}
 }
 

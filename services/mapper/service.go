@@ -78,6 +78,7 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 	if hc == nil {
 		hc = &http.Client{Timeout: cfg.HTTPTimeout}
 	}
+	hc = telemetry.HTTPClient(hc) // every canonical fetch is a client span
 	s := &Service{cfg: cfg, st: st, js: js, log: log, http: hc, registry: telemetry.NewRegistry()}
 	s.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ledger_mapper_events_total",

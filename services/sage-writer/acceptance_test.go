@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgersync/ledger/libs/bus"
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/store"
 	sagewriter "github.com/ledgersync/ledger/services/sage-writer"
 	sagesim "github.com/ledgersync/ledger/sim/sage"
@@ -37,7 +39,7 @@ func TestAcceptanceFaultsNoDuplicates(t *testing.T) {
 		}
 		runs = append(runs, rs...)
 	}
-	counts := f.waitTerminal(runs, 3*time.Minute)
+	counts := f.waitTerminal(runs)
 	if counts[store.RunSucceeded] != tenants*perTenant {
 		t.Fatalf("runs %v, want all %d succeeded", counts, tenants*perTenant)
 	}
@@ -84,18 +86,12 @@ func TestRevokedMidRunResumesAfterReauthorisation(t *testing.T) {
 		f.publish(f.invoiceWrite(tenant, run, i+1, 1))
 	}
 	ctx := t.Context()
-	deadline := time.Now().Add(30 * time.Second)
-	for len(f.sim.Invoices(f.businessOf(tenant))) < 10 {
-		if time.Now().After(deadline) {
-			t.Fatal("no progress")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	devtest.Eventually(t, "the first 10 invoices in Sage", func() bool { return len(f.sim.Invoices(f.businessOf(tenant))) >= 10 })
 	// The user disconnects the app in Sage: every refresh token dies and the
 	// current access token stops working.
 	f.sim.RevokeRefreshTokens()
 	f.sim.ExpireAccessTokens()
-	eventually(t, "the binding is token_revoked", func() bool {
+	devtest.Eventually(t, "the binding is token_revoked", func() bool {
 		tn, err := f.st.Tenant(ctx, tenant)
 		return err == nil && tn.Binding.Status == store.StatusTokenRevoked
 	})
@@ -103,9 +99,14 @@ func TestRevokedMidRunResumesAfterReauthorisation(t *testing.T) {
 	if written >= n {
 		t.Fatal("everything was written before the revocation took effect")
 	}
-	// Held for several pause cycles (more than MaxDeliver deliveries each):
+	// Held for several pause cycles: two writes have each had more than
+	// MaxDeliver deliveries (the bus requeues a held write as a new message
+	// on its last delivery, and nothing else publishes to SAGE now), yet
 	// nothing reaches Sage, nothing is dead-lettered.
-	time.Sleep(2 * time.Second)
+	requeuedFrom := f.streamLastSeq(bus.StreamSage)
+	devtest.Eventually(t, "two held writes requeued after MaxDeliver deliveries", func() bool {
+		return f.streamLastSeq(bus.StreamSage) >= requeuedFrom+2
+	})
 	if got := len(f.sim.Invoices(f.businessOf(tenant))); got != written || f.deadLetters() != 0 {
 		t.Fatalf("while revoked: %d invoices (was %d), %d dead letters", got, written, f.deadLetters())
 	}
@@ -119,7 +120,7 @@ func TestRevokedMidRunResumesAfterReauthorisation(t *testing.T) {
 	t.Logf("revoked after %d of %d invoices; %d writes held", written, n, pending)
 
 	f.authorise(tenant) // the operator reconnects Sage
-	counts := f.waitTerminal(runs, time.Minute)
+	counts := f.waitTerminal(runs)
 	if counts[store.RunSucceeded] != n || len(f.sim.Invoices(f.businessOf(tenant))) != n || f.deadLetters() != 0 {
 		t.Fatalf("after re-authorising: runs %v, %d invoices, %d dead letters", counts, len(f.sim.Invoices(f.businessOf(tenant))), f.deadLetters())
 	}
@@ -149,7 +150,7 @@ func (w *tokenCallWatch) RoundTrip(r *http.Request) (*http.Response, error) {
 			break
 		}
 	}
-	time.Sleep(w.hold)
+	time.Sleep(w.hold) // the time held is the window in which an overlapping call would be seen
 	return w.base.RoundTrip(r)
 }
 
@@ -204,9 +205,9 @@ func TestTwoWritersNeverRefreshConcurrently(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		f.waitTerminal(rs, 30*time.Second)
+		f.waitTerminal(rs)
 	}
-	counts := f.waitTerminal(runs, 30*time.Second)
+	counts := f.waitTerminal(runs)
 	if counts[store.RunSucceeded] != len(runs) {
 		t.Fatalf("runs %v", counts)
 	}
@@ -261,7 +262,7 @@ func TestAmbiguousCreateResolvedAfterIdempotencyWindow(t *testing.T) {
 	f.start(cfg, f.st, false)
 	run := f.newRuns(tenant, "invoice.created", 1)[0]
 	f.publish(f.invoiceWrite(tenant, run, 1, 1))
-	eventually(t, "the create is ambiguous and lookups fail", func() bool { return tr.lookups.Load() >= 2 })
+	devtest.Eventually(t, "the create is ambiguous and lookups fail", func() bool { return tr.lookups.Load() >= 2 })
 	if n := len(f.sim.Invoices(f.businessOf(tenant))); n != 1 {
 		t.Fatalf("%d invoices after the dropped answer, want the one created", n)
 	}
@@ -269,7 +270,7 @@ func TestAmbiguousCreateResolvedAfterIdempotencyWindow(t *testing.T) {
 	// re-POST would create a second invoice.
 	f.sim.Advance(8 * 24 * time.Hour)
 	tr.blind.Store(false)
-	counts := f.waitTerminal([]string{run}, 30*time.Second)
+	counts := f.waitTerminal([]string{run})
 	if counts[store.RunSucceeded] != 1 {
 		t.Fatalf("run %v", counts)
 	}
@@ -312,18 +313,13 @@ func TestThrottlingIsBackPressureNotFailure(t *testing.T) {
 	for i, run := range runs {
 		f.publish(f.invoiceWrite(tenant, run, i+1, i+1))
 	}
-	deadline := time.Now().Add(time.Minute)
-	seen := 0
-	for {
-		var open int
+	seen, open := 0, 0
+	devtest.Eventually(t, "every run to finish", func() bool {
 		if err := f.st.Pool().QueryRow(t.Context(), `SELECT count(*) FROM sync_runs WHERE sync_run_id = ANY($1::uuid[]) AND status IN ('pending','running')`, runs).Scan(&open); err != nil {
 			t.Fatal(err)
 		}
 		if open == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d runs still open", open)
+			return true
 		}
 		// Each time Sage throttled, a simulated minute passes and its window
 		// frees up.
@@ -331,9 +327,9 @@ func TestThrottlingIsBackPressureNotFailure(t *testing.T) {
 			seen = got
 			f.sim.Advance(61 * time.Second)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	counts := f.waitTerminal(runs, time.Second)
+		return false
+	}, devtest.Explain(func() string { return fmt.Sprintf("%d runs still open", open) }))
+	counts := f.waitTerminal(runs)
 	if counts[store.RunSucceeded] != n || f.deadLetters() != 0 || seen == 0 {
 		t.Fatalf("runs %v, %d dead letters, %d 429s", counts, f.deadLetters(), seen)
 	}

@@ -312,7 +312,10 @@ func area(path string) string {
 }
 
 // snakeCode is the stable code of a Sage $dataCode: RecordInvalid →
-// record_invalid; def when Sage sent none.
+// record_invalid; def when Sage sent none. Only ASCII letters and digits are
+// kept (anything else separates words), at most maxCode characters, so a code
+// is safe in a metric label and fits the shop's error_code column; def when
+// nothing is left.
 func snakeCode(dataCode, def string) string {
 	if dataCode == "" {
 		return def
@@ -321,14 +324,14 @@ func snakeCode(dataCode, def string) string {
 	rs := []rune(dataCode)
 	for i, r := range rs {
 		switch {
-		case unicode.IsUpper(r):
-			prevLower := i > 0 && (unicode.IsLower(rs[i-1]) || unicode.IsDigit(rs[i-1]))
-			nextLower := i > 0 && i+1 < len(rs) && unicode.IsUpper(rs[i-1]) && unicode.IsLower(rs[i+1])
+		case r >= 'A' && r <= 'Z':
+			prevLower := i > 0 && (isLowerASCII(rs[i-1]) || isDigitASCII(rs[i-1]))
+			nextLower := i > 0 && i+1 < len(rs) && rs[i-1] >= 'A' && rs[i-1] <= 'Z' && isLowerASCII(rs[i+1])
 			if (prevLower || nextLower) && b.Len() > 0 {
 				b.WriteByte('_')
 			}
 			b.WriteRune(unicode.ToLower(r))
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
+		case isLowerASCII(r) || isDigitASCII(r):
 			b.WriteRune(r)
 		default:
 			if b.Len() > 0 && !strings.HasSuffix(b.String(), "_") {
@@ -336,8 +339,22 @@ func snakeCode(dataCode, def string) string {
 			}
 		}
 	}
-	return strings.Trim(b.String(), "_")
+	code := b.String()
+	if len(code) > maxCode {
+		code = code[:maxCode]
+	}
+	if code = strings.Trim(code, "_"); code == "" {
+		return def
+	}
+	return code
 }
+
+// maxCode is the longest error code: the width of the shop's error_code
+// column (varchar(64)).
+const maxCode = 64
+
+func isLowerASCII(r rune) bool { return r >= 'a' && r <= 'z' }
+func isDigitASCII(r rune) bool { return r >= '0' && r <= '9' }
 
 // Retry schedule. A transient failure on delivery n (1-based) waits
 // base·2^(n−1) capped at cap (defaults 1 s and 5 min: 1s, 2s, 4s, … 256s,

@@ -73,9 +73,9 @@ type Config struct {
 	RetryBase time.Duration
 	RetryCap  time.Duration
 	// Budget is Sage's rate budget: SAGE_APP_REQUESTS_PER_DAY (1296000),
-	// SAGE_APP_CONCURRENCY (150), WRITER_REPLICAS (1; each replica takes its
-	// share of the app limits), SAGE_BUSINESS_RATE_PER_MINUTE (100),
-	// SAGE_BUSINESS_BURST (2).
+	// SAGE_APP_CONCURRENCY (150), both shared by the writers running now
+	// (budget.Fleet), SAGE_BUSINESS_RATE_PER_MINUTE (100), SAGE_BUSINESS_BURST
+	// (2).
 	Budget budget.Config
 	// TenantScan is how often the set of tenants (and so of per-tenant
 	// consumers) is re-read (WRITER_TENANT_SCAN, default 10s).
@@ -100,6 +100,9 @@ type Config struct {
 	// Drain is how long writes in progress may finish on shutdown before they
 	// are cancelled and handed back to the stream (WRITER_DRAIN, default 15s).
 	Drain time.Duration
+	// NATSReplicas is how many copies the fleet's buckets keep: the
+	// deployment's LEDGER_NATS_REPLICAS (the runtime sets it; default 1).
+	NATSReplicas int
 	// Addr serves /healthz, /readyz and /metrics (WRITER_ADDR, default
 	// 127.0.0.1:8084).
 	Addr string
@@ -136,7 +139,6 @@ func ConfigFromEnv() (Config, error) {
 		Budget: budget.Config{
 			AppRequestsPerDay: r.Int("SAGE_APP_REQUESTS_PER_DAY", budget.DefaultAppRequestsPerDay),
 			AppConcurrency:    r.Int("SAGE_APP_CONCURRENCY", budget.DefaultAppConcurrency),
-			Replicas:          r.Int("WRITER_REPLICAS", 1),
 			BusinessPerMinute: float64(r.Int("SAGE_BUSINESS_RATE_PER_MINUTE", budget.DefaultBusinessPerMinute)),
 			BusinessBurst:     r.Int("SAGE_BUSINESS_BURST", budget.DefaultBusinessBurst),
 		},
@@ -158,19 +160,7 @@ func ConfigFromEnv() (Config, error) {
 
 // withDefaults fills zero fields.
 func (c Config) withDefaults() Config {
-	off := sage.Official()
-	if c.Endpoints.APIURL == "" {
-		c.Endpoints.APIURL = off.APIURL
-	}
-	if c.Endpoints.AuthURL == "" {
-		c.Endpoints.AuthURL = off.AuthURL
-	}
-	if c.Endpoints.TokenURL == "" {
-		c.Endpoints.TokenURL = off.TokenURL
-	}
-	if c.Endpoints.RevokeURL == "" {
-		c.Endpoints.RevokeURL = off.RevokeURL
-	}
+	c.Endpoints = c.Endpoints.OrOfficial()
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
@@ -254,7 +244,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("WRITER_KEEPALIVE_EXPIRES_WITHIN and WRITER_KEEPALIVE_ROTATED_BEFORE: want positive durations, e.g. 168h and 600h (Sage refresh tokens die after 744h)"))
 	}
 	if err := c.Budget.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("SAGE_APP_REQUESTS_PER_DAY, SAGE_APP_CONCURRENCY, WRITER_REPLICAS, SAGE_BUSINESS_RATE_PER_MINUTE, SAGE_BUSINESS_BURST: %w", err))
+		errs = append(errs, fmt.Errorf("SAGE_APP_REQUESTS_PER_DAY, SAGE_APP_CONCURRENCY, SAGE_BUSINESS_RATE_PER_MINUTE, SAGE_BUSINESS_BURST: %w", err))
 	}
 	if c.HTTPTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("WRITER_HTTP_TIMEOUT=%s: want at least 1s, e.g. 30s", c.HTTPTimeout))
@@ -304,7 +294,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("retry_cap", c.RetryCap.String()),
 		slog.Int("app_requests_per_day", c.Budget.AppRequestsPerDay),
 		slog.Int("app_concurrency", c.Budget.AppConcurrency),
-		slog.Int("replicas", c.Budget.Replicas),
 		slog.Float64("business_rate_per_minute", c.Budget.BusinessPerMinute),
 		slog.Int("business_burst", c.Budget.BusinessBurst),
 		slog.String("tenant_scan", c.TenantScan.String()),

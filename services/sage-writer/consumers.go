@@ -138,7 +138,7 @@ func (c *consumers) scan(ctx context.Context, lister TenantLister, startSeq uint
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			c.s.consumeTenant(lctx, t.ID, cons)
+			c.s.consumeTenant(lctx, t, cons)
 		}()
 	}
 	c.mu.Lock()
@@ -161,8 +161,9 @@ func (c *consumers) scan(ctx context.Context, lister TenantLister, startSeq uint
 // it alive while it waits for a slot and while it runs, and hands it back at
 // once on shutdown. Slots are handed out first come, first served; with at
 // most one write per tenant waiting, that is round-robin across tenants.
-func (s *Service) consumeTenant(ctx context.Context, tenant string, cons jetstream.Consumer) {
-	loop := bus.Loop{JS: s.js, Consumer: cons, Spec: s.tenantSpec(tenant), Log: s.log, Handler: s.handle,
-		Slots: s.slots, InHand: 1}
+func (s *Service) consumeTenant(ctx context.Context, t store.Tenant, cons jetstream.Consumer) {
+	loop := bus.Loop{JS: s.js, Consumer: cons, Spec: s.tenantSpec(t.ID), Log: s.log, Handler: s.handle,
+		Slots: s.slots, InHand: 1,
+		Ensure: func(ctx context.Context) (jetstream.Consumer, error) { return s.ensureTenantConsumer(ctx, t, 0) }}
 	_ = loop.Run(ctx) // returns once ctx ends
 }

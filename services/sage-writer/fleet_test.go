@@ -276,17 +276,18 @@ func (f *fleet) paymentWrite(tenant, run string, n, c int) *ledgerv1.SageWrite {
 
 func (f *fleet) publish(w *ledgerv1.SageWrite) {
 	f.tb.Helper()
-	if _, err := bus.Publish(f.tb.Context(), f.js, bus.SageSubject(w.TenantId, w.EntityType), w, "", ""); err != nil {
+	if _, err := bus.Publish(f.tb.Context(), f.js, bus.SageSubject(w.TenantId, w.EntityType), w, ""); err != nil {
 		f.tb.Fatal(err)
 	}
 }
 
-// waitTerminal polls until every run is terminal or the deadline passes.
-func (f *fleet) waitTerminal(ids []string, within time.Duration) map[string]int {
+// waitTerminal waits until every run is terminal and returns the runs'
+// count per status.
+func (f *fleet) waitTerminal(ids []string) map[string]int {
 	f.tb.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		var counts = map[string]int{}
+	var counts map[string]int
+	devtest.Eventually(f.tb, fmt.Sprintf("%d runs to be terminal", len(ids)), func() bool {
+		counts = map[string]int{}
 		err := func() error {
 			rows, err := f.st.Pool().Query(f.tb.Context(), `SELECT status, count(*) FROM sync_runs WHERE sync_run_id = ANY($1::uuid[]) GROUP BY status`, ids)
 			if err != nil {
@@ -306,14 +307,23 @@ func (f *fleet) waitTerminal(ids []string, within time.Duration) map[string]int 
 		if err != nil {
 			f.tb.Fatal(err)
 		}
-		if counts[store.RunSucceeded]+counts[store.RunFailed]+counts[store.RunSkipped] == len(ids) {
-			return counts
-		}
-		if time.Now().After(deadline) {
-			f.tb.Fatalf("runs not terminal within %s: %v", within, counts)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return counts[store.RunSucceeded]+counts[store.RunFailed]+counts[store.RunSkipped] == len(ids)
+	}, devtest.Explain(func() string { return fmt.Sprintf("runs by status: %v", counts) }))
+	return counts
+}
+
+// streamLastSeq is the sequence of the last message stored on stream.
+func (f *fleet) streamLastSeq(stream string) uint64 {
+	f.tb.Helper()
+	str, err := f.js.Stream(f.tb.Context(), stream)
+	if err != nil {
+		f.tb.Fatal(err)
 	}
+	info, err := str.Info(f.tb.Context())
+	if err != nil {
+		f.tb.Fatal(err)
+	}
+	return info.State.LastSeq
 }
 
 func (f *fleet) deadLetters() int {

@@ -35,7 +35,6 @@ func TestMain(m *testing.M) { devtest.Main(m) }
 const (
 	tenantID    = "acme"
 	redirectURL = "https://ledger.test/oauth/sage/callback"
-	waitFor     = 45 * time.Second
 )
 
 // stack is one test's world: a fresh database, a NATS server with Ledger's
@@ -206,7 +205,7 @@ func (s *stack) newRun(event string, entityID int64) string {
 
 func (s *stack) publish(w *ledgerv1.SageWrite) {
 	s.t.Helper()
-	if _, err := bus.Publish(s.t.Context(), s.js, bus.SageSubject(w.TenantId, w.EntityType), w, "", ""); err != nil {
+	if _, err := bus.Publish(s.t.Context(), s.js, bus.SageSubject(w.TenantId, w.EntityType), w, ""); err != nil {
 		s.t.Fatal(err)
 	}
 }
@@ -215,23 +214,12 @@ func (s *stack) publish(w *ledgerv1.SageWrite) {
 func (s *stack) waitRun(id string) store.Run {
 	s.t.Helper()
 	var r store.Run
-	eventually(s.t, "run "+id+" finishes", func() bool {
+	devtest.Eventually(s.t, "run "+id+" finishes", func() bool {
 		var err error
 		r, err = s.st.Run(s.t.Context(), id)
 		return err == nil && r.Terminal()
 	})
 	return r
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 }
 
 // streamMsgs returns every message stored on a stream, decoded into T.

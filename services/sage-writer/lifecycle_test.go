@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/sage"
 	"github.com/ledgersync/ledger/libs/store"
 	sagesim "github.com/ledgersync/ledger/sim/sage"
@@ -73,7 +74,7 @@ func TestRevokeDisconnects(t *testing.T) {
 	}
 	run := f.newRuns(tenant, "invoice.created", 1)
 	f.publish(f.invoiceWrite(tenant, run[0], 1, 1))
-	eventually(t, "the write is held", func() bool {
+	devtest.Eventually(t, "the write is held", func() bool {
 		r, err := f.st.Run(ctx, run[0])
 		return err == nil && r.Attempts >= 2 && !r.Terminal()
 	})
@@ -82,7 +83,7 @@ func TestRevokeDisconnects(t *testing.T) {
 	}
 	// Reconnecting resumes it.
 	f.authorise(tenant)
-	if c := f.waitTerminal(run, 30*time.Second); c[store.RunSucceeded] != 1 {
+	if c := f.waitTerminal(run); c[store.RunSucceeded] != 1 {
 		t.Fatalf("%v", c)
 	}
 }

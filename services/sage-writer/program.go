@@ -13,7 +13,11 @@ import (
 func Program(cfg Config) process.Program {
 	cfg = cfg.withDefaults()
 	return process.ConsumerProgram(process.Program{Name: "sage-writer", Addr: cfg.Addr, AddrVar: "WRITER_ADDR", Config: cfg},
-		func(in *process.Infra) (*Service, error) { return New(cfg, in.Store, in.JS, in.Log) })
+		func(in *process.Infra) (*Service, error) {
+			cfg := cfg
+			cfg.NATSReplicas = in.Settings.NATSReplicas
+			return New(cfg, in.Store, in.JS, in.Log)
+		})
 }
 
 // Consuming is the writer's readiness: its per-tenant consumers are running.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,14 +26,23 @@ import (
 // writeLog records when Sage created each business's sales invoices, from the
 // simulator's side of the wire.
 type writeLog struct {
-	mu sync.Mutex
-	at map[string][]time.Time // business → creation times
+	mu   sync.Mutex
+	at   map[string][]time.Time // business → creation times
+	hold chan struct{}          // set: holdNextInvoice is armed
 }
 
 // observe wraps the simulator's handler and records every successful invoice
 // POST under its X-Business header.
 func (l *writeLog) observe(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if held := l.takeHold(r); held != nil {
+			close(held)
+			// Read to the end: only then does the server notice the
+			// connection closing and end the request's context.
+			_, _ = io.Copy(io.Discard, r.Body)
+			<-r.Context().Done() // until the client's connection dies
+			return
+		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(rec, r)
 		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/sales_invoices") && rec.status/100 == 2 {
@@ -44,6 +54,28 @@ func (l *writeLog) observe(h http.Handler) http.Handler {
 			l.mu.Unlock()
 		}
 	})
+}
+
+// holdNextInvoice makes the next invoice POST wait at the simulator's door,
+// never reaching Sage, until its client's connection dies. The returned
+// channel is closed once a write is held so: its writer is then certainly in
+// the middle of a write.
+func (l *writeLog) holdNextInvoice() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.hold = make(chan struct{})
+	return l.hold
+}
+
+func (l *writeLog) takeHold(r *http.Request) chan struct{} {
+	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/sales_invoices") {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	held := l.hold
+	l.hold = nil
+	return held
 }
 
 // longestGap is the longest time business went without a new invoice between
@@ -61,6 +93,14 @@ func (l *writeLog) longestGap(business string, from, to time.Time) time.Duration
 		prev = t
 	}
 	return max(gap, to.Sub(prev))
+}
+
+// wroteSince reports whether Sage created an invoice for business after since.
+func (l *writeLog) wroteSince(business string, since time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	times := l.at[business]
+	return len(times) > 0 && times[len(times)-1].After(since)
 }
 
 type statusRecorder struct {
@@ -115,7 +155,7 @@ func (f *fleet) steadyLoad(tenants []string, perTenantEvery time.Duration) *load
 func publishQuietly(f *fleet, w *ledgerv1.SageWrite) error {
 	ctx, cancel := context.WithTimeout(f.tb.Context(), 5*time.Second)
 	defer cancel()
-	_, err := bus.Publish(ctx, f.js, bus.SageSubject(w.TenantId, w.EntityType), w, "", "")
+	_, err := bus.Publish(ctx, f.js, bus.SageSubject(w.TenantId, w.EntityType), w, "")
 	return err
 }
 
@@ -185,7 +225,7 @@ func (f *fleet) startWriterProcess(t *testing.T, bin, name string) *writerProces
 // consuming waits until the process logged that it consumes.
 func (p *writerProcess) consuming(t *testing.T) {
 	t.Helper()
-	eventually(t, "the writer process consuming", func() bool {
+	devtest.Eventually(t, "the writer process consuming", func() bool {
 		f, err := os.Open(p.log)
 		if err != nil {
 			return false
@@ -239,11 +279,13 @@ func TestNoStallAfterCrashRestartOrDeploy(t *testing.T) {
 		}
 		t.Logf("%s: longest gap per tenant: %s", what, strings.Join(gaps, ", "))
 	}
+	// flowing waits until every tenant has had an invoice written since
+	// since: after a disruption, until the last stalled tenant writes again.
 	flowing := func(since time.Time) {
 		t.Helper()
-		eventually(t, "every tenant writing", func() bool {
+		devtest.Eventually(t, "every tenant writing", func() bool {
 			for _, b := range businesses {
-				if f.writes.longestGap(b, since, time.Now()) > time.Second {
+				if !f.writes.wroteSince(b, since) {
 					return false
 				}
 			}
@@ -256,9 +298,22 @@ func TestNoStallAfterCrashRestartOrDeploy(t *testing.T) {
 	ld := f.steadyLoad(tenants, 100*time.Millisecond)
 	flowing(time.Now())
 
-	// 1. SIGKILL, restart at once.
+	// Each disruption is measured from a moment every tenant is writing until
+	// every tenant writes again: the longest gap in between is the stall.
+
+	// 1. SIGKILL, restart at once, while the writer is in the middle of a
+	// write (held at Sage's door).
 	from := time.Now()
-	time.Sleep(time.Second) // writes in flight at the moment of the kill
+	flowing(from)
+	held := f.writes.holdNextInvoice()
+	devtest.Eventually(t, "a write in flight", func() bool {
+		select {
+		case <-held:
+			return true
+		default:
+			return false
+		}
+	})
 	if err := w.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -266,21 +321,19 @@ func TestNoStallAfterCrashRestartOrDeploy(t *testing.T) {
 	w = f.startWriterProcess(t, bin, "writer-2")
 	w.consuming(t)
 	flowing(time.Now())
-	time.Sleep(2 * time.Second)
 	measure("writer SIGKILLed and restarted", from, time.Now(), 10*time.Second)
 
 	// 2. NATS restarts.
 	from = time.Now()
-	time.Sleep(time.Second)
+	flowing(from)
 	f.ns = devtest.RestartNATS(t, f.ns)
 	flowing(time.Now())
-	time.Sleep(2 * time.Second)
 	measure("NATS restarted", from, time.Now(), 10*time.Second)
 
 	// 3. A second writer joins; the first gets SIGTERM (a rolling deploy).
 	w2 := f.startWriterProcess(t, bin, "writer-3")
 	w2.consuming(t)
-	time.Sleep(time.Second)
+	flowing(time.Now())
 	from = time.Now()
 	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -295,11 +348,10 @@ func TestNoStallAfterCrashRestartOrDeploy(t *testing.T) {
 	}
 	t.Logf("SIGTERM to exit: %s", time.Since(from).Round(10*time.Millisecond))
 	flowing(time.Now())
-	time.Sleep(2 * time.Second)
 	measure("one of two writers SIGTERMed", from, time.Now(), 5*time.Second)
 
 	runs := ld.stop()
-	f.waitTerminal(runs, 2*time.Minute)
+	f.waitTerminal(runs)
 	total := 0
 	for _, b := range businesses {
 		total += len(f.sim.Invoices(b))

@@ -2,10 +2,14 @@ package sagewriter
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,8 +120,10 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 		base = http.DefaultTransport
 	}
 	// Outermost: metrics and the business check see every attempt; inside
-	// it the budget paces API calls (not the token endpoint).
-	hc.Transport = &countingTransport{s: s, base: &budget.Transport{Base: base, Budget: bud, APIPrefix: apiPrefix(cfg)}}
+	// it the budget paces API calls (not the token endpoint); innermost, each
+	// call that goes out is a client span (time spent waiting for the budget
+	// is not Sage's).
+	hc.Transport = &countingTransport{s: s, base: &budget.Transport{Base: telemetry.HTTPTransport(base), Budget: bud, APIPrefix: apiPrefix(cfg)}}
 	s.http = hc
 	s.oauth = sage.OAuth{Endpoints: cfg.Endpoints, ClientID: cfg.ClientID,
 		ClientSecret: cfg.ClientSecret.Reveal(), RedirectURL: cfg.RedirectURL, HTTP: hc}
@@ -129,6 +135,17 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 // keep-alive refresh of idle bindings, and re-reads the tenants every
 // TenantScan.
 func (s *Service) Run(ctx context.Context) error {
+	// The app-wide limits are shared by the writers running now.
+	fleet, err := budget.JoinFleet(ctx, s.js, s.budget, writerID(), s.cfg.NATSReplicas, s.log)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("sage-writer: joining the writers sharing Sage's app limits: %w", err)
+	}
+	var fleetDone sync.WaitGroup
+	fleetDone.Go(func() { fleet.Run(ctx) })
+	defer fleetDone.Wait()
 	startSeq, legacy := s.legacyStart(ctx)
 	c := &consumers{s: s, running: map[string]context.CancelFunc{}}
 	if err := c.scan(ctx, s.st, startSeq); err != nil {
@@ -173,6 +190,14 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
+// writerID names this process in the fleet: host, pid and a random suffix.
+func writerID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", strings.NewReplacer(".", "_", "*", "_", ">", "_").Replace(host), os.Getpid(), hex.EncodeToString(b[:]))
+}
+
 // keepAlive is the idle-binding refresher of this writer.
 func (s *Service) keepAlive() *lifecycle.KeepAlive {
 	return &lifecycle.KeepAlive{Store: s.st, OAuth: s.oauth, Log: s.log.With("task", "keepalive"),
@@ -211,23 +236,25 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 	var w ledgerv1.SageWrite
 	if err := proto.Unmarshal(msg.Data(), &w); err != nil {
 		tenant, entity := subjectParts(msg.Subject())
-		s.log.Error("undecodable SageWrite dead-lettered", "subject", msg.Subject(), "err", err)
+		s.log.ErrorContext(ctx, "undecodable SageWrite dead-lettered", "subject", msg.Subject(), "err", err)
 		s.writes.WithLabelValues("failed").Inc()
 		return bus.Outcome{Verdict: bus.DeadLetter, Class: ClassSerde, Code: CodeUndecodable,
 			Message: "the message is not a ledger.v1.SageWrite: " + err.Error(), TenantID: tenant, Entity: entity}
 	}
-	log := s.log.With("tenant", w.GetTenantId(), "run", w.GetSyncRunId(), "event", w.GetEvent(),
-		"delivery", delivered, "trace_id", telemetry.TraceID(w.GetTraceparent()))
+	// Log lines written with ctx carry the trace id (the consumer span's).
+	log := s.log.With("tenant", w.GetTenantId(), "run", w.GetSyncRunId(), "event", w.GetEvent(), "delivery", delivered)
+	telemetry.Annotate(ctx, telemetry.AttrRunID.String(w.GetSyncRunId()), telemetry.AttrEvent.String(w.GetEvent()),
+		telemetry.AttrMagentoEntityID.Int64(w.GetMagentoEntityId()))
 	if w.GetTenantId() == "" || w.GetSyncRunId() == "" {
 		tenant, entity := subjectParts(msg.Subject())
-		log.Error("SageWrite without tenant or run dead-lettered")
+		log.ErrorContext(ctx, "SageWrite without tenant or run dead-lettered")
 		s.writes.WithLabelValues("failed").Inc()
 		return bus.Outcome{Verdict: bus.DeadLetter, Class: ClassSerde, Code: CodeInvalidWrite,
 			Message: "the SageWrite names no tenant_id or sync_run_id", TenantID: tenant, Entity: entity}
 	}
 	run, err := s.st.StartRun(ctx, w.GetSyncRunId())
 	if errors.Is(err, store.ErrNotFound) {
-		log.Error("SageWrite for an unknown run dead-lettered")
+		log.ErrorContext(ctx, "SageWrite for an unknown run dead-lettered")
 		s.writes.WithLabelValues("failed").Inc()
 		return bus.Outcome{Verdict: bus.DeadLetter, Class: ClassInternal, Code: CodeRunNotFound,
 			Message: "no sync run " + w.GetSyncRunId(), TenantID: w.GetTenantId(), RunID: w.GetSyncRunId(), Entity: w.GetEntityType()}
@@ -241,12 +268,12 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 		// case the process died between recording and publishing it.
 		_, err := results.Finish(ctx, s.st, s.js, store.Outcome{RunID: run.ID, Status: run.Status, SageID: run.SageID,
 			SkipReason: run.SkipReason, ErrorClass: run.ErrorClass, ErrorCode: run.ErrorCode, Message: run.LastError,
-			AppliedQuirks: run.AppliedQuirks}, w.GetTraceparent())
+			AppliedQuirks: run.AppliedQuirks})
 		if err != nil {
 			return bus.Outcome{Verdict: bus.Retry, Delay: time.Second, Class: ClassDatabase, Code: CodeDatabase,
 				Message: err.Error(), TenantID: w.GetTenantId(), RunID: run.ID, Entity: w.GetEntityType()}
 		}
-		log.Info("run already finished; result republished", "status", run.Status)
+		log.InfoContext(ctx, "run already finished; result republished", "status", run.Status)
 		s.writes.WithLabelValues("duplicate").Inc()
 		return bus.Done()
 	}
@@ -265,14 +292,14 @@ func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.Sa
 	if err == nil {
 		o := store.Outcome{RunID: w.GetSyncRunId(), Status: store.RunSucceeded, SageID: resultID(w, ids),
 			AppliedQuirks: w.GetAppliedQuirks()}
-		if _, ferr := results.Finish(ctx, s.st, s.js, o, w.GetTraceparent()); ferr != nil {
+		if _, ferr := results.Finish(ctx, s.st, s.js, o); ferr != nil {
 			// Everything is in Sage and in entity_xref: the next delivery
 			// makes no call and only finishes the run.
-			log.Warn("write done but its result was not recorded; retrying", "err", ferr)
+			log.WarnContext(ctx, "write done but its result was not recorded; retrying", "err", ferr)
 			base.Verdict, base.Delay, base.Class, base.Code, base.Message = bus.Retry, time.Second, ClassDatabase, CodeDatabase, ferr.Error()
 			return base
 		}
-		log.Info("write succeeded", "sage_id", o.SageID)
+		log.InfoContext(ctx, "write succeeded", "sage_id", o.SageID)
 		s.writes.WithLabelValues("succeeded").Inc()
 		return bus.Done()
 	}
@@ -281,9 +308,9 @@ func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.Sa
 	base.Class, base.Code, base.Source, base.Message, base.HTTPStatus = d.Class, d.Code, d.Source, d.Message, d.HTTPStatus
 	if d.RevokeBinding {
 		if serr := lifecycle.MarkRevoked(ctx, s.st, w.GetTenantId()); serr != nil {
-			log.Error("could not mark the Sage binding token_revoked", "err", serr)
+			log.ErrorContext(ctx, "could not mark the Sage binding token_revoked", "err", serr)
 		} else {
-			log.Warn("Sage refused the refresh token; binding marked token_revoked, writes held until re-authorised", "code", d.Code)
+			log.WarnContext(ctx, "Sage refused the refresh token; binding marked token_revoked, writes held until re-authorised", "code", d.Code)
 		}
 	}
 	// A pause (auth drift) and back-pressure (429, rate budget) wait on
@@ -293,18 +320,18 @@ func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.Sa
 	if d.Verdict == DeadLetter || last {
 		o := store.Outcome{RunID: w.GetSyncRunId(), Status: store.RunFailed, ErrorClass: d.Class, ErrorCode: d.Code,
 			Message: d.Message, AppliedQuirks: w.GetAppliedQuirks()}
-		if _, ferr := results.Finish(ctx, s.st, s.js, o, w.GetTraceparent()); ferr != nil {
-			log.Error("could not record the failed run; retrying", "err", ferr)
+		if _, ferr := results.Finish(ctx, s.st, s.js, o); ferr != nil {
+			log.ErrorContext(ctx, "could not record the failed run; retrying", "err", ferr)
 			if last {
 				// The bus dead-letters it now; the run is then left running
 				// until the dead letter is replayed.
-				log.Error("last delivery: the run stays unfinished until the dead letter is replayed", "run", w.GetSyncRunId())
+				log.ErrorContext(ctx, "last delivery: the run stays unfinished until the dead letter is replayed", "run", w.GetSyncRunId())
 			}
 			base.Verdict, base.Delay = bus.Retry, 5*time.Second
 			return base
 		}
 		s.writes.WithLabelValues("failed").Inc()
-		log.Error("write failed; dead-lettered", "class", d.Class, "code", d.Code, "source", d.Source, "http_status", d.HTTPStatus,
+		log.ErrorContext(ctx, "write failed; dead-lettered", "class", d.Class, "code", d.Code, "source", d.Source, "http_status", d.HTTPStatus,
 			"message", d.Message, "attempts", delivered, "last_delivery", last && d.Verdict != DeadLetter)
 		if d.Verdict == DeadLetter {
 			base.Verdict = bus.DeadLetter
@@ -314,7 +341,7 @@ func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.Sa
 		return base
 	}
 	if nerr := s.st.NoteRunError(ctx, w.GetSyncRunId(), d.Class, d.Message); nerr != nil {
-		log.Warn("could not note the run's error", "err", nerr)
+		log.WarnContext(ctx, "could not note the run's error", "err", nerr)
 	}
 	base.Verdict, base.Hold = bus.Retry, hold
 	base.Delay = d.delay(delivered, schedule{base: s.cfg.RetryBase, limit: s.cfg.RetryCap, pause: s.cfg.PauseDelay})
@@ -330,14 +357,14 @@ func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.Sa
 		if d.Code == CodeBindingNotActive {
 			msg = "sage binding not active; write held"
 		}
-		log.Info(msg, "class", d.Class, "code", d.Code, "message", d.Message, "retry_in", base.Delay)
+		log.InfoContext(ctx, msg, "class", d.Class, "code", d.Code, "message", d.Message, "retry_in", base.Delay)
 	case d.BackPressure:
 		s.writes.WithLabelValues("throttled").Inc()
-		log.Info("Sage rate budget: write held", "message", d.Message, "retry_in", base.Delay)
+		log.InfoContext(ctx, "Sage rate budget: write held", "message", d.Message, "retry_in", base.Delay)
 	default:
 		// The failed attempt was logged at WARN with its envelope already.
 		s.writes.WithLabelValues("retry").Inc()
-		log.Info("write will be retried", "class", d.Class, "code", d.Code, "http_status", d.HTTPStatus,
+		log.InfoContext(ctx, "write will be retried", "class", d.Class, "code", d.Code, "http_status", d.HTTPStatus,
 			"message", d.Message, "retry_in", base.Delay)
 	}
 	return base

@@ -128,7 +128,7 @@ func (ex *executor) Existing(ctx context.Context, op *ledgerv1.SageOperation) (s
 	x, err := ex.s.st.Xref(ctx, ex.w.GetTenantId(), op.GetXrefKind(), op.GetXrefKey(), op.GetCurrency())
 	switch {
 	case err == nil:
-		ex.log.Debug("document already in Sage; no call", "op", op.GetKey(), "sage_id", x.SageID)
+		ex.log.DebugContext(ctx, "document already in Sage; no call", "op", op.GetKey(), "sage_id", x.SageID)
 		return x.SageID, true, nil
 	case errors.Is(err, store.ErrNotFound):
 		return "", false, nil
@@ -186,7 +186,7 @@ func (ex *executor) Create(ctx context.Context, op *ledgerv1.SageOperation, req 
 	case lerr != nil && errors.Is(lerr, errMultipleMatches):
 		return "", lerr
 	case lerr != nil:
-		ex.log.Info("could not resolve an ambiguous create by lookup; the next delivery looks first", "op", op.GetKey(),
+		ex.log.InfoContext(ctx, "could not resolve an ambiguous create by lookup; the next delivery looks first", "op", op.GetKey(),
 			"reference", op.GetReference(), "err", lerr)
 		return "", err
 	case id != "":
@@ -211,7 +211,7 @@ func (ex *executor) resolve(ctx context.Context, op *ledgerv1.SageOperation, res
 			Duration: time.Since(start), Outcome: outcomeAbsent})
 		return "", nil
 	case 1:
-		ex.log.Info("ambiguous create resolved by lookup: the document exists", "op", op.GetKey(),
+		ex.log.InfoContext(ctx, "ambiguous create resolved by lookup: the document exists", "op", op.GetKey(),
 			"reference", op.GetReference(), "sage_id", docs[0].ID)
 		ex.attempt(ctx, store.Attempt{Method: http.MethodGet, Path: path, HTTPStatus: http.StatusOK,
 			Duration: time.Since(start), Outcome: outcomeResolved})
@@ -271,7 +271,7 @@ func (ex *executor) call(ctx context.Context, fn func() error) error {
 func (ex *executor) failed(ctx context.Context, method, path string, dur time.Duration, err error, d Decision) {
 	var bp *budget.BackPressure
 	if errors.As(err, &bp) {
-		ex.log.Debug("call held back by the rate budget", "path", path, "reason", bp.Reason, "wait", bp.Wait)
+		ex.log.DebugContext(ctx, "call held back by the rate budget", "path", path, "reason", bp.Reason, "wait", bp.Wait)
 		return
 	}
 	outcome := "retry"
@@ -284,7 +284,7 @@ func (ex *executor) failed(ctx context.Context, method, path string, dur time.Du
 	a := store.Attempt{Method: method, Path: path, Duration: dur, Outcome: outcome, Envelope: redact(err.Error())}
 	var ae *sage.APIError
 	if !errors.As(err, &ae) {
-		ex.log.Warn("Sage call failed without an answer", "method", method, "path", path, "class", d.Class,
+		ex.log.WarnContext(ctx, "Sage call failed without an answer", "method", method, "path", path, "class", d.Class,
 			"code", d.Code, "ambiguous", d.Ambiguous, "err", a.Envelope)
 		ex.attempt(ctx, a)
 		return
@@ -293,12 +293,12 @@ func (ex *executor) failed(ctx context.Context, method, path string, dur time.Du
 	a.Method, a.Path = ae.Method, ae.Path
 	switch {
 	case ae.Status == http.StatusTooManyRequests:
-		ex.log.Info("Sage 429: business slowed down", "path", ae.Path, "request_id", ae.RequestID, "retry_after", ae.RetryAfter)
+		ex.log.InfoContext(ctx, "Sage 429: business slowed down", "path", ae.Path, "request_id", ae.RequestID, "retry_after", ae.RetryAfter)
 	case ae.Status >= 500:
-		ex.log.Warn("Sage 5xx — full error envelope", "status", ae.Status, "method", ae.Method, "path", ae.Path,
+		ex.log.WarnContext(ctx, "Sage 5xx — full error envelope", "status", ae.Status, "method", ae.Method, "path", ae.Path,
 			"request_id", ae.RequestID, "source", ae.Primary().Source, "ambiguous", d.Ambiguous, "envelope", a.Envelope)
 	default:
-		ex.log.Warn("Sage 4xx — full error envelope", "status", ae.Status, "method", ae.Method, "path", ae.Path,
+		ex.log.WarnContext(ctx, "Sage 4xx — full error envelope", "status", ae.Status, "method", ae.Method, "path", ae.Path,
 			"request_id", ae.RequestID, "source", ae.Primary().Source, "code", d.Code, "envelope", a.Envelope)
 	}
 	ex.attempt(ctx, a)
@@ -308,7 +308,7 @@ func (ex *executor) failed(ctx context.Context, method, path string, dur time.Du
 func (ex *executor) attempt(ctx context.Context, a store.Attempt) {
 	a.RunID, a.Stage = ex.w.GetSyncRunId(), Stage
 	if err := ex.s.st.RecordAttempt(ctx, a); err != nil {
-		ex.log.Warn("could not record a Sage attempt", "path", a.Path, "err", err)
+		ex.log.WarnContext(ctx, "could not record a Sage attempt", "path", a.Path, "err", err)
 	}
 }
 

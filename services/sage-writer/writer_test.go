@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ledgersync/ledger/libs/bus"
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/store"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 	sagewriter "github.com/ledgersync/ledger/services/sage-writer"
@@ -66,7 +67,7 @@ func TestWriteCreatesEachDocumentOnce(t *testing.T) {
 			t.Errorf("attempt %+v", a)
 		}
 	}
-	eventually(t, "the SyncResult is on RESULTS", func() bool {
+	devtest.Eventually(t, "the SyncResult is on RESULTS", func() bool {
 		for _, res := range s.results() {
 			if res.SyncRunId == run && res.Status == ledgerv1.SyncStatus_SYNC_STATUS_SYNCED && res.ProviderEntityId == invoices[0].ID {
 				return true
@@ -77,7 +78,7 @@ func TestWriteCreatesEachDocumentOnce(t *testing.T) {
 
 	// The same message again (a redelivery after success): nothing is sent.
 	s.publish(w)
-	eventually(t, "the repeat is settled", s.drained)
+	devtest.Eventually(t, "the repeat is settled", s.drained)
 	// The same write for a new run (Magento re-sent the event): entity_xref
 	// knows both documents, so no POST either.
 	run2 := s.newRun("invoice.created", 42)
@@ -142,7 +143,7 @@ func TestValidationFailureIsDeadLettered(t *testing.T) {
 		t.Fatalf("run %s %s %s %q", r.Status, r.ErrorClass, r.ErrorCode, r.LastError)
 	}
 	var dls []*ledgerv1.DeadLetter
-	eventually(t, "the write is on the DLQ", func() bool { dls = s.deadLetters(); return len(dls) == 1 })
+	devtest.Eventually(t, "the write is on the DLQ", func() bool { dls = s.deadLetters(); return len(dls) == 1 })
 	dl := dls[0]
 	if dl.Stage != sagewriter.Stage || dl.TenantId != tenantID || dl.SyncRunId != run || dl.ErrorClass != "validation" ||
 		dl.ErrorCode != "record_not_found" || dl.Source != "line_items.ledger_account_id" || dl.HttpStatus != 422 ||
@@ -159,7 +160,7 @@ func TestValidationFailureIsDeadLettered(t *testing.T) {
 		!strings.Contains(last.Envelope, "line_items.description") || last.RequestID == "" {
 		t.Fatalf("failed attempt %+v", last)
 	}
-	eventually(t, "a failed SyncResult", func() bool {
+	devtest.Eventually(t, "a failed SyncResult", func() bool {
 		for _, res := range s.results() {
 			if res.SyncRunId == run && res.Status == ledgerv1.SyncStatus_SYNC_STATUS_FAILED && res.ErrorCode == "record_not_found" {
 				return true
@@ -187,7 +188,7 @@ func TestInvalidWriteIsDeadLetteredWithoutACall(t *testing.T) {
 		!strings.Contains(r.LastError, `binds "contact_id" to "contact", which is not an earlier operation of the write`) {
 		t.Fatalf("run %s %s %s %q", r.Status, r.ErrorClass, r.ErrorCode, r.LastError)
 	}
-	eventually(t, "the write is on the DLQ", func() bool { return len(s.deadLetters()) == 1 })
+	devtest.Eventually(t, "the write is on the DLQ", func() bool { return len(s.deadLetters()) == 1 })
 	if n := s.posts("sales_invoices") + s.posts("contacts"); n != 0 {
 		t.Fatalf("%d POSTs for a write that can never be executed", n)
 	}
@@ -214,7 +215,7 @@ func TestSoftDeletedContactReference(t *testing.T) {
 		!strings.Contains(r.LastError, "ledgerctl xref set --tenant acme --kind contact --key M9 --sage-id ID") {
 		t.Fatalf("run %s %s %q", r.Status, r.ErrorCode, r.LastError)
 	}
-	eventually(t, "the write is on the DLQ", func() bool {
+	devtest.Eventually(t, "the write is on the DLQ", func() bool {
 		dls := s.deadLetters()
 		return len(dls) == 1 && dls[0].ErrorCode == sagewriter.CodeContactReferenceReserved
 	})
@@ -258,21 +259,24 @@ func TestServerErrorsAreRetried(t *testing.T) {
 	s.startWriter(s.config())
 	run := s.newRun("invoice.created", 13)
 	s.publish(s.invoiceWrite(run, 13))
-	eventually(t, "a 500 is recorded as a retry", func() bool {
+	// The attempt is recorded before the run's error is noted: wait for both.
+	var r store.Run
+	devtest.Eventually(t, "a 500 is recorded as a retry and the run's error noted", func() bool {
 		for _, a := range s.attempts(run) {
 			if a.HTTPStatus == 500 && a.Outcome == "retry" {
-				return true
+				r, _ = s.st.Run(t.Context(), run)
+				return r.Terminal() || r.ErrorClass != ""
 			}
 		}
 		return false
 	})
-	if r, _ := s.st.Run(t.Context(), run); r.Terminal() || r.ErrorClass != sagewriter.ClassProvider {
+	if r.Terminal() || r.ErrorClass != sagewriter.ClassProvider {
 		t.Fatalf("run after a 500: %+v", r)
 	}
 	if err := s.sim.SetFaults(sagesim.Faults{}); err != nil {
 		t.Fatal(err)
 	}
-	r := s.waitRun(run)
+	r = s.waitRun(run)
 	if r.Status != store.RunSucceeded || r.Attempts < 2 {
 		t.Fatalf("run %+v", r)
 	}
@@ -351,13 +355,13 @@ func TestRevokedRefreshTokenPausesTheWrite(t *testing.T) {
 	run := s.newRun("invoice.created", 31)
 	s.publish(s.invoiceWrite(run, 31))
 
-	eventually(t, "the binding is token_revoked", func() bool {
+	devtest.Eventually(t, "the binding is token_revoked", func() bool {
 		tn, err := s.st.Tenant(ctx, tenantID)
 		return err == nil && tn.Binding.Status == store.StatusTokenRevoked
 	})
 	// Paused, not failed: delivered again (PauseDelay is 1 s here) and still
 	// waiting, nothing on the DLQ.
-	eventually(t, "the paused write is delivered again", func() bool {
+	devtest.Eventually(t, "the paused write is delivered again", func() bool {
 		r, err := s.st.Run(ctx, run)
 		return err == nil && r.Attempts >= 2
 	})
@@ -440,7 +444,7 @@ func TestLastDeliveryFailsTheRun(t *testing.T) {
 	if r.Status != store.RunFailed || r.ErrorClass != sagewriter.ClassProvider || r.ErrorCode != sagewriter.CodeServerError || r.Attempts != 2 {
 		t.Fatalf("run %+v", r)
 	}
-	eventually(t, "the write is dead-lettered and acked", func() bool {
+	devtest.Eventually(t, "the write is dead-lettered and acked", func() bool {
 		dls := s.deadLetters()
 		return len(dls) == 1 && dls[0].Attempts == 2 && dls[0].HttpStatus == 500 && s.drained()
 	})
@@ -465,7 +469,7 @@ func TestLeadBusinessChangePausesTheWrite(t *testing.T) {
 	svc := s.startWriter(cfg)
 	run := s.newRun("invoice.created", 19)
 	s.publish(s.invoiceWrite(run, 19))
-	eventually(t, "the write is paused with class auth", func() bool {
+	devtest.Eventually(t, "the write is paused with class auth", func() bool {
 		r, err := s.st.Run(t.Context(), run)
 		return err == nil && r.Attempts >= 2 && r.ErrorClass == sagewriter.ClassAuth
 	})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ledgersync/ledger/libs/bus"
 	"github.com/ledgersync/ledger/libs/store"
@@ -45,19 +46,23 @@ func newDispatcher(s *Service, runCtx context.Context, spec bus.ConsumerSpec, lo
 	}
 }
 
-// settleCtx bounds one acknowledgement; it survives shutdown so a decided
-// outcome is still recorded.
-func (d *dispatcher) settle(msg jetstream.Msg, out bus.Outcome) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(d.runCtx), 30*time.Second)
+// settle settles one message in its consumer span, then ends the span. The
+// acknowledgement is bounded and survives shutdown, so a decided outcome is
+// still recorded.
+func (d *dispatcher) settle(span trace.Span, msg jetstream.Msg, out bus.Outcome) {
+	ctx, cancel := context.WithTimeout(trace.ContextWithSpan(context.WithoutCancel(d.runCtx), span), 30*time.Second)
 	defer cancel()
-	bus.Settle(ctx, d.s.js, d.spec, msg, out, d.s.log)
+	bus.EndConsumerSpan(span, out, bus.Settle(ctx, d.s.js, d.spec, msg, out, d.s.log))
 }
 
 // accept takes one message from the consumer; it never blocks on a shop.
+// Each message is a consumer span ("statecallback process") from here until
+// it is settled.
 func (d *dispatcher) accept(msg jetstream.Msg) {
-	dl, out := d.s.prepare(msg)
+	ctx, span := bus.StartConsumerSpan(context.WithoutCancel(d.runCtx), d.spec.Stage, d.spec.Durable, msg)
+	dl, out := d.s.prepare(ctx, msg)
 	if dl == nil {
-		d.settle(msg, out)
+		d.settle(span, msg, out)
 		return
 	}
 	tenant := dl.res.GetTenantId()
@@ -66,6 +71,7 @@ func (d *dispatcher) accept(msg jetstream.Msg) {
 		// JetStream redelivered a message we still hold (it waited past
 		// AckWait); the copy we hold settles it.
 		d.mu.Unlock()
+		span.End()
 		return
 	}
 	d.held[dl.seq] = msg
@@ -105,9 +111,9 @@ func (d *dispatcher) work(q *shopQueue) {
 		}
 		d.unhold(stale)
 		for _, dl := range stale {
-			dl.log.Info("statecallback: superseded by a newer result in the same batch; not sending")
+			dl.log.InfoContext(dl.context(d.runCtx), "statecallback: superseded by a newer result in the same batch; not sending")
 			d.s.results.WithLabelValues(outcomeStale).Inc()
-			d.settle(dl.msg, bus.Done())
+			d.settle(dl.span, dl.msg, bus.Done())
 		}
 		if len(batch) > 0 {
 			d.s.batchSize.Observe(float64(len(batch)))
@@ -119,7 +125,7 @@ func (d *dispatcher) work(q *shopQueue) {
 			cancel()
 			d.unhold(batch)
 			for _, dl := range batch {
-				d.settle(dl.msg, dl.out)
+				d.settle(dl.span, dl.msg, dl.out)
 			}
 		}
 		<-d.sem
@@ -231,7 +237,7 @@ func (d *dispatcher) drain() {
 	d.held = map[uint64]jetstream.Msg{}
 	d.mu.Unlock()
 	for _, dl := range left {
-		d.settle(dl.msg, dl.outcome(bus.Outcome{Verdict: bus.Retry, Delay: time.Millisecond, Hold: true,
+		d.settle(dl.span, dl.msg, dl.outcome(bus.Outcome{Verdict: bus.Retry, Delay: time.Millisecond, Hold: true,
 			Class: "internal", Code: CodeShuttingDown, Message: "statecallback stopped before sending"}))
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ledgersync/ledger/libs/magento"
+	"github.com/ledgersync/ledger/libs/telemetry"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
@@ -93,7 +94,8 @@ func (t *GRPCTransport) conn(target string) (*grpc.ClientConn, error) {
 	default:
 		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
 	}
-	cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
+	// Every PushSyncState is a client span; the trace travels in metadata.
+	cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds), telemetry.GRPCDialOption())
 	if err != nil {
 		return nil, &DeliveryError{Kind: Rejected, Message: fmt.Sprintf("callback gRPC target %q: %v", target, err), Err: err}
 	}

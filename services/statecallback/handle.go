@@ -12,12 +12,15 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ledgersync/ledger/libs/bus"
 	"github.com/ledgersync/ledger/libs/magento"
 	"github.com/ledgersync/ledger/libs/secrets"
 	"github.com/ledgersync/ledger/libs/store"
+	"github.com/ledgersync/ledger/libs/telemetry"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
@@ -99,6 +102,20 @@ func SyncStateFor(res *ledgerv1.SyncResult, finishedAt time.Time) (state magento
 	return state, true
 }
 
+// The range of the shop's last_sync_at, a MySQL timestamp column: a time
+// outside it fails Magento's upsert with "Could not upsert", which is retried
+// as a database failure and can never succeed.
+var (
+	minSyncTime = time.Date(1970, 1, 1, 0, 0, 1, 0, time.UTC)
+	maxSyncTime = time.Date(2038, 1, 19, 3, 14, 7, 0, time.UTC)
+)
+
+// storableSyncTime reports whether t, cut to the second, fits last_sync_at.
+func storableSyncTime(t time.Time) bool {
+	t = t.Truncate(time.Second)
+	return !t.Before(minSyncTime) && !t.After(maxSyncTime)
+}
+
 // column returns nil for "" and v cut to maxColumn characters otherwise.
 func column(v string) *string {
 	if v == "" {
@@ -122,6 +139,15 @@ type delivery struct {
 	attempt    uint64    // JetStream delivery count, 1-based
 	log        *slog.Logger
 	out        bus.Outcome // set by the batch that handled it
+	// span is the delivery's consumer span ("statecallback process"), from
+	// its arrival until it is settled; its shop call is a child of it.
+	span trace.Span
+}
+
+// context is ctx carrying the delivery's span: what its shop call and log
+// lines run in.
+func (d *delivery) context(ctx context.Context) context.Context {
+	return trace.ContextWithSpan(ctx, d.span)
 }
 
 // outcome fills in the identifying fields of a bus outcome.
@@ -140,8 +166,9 @@ func (d *delivery) newer(o *delivery) bool {
 }
 
 // prepare decodes a message. It returns the delivery to batch, or, for a
-// message that is settled without calling any shop, its outcome.
-func (s *Service) prepare(msg jetstream.Msg) (*delivery, bus.Outcome) {
+// message that is settled without calling any shop, its outcome. ctx carries
+// the delivery's consumer span.
+func (s *Service) prepare(ctx context.Context, msg jetstream.Msg) (*delivery, bus.Outcome) {
 	attempt, seq := uint64(1), uint64(0)
 	var published time.Time
 	if meta, err := msg.Metadata(); err == nil {
@@ -150,33 +177,37 @@ func (s *Service) prepare(msg jetstream.Msg) (*delivery, bus.Outcome) {
 	res := &ledgerv1.SyncResult{}
 	if err := proto.Unmarshal(msg.Data(), res); err != nil {
 		tenant, entity := subjectParts(msg.Subject())
-		s.log.Error("statecallback: undecodable result; dead-lettering", "subject", msg.Subject(), "err", err)
+		s.log.ErrorContext(ctx, "statecallback: undecodable result; dead-lettering", "subject", msg.Subject(), "err", err)
 		s.results.WithLabelValues(outcomeDeadLettered).Inc()
 		return nil, bus.Outcome{Verdict: bus.DeadLetter, Class: "serde", Code: CodeUndecodable,
 			Message: "the message is not a ledger.v1.SyncResult: " + err.Error(), TenantID: tenant, Entity: entity}
 	}
+	// Lines logged with the delivery's context carry its trace id.
 	log := s.log.With("tenant", res.GetTenantId(), "run", res.GetSyncRunId(),
 		"entity_type", res.GetEntityType(), "magento_entity_id", res.GetMagentoEntityId(), "attempt", attempt)
-	if tp := msg.Headers().Get(bus.HeaderTraceparent); tp != "" {
-		log = log.With("traceparent", tp)
-	}
-	d := &delivery{msg: msg, seq: seq, res: res, attempt: attempt, log: log,
+	telemetry.Annotate(ctx, telemetry.AttrRunID.String(res.GetSyncRunId()), telemetry.AttrMagentoEntityID.Int64(res.GetMagentoEntityId()),
+		attribute.String("ledger.sync_status", res.GetStatus().String()))
+	d := &delivery{msg: msg, seq: seq, res: res, attempt: attempt, log: log, span: trace.SpanFromContext(ctx),
 		entity: store.CallbackEntity{EntityType: res.GetEntityType(), MagentoID: res.GetMagentoEntityId()}}
 	if !mirrored(res.GetEntityType()) || res.GetMagentoEntityId() <= 0 {
-		log.Debug("statecallback: Magento keeps no sync state for this entity; not sending")
+		log.DebugContext(ctx, "statecallback: Magento keeps no sync state for this entity; not sending")
 		s.results.WithLabelValues(outcomeIgnored).Inc()
 		return nil, bus.Done()
 	}
 	finishedAt := published
-	if res.GetFinishedAt().IsValid() {
-		finishedAt = res.GetFinishedAt().AsTime()
+	if fa := res.GetFinishedAt(); fa.IsValid() && storableSyncTime(fa.AsTime()) {
+		finishedAt = fa.AsTime()
 	} else {
-		log.Warn("statecallback: result has no finished_at; ordering it by its publish time")
+		log.WarnContext(ctx, "statecallback: result has no finished_at the shop can store; ordering it by its publish time",
+			"finished_at", fa.AsTime())
+	}
+	if !storableSyncTime(finishedAt) {
+		finishedAt = time.Now()
 	}
 	d.finishedAt = finishedAt.UTC().Truncate(time.Microsecond)
 	state, ok := SyncStateFor(res, d.finishedAt)
 	if !ok {
-		log.Error("statecallback: result has no terminal status; dead-lettering", "status", res.GetStatus().String())
+		log.ErrorContext(ctx, "statecallback: result has no terminal status; dead-lettering", "status", res.GetStatus().String())
 		s.results.WithLabelValues(outcomeDeadLettered).Inc()
 		return nil, d.outcome(bus.Outcome{Verdict: bus.DeadLetter, Class: "serde", Code: CodeNoStatus,
 			Message: "sync result has status " + res.GetStatus().String() + "; only synced, skipped and failed are mirrored"})
@@ -184,7 +215,7 @@ func (s *Service) prepare(msg jetstream.Msg) (*delivery, bus.Outcome) {
 	if _, err := uuid.Parse(res.GetSyncRunId()); err != nil {
 		// The callback mark names the run (a uuid column); a result without a
 		// run id is a producer bug an operator should see, not a silent send.
-		log.Error("statecallback: result has no valid sync_run_id; dead-lettering")
+		log.ErrorContext(ctx, "statecallback: result has no valid sync_run_id; dead-lettering")
 		s.results.WithLabelValues(outcomeDeadLettered).Inc()
 		return nil, d.outcome(bus.Outcome{Verdict: bus.DeadLetter, Class: "serde", Code: CodeBadRunID,
 			Message: "sync result has sync_run_id " + fmt.Sprintf("%q", res.GetSyncRunId()) + "; a run uuid is required"})
@@ -248,7 +279,7 @@ func (s *Service) deliverBatch(ctx context.Context, locker *store.CallbackLocker
 	shop := Shop{TenantID: tenant.ID, BaseURL: bd.MagentoBaseURL, APIKey: secrets.String(bd.APIKey), GRPCTarget: bd.CallbackGRPCTarget}
 	tr := s.transportFor(bd)
 
-	if bd.MagentoConnectionStatus == store.StatusTokenRevoked && !s.probe(ctx, tr, shop, log) {
+	if bd.MagentoConnectionStatus == store.StatusTokenRevoked && !s.probe(b.all[0].context(ctx), tr, shop, log) {
 		// Parked without calling the shop: it refuses our key until an operator
 		// re-pairs (which sets the binding active) or a probe succeeds.
 		each(b.all, func(d *delivery) bus.Outcome { return s.park(d, tokenRevoked()) })
@@ -270,7 +301,7 @@ func (s *Service) deliverBatch(ctx context.Context, locker *store.CallbackLocker
 	for i, d := range b.all {
 		if !locked[i] {
 			// Another replica is delivering this entity right now.
-			d.log.Info("statecallback: entity busy in another replica; retrying shortly")
+			d.log.InfoContext(d.context(ctx), "statecallback: entity busy in another replica; retrying shortly")
 			d.out = s.retryIn(d, s.cfg.RetryBase, bus.Outcome{Class: "internal", Code: CodeEntityBusy,
 				Message: "another statecallback replica is delivering this entity"})
 			continue
@@ -293,7 +324,7 @@ func (s *Service) deliverBatch(ctx context.Context, locker *store.CallbackLocker
 	send := todo[:0:0]
 	for _, d := range todo {
 		if mark, ok := marks[d.entity]; ok && mark.After(d.finishedAt) {
-			d.log.Info("statecallback: stale result, a newer one was already delivered; not sending",
+			d.log.InfoContext(d.context(ctx), "statecallback: stale result, a newer one was already delivered; not sending",
 				"finished_at", d.finishedAt, "delivered_finished_at", mark)
 			s.results.WithLabelValues(outcomeStale).Inc()
 			d.out = bus.Done()
@@ -317,7 +348,7 @@ func (s *Service) deliverBatch(ctx context.Context, locker *store.CallbackLocker
 			each(stored, func(d *delivery) bus.Outcome { return s.retry(d, storeFailure(err)) })
 		} else {
 			for _, d := range stored {
-				d.log.Debug("statecallback: sync state delivered")
+				d.log.DebugContext(d.context(ctx), "statecallback: sync state delivered")
 				s.results.WithLabelValues(outcomeDelivered).Inc()
 				d.out = bus.Done()
 			}
@@ -325,7 +356,7 @@ func (s *Service) deliverBatch(ctx context.Context, locker *store.CallbackLocker
 		}
 	}
 	if len(unauthorized) > 0 {
-		s.unauthorized(ctx, tr, shop, tenant, unauthorized)
+		s.unauthorized(unauthorized[0].context(ctx), tr, shop, tenant, unauthorized)
 	}
 }
 
@@ -336,7 +367,7 @@ func (s *Service) deliverBatch(ctx context.Context, locker *store.CallbackLocker
 // returns the stored ones and those refused with a 401 (handled together).
 func (s *Service) send(ctx context.Context, tr Transport, shop Shop, ds []*delivery, stopping func() bool) (stored, unauthorized []*delivery) {
 	fail := func(d *delivery, de *DeliveryError) {
-		d.log.Warn("statecallback: sync state not delivered", "status", de.Status, "kind", de.Kind.String(), "err", de.Message)
+		d.log.WarnContext(d.context(ctx), "statecallback: sync state not delivered", "status", de.Status, "kind", de.Kind.String(), "err", de.Message)
 		switch de.Kind {
 		case Rejected:
 			s.results.WithLabelValues(outcomeDeadLettered).Inc()
@@ -357,9 +388,18 @@ func (s *Service) send(ctx context.Context, tr Transport, shop Shop, ds []*deliv
 		for i, d := range ds {
 			states[i] = d.state
 		}
+		// One call for the batch: a span of its own, a child of the first
+		// result's span and linked to every other one.
+		links := make([]trace.Link, 0, len(ds)-1)
+		for _, d := range ds[1:] {
+			links = append(links, trace.Link{SpanContext: d.span.SpanContext()})
+		}
+		bctx, bspan := telemetry.Tracer().Start(ds[0].context(ctx), "statecallback push batch", trace.WithLinks(links...),
+			trace.WithAttributes(telemetry.AttrTenant.String(shop.TenantID), attribute.Int("ledger.batch_size", len(ds))))
 		start := time.Now()
-		errs, err := bt.SendSyncStates(ctx, shop, states)
+		errs, err := bt.SendSyncStates(bctx, shop, states)
 		s.observeCall(start)
+		bspan.End()
 		if err != nil {
 			de := classify(err)
 			for _, d := range ds {
@@ -384,7 +424,7 @@ func (s *Service) send(ctx context.Context, tr Transport, shop Shop, ds []*deliv
 			return stored, unauthorized
 		}
 		start := time.Now()
-		err := tr.SendSyncState(ctx, shop, d.state)
+		err := tr.SendSyncState(d.context(ctx), shop, d.state)
 		s.observeCall(start)
 		if err == nil {
 			stored = append(stored, d)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ledgersync/ledger/libs/bus"
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/magento"
 	"github.com/ledgersync/ledger/libs/store"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
@@ -96,7 +97,7 @@ func (w workload) allMatch(h *harness) {
 	h.t.Helper()
 	var bad int
 	var last string
-	poll(h.t, "every row to be its entity's newest result", settleWithin, func() bool {
+	devtest.Eventually(h.t, "every row to be its entity's newest result", func() bool {
 		bad = 0
 		for id := range w.newest {
 			if msg, ok := w.matches(h, id); !ok {
@@ -105,9 +106,9 @@ func (w workload) allMatch(h *harness) {
 			}
 		}
 		return bad == 0
-	}, func() string {
+	}, devtest.Within(settleWithin), devtest.Explain(func() string {
 		return fmt.Sprintf("%d of %d rows are not the newest result (e.g. %s); %s", bad, len(w.newest), last, h.consumerState())
-	})
+	}))
 }
 
 // neverOlder checks the spy: for every entity, the bodies the shop stored were
@@ -202,13 +203,13 @@ func TestShopDownForAnHour(t *testing.T) {
 	// The deploy comes once results are being re-queued, however slow the
 	// machine: the replica that stops then holds results on their last
 	// allowed delivery, which it must hand back (issue 15).
-	waitFor(t, "half the simulated hour, with held results re-queued", func() bool {
+	devtest.Eventually(t, "half the simulated hour, with held results re-queued", func() bool {
 		return time.Since(down) >= hour/2 && h.streamMsgs() > uint64(len(w.results))
 	})
 	h.restart()
 	h.addReplica()
 	requeued := h.streamMsgs()
-	waitFor(t, "the simulated hour, with the new replicas re-queueing too", func() bool {
+	devtest.Eventually(t, "the simulated hour, with the new replicas re-queueing too", func() bool {
 		return time.Since(down) >= hour && h.streamMsgs() > requeued
 	})
 	refused := h.faults.calls()
@@ -246,7 +247,7 @@ func TestReplicaKilledOnLastDelivery(t *testing.T) {
 		h.cfg.RetryBase, h.cfg.RetryMax = 10*time.Millisecond, 20*time.Millisecond
 		h.logLevel = slog.LevelError
 	})
-	waitFor(t, "the service to consume", func() bool { return ready(h.svc) })
+	devtest.Eventually(t, "the service to consume", func() bool { return ready(h.svc) })
 	h.stop()
 	kill := h.killableReplica()
 	down := `{"message":"Service Unavailable"}`
@@ -254,15 +255,15 @@ func TestReplicaKilledOnLastDelivery(t *testing.T) {
 		fault{status: http.StatusServiceUnavailable, body: down, hang: time.Minute})
 	h.publish(&ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 80, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED,
 		ProviderEntityId: "sage-80", FinishedAt: timestamppb.New(t0)})
-	waitFor(t, "the last allowed delivery to reach the shop", func() bool { return len(h.faults.seen(80)) == 2 })
+	devtest.Eventually(t, "the last allowed delivery to reach the shop", func() bool { return len(h.faults.seen(80)) == 2 })
 	kill()
 	killed := time.Now()
 	h.start()
 	ackWait := h.svc.ConsumerSpec().AckWait
-	poll(t, "the result of the killed replica", ackWait+settleWithin, func() bool {
+	devtest.Eventually(t, "the result of the killed replica", func() bool {
 		row, ok := h.shop.SyncState("invoice", 80)
 		return ok && row.SyncStatus == "synced"
-	}, h.consumerState)
+	}, devtest.Within(ackWait+settleWithin), devtest.Explain(h.consumerState))
 	t.Logf("killed on the last allowed delivery; delivered %s later (ack wait %s)", time.Since(killed).Round(time.Millisecond), ackWait)
 	h.drained()
 	h.noDeadLetters()
@@ -296,13 +297,13 @@ func TestKeyDriftParksUntilOperatorRepairs(t *testing.T) {
 	}
 	w := newWorkload(7, 60, 20, 201)
 	h.publishAll(w.results)
-	waitFor(t, "the binding to be marked token_revoked", func() bool {
+	devtest.Eventually(t, "the binding to be marked token_revoked", func() bool {
 		tn, err := h.st.Tenant(ctx, tenantID)
 		return err == nil && tn.Binding.MagentoConnectionStatus == store.StatusTokenRevoked
 	})
-	waitFor(t, "the first parking of every result", func() bool { return h.counter("parked") >= 40 })
+	devtest.Eventually(t, "the first parking of every result", func() bool { return h.counter("parked") >= 40 })
 	calls, parked := h.faults.calls(), h.counter("parked")
-	waitFor(t, "parked results to come back again", func() bool { return h.counter("parked") >= parked+40 })
+	devtest.Eventually(t, "parked results to come back again", func() bool { return h.counter("parked") >= parked+40 })
 	if n := h.faults.calls(); n != calls {
 		t.Errorf("the token_revoked shop got %d more sync-state calls while parked, want none", n-calls)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -144,16 +145,33 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer locker.Close()
 	defer func() { _ = s.grpc.Close() }()
-	it, err := cons.Messages(jetstream.PullMaxMessages(min(s.cfg.MaxAckPending, 2*s.cfg.Workers*s.cfg.BatchSize)))
-	if err != nil {
+	pull := jetstream.PullMaxMessages(min(s.cfg.MaxAckPending, 2*s.cfg.Workers*s.cfg.BatchSize))
+	cur := &iterator{}
+	if err := cur.open(cons, pull); err != nil {
 		return fmt.Errorf("statecallback: consuming %s: %w", spec.Durable, err)
 	}
 	// Drain, not Stop: Stop discards what JetStream has already sent to this
 	// process (the pull buffer and what is on the wire), and those results
 	// would come back only after AckWait. Draining lets the loop below take
 	// them, and drain() hands them back with the rest of the queue.
-	stop := context.AfterFunc(ctx, it.Drain)
-	defer stop()
+	stopDrain := context.AfterFunc(ctx, cur.drain)
+	defer stopDrain()
+	// A NATS server that lost its store comes back without the consumer: on
+	// every reconnect make sure it exists, and pull anew if it had to be made.
+	reconnected := s.js.Conn().StatusChanged(nats.CONNECTED)
+	defer s.js.Conn().RemoveStatusListener(reconnected)
+	go func() {
+		for range reconnected {
+			if ctx.Err() != nil {
+				return
+			}
+			if made, err := s.ensureConsumer(ctx, spec); err != nil {
+				s.log.Warn("statecallback: reconnected, but the consumer could not be ensured; retrying on the next failure", "err", err)
+			} else if made {
+				cur.stop()
+			}
+		}
+	}()
 
 	d := newDispatcher(s, ctx, spec, locker)
 	hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
@@ -166,26 +184,105 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("statecallback: consuming results", "stream", spec.Stream, "workers", s.cfg.Workers,
 		"per_shop", s.cfg.PerShop, "batch_size", s.cfg.BatchSize, "max_deliver", spec.MaxDeliver)
 	for {
-		msg, err := it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil // stopped, and every message received is in hand
-			}
-			if ctx.Err() != nil {
-				s.log.Warn("statecallback: draining the consumer failed; results still in its buffer come back after the ack wait",
-					"ack_wait", spec.AckWait.String(), "err", err)
-				return nil
-			}
-			s.log.Warn("statecallback: fetching failed; retrying", "err", err)
-			select {
-			case <-ctx.Done(): // the next Next takes in what is left
-			case <-time.After(time.Second):
-			}
+		msg, err := cur.next()
+		if err == nil {
+			d.accept(msg)
 			continue
 		}
-		d.accept(msg)
+		if ctx.Err() != nil {
+			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				s.log.Warn("statecallback: draining the consumer failed; results still in its buffer come back after the ack wait",
+					"ack_wait", spec.AckWait.String(), "err", err)
+			}
+			return nil // stopped, and every message received is in hand
+		}
+		if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			s.log.Warn("statecallback: fetching failed; retrying", "err", err)
+			if _, err := s.ensureConsumer(ctx, spec); err != nil {
+				s.log.Warn("statecallback: the consumer could not be ensured", "err", err)
+			}
+			select {
+			case <-ctx.Done(): // the next call takes in what is left
+				continue
+			case <-time.After(time.Second):
+			}
+			if !cur.closed() {
+				continue
+			}
+		}
+		// The iterator was stopped because the consumer had to be made again
+		// (or it closed by itself): pull anew.
+		if cons, err = s.js.Consumer(ctx, spec.Stream, spec.Durable); err == nil {
+			err = cur.open(cons, pull)
+		}
+		if err != nil {
+			s.log.Warn("statecallback: could not pull from the consumer; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
 	}
 }
+
+// ensureConsumer makes the consumer when it does not exist and says whether
+// it had to.
+func (s *Service) ensureConsumer(ctx context.Context, spec bus.ConsumerSpec) (made bool, err error) {
+	if _, err := s.js.Consumer(ctx, spec.Stream, spec.Durable); err == nil {
+		return false, nil
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return false, err
+	}
+	_, err = bus.EnsureConsumer(ctx, s.js, spec)
+	return err == nil, err
+}
+
+// iterator is the pull iterator in use, replaced when the consumer is made
+// again.
+type iterator struct {
+	mu   sync.Mutex
+	it   jetstream.MessagesContext
+	done bool // Next said the iterator is closed
+}
+
+func (i *iterator) open(cons jetstream.Consumer, pull jetstream.PullMessagesOpt) error {
+	it, err := cons.Messages(pull)
+	if err != nil {
+		return err
+	}
+	i.mu.Lock()
+	i.it, i.done = it, false
+	i.mu.Unlock()
+	return nil
+}
+
+func (i *iterator) current() jetstream.MessagesContext {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.it
+}
+
+func (i *iterator) next() (jetstream.Msg, error) {
+	msg, err := i.current().Next()
+	if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+		i.mu.Lock()
+		i.done = true
+		i.mu.Unlock()
+	}
+	return msg, err
+}
+
+func (i *iterator) closed() bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.done
+}
+
+// stop ends the current iterator, discarding its buffer (its consumer is gone).
+func (i *iterator) stop() { i.current().Stop() }
+
+// drain ends the current iterator after its buffer is taken in.
+func (i *iterator) drain() { i.current().Drain() }
 
 // Handler serves /metrics (Prometheus). The runtime (libs/process) serves
 // /healthz and /readyz.

@@ -328,7 +328,7 @@ func (h *harness) killableReplica() (kill func()) {
 		})
 	}
 	h.t.Cleanup(kill)
-	waitFor(h.t, "the replica to consume", func() bool { return ready(svc) })
+	devtest.Eventually(h.t, "the replica to consume", func() bool { return ready(svc) })
 	return kill
 }
 
@@ -350,40 +350,18 @@ func (h *harness) publish(res *ledgerv1.SyncResult) []byte {
 	if res.SyncRunId == "" {
 		res.SyncRunId = uuid.NewString()
 	}
-	if _, err := bus.Publish(h.t.Context(), h.js, bus.ResultSubject(res.TenantId, res.EntityType), res, "", ""); err != nil {
+	if _, err := bus.Publish(h.t.Context(), h.js, bus.ResultSubject(res.TenantId, res.EntityType), res, ""); err != nil {
 		h.t.Fatal(err)
 	}
 	b, _ := proto.Marshal(res)
 	return b
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	poll(t, what, 20*time.Second, cond, nil)
-}
-
-// poll waits up to within for cond; on time-out the test fails with what and,
-// when explain is set, its account of the state.
-func poll(t *testing.T, what string, within time.Duration, cond func() bool, explain func() string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			msg := fmt.Sprintf("timed out after %s waiting for %s", within, what)
-			if explain != nil {
-				msg += ": " + explain()
-			}
-			t.Fatal(msg)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // row waits for the sync-state row of an entity to reach status.
 func (h *harness) row(entityType string, id int64, status string) magentosim.SyncStateRow {
 	h.t.Helper()
 	var row magentosim.SyncStateRow
-	waitFor(h.t, entityType+" "+status, func() bool {
+	devtest.Eventually(h.t, entityType+" "+status, func() bool {
 		var ok bool
 		row, ok = h.shop.SyncState(entityType, id)
 		return ok && row.SyncStatus == status
@@ -406,10 +384,10 @@ func (h *harness) drained() {
 		h.t.Fatal(err)
 	}
 	published := sinfo.State.LastSeq
-	poll(h.t, "the consumer to settle every result", settleWithin, func() bool {
+	devtest.Eventually(h.t, "the consumer to settle every result", func() bool {
 		info, err := h.consumerInfo()
 		return err == nil && info.Delivered.Stream >= published && info.NumPending == 0 && info.NumAckPending == 0
-	}, h.consumerState)
+	}, devtest.Within(settleWithin), devtest.Explain(h.consumerState))
 }
 
 func (h *harness) consumerInfo() (*jetstream.ConsumerInfo, error) {
@@ -612,7 +590,7 @@ func TestShopDownThenUpIsDelivered(t *testing.T) {
 	h.shop.SetDown(true)
 	h.publish(&ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 60, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED,
 		ProviderEntityId: "sage-60", FinishedAt: timestamppb.New(t0)})
-	waitFor(t, "three attempts against the down shop", func() bool { return len(h.faults.seen(60)) >= 3 })
+	devtest.Eventually(t, "three attempts against the down shop", func() bool { return len(h.faults.seen(60)) >= 3 })
 	h.shop.SetDown(false)
 	row := h.row("invoice", 60, "synced")
 	if str(row.ProviderEntityID) != "sage-60" {
@@ -644,7 +622,7 @@ func TestPlainBadRequestIsDeadLettered(t *testing.T) {
 	original := h.publish(&ledgerv1.SyncResult{SyncRunId: runID, EntityType: "invoice", MagentoEntityId: 62,
 		Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED, ProviderEntityId: "sage-62", FinishedAt: timestamppb.New(t0)})
 	var dl *ledgerv1.DeadLetter
-	waitFor(t, "a dead letter", func() bool {
+	devtest.Eventually(t, "a dead letter", func() bool {
 		var ok bool
 		dl, ok = h.deadLetter("invoice")
 		return ok
@@ -674,13 +652,13 @@ func TestUnauthorizedParksUntilRepaired(t *testing.T) {
 	}
 	h.publish(&ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 70, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED,
 		ProviderEntityId: "sage-70", FinishedAt: timestamppb.New(t0)})
-	waitFor(t, "the binding to be marked token_revoked", func() bool {
+	devtest.Eventually(t, "the binding to be marked token_revoked", func() bool {
 		tn, err := h.st.Tenant(ctx, tenantID)
 		return err == nil && tn.Binding.MagentoConnectionStatus == store.StatusTokenRevoked
 	})
 	// Parked, not dropped: it keeps coming back (without calling the shop),
 	// and nothing is dead-lettered.
-	waitFor(t, "the parked result to be redelivered", func() bool { return h.counter("parked") >= 3 })
+	devtest.Eventually(t, "the parked result to be redelivered", func() bool { return h.counter("parked") >= 3 })
 	if n := len(h.faults.seen(70)); n != 1 {
 		t.Errorf("%d sync-state calls, want 1: a token_revoked shop is not called again", n)
 	}

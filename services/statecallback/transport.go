@@ -9,6 +9,7 @@ import (
 
 	"github.com/ledgersync/ledger/libs/magento"
 	"github.com/ledgersync/ledger/libs/secrets"
+	"github.com/ledgersync/ledger/libs/telemetry"
 )
 
 // Shop is where and as whom a sync state is delivered: one tenant's paired
@@ -110,9 +111,10 @@ type HTTPTransport struct {
 	Now  func() time.Time // clock for the JWT; defaults to time.Now
 }
 
-// NewHTTPTransport returns an HTTPTransport whose calls time out after timeout.
+// NewHTTPTransport returns an HTTPTransport whose calls time out after timeout;
+// each call is a client span.
 func NewHTTPTransport(timeout time.Duration) *HTTPTransport {
-	return &HTTPTransport{HTTP: &http.Client{Timeout: timeout}}
+	return &HTTPTransport{HTTP: telemetry.HTTPClient(&http.Client{Timeout: timeout})}
 }
 
 func (t *HTTPTransport) client(shop Shop) *magento.Client {

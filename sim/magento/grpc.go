@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ledgersync/ledger/libs/magento"
+	"github.com/ledgersync/ledger/libs/telemetry"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
@@ -32,9 +33,10 @@ import (
 //
 // An empty batch stores nothing and answers an empty result list: it is the
 // transport's ping. opts are passed to grpc.NewServer (tests add interceptors).
-// Serve it with (*grpc.Server).Serve on a listener; the caller stops it.
+// Serve it with (*grpc.Server).Serve on a listener; the caller stops it. Like
+// a receiver that traces, each call is a server span in the caller's trace.
 func (s *Shop) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
-	srv := grpc.NewServer(opts...)
+	srv := grpc.NewServer(append([]grpc.ServerOption{telemetry.GRPCServerOption()}, opts...)...)
 	ledgerv1.RegisterSyncStateServiceServer(srv, &syncStateReceiver{shop: s})
 	return srv
 }

@@ -27,12 +27,15 @@ const (
 
 // Settings are the common settings every service of this stack runs with.
 func (s *Stack) Settings() process.Settings {
-	return process.Settings{DatabaseURL: s.DatabaseURL, NATSURL: s.NATSURL, SecretKey: s.SecretKey, NATSReplicas: 1, Env: "dev"}
+	return process.Settings{DatabaseURL: s.DatabaseURL, NATSURL: s.NATSURL, SecretKey: s.SecretKey, NATSReplicas: s.NATSReplicas, Env: "dev"}
 }
 
 // startServices runs every service through the same Program its main runs,
 // each with its own store pool and NATS connection, on loopback ports.
 func (s *Stack) startServices(ctx context.Context, opt Options) error {
+	if opt.External {
+		return nil
+	}
 	// ingest: Magento's webhooks.
 	ing, err := s.startProgram(ctx, ingest.Program(ingest.Config{Addr: loopback}))
 	if err != nil {

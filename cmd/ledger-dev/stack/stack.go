@@ -48,18 +48,29 @@ type Options struct {
 	NoWriter bool
 	// AdminToken is the operator credential; random when empty.
 	AdminToken string
+	// External starts no service: the caller runs them as processes (with
+	// ServiceEnv) and sets IngestURL, AdminHTTPURL and AdminGRPCAddr.
+	External bool
+	// NATSURL points the stack at running NATS servers (comma-separated
+	// client URLs, as LEDGER_NATS_URL takes them) instead of LEDGER_NATS_URL
+	// or an embedded server; StateDir then holds no NATS store.
+	NATSURL string
+	// NATSReplicas is LEDGER_NATS_REPLICAS of every service: 1 (the default)
+	// for a single server, 3 or 5 on a JetStream cluster.
+	NATSReplicas int
 }
 
 // Stack is a running pipeline. Close stops everything it started.
 type Stack struct {
 	Log *slog.Logger
 
-	NATSURL     string
-	DatabaseURL string
-	SecretKey   string // LEDGER_SECRET_KEY of this stack (a random dev key unless set)
-	Store       *store.Store
-	NC          *nats.Conn
-	JS          jetstream.JetStream
+	NATSURL      string
+	NATSReplicas int
+	DatabaseURL  string
+	SecretKey    string // LEDGER_SECRET_KEY of this stack (a random dev key unless set)
+	Store        *store.Store
+	NC           *nats.Conn
+	JS           jetstream.JetStream
 
 	Shop    *magentosim.Shop
 	ShopURL string
@@ -92,7 +103,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Stack{Log: log, errs: make(chan error, 16), AdminToken: opt.AdminToken, stops: map[string]func() error{}}
+	s := &Stack{Log: log, errs: make(chan error, 16), AdminToken: opt.AdminToken, stops: map[string]func() error{}, NATSReplicas: max(opt.NATSReplicas, 1)}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -103,18 +114,21 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	}
 
 	// Infrastructure.
-	natsDir := ""
-	if opt.StateDir != "" {
-		natsDir = filepath.Join(opt.StateDir, "nats")
-		if err := os.MkdirAll(natsDir, 0o755); err != nil {
-			return nil, err
+	url := opt.NATSURL
+	if url == "" {
+		natsDir := ""
+		if opt.StateDir != "" {
+			natsDir = filepath.Join(opt.StateDir, "nats")
+			if err := os.MkdirAll(natsDir, 0o755); err != nil {
+				return nil, err
+			}
 		}
+		var stop func()
+		if url, stop, err = devstack.NATSURL(ctx, natsDir); err != nil {
+			return nil, fmt.Errorf("nats: %w", err)
+		}
+		s.onClose(stop)
 	}
-	url, stop, err := devstack.NATSURL(ctx, natsDir)
-	if err != nil {
-		return nil, fmt.Errorf("nats: %w", err)
-	}
-	s.onClose(stop)
 	s.NATSURL = url
 	dbURL, stopDB, err := devstack.DatabaseURL(ctx)
 	if err != nil {
@@ -143,7 +157,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	if s.JS, err = jetstream.New(s.NC); err != nil {
 		return nil, err
 	}
-	if err := bus.EnsureStreams(ctx, s.JS, 1); err != nil {
+	if err := bus.EnsureStreams(ctx, s.JS, s.NATSReplicas); err != nil {
 		return nil, err
 	}
 
@@ -178,23 +192,35 @@ func (s *Stack) SageEndpoints() sage.Endpoints { return sage.At(s.SageURL) }
 // WriterEnv is the environment a separately started sage-writer process needs
 // to join this stack.
 func (s *Stack) WriterEnv() []string {
-	e := s.SageEndpoints()
-	return []string{
+	return append(s.ServiceEnv("sage-writer"), "WRITER_ADDR=127.0.0.1:0")
+}
+
+// ServiceEnv is the environment a separately started service process (ingest,
+// mapper, sage-writer, statecallback, admin) needs to join this stack, but
+// for its listening address.
+func (s *Stack) ServiceEnv(name string) []string {
+	env := []string{
 		"LEDGER_ENV=dev",
 		"LEDGER_DATABASE_URL=" + s.DatabaseURL,
 		"LEDGER_NATS_URL=" + s.NATSURL,
+		fmt.Sprintf("LEDGER_NATS_REPLICAS=%d", max(s.NATSReplicas, 1)),
 		"LEDGER_SECRET_KEY=" + s.SecretKey,
-		"SAGE_AUTH_URL=" + e.AuthURL,
-		"SAGE_TOKEN_URL=" + e.TokenURL,
-		"SAGE_REVOKE_URL=" + e.RevokeURL,
-		"SAGE_API_URL=" + e.APIURL,
-		"SAGE_CLIENT_ID=" + SageClientID,
-		"SAGE_CLIENT_SECRET=" + SageClientSecret,
-		"WRITER_ADDR=127.0.0.1:0",
-		fmt.Sprintf("SAGE_BUSINESS_RATE_PER_MINUTE=%d", DevBusinessPerMinute),
-		fmt.Sprintf("SAGE_BUSINESS_BURST=%d", DevBusinessBurst),
-		"WRITER_TENANT_SCAN=" + DevTenantScan.String(),
 	}
+	e := s.SageEndpoints()
+	sage := []string{
+		"SAGE_AUTH_URL=" + e.AuthURL, "SAGE_TOKEN_URL=" + e.TokenURL, "SAGE_REVOKE_URL=" + e.RevokeURL, "SAGE_API_URL=" + e.APIURL,
+		"SAGE_CLIENT_ID=" + SageClientID, "SAGE_CLIENT_SECRET=" + SageClientSecret,
+	}
+	switch name {
+	case "sage-writer":
+		env = append(append(env, sage...),
+			fmt.Sprintf("SAGE_BUSINESS_RATE_PER_MINUTE=%d", DevBusinessPerMinute),
+			fmt.Sprintf("SAGE_BUSINESS_BURST=%d", DevBusinessBurst),
+			"WRITER_TENANT_SCAN="+DevTenantScan.String())
+	case "admin":
+		env = append(append(env, sage...), "ADMIN_TOKEN="+s.AdminToken, "LEDGER_BASE_URL="+s.IngestURL)
+	}
+	return env
 }
 
 // Errors reports components that stopped with an error while running.

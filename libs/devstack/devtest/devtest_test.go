@@ -2,6 +2,7 @@ package devtest_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -124,14 +125,11 @@ func TestRestartNATSKeepsStreams(t *testing.T) {
 		t.Fatalf("restarted at %s, want %s", s2.ClientURL(), url)
 	}
 	// The same client reconnects and the stored message is still there.
-	stream, err := js.Stream(ctx, "EVENTS")
-	for err != nil && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
+	var stream jetstream.Stream
+	devtest.Eventually(t, "the client to reconnect and find the stream", func() bool {
 		stream, err = js.Stream(ctx, "EVENTS")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+		return err == nil
+	}, devtest.Until(ctx), devtest.Explain(func() string { return fmt.Sprint(err) }))
 	msg, err := stream.GetMsg(ctx, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ package ledgerv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -854,15 +855,19 @@ type Run struct {
 	EntityType      string                 `protobuf:"bytes,4,opt,name=entity_type,json=entityType,proto3" json:"entity_type,omitempty"`
 	MagentoEntityId int64                  `protobuf:"varint,5,opt,name=magento_entity_id,json=magentoEntityId,proto3" json:"magento_entity_id,omitempty"`
 	// pending | running | succeeded | skipped | failed.
-	Status        string                 `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
-	SageId        string                 `protobuf:"bytes,7,opt,name=sage_id,json=sageId,proto3" json:"sage_id,omitempty"`
-	SkipReason    string                 `protobuf:"bytes,8,opt,name=skip_reason,json=skipReason,proto3" json:"skip_reason,omitempty"`
-	ErrorClass    string                 `protobuf:"bytes,9,opt,name=error_class,json=errorClass,proto3" json:"error_class,omitempty"`
-	ErrorCode     string                 `protobuf:"bytes,10,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
-	LastError     string                 `protobuf:"bytes,11,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	Attempts      int32                  `protobuf:"varint,12,opt,name=attempts,proto3" json:"attempts,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	FinishedAt    *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	Status     string                 `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	SageId     string                 `protobuf:"bytes,7,opt,name=sage_id,json=sageId,proto3" json:"sage_id,omitempty"`
+	SkipReason string                 `protobuf:"bytes,8,opt,name=skip_reason,json=skipReason,proto3" json:"skip_reason,omitempty"`
+	ErrorClass string                 `protobuf:"bytes,9,opt,name=error_class,json=errorClass,proto3" json:"error_class,omitempty"`
+	ErrorCode  string                 `protobuf:"bytes,10,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	LastError  string                 `protobuf:"bytes,11,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Attempts   int32                  `protobuf:"varint,12,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	CreatedAt  *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	// The W3C trace id (hex) of the webhook that started the run; empty for
+	// runs accepted before tracing. An operator's retry is a new trace linked
+	// to this one.
+	TraceId       string `protobuf:"bytes,15,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -993,6 +998,13 @@ func (x *Run) GetFinishedAt() *timestamppb.Timestamp {
 		return x.FinishedAt
 	}
 	return nil
+}
+
+func (x *Run) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
 }
 
 type ListRunsRequest struct {
@@ -1456,6 +1468,142 @@ func (x *RetryRunsResponse) GetRuns() []*RetriedRun {
 	return nil
 }
 
+type RecoverRunsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this tenant's runs (default: every tenant).
+	TenantId string `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// Only runs unchanged for at least this long (default 10 minutes, at least
+	// 1 minute), so live work is left alone.
+	IdleFor *durationpb.Duration `protobuf:"bytes,2,opt,name=idle_for,json=idleFor,proto3" json:"idle_for,omitempty"`
+	// Count what would be republished, republish nothing.
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// At most this many runs, oldest first (default and maximum 10000).
+	Limit         int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoverRunsRequest) Reset() {
+	*x = RecoverRunsRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoverRunsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoverRunsRequest) ProtoMessage() {}
+
+func (x *RecoverRunsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoverRunsRequest.ProtoReflect.Descriptor instead.
+func (*RecoverRunsRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RecoverRunsRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RecoverRunsRequest) GetIdleFor() *durationpb.Duration {
+	if x != nil {
+		return x.IdleFor
+	}
+	return nil
+}
+
+func (x *RecoverRunsRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *RecoverRunsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type RecoverRunsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unfinished runs idle for idle_for.
+	Found int32 `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	// Runs whose event was republished (0 on a dry run).
+	Republished int32 `protobuf:"varint,2,opt,name=republished,proto3" json:"republished,omitempty"`
+	// Runs that could not be republished, each with the reason.
+	Failed        []*RetriedRun `protobuf:"bytes,3,rep,name=failed,proto3" json:"failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoverRunsResponse) Reset() {
+	*x = RecoverRunsResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoverRunsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoverRunsResponse) ProtoMessage() {}
+
+func (x *RecoverRunsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoverRunsResponse.ProtoReflect.Descriptor instead.
+func (*RecoverRunsResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RecoverRunsResponse) GetFound() int32 {
+	if x != nil {
+		return x.Found
+	}
+	return 0
+}
+
+func (x *RecoverRunsResponse) GetRepublished() int32 {
+	if x != nil {
+		return x.Republished
+	}
+	return 0
+}
+
+func (x *RecoverRunsResponse) GetFailed() []*RetriedRun {
+	if x != nil {
+		return x.Failed
+	}
+	return nil
+}
+
 type BackfillSyncStateRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
@@ -1475,7 +1623,7 @@ type BackfillSyncStateRequest struct {
 
 func (x *BackfillSyncStateRequest) Reset() {
 	*x = BackfillSyncStateRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[25]
+	mi := &file_ledger_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1635,7 @@ func (x *BackfillSyncStateRequest) String() string {
 func (*BackfillSyncStateRequest) ProtoMessage() {}
 
 func (x *BackfillSyncStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[25]
+	mi := &file_ledger_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1648,7 @@ func (x *BackfillSyncStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackfillSyncStateRequest.ProtoReflect.Descriptor instead.
 func (*BackfillSyncStateRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *BackfillSyncStateRequest) GetTenantId() string {
@@ -1560,7 +1708,7 @@ type BackfillSyncStateResponse struct {
 
 func (x *BackfillSyncStateResponse) Reset() {
 	*x = BackfillSyncStateResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[26]
+	mi := &file_ledger_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1720,7 @@ func (x *BackfillSyncStateResponse) String() string {
 func (*BackfillSyncStateResponse) ProtoMessage() {}
 
 func (x *BackfillSyncStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[26]
+	mi := &file_ledger_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1733,7 @@ func (x *BackfillSyncStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackfillSyncStateResponse.ProtoReflect.Descriptor instead.
 func (*BackfillSyncStateResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *BackfillSyncStateResponse) GetTotal() int64 {
@@ -1646,7 +1794,7 @@ type SetXrefRequest struct {
 
 func (x *SetXrefRequest) Reset() {
 	*x = SetXrefRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[27]
+	mi := &file_ledger_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1658,7 +1806,7 @@ func (x *SetXrefRequest) String() string {
 func (*SetXrefRequest) ProtoMessage() {}
 
 func (x *SetXrefRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[27]
+	mi := &file_ledger_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1671,7 +1819,7 @@ func (x *SetXrefRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetXrefRequest.ProtoReflect.Descriptor instead.
 func (*SetXrefRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetXrefRequest) GetTenantId() string {
@@ -1726,7 +1874,7 @@ type SetXrefResponse struct {
 
 func (x *SetXrefResponse) Reset() {
 	*x = SetXrefResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[28]
+	mi := &file_ledger_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +1886,7 @@ func (x *SetXrefResponse) String() string {
 func (*SetXrefResponse) ProtoMessage() {}
 
 func (x *SetXrefResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[28]
+	mi := &file_ledger_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +1899,7 @@ func (x *SetXrefResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetXrefResponse.ProtoReflect.Descriptor instead.
 func (*SetXrefResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetXrefResponse) GetPreviousSageId() string {
@@ -1770,7 +1918,7 @@ type GetPolicyRequest struct {
 
 func (x *GetPolicyRequest) Reset() {
 	*x = GetPolicyRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[29]
+	mi := &file_ledger_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1782,7 +1930,7 @@ func (x *GetPolicyRequest) String() string {
 func (*GetPolicyRequest) ProtoMessage() {}
 
 func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[29]
+	mi := &file_ledger_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1795,7 +1943,7 @@ func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetPolicyRequest) GetTenantId() string {
@@ -1815,7 +1963,7 @@ type GetPolicyResponse struct {
 
 func (x *GetPolicyResponse) Reset() {
 	*x = GetPolicyResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[30]
+	mi := &file_ledger_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1827,7 +1975,7 @@ func (x *GetPolicyResponse) String() string {
 func (*GetPolicyResponse) ProtoMessage() {}
 
 func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[30]
+	mi := &file_ledger_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1840,7 +1988,7 @@ func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetPolicyResponse) GetPolicyJson() string {
@@ -1860,7 +2008,7 @@ type SetPolicyRequest struct {
 
 func (x *SetPolicyRequest) Reset() {
 	*x = SetPolicyRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[31]
+	mi := &file_ledger_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1872,7 +2020,7 @@ func (x *SetPolicyRequest) String() string {
 func (*SetPolicyRequest) ProtoMessage() {}
 
 func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[31]
+	mi := &file_ledger_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1885,7 +2033,7 @@ func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SetPolicyRequest) GetTenantId() string {
@@ -1911,7 +2059,7 @@ type SetPolicyResponse struct {
 
 func (x *SetPolicyResponse) Reset() {
 	*x = SetPolicyResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[32]
+	mi := &file_ledger_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2071,7 @@ func (x *SetPolicyResponse) String() string {
 func (*SetPolicyResponse) ProtoMessage() {}
 
 func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[32]
+	mi := &file_ledger_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2084,7 @@ func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetPolicyResponse) GetPolicyJson() string {
@@ -1955,7 +2103,7 @@ type RefreshReferenceDataRequest struct {
 
 func (x *RefreshReferenceDataRequest) Reset() {
 	*x = RefreshReferenceDataRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[33]
+	mi := &file_ledger_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1967,7 +2115,7 @@ func (x *RefreshReferenceDataRequest) String() string {
 func (*RefreshReferenceDataRequest) ProtoMessage() {}
 
 func (x *RefreshReferenceDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[33]
+	mi := &file_ledger_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1980,7 +2128,7 @@ func (x *RefreshReferenceDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshReferenceDataRequest.ProtoReflect.Descriptor instead.
 func (*RefreshReferenceDataRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RefreshReferenceDataRequest) GetTenantId() string {
@@ -2000,7 +2148,7 @@ type RefreshReferenceDataResponse struct {
 
 func (x *RefreshReferenceDataResponse) Reset() {
 	*x = RefreshReferenceDataResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[34]
+	mi := &file_ledger_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2012,7 +2160,7 @@ func (x *RefreshReferenceDataResponse) String() string {
 func (*RefreshReferenceDataResponse) ProtoMessage() {}
 
 func (x *RefreshReferenceDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[34]
+	mi := &file_ledger_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2025,7 +2173,7 @@ func (x *RefreshReferenceDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshReferenceDataResponse.ProtoReflect.Descriptor instead.
 func (*RefreshReferenceDataResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RefreshReferenceDataResponse) GetCounts() map[string]int32 {
@@ -2053,7 +2201,7 @@ type DeadLetterFilter struct {
 
 func (x *DeadLetterFilter) Reset() {
 	*x = DeadLetterFilter{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[35]
+	mi := &file_ledger_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +2213,7 @@ func (x *DeadLetterFilter) String() string {
 func (*DeadLetterFilter) ProtoMessage() {}
 
 func (x *DeadLetterFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[35]
+	mi := &file_ledger_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +2226,7 @@ func (x *DeadLetterFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetterFilter.ProtoReflect.Descriptor instead.
 func (*DeadLetterFilter) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DeadLetterFilter) GetTenantId() string {
@@ -2149,7 +2297,7 @@ type DeadLetterSummary struct {
 
 func (x *DeadLetterSummary) Reset() {
 	*x = DeadLetterSummary{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[36]
+	mi := &file_ledger_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2161,7 +2309,7 @@ func (x *DeadLetterSummary) String() string {
 func (*DeadLetterSummary) ProtoMessage() {}
 
 func (x *DeadLetterSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[36]
+	mi := &file_ledger_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2174,7 +2322,7 @@ func (x *DeadLetterSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetterSummary.ProtoReflect.Descriptor instead.
 func (*DeadLetterSummary) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeadLetterSummary) GetSequence() uint64 {
@@ -2208,7 +2356,7 @@ type ListDeadLettersRequest struct {
 
 func (x *ListDeadLettersRequest) Reset() {
 	*x = ListDeadLettersRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[37]
+	mi := &file_ledger_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2220,7 +2368,7 @@ func (x *ListDeadLettersRequest) String() string {
 func (*ListDeadLettersRequest) ProtoMessage() {}
 
 func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[37]
+	mi := &file_ledger_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2233,7 +2381,7 @@ func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListDeadLettersRequest) GetFilter() *DeadLetterFilter {
@@ -2259,7 +2407,7 @@ type ListDeadLettersResponse struct {
 
 func (x *ListDeadLettersResponse) Reset() {
 	*x = ListDeadLettersResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[38]
+	mi := &file_ledger_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2271,7 +2419,7 @@ func (x *ListDeadLettersResponse) String() string {
 func (*ListDeadLettersResponse) ProtoMessage() {}
 
 func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[38]
+	mi := &file_ledger_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2284,7 +2432,7 @@ func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListDeadLettersResponse) GetDeadLetters() []*DeadLetterSummary {
@@ -2307,7 +2455,7 @@ type ReplayDeadLettersRequest struct {
 
 func (x *ReplayDeadLettersRequest) Reset() {
 	*x = ReplayDeadLettersRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[39]
+	mi := &file_ledger_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2467,7 @@ func (x *ReplayDeadLettersRequest) String() string {
 func (*ReplayDeadLettersRequest) ProtoMessage() {}
 
 func (x *ReplayDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[39]
+	mi := &file_ledger_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2480,7 @@ func (x *ReplayDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ReplayDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ReplayDeadLettersRequest) GetFilter() *DeadLetterFilter {
@@ -2370,7 +2518,7 @@ type ReplayDeadLettersResponse struct {
 
 func (x *ReplayDeadLettersResponse) Reset() {
 	*x = ReplayDeadLettersResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[40]
+	mi := &file_ledger_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2382,7 +2530,7 @@ func (x *ReplayDeadLettersResponse) String() string {
 func (*ReplayDeadLettersResponse) ProtoMessage() {}
 
 func (x *ReplayDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[40]
+	mi := &file_ledger_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2395,7 +2543,7 @@ func (x *ReplayDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ReplayDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReplayDeadLettersResponse) GetMatched() int64 {
@@ -2437,7 +2585,7 @@ var File_ledger_v1_admin_proto protoreflect.FileDescriptor
 
 const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x15ledger/v1/admin.proto\x12\tledger.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16ledger/v1/events.proto\"\xc6\x02\n" +
+	"\x15ledger/v1/admin.proto\x12\tledger.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16ledger/v1/events.proto\"\xc6\x02\n" +
 	"\x06Tenant\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12:\n" +
@@ -2487,7 +2635,7 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\x15DisconnectSageRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\"C\n" +
 	"\x16DisconnectSageResponse\x12)\n" +
-	"\x06tenant\x18\x01 \x01(\v2\x11.ledger.v1.TenantR\x06tenant\"\xea\x03\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x11.ledger.v1.TenantR\x06tenant\"\x85\x04\n" +
 	"\x03Run\x12\x1e\n" +
 	"\vsync_run_id\x18\x01 \x01(\tR\tsyncRunId\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
@@ -2510,7 +2658,8 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12;\n" +
 	"\vfinished_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"finishedAt\"\\\n" +
+	"finishedAt\x12\x19\n" +
+	"\btrace_id\x18\x0f \x01(\tR\atraceId\"\\\n" +
 	"\x0fListRunsRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x14\n" +
@@ -2544,7 +2693,16 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\x0fnew_sync_run_id\x18\x02 \x01(\tR\fnewSyncRunId\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\">\n" +
 	"\x11RetryRunsResponse\x12)\n" +
-	"\x04runs\x18\x01 \x03(\v2\x15.ledger.v1.RetriedRunR\x04runs\"\xd8\x01\n" +
+	"\x04runs\x18\x01 \x03(\v2\x15.ledger.v1.RetriedRunR\x04runs\"\x96\x01\n" +
+	"\x12RecoverRunsRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x124\n" +
+	"\bidle_for\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\aidleFor\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"|\n" +
+	"\x13RecoverRunsResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\x05R\x05found\x12 \n" +
+	"\vrepublished\x18\x02 \x01(\x05R\vrepublished\x12-\n" +
+	"\x06failed\x18\x03 \x03(\v2\x15.ledger.v1.RetriedRunR\x06failed\"\xd8\x01\n" +
 	"\x18BackfillSyncStateRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
 	"\fentity_types\x18\x02 \x03(\tR\ventityTypes\x120\n" +
@@ -2621,7 +2779,7 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\breplayed\x18\x02 \x01(\x03R\breplayed\x12\x16\n" +
 	"\x06failed\x18\x03 \x01(\x03R\x06failed\x12\x12\n" +
 	"\x04done\x18\x04 \x01(\bR\x04done\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage2\x85\v\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage2\xd3\v\n" +
 	"\fAdminService\x12O\n" +
 	"\fCreateTenant\x12\x1e.ledger.v1.CreateTenantRequest\x1a\x1f.ledger.v1.CreateTenantResponse\x12L\n" +
 	"\vListTenants\x12\x1d.ledger.v1.ListTenantsRequest\x1a\x1e.ledger.v1.ListTenantsResponse\x12F\n" +
@@ -2632,7 +2790,8 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\x0eDisconnectSage\x12 .ledger.v1.DisconnectSageRequest\x1a!.ledger.v1.DisconnectSageResponse\x12C\n" +
 	"\bListRuns\x12\x1a.ledger.v1.ListRunsRequest\x1a\x1b.ledger.v1.ListRunsResponse\x12=\n" +
 	"\x06GetRun\x12\x18.ledger.v1.GetRunRequest\x1a\x19.ledger.v1.GetRunResponse\x12F\n" +
-	"\tRetryRuns\x12\x1b.ledger.v1.RetryRunsRequest\x1a\x1c.ledger.v1.RetryRunsResponse\x12`\n" +
+	"\tRetryRuns\x12\x1b.ledger.v1.RetryRunsRequest\x1a\x1c.ledger.v1.RetryRunsResponse\x12L\n" +
+	"\vRecoverRuns\x12\x1d.ledger.v1.RecoverRunsRequest\x1a\x1e.ledger.v1.RecoverRunsResponse\x12`\n" +
 	"\x11BackfillSyncState\x12#.ledger.v1.BackfillSyncStateRequest\x1a$.ledger.v1.BackfillSyncStateResponse0\x01\x12@\n" +
 	"\aSetXref\x12\x19.ledger.v1.SetXrefRequest\x1a\x1a.ledger.v1.SetXrefResponse\x12F\n" +
 	"\tGetPolicy\x12\x1b.ledger.v1.GetPolicyRequest\x1a\x1c.ledger.v1.GetPolicyResponse\x12F\n" +
@@ -2653,7 +2812,7 @@ func file_ledger_v1_admin_proto_rawDescGZIP() []byte {
 	return file_ledger_v1_admin_proto_rawDescData
 }
 
-var file_ledger_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_ledger_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_ledger_v1_admin_proto_goTypes = []any{
 	(*Tenant)(nil),                       // 0: ledger.v1.Tenant
 	(*RunCounts)(nil),                    // 1: ledger.v1.RunCounts
@@ -2680,28 +2839,31 @@ var file_ledger_v1_admin_proto_goTypes = []any{
 	(*RetryRunsRequest)(nil),             // 22: ledger.v1.RetryRunsRequest
 	(*RetriedRun)(nil),                   // 23: ledger.v1.RetriedRun
 	(*RetryRunsResponse)(nil),            // 24: ledger.v1.RetryRunsResponse
-	(*BackfillSyncStateRequest)(nil),     // 25: ledger.v1.BackfillSyncStateRequest
-	(*BackfillSyncStateResponse)(nil),    // 26: ledger.v1.BackfillSyncStateResponse
-	(*SetXrefRequest)(nil),               // 27: ledger.v1.SetXrefRequest
-	(*SetXrefResponse)(nil),              // 28: ledger.v1.SetXrefResponse
-	(*GetPolicyRequest)(nil),             // 29: ledger.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),            // 30: ledger.v1.GetPolicyResponse
-	(*SetPolicyRequest)(nil),             // 31: ledger.v1.SetPolicyRequest
-	(*SetPolicyResponse)(nil),            // 32: ledger.v1.SetPolicyResponse
-	(*RefreshReferenceDataRequest)(nil),  // 33: ledger.v1.RefreshReferenceDataRequest
-	(*RefreshReferenceDataResponse)(nil), // 34: ledger.v1.RefreshReferenceDataResponse
-	(*DeadLetterFilter)(nil),             // 35: ledger.v1.DeadLetterFilter
-	(*DeadLetterSummary)(nil),            // 36: ledger.v1.DeadLetterSummary
-	(*ListDeadLettersRequest)(nil),       // 37: ledger.v1.ListDeadLettersRequest
-	(*ListDeadLettersResponse)(nil),      // 38: ledger.v1.ListDeadLettersResponse
-	(*ReplayDeadLettersRequest)(nil),     // 39: ledger.v1.ReplayDeadLettersRequest
-	(*ReplayDeadLettersResponse)(nil),    // 40: ledger.v1.ReplayDeadLettersResponse
-	nil,                                  // 41: ledger.v1.RefreshReferenceDataResponse.CountsEntry
-	(*timestamppb.Timestamp)(nil),        // 42: google.protobuf.Timestamp
-	(*DeadLetter)(nil),                   // 43: ledger.v1.DeadLetter
+	(*RecoverRunsRequest)(nil),           // 25: ledger.v1.RecoverRunsRequest
+	(*RecoverRunsResponse)(nil),          // 26: ledger.v1.RecoverRunsResponse
+	(*BackfillSyncStateRequest)(nil),     // 27: ledger.v1.BackfillSyncStateRequest
+	(*BackfillSyncStateResponse)(nil),    // 28: ledger.v1.BackfillSyncStateResponse
+	(*SetXrefRequest)(nil),               // 29: ledger.v1.SetXrefRequest
+	(*SetXrefResponse)(nil),              // 30: ledger.v1.SetXrefResponse
+	(*GetPolicyRequest)(nil),             // 31: ledger.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),            // 32: ledger.v1.GetPolicyResponse
+	(*SetPolicyRequest)(nil),             // 33: ledger.v1.SetPolicyRequest
+	(*SetPolicyResponse)(nil),            // 34: ledger.v1.SetPolicyResponse
+	(*RefreshReferenceDataRequest)(nil),  // 35: ledger.v1.RefreshReferenceDataRequest
+	(*RefreshReferenceDataResponse)(nil), // 36: ledger.v1.RefreshReferenceDataResponse
+	(*DeadLetterFilter)(nil),             // 37: ledger.v1.DeadLetterFilter
+	(*DeadLetterSummary)(nil),            // 38: ledger.v1.DeadLetterSummary
+	(*ListDeadLettersRequest)(nil),       // 39: ledger.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),      // 40: ledger.v1.ListDeadLettersResponse
+	(*ReplayDeadLettersRequest)(nil),     // 41: ledger.v1.ReplayDeadLettersRequest
+	(*ReplayDeadLettersResponse)(nil),    // 42: ledger.v1.ReplayDeadLettersResponse
+	nil,                                  // 43: ledger.v1.RefreshReferenceDataResponse.CountsEntry
+	(*timestamppb.Timestamp)(nil),        // 44: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 45: google.protobuf.Duration
+	(*DeadLetter)(nil),                   // 46: ledger.v1.DeadLetter
 }
 var file_ledger_v1_admin_proto_depIdxs = []int32{
-	42, // 0: ledger.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
+	44, // 0: ledger.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: ledger.v1.CreateTenantResponse.tenant:type_name -> ledger.v1.Tenant
 	0,  // 2: ledger.v1.ListTenantsResponse.tenants:type_name -> ledger.v1.Tenant
 	0,  // 3: ledger.v1.GetTenantResponse.tenant:type_name -> ledger.v1.Tenant
@@ -2709,59 +2871,63 @@ var file_ledger_v1_admin_proto_depIdxs = []int32{
 	0,  // 5: ledger.v1.ConnectMagentoResponse.tenant:type_name -> ledger.v1.Tenant
 	0,  // 6: ledger.v1.DisconnectMagentoResponse.tenant:type_name -> ledger.v1.Tenant
 	0,  // 7: ledger.v1.DisconnectSageResponse.tenant:type_name -> ledger.v1.Tenant
-	42, // 8: ledger.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	42, // 9: ledger.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	44, // 8: ledger.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	44, // 9: ledger.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
 	16, // 10: ledger.v1.ListRunsResponse.runs:type_name -> ledger.v1.Run
 	16, // 11: ledger.v1.GetRunResponse.run:type_name -> ledger.v1.Run
 	20, // 12: ledger.v1.GetRunResponse.attempts:type_name -> ledger.v1.Attempt
 	23, // 13: ledger.v1.RetryRunsResponse.runs:type_name -> ledger.v1.RetriedRun
-	42, // 14: ledger.v1.BackfillSyncStateRequest.since:type_name -> google.protobuf.Timestamp
-	41, // 15: ledger.v1.RefreshReferenceDataResponse.counts:type_name -> ledger.v1.RefreshReferenceDataResponse.CountsEntry
-	42, // 16: ledger.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
-	42, // 17: ledger.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
-	43, // 18: ledger.v1.DeadLetterSummary.dead_letter:type_name -> ledger.v1.DeadLetter
-	35, // 19: ledger.v1.ListDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
-	36, // 20: ledger.v1.ListDeadLettersResponse.dead_letters:type_name -> ledger.v1.DeadLetterSummary
-	35, // 21: ledger.v1.ReplayDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
-	2,  // 22: ledger.v1.AdminService.CreateTenant:input_type -> ledger.v1.CreateTenantRequest
-	4,  // 23: ledger.v1.AdminService.ListTenants:input_type -> ledger.v1.ListTenantsRequest
-	6,  // 24: ledger.v1.AdminService.GetTenant:input_type -> ledger.v1.GetTenantRequest
-	8,  // 25: ledger.v1.AdminService.ConnectMagento:input_type -> ledger.v1.ConnectMagentoRequest
-	10, // 26: ledger.v1.AdminService.DisconnectMagento:input_type -> ledger.v1.DisconnectMagentoRequest
-	12, // 27: ledger.v1.AdminService.StartSageConnect:input_type -> ledger.v1.StartSageConnectRequest
-	14, // 28: ledger.v1.AdminService.DisconnectSage:input_type -> ledger.v1.DisconnectSageRequest
-	17, // 29: ledger.v1.AdminService.ListRuns:input_type -> ledger.v1.ListRunsRequest
-	19, // 30: ledger.v1.AdminService.GetRun:input_type -> ledger.v1.GetRunRequest
-	22, // 31: ledger.v1.AdminService.RetryRuns:input_type -> ledger.v1.RetryRunsRequest
-	25, // 32: ledger.v1.AdminService.BackfillSyncState:input_type -> ledger.v1.BackfillSyncStateRequest
-	27, // 33: ledger.v1.AdminService.SetXref:input_type -> ledger.v1.SetXrefRequest
-	29, // 34: ledger.v1.AdminService.GetPolicy:input_type -> ledger.v1.GetPolicyRequest
-	31, // 35: ledger.v1.AdminService.SetPolicy:input_type -> ledger.v1.SetPolicyRequest
-	33, // 36: ledger.v1.AdminService.RefreshReferenceData:input_type -> ledger.v1.RefreshReferenceDataRequest
-	37, // 37: ledger.v1.AdminService.ListDeadLetters:input_type -> ledger.v1.ListDeadLettersRequest
-	39, // 38: ledger.v1.AdminService.ReplayDeadLetters:input_type -> ledger.v1.ReplayDeadLettersRequest
-	3,  // 39: ledger.v1.AdminService.CreateTenant:output_type -> ledger.v1.CreateTenantResponse
-	5,  // 40: ledger.v1.AdminService.ListTenants:output_type -> ledger.v1.ListTenantsResponse
-	7,  // 41: ledger.v1.AdminService.GetTenant:output_type -> ledger.v1.GetTenantResponse
-	9,  // 42: ledger.v1.AdminService.ConnectMagento:output_type -> ledger.v1.ConnectMagentoResponse
-	11, // 43: ledger.v1.AdminService.DisconnectMagento:output_type -> ledger.v1.DisconnectMagentoResponse
-	13, // 44: ledger.v1.AdminService.StartSageConnect:output_type -> ledger.v1.StartSageConnectResponse
-	15, // 45: ledger.v1.AdminService.DisconnectSage:output_type -> ledger.v1.DisconnectSageResponse
-	18, // 46: ledger.v1.AdminService.ListRuns:output_type -> ledger.v1.ListRunsResponse
-	21, // 47: ledger.v1.AdminService.GetRun:output_type -> ledger.v1.GetRunResponse
-	24, // 48: ledger.v1.AdminService.RetryRuns:output_type -> ledger.v1.RetryRunsResponse
-	26, // 49: ledger.v1.AdminService.BackfillSyncState:output_type -> ledger.v1.BackfillSyncStateResponse
-	28, // 50: ledger.v1.AdminService.SetXref:output_type -> ledger.v1.SetXrefResponse
-	30, // 51: ledger.v1.AdminService.GetPolicy:output_type -> ledger.v1.GetPolicyResponse
-	32, // 52: ledger.v1.AdminService.SetPolicy:output_type -> ledger.v1.SetPolicyResponse
-	34, // 53: ledger.v1.AdminService.RefreshReferenceData:output_type -> ledger.v1.RefreshReferenceDataResponse
-	38, // 54: ledger.v1.AdminService.ListDeadLetters:output_type -> ledger.v1.ListDeadLettersResponse
-	40, // 55: ledger.v1.AdminService.ReplayDeadLetters:output_type -> ledger.v1.ReplayDeadLettersResponse
-	39, // [39:56] is the sub-list for method output_type
-	22, // [22:39] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	45, // 14: ledger.v1.RecoverRunsRequest.idle_for:type_name -> google.protobuf.Duration
+	23, // 15: ledger.v1.RecoverRunsResponse.failed:type_name -> ledger.v1.RetriedRun
+	44, // 16: ledger.v1.BackfillSyncStateRequest.since:type_name -> google.protobuf.Timestamp
+	43, // 17: ledger.v1.RefreshReferenceDataResponse.counts:type_name -> ledger.v1.RefreshReferenceDataResponse.CountsEntry
+	44, // 18: ledger.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
+	44, // 19: ledger.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
+	46, // 20: ledger.v1.DeadLetterSummary.dead_letter:type_name -> ledger.v1.DeadLetter
+	37, // 21: ledger.v1.ListDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
+	38, // 22: ledger.v1.ListDeadLettersResponse.dead_letters:type_name -> ledger.v1.DeadLetterSummary
+	37, // 23: ledger.v1.ReplayDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
+	2,  // 24: ledger.v1.AdminService.CreateTenant:input_type -> ledger.v1.CreateTenantRequest
+	4,  // 25: ledger.v1.AdminService.ListTenants:input_type -> ledger.v1.ListTenantsRequest
+	6,  // 26: ledger.v1.AdminService.GetTenant:input_type -> ledger.v1.GetTenantRequest
+	8,  // 27: ledger.v1.AdminService.ConnectMagento:input_type -> ledger.v1.ConnectMagentoRequest
+	10, // 28: ledger.v1.AdminService.DisconnectMagento:input_type -> ledger.v1.DisconnectMagentoRequest
+	12, // 29: ledger.v1.AdminService.StartSageConnect:input_type -> ledger.v1.StartSageConnectRequest
+	14, // 30: ledger.v1.AdminService.DisconnectSage:input_type -> ledger.v1.DisconnectSageRequest
+	17, // 31: ledger.v1.AdminService.ListRuns:input_type -> ledger.v1.ListRunsRequest
+	19, // 32: ledger.v1.AdminService.GetRun:input_type -> ledger.v1.GetRunRequest
+	22, // 33: ledger.v1.AdminService.RetryRuns:input_type -> ledger.v1.RetryRunsRequest
+	25, // 34: ledger.v1.AdminService.RecoverRuns:input_type -> ledger.v1.RecoverRunsRequest
+	27, // 35: ledger.v1.AdminService.BackfillSyncState:input_type -> ledger.v1.BackfillSyncStateRequest
+	29, // 36: ledger.v1.AdminService.SetXref:input_type -> ledger.v1.SetXrefRequest
+	31, // 37: ledger.v1.AdminService.GetPolicy:input_type -> ledger.v1.GetPolicyRequest
+	33, // 38: ledger.v1.AdminService.SetPolicy:input_type -> ledger.v1.SetPolicyRequest
+	35, // 39: ledger.v1.AdminService.RefreshReferenceData:input_type -> ledger.v1.RefreshReferenceDataRequest
+	39, // 40: ledger.v1.AdminService.ListDeadLetters:input_type -> ledger.v1.ListDeadLettersRequest
+	41, // 41: ledger.v1.AdminService.ReplayDeadLetters:input_type -> ledger.v1.ReplayDeadLettersRequest
+	3,  // 42: ledger.v1.AdminService.CreateTenant:output_type -> ledger.v1.CreateTenantResponse
+	5,  // 43: ledger.v1.AdminService.ListTenants:output_type -> ledger.v1.ListTenantsResponse
+	7,  // 44: ledger.v1.AdminService.GetTenant:output_type -> ledger.v1.GetTenantResponse
+	9,  // 45: ledger.v1.AdminService.ConnectMagento:output_type -> ledger.v1.ConnectMagentoResponse
+	11, // 46: ledger.v1.AdminService.DisconnectMagento:output_type -> ledger.v1.DisconnectMagentoResponse
+	13, // 47: ledger.v1.AdminService.StartSageConnect:output_type -> ledger.v1.StartSageConnectResponse
+	15, // 48: ledger.v1.AdminService.DisconnectSage:output_type -> ledger.v1.DisconnectSageResponse
+	18, // 49: ledger.v1.AdminService.ListRuns:output_type -> ledger.v1.ListRunsResponse
+	21, // 50: ledger.v1.AdminService.GetRun:output_type -> ledger.v1.GetRunResponse
+	24, // 51: ledger.v1.AdminService.RetryRuns:output_type -> ledger.v1.RetryRunsResponse
+	26, // 52: ledger.v1.AdminService.RecoverRuns:output_type -> ledger.v1.RecoverRunsResponse
+	28, // 53: ledger.v1.AdminService.BackfillSyncState:output_type -> ledger.v1.BackfillSyncStateResponse
+	30, // 54: ledger.v1.AdminService.SetXref:output_type -> ledger.v1.SetXrefResponse
+	32, // 55: ledger.v1.AdminService.GetPolicy:output_type -> ledger.v1.GetPolicyResponse
+	34, // 56: ledger.v1.AdminService.SetPolicy:output_type -> ledger.v1.SetPolicyResponse
+	36, // 57: ledger.v1.AdminService.RefreshReferenceData:output_type -> ledger.v1.RefreshReferenceDataResponse
+	40, // 58: ledger.v1.AdminService.ListDeadLetters:output_type -> ledger.v1.ListDeadLettersResponse
+	42, // 59: ledger.v1.AdminService.ReplayDeadLetters:output_type -> ledger.v1.ReplayDeadLettersResponse
+	42, // [42:60] is the sub-list for method output_type
+	24, // [24:42] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_ledger_v1_admin_proto_init() }
@@ -2776,7 +2942,7 @@ func file_ledger_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ledger_v1_admin_proto_rawDesc), len(file_ledger_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   42,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	AdminService_ListRuns_FullMethodName             = "/ledger.v1.AdminService/ListRuns"
 	AdminService_GetRun_FullMethodName               = "/ledger.v1.AdminService/GetRun"
 	AdminService_RetryRuns_FullMethodName            = "/ledger.v1.AdminService/RetryRuns"
+	AdminService_RecoverRuns_FullMethodName          = "/ledger.v1.AdminService/RecoverRuns"
 	AdminService_BackfillSyncState_FullMethodName    = "/ledger.v1.AdminService/BackfillSyncState"
 	AdminService_SetXref_FullMethodName              = "/ledger.v1.AdminService/SetXref"
 	AdminService_GetPolicy_FullMethodName            = "/ledger.v1.AdminService/GetPolicy"
@@ -69,6 +70,11 @@ type AdminServiceClient interface {
 	// RetryRuns re-runs finished runs: the sync is done again (idempotently) and
 	// its terminal mark and sync-state callback fire again.
 	RetryRuns(ctx context.Context, in *RetryRunsRequest, opts ...grpc.CallOption) (*RetryRunsResponse, error)
+	// RecoverRuns republishes the events of runs that are not finished and have
+	// not moved for a while: the work that was in flight when NATS lost its
+	// store. Each is redone idempotently (entity_xref and the writer's Sage
+	// lookups keep Sage free of duplicates).
+	RecoverRuns(ctx context.Context, in *RecoverRunsRequest, opts ...grpc.CallOption) (*RecoverRunsResponse, error)
 	// BackfillSyncState pushes the state of succeeded runs to Magento in batches,
 	// streaming progress. It is resumable and idempotent.
 	BackfillSyncState(ctx context.Context, in *BackfillSyncStateRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackfillSyncStateResponse], error)
@@ -198,6 +204,16 @@ func (c *adminServiceClient) RetryRuns(ctx context.Context, in *RetryRunsRequest
 	return out, nil
 }
 
+func (c *adminServiceClient) RecoverRuns(ctx context.Context, in *RecoverRunsRequest, opts ...grpc.CallOption) (*RecoverRunsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecoverRunsResponse)
+	err := c.cc.Invoke(ctx, AdminService_RecoverRuns_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) BackfillSyncState(ctx context.Context, in *BackfillSyncStateRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackfillSyncStateResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &AdminService_ServiceDesc.Streams[0], AdminService_BackfillSyncState_FullMethodName, cOpts...)
@@ -317,6 +333,11 @@ type AdminServiceServer interface {
 	// RetryRuns re-runs finished runs: the sync is done again (idempotently) and
 	// its terminal mark and sync-state callback fire again.
 	RetryRuns(context.Context, *RetryRunsRequest) (*RetryRunsResponse, error)
+	// RecoverRuns republishes the events of runs that are not finished and have
+	// not moved for a while: the work that was in flight when NATS lost its
+	// store. Each is redone idempotently (entity_xref and the writer's Sage
+	// lookups keep Sage free of duplicates).
+	RecoverRuns(context.Context, *RecoverRunsRequest) (*RecoverRunsResponse, error)
 	// BackfillSyncState pushes the state of succeeded runs to Magento in batches,
 	// streaming progress. It is resumable and idempotent.
 	BackfillSyncState(*BackfillSyncStateRequest, grpc.ServerStreamingServer[BackfillSyncStateResponse]) error
@@ -375,6 +396,9 @@ func (UnimplementedAdminServiceServer) GetRun(context.Context, *GetRunRequest) (
 }
 func (UnimplementedAdminServiceServer) RetryRuns(context.Context, *RetryRunsRequest) (*RetryRunsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RetryRuns not implemented")
+}
+func (UnimplementedAdminServiceServer) RecoverRuns(context.Context, *RecoverRunsRequest) (*RecoverRunsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecoverRuns not implemented")
 }
 func (UnimplementedAdminServiceServer) BackfillSyncState(*BackfillSyncStateRequest, grpc.ServerStreamingServer[BackfillSyncStateResponse]) error {
 	return status.Error(codes.Unimplemented, "method BackfillSyncState not implemented")
@@ -598,6 +622,24 @@ func _AdminService_RetryRuns_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_RecoverRuns_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecoverRunsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RecoverRuns(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RecoverRuns_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RecoverRuns(ctx, req.(*RecoverRunsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_BackfillSyncState_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(BackfillSyncStateRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -756,6 +798,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RetryRuns",
 			Handler:    _AdminService_RetryRuns_Handler,
+		},
+		{
+			MethodName: "RecoverRuns",
+			Handler:    _AdminService_RecoverRuns_Handler,
 		},
 		{
 			MethodName: "SetXref",

@@ -24,7 +24,7 @@ var (
 // error of quirk 20. Magento product names often carry entities, sometimes
 // double-encoded (&amp;trade;), and tags. The name is cleaned with CleanText to
 // at most MaxDescription runes; when nothing is left the SKU (cleaned the same
-// way) is used instead.
+// way) is used instead, and NoDescription when that is empty too.
 //
 // changed reports whether the result differs from name, so the rule is recorded
 // only on payloads it shaped.
@@ -33,8 +33,18 @@ func Description(name, sku string) (desc string, changed bool) {
 	if desc == "" {
 		desc = CleanText(sku, MaxDescription)
 	}
+	if desc == "" {
+		// Sage requires a description (an empty one is the umbrella error of
+		// quirk 20); a line with neither a name nor a SKU still sells
+		// something.
+		desc = NoDescription
+	}
 	return desc, desc != name
 }
+
+// NoDescription describes a line whose name and SKU are both empty once
+// cleaned.
+const NoDescription = "Item"
 
 // CleanText decodes HTML entities to a fixed point (so &amp;trade; becomes ™),
 // strips tags and control characters, collapses runs of white space to one

@@ -8,10 +8,9 @@
 //     writer's guess at the undocumented per-business throttle, which a 429
 //     slows further: the business waits Retry-After when Sage sends it, else
 //     2 s, 4 s, 8 s … capped at 60 s, growing with consecutive 429s;
-//   - the app's requests per UTC day, counted per replica (each replica takes
-//     1/Replicas of the limits);
-//   - the app's concurrent requests (a FIFO semaphore held until the answer's
-//     body is closed).
+//   - the app's requests per UTC day and concurrent requests (held until the
+//     answer's body is closed): shared by the writers running now through a
+//     Fleet (fleet.go), or, without one, this process's 1/Replicas of them.
 //
 // Waits shorter than MaxInlineWait happen inside the call; a longer one fails
 // the call at once with a *BackPressure error (nothing is sent), so a write is
@@ -124,7 +123,8 @@ type Budget struct {
 	interval time.Duration // between two calls to one business
 	tau      time.Duration // burst tolerance
 	perDay   int
-	sem      chan struct{}
+	conc     gate
+	fleet    *Fleet // shares the app limits when set
 
 	mu         sync.Mutex
 	businesses map[string]*business
@@ -156,7 +156,7 @@ func New(cfg Config) (*Budget, error) {
 	interval := time.Duration(float64(time.Minute) / cfg.BusinessPerMinute)
 	return &Budget{
 		cfg: cfg, interval: interval, tau: time.Duration(cfg.BusinessBurst-1) * interval,
-		perDay: cfg.AppRequestsPerDay / cfg.Replicas, sem: make(chan struct{}, cfg.AppConcurrency/cfg.Replicas),
+		perDay: cfg.AppRequestsPerDay / cfg.Replicas, conc: newGate(cfg.AppConcurrency / cfg.Replicas),
 		businesses: map[string]*business{},
 	}, nil
 }
@@ -195,23 +195,36 @@ func (b *Budget) Acquire(ctx context.Context, businessID string) (release func()
 		}
 	}
 	start := b.cfg.Now()
-	select {
-	case b.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := b.conc.acquire(ctx); err != nil {
+		return nil, err
 	}
 	if b.Observe != nil {
 		if d := b.cfg.Now().Sub(start); d > time.Millisecond {
 			b.Observe.Waited("concurrency", d)
 		}
 	}
-	if err := b.countDay(businessID); err != nil {
-		<-b.sem
+	if err := b.countDay(ctx, businessID); err != nil {
+		b.conc.release()
 		return nil, err
 	}
 	var once sync.Once
-	return func() { once.Do(func() { <-b.sem }) }, nil
+	return func() { once.Do(b.conc.release) }, nil
 }
+
+// shareWith makes the fleet the keeper of the app limits: it counts the
+// day and sets the concurrency share, share until its first recount.
+func (b *Budget) shareWith(f *Fleet, share int) {
+	b.mu.Lock()
+	b.fleet = f
+	b.mu.Unlock()
+	b.setConcurrency(share)
+}
+
+// setConcurrency sets how many calls this process may have in flight.
+func (b *Budget) setConcurrency(n int) { b.conc.setLimit(n) }
+
+// Concurrency is this process's current share of the app's concurrent calls.
+func (b *Budget) Concurrency() int { return b.conc.limitNow() }
 
 // reserve books the next slot of businessID, or refuses (returning the wait and
 // booking nothing) when the wait exceeds MaxInlineWait.
@@ -239,9 +252,22 @@ func (b *Budget) reserve(businessID string) (time.Duration, string) {
 	return wait, reason
 }
 
-func (b *Budget) countDay(businessID string) error {
+func (b *Budget) countDay(ctx context.Context, businessID string) error {
 	now := b.cfg.Now().UTC()
 	day := now.Truncate(24 * time.Hour)
+	b.mu.Lock()
+	f := b.fleet
+	b.mu.Unlock()
+	if f != nil {
+		ok, err := f.take(ctx, now)
+		switch {
+		case err != nil:
+			return &BackPressure{Business: businessID, Wait: time.Second, Reason: "app_daily_budget_unknown"}
+		case !ok:
+			return &BackPressure{Business: businessID, Wait: day.Add(24 * time.Hour).Sub(now), Reason: "app_daily_budget"}
+		}
+		return nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !day.Equal(b.day) {
@@ -377,7 +403,9 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	var d time.Duration
 	if n, err := strconv.Atoi(v); err == nil {
-		d = time.Duration(n) * time.Second
+		// Capped before the multiplication, which overflows for n beyond
+		// about 292 years and would wrap around to any wait.
+		d = time.Duration(min(max(n, 0), int(time.Hour/time.Second))) * time.Second
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(now)
 	}
@@ -400,4 +428,58 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// gate bounds calls in flight; its limit can change while calls wait.
+type gate struct {
+	mu    sync.Mutex
+	limit int
+	used  int
+	wake  chan struct{} // closed and replaced whenever a place may have freed
+}
+
+func newGate(limit int) gate { return gate{limit: limit, wake: make(chan struct{})} }
+
+func (g *gate) acquire(ctx context.Context) error {
+	for {
+		g.mu.Lock()
+		if g.used < g.limit {
+			g.used++
+			g.mu.Unlock()
+			return nil
+		}
+		wake := g.wake
+		g.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	g.used--
+	g.signal()
+	g.mu.Unlock()
+}
+
+func (g *gate) setLimit(n int) {
+	g.mu.Lock()
+	g.limit = n
+	g.signal()
+	g.mu.Unlock()
+}
+
+func (g *gate) limitNow() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.limit
+}
+
+// signal wakes every waiter (g.mu held).
+func (g *gate) signal() {
+	close(g.wake)
+	g.wake = make(chan struct{})
 }
