@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ledgersync/ledger/libs/backoff"
 	"github.com/ledgersync/ledger/libs/bus"
 	"github.com/ledgersync/ledger/libs/store"
 	"github.com/ledgersync/ledger/libs/telemetry"
@@ -296,12 +297,6 @@ func (s *Service) Handler() http.Handler {
 // doubling per delivery, capped at RetryMax, with ±25 % jitter so a shop that
 // comes back is not hit by every parked result at once.
 func (s *Service) backoff(delivered uint64) time.Duration {
-	d := s.cfg.RetryMax
-	if n := delivered; n >= 1 && n <= 30 {
-		if b := s.cfg.RetryBase << (n - 1); b > 0 && b < d {
-			d = b
-		}
-	}
-	d = time.Duration(float64(d) * (0.75 + 0.5*s.jitter()))
+	d := backoff.Policy{Base: s.cfg.RetryBase, Cap: s.cfg.RetryMax, Jitter: 0.25, Rand: s.jitter}.Delay(delivered)
 	return min(d, s.cfg.RetryMax)
 }
