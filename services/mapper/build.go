@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ledgersync/ledger/libs/magento"
+	"github.com/ledgersync/ledger/libs/money"
 	"github.com/ledgersync/ledger/libs/policy"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 	"github.com/ledgersync/ledger/services/mapper/quirks"
@@ -193,6 +194,20 @@ func documentReference(prefix, incrementID string) string {
 		return incrementID
 	}
 	return prefix + incrementID
+}
+
+// exchangeRate is a document's header exchange_rate (quirk 27) for Magento's
+// base_to_order_rate. A rate so large that its inverse rounds to 0 at
+// quirks.ExchangeRatePlaces is refused: Sage would book every base-currency
+// amount of the document as 0. (The payment reuses its invoice's rate, which
+// ensureInvoice has checked.)
+func exchangeRate(baseToOrder *money.Number) (money.Number, error) {
+	r := quirks.ExchangeRate(baseToOrder)
+	if r.Sign() <= 0 {
+		return money.Number{}, fmt.Errorf("base_to_order_rate %s gives an exchange rate of 0 at %d decimals",
+			baseToOrder.Exact(), quirks.ExchangeRatePlaces)
+	}
+	return money.Number{Amount: money.FromDecimal(r)}, nil
 }
 
 // sageDate turns Magento's UTC timestamp into Sage's YYYY-MM-DD.

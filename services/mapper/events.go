@@ -72,9 +72,12 @@ func (m *mapping) ensureInvoice(ctx context.Context, inv Invoice) (contactChoice
 	}
 	m.finishEU(d)
 
+	rate, err := exchangeRate(inv.BaseToOrderRate)
+	if err != nil {
+		return ch, failf(ClassSerde, CodeResponseInvalid, "invoice %d: %v", inv.MagentoID, err)
+	}
 	body := SageInvoice{
-		Date: date, Reference: ref, CurrencyID: currency,
-		ExchangeRate: money.Number{Amount: money.FromDecimal(quirks.ExchangeRate(inv.BaseToOrderRate))},
+		Date: date, Reference: ref, CurrencyID: currency, ExchangeRate: rate,
 		InvoiceLines: d.lines, ShippingNetAmount: d.shipNet, ShippingTaxRateID: d.shipRate, ShippingTaxAmount: d.shipTax,
 	}
 	m.q[quirks.NameExchangeRate] = true
@@ -243,10 +246,13 @@ func (b Builder) CreditMemo(ctx context.Context, cm CreditMemo, inv *Invoice) (*
 		return nil, err
 	}
 	m.finishEU(d)
+	rate, err := exchangeRate(cm.BaseToOrderRate)
+	if err != nil {
+		return nil, failf(ClassSerde, CodeResponseInvalid, "credit memo %d: %v", cm.MagentoID, err)
+	}
 	body := SageCreditNote{
 		Date: date, Reference: ref, CurrencyID: currency, Notes: quirks.CleanText(cm.Reason, 2000),
-		ExchangeRate:    money.Number{Amount: money.FromDecimal(quirks.ExchangeRate(cm.BaseToOrderRate))},
-		CreditNoteLines: d.lines,
+		ExchangeRate: rate, CreditNoteLines: d.lines,
 	}
 	m.q[quirks.NameExchangeRate] = true
 	origin := cm.InvoiceCreatedAt

@@ -18,7 +18,10 @@ func FuzzDecodeBodies(f *testing.F) {
 	f.Add(`{"product":{"description":"x","sales_prices":[{}]}}`)
 	f.Add(`{"sales_credit_note":{"credit_note_lines":[{"base_currency_net_amount":1}]}}`)
 	f.Add(`[`)
-	e := loggedIn(f, Config{})
+	// One simulator serves every execution: without lifting the app's daily
+	// request limit, a long run (7 requests an execution) exhausts it and
+	// every later answer is a 429.
+	e := loggedIn(f, Config{Faults: Faults{AppRequestsPerDay: -1}})
 	h := e.sim.Handler()
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, path := range []string{"/v3.1/contacts", "/v3.1/sales_invoices",
