@@ -176,7 +176,7 @@ chaos:
 		}
 		s := services[rng.IntN(len(services))]
 		s.kill()
-		time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond) // the service stays down a while: the downtime is the chaos
 		s.start(t)
 		kills++
 	}

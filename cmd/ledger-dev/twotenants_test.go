@@ -165,7 +165,7 @@ func rigEventually(t *testing.T, ctx context.Context, within time.Duration, what
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			t.Fatalf("waiting for %s: %s", what, missing)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // the poll interval of this wait on a condition
 	}
 }
 

@@ -271,7 +271,7 @@ func (p *patternReader) Read(b []byte) (int, error) {
 	}
 	end := p.n - int64(len(p.suffix))
 	if p.off == end && p.hold > 0 {
-		time.Sleep(p.hold)
+		time.Sleep(p.hold) // a slow client: holding the last byte back is the behaviour under test
 		p.hold = 0
 	}
 	if p.off < end && int64(len(b)) > end-p.off {

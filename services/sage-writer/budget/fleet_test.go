@@ -97,7 +97,7 @@ func TestFleetSharesTheAppLimits(t *testing.T) {
 			if sum, _ := shares(a, b, c); sum > 12 {
 				over.Store(int64(sum))
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // a sampling interval: the shares are watched while they change
 		}
 	})
 	settled(4, a, b, c)
