@@ -215,8 +215,7 @@ func (c *NATSCluster) StopNode(i int) {
 	c.servers[i] = nil
 	c.mu.Unlock()
 	if s != nil {
-		s.Shutdown()
-		s.WaitForShutdown()
+		StopNATS(s, 0) // a node lost: its clients move to the others
 	}
 }
 

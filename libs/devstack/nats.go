@@ -156,10 +156,9 @@ func NATSURL(ctx context.Context, dir string) (url string, stop func(), err erro
 	if err != nil {
 		return "", func() {}, err
 	}
-	return s.ClientURL(), func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	}, nil
+	// Ledger's services stop before the server: give their connections a
+	// moment to close.
+	return s.ClientURL(), func() { StopNATS(s, 2*time.Second) }, nil
 }
 
 // slogNATSLogger adapts slog to server.Logger. The server hands over

@@ -2,6 +2,7 @@ package devstack_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -119,5 +120,36 @@ func TestSyncAlways(t *testing.T) {
 	defer func() { s.Shutdown(); s.WaitForShutdown() }()
 	if cfg := s.JetStreamConfig(); cfg == nil || !cfg.SyncAlways {
 		t.Fatalf("JetStream config %+v: want SyncAlways", cfg)
+	}
+}
+
+// TestStopNATSLeavesNoStore: a client that asks for streams and key-value
+// buckets and goes away without waiting for the answers (a service stopped
+// while starting) leaves requests in the server's API queue. StopNATS lets
+// them finish before the shutdown, so no store outlives the server (TestMain
+// fails the run on a leaked goroutine); a bare Shutdown leaked a file store's
+// goroutines now and then (CI, sage-writer, 2026-12).
+func TestStopNATSLeavesNoStore(t *testing.T) {
+	for round := range 30 {
+		s, err := devstack.StartNATS(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := nats.Connect(s.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		inbox := nats.NewInbox()
+		for i := range 20 {
+			cfg := fmt.Sprintf(`{"name":"S%d","subjects":["s%d.>"],"storage":"file"}`, i, i)
+			if err := nc.PublishRequest(fmt.Sprintf("$JS.API.STREAM.CREATE.S%d", i), inbox, []byte(cfg)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		nc.Close()
+		devstack.StopNATS(s, 5*time.Second)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
@@ -39,8 +40,7 @@ func RestartNATS(t testing.TB, s *server.Server, whileDown ...func()) *server.Se
 	if storeDir == "" || !ok {
 		t.Fatalf("devtest: RestartNATS needs a running JetStream server from NATSServer")
 	}
-	s.Shutdown()
-	s.WaitForShutdown()
+	devstack.StopNATS(s, 0) // a crash: clients stay connected
 	for _, f := range whileDown {
 		f()
 	}
@@ -54,9 +54,6 @@ func startNATS(t testing.TB, dir string, opts ...devstack.NATSOption) *server.Se
 		t.Fatalf("devtest: %v", err)
 	}
 	// Registered after t.TempDir's removal, so it runs before it.
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
+	t.Cleanup(func() { devstack.StopNATS(s, 5*time.Second) })
 	return s
 }
