@@ -16,10 +16,10 @@ import (
 	"github.com/ledgersync/ledger/libs/devstack"
 	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/process"
+	"github.com/ledgersync/ledger/libs/sage/budget"
 	"github.com/ledgersync/ledger/libs/secrets"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 	sagewriter "github.com/ledgersync/ledger/services/sage-writer"
-	"github.com/ledgersync/ledger/services/sage-writer/budget"
 	magentosim "github.com/ledgersync/ledger/sim/magento"
 )
 

@@ -13,10 +13,10 @@ import (
 	"github.com/ledgersync/ledger/cmd/ledger-dev/stack"
 	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/process"
+	"github.com/ledgersync/ledger/libs/sage/budget"
 	"github.com/ledgersync/ledger/libs/secrets"
 	"github.com/ledgersync/ledger/services/mapper"
 	sagewriter "github.com/ledgersync/ledger/services/sage-writer"
-	"github.com/ledgersync/ledger/services/sage-writer/budget"
 	"github.com/ledgersync/ledger/services/statecallback"
 	magentosim "github.com/ledgersync/ledger/sim/magento"
 )

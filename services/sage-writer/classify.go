@@ -12,9 +12,9 @@ import (
 
 	"github.com/ledgersync/ledger/libs/backoff"
 	"github.com/ledgersync/ledger/libs/sage"
+	"github.com/ledgersync/ledger/libs/sage/budget"
 	"github.com/ledgersync/ledger/libs/sage/lifecycle"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
-	"github.com/ledgersync/ledger/services/sage-writer/budget"
 )
 
 // Error classes: the coarse cause a failed run and its dead letter carry, which

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/ledgersync/ledger/libs/sage"
+	"github.com/ledgersync/ledger/libs/sage/budget"
 	"github.com/ledgersync/ledger/libs/sage/lifecycle"
 	"github.com/ledgersync/ledger/libs/sagewrite"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
-	"github.com/ledgersync/ledger/services/sage-writer/budget"
 )
 
 func apiErr(method, path string, status int, body string) *sage.APIError {

@@ -11,9 +11,9 @@ import (
 
 	"github.com/ledgersync/ledger/libs/env"
 	"github.com/ledgersync/ledger/libs/sage"
+	"github.com/ledgersync/ledger/libs/sage/budget"
 	"github.com/ledgersync/ledger/libs/sage/lifecycle"
 	"github.com/ledgersync/ledger/libs/secrets"
-	"github.com/ledgersync/ledger/services/sage-writer/budget"
 )
 
 // Defaults of Config, applied by ConfigFromEnv and by New for zero fields.

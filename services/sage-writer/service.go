@@ -21,11 +21,11 @@ import (
 	"github.com/ledgersync/ledger/libs/bus"
 	"github.com/ledgersync/ledger/libs/results"
 	"github.com/ledgersync/ledger/libs/sage"
+	"github.com/ledgersync/ledger/libs/sage/budget"
 	"github.com/ledgersync/ledger/libs/sage/lifecycle"
 	"github.com/ledgersync/ledger/libs/store"
 	"github.com/ledgersync/ledger/libs/telemetry"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
-	"github.com/ledgersync/ledger/services/sage-writer/budget"
 )
 
 // Stage names the writer in attempts, dead letters and its consumer.

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/ledgersync/ledger/libs/sage"
+	"github.com/ledgersync/ledger/libs/sage/budget"
 	"github.com/ledgersync/ledger/libs/sagewrite"
 	"github.com/ledgersync/ledger/libs/store"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
-	"github.com/ledgersync/ledger/services/sage-writer/budget"
 )
 
 // execute runs the write's operations in order against the binding's business

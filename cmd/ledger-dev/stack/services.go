@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/ledgersync/ledger/libs/process"
+	"github.com/ledgersync/ledger/libs/sage/budget"
 	"github.com/ledgersync/ledger/libs/secrets"
 	"github.com/ledgersync/ledger/services/admin"
 	"github.com/ledgersync/ledger/services/ingest"
 	"github.com/ledgersync/ledger/services/mapper"
 	sagewriter "github.com/ledgersync/ledger/services/sage-writer"
-	"github.com/ledgersync/ledger/services/sage-writer/budget"
 	"github.com/ledgersync/ledger/services/statecallback"
 )
 

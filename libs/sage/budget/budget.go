@@ -1,4 +1,6 @@
-// Package budget spends Sage's rate limits on behalf of the sage-writer.
+// Package budget spends Sage's rate limits on behalf of every Ledger process
+// that calls Sage's API: the sage-writer, and the admin service's scheduled
+// reference-data refresh and reconciliation.
 //
 // Sage documents two app-wide limits, 1,296,000 requests a day and 150
 // concurrent requests, and throttles each business at an
