@@ -77,6 +77,11 @@ type Policy struct {
 	// the sum of the Sage lines that is booked as a rounding line; a larger one
 	// fails the run (totals_mismatch). Default 0.05.
 	RoundingTolerance *money.Amount `json:"rounding_tolerance,omitempty"`
+	// UnitemisedCredit books an invoice whose grand_total is below its lines,
+	// shipping and tax by an amount the canonical invoice does not itemise (a
+	// gift card or store credit applied by an extension): nil fails such an
+	// invoice (totals_mismatch).
+	UnitemisedCredit *UnitemisedCredit `json:"unitemised_credit,omitempty"`
 	// PurchaseLedgerAccountID is the purchase account Sage requires on products
 	// (sync_products); empty uses the business's default.
 	PurchaseLedgerAccountID string `json:"purchase_ledger_account_id,omitempty"`
@@ -134,6 +139,29 @@ type B2CConsolidation struct {
 	// ContactName is the fallback contact's name (default "Online customers");
 	// the currency is appended for non-base currencies.
 	ContactName string `json:"contact_name,omitempty"`
+}
+
+// UnitemisedCredit is how an unitemised shortfall is booked: the invoice at
+// its full value (lines, shipping and tax), and the shortfall as a customer
+// receipt from BankAccountID, a clearing account standing for the gift-card
+// or store-credit liability, allocated to the invoice. The customer's own
+// payment then settles what is left, which is what the customer paid.
+type UnitemisedCredit struct {
+	// BankAccountID is the Sage bank account the shortfall is received from.
+	BankAccountID string `json:"bank_account_id"`
+	// MaxShare bounds the shortfall booked this way, as a share of the
+	// invoice's full value (0.01 to 1.00); a larger one still fails the run,
+	// since it more likely means a wrong total than a voucher.
+	MaxShare money.Amount `json:"max_share"`
+}
+
+// Covers reports whether u books a shortfall of full − grand on an invoice
+// whose full value is full: a positive shortfall within MaxShare of full.
+func (u *UnitemisedCredit) Covers(shortfall, full money.Amount) bool {
+	if u == nil || shortfall.Sign() <= 0 || full.Sign() <= 0 {
+		return false
+	}
+	return shortfall.Cmp(full.Mul(u.MaxShare)) <= 0
 }
 
 // DefaultRoundingTolerance is the rounding residue booked when the policy sets none.
@@ -216,6 +244,14 @@ func (p Policy) Validate() error {
 	// with two, and must hold the very amount a run was mapped with.
 	if t := p.RoundingTolerance; t != nil && (t.Sign() < 0 || t.Cmp(money.MustParse("1")) > 0 || !t.Equal(t.Cents())) {
 		errs = append(errs, fmt.Errorf("rounding_tolerance %s: use an amount from 0.00 to 1.00 with at most two decimals (default 0.05)", t.Exact()))
+	}
+	if u := p.UnitemisedCredit; u != nil {
+		if u.BankAccountID == "" {
+			errs = append(errs, errors.New("unitemised_credit.bank_account_id: set the Sage bank account that clears gift cards and store credit, or leave unitemised_credit out"))
+		}
+		if u.MaxShare.Cmp(money.MustParse("0.01")) < 0 || u.MaxShare.Cmp(money.MustParse("1")) > 0 || !u.MaxShare.Equal(u.MaxShare.Cents()) {
+			errs = append(errs, fmt.Errorf("unitemised_credit.max_share %s: use a share of the invoice from 0.01 to 1.00 with at most two decimals, e.g. 0.50", u.MaxShare.Exact()))
+		}
 	}
 	if t := p.B2C.Threshold; t != nil && (t.Sign() < 0 || !t.Equal(t.Cents())) {
 		errs = append(errs, fmt.Errorf("b2c_consolidation.threshold %s: use a positive amount with at most two decimals, or leave it out to consolidate every guest order", t.Exact()))

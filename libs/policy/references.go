@@ -134,6 +134,9 @@ func (p Policy) Uses() []ReferenceError {
 	for _, m := range sortedKeys(p.PaymentMethodMap) {
 		add(fmt.Sprintf("payment_method_map[%q]", m), RefBankAccounts, p.PaymentMethodMap[m], false)
 	}
+	if u := p.UnitemisedCredit; u != nil {
+		add("unitemised_credit.bank_account_id", RefBankAccounts, u.BankAccountID, true)
+	}
 	add("default_sage_payment_method_id", RefPaymentMethods, p.DefaultSagePaymentMethodID, false)
 	for _, m := range sortedKeys(p.SagePaymentMethodMap) {
 		add(fmt.Sprintf("sage_payment_method_map[%q]", m), RefPaymentMethods, p.SagePaymentMethodMap[m], false)

@@ -35,16 +35,23 @@ const (
 	KeyRefund     = "refund"
 	KeyProduct    = "product"
 	KeyService    = "service"
+	// KeyUnitemisedCredit receives an invoice's unitemised gift card or
+	// store credit from the clearing account (policy unitemised_credit).
+	KeyUnitemisedCredit = "unitemised_credit"
 
-	XrefContact    = "contact"
-	XrefInvoice    = "invoice"
-	XrefPayment    = "payment"
-	XrefCreditNote = "credit_note"
-	XrefAllocation = "allocation"
-	XrefRefund     = "refund"
-	XrefProduct    = "product"
-	XrefService    = "service"
+	XrefContact          = "contact"
+	XrefInvoice          = "invoice"
+	XrefPayment          = "payment"
+	XrefCreditNote       = "credit_note"
+	XrefAllocation       = "allocation"
+	XrefRefund           = "refund"
+	XrefProduct          = "product"
+	XrefService          = "service"
+	XrefUnitemisedCredit = "unitemised_credit"
 )
+
+// CreditReferenceSuffix ends the reference of an unitemised credit's receipt.
+const CreditReferenceSuffix = "-CR"
 
 // Builder turns canonical Magento documents into SageWrites for one tenant.
 // Apart from Dir (the contact references and invoice→contact routing it

@@ -66,8 +66,9 @@ func (m *mapping) ensureInvoice(ctx context.Context, inv Invoice) (contactChoice
 	}
 	m.setShipping(d, inv.ShippingAmount.Amount, inv.ShippingTaxAmount.Amount, m.ratePercentages())
 	m.finishTax(d)
-	if err := m.reconcile(d, inv.GrandTotal.Amount, inv.DiscountAmount.Amount,
-		"invoice "+inv.IncrementID+" ("+invKey+")"); err != nil {
+	shortfall, err := m.reconcile(d, inv.GrandTotal.Amount, inv.DiscountAmount.Amount, true,
+		"invoice "+inv.IncrementID+" ("+invKey+")")
+	if err != nil {
 		return ch, err
 	}
 	m.finishEU(d)
@@ -85,10 +86,11 @@ func (m *mapping) ensureInvoice(ctx context.Context, inv Invoice) (contactChoice
 	body.MainAddress, body.DeliveryAddress = sageAddress(main), sageAddress(delivery)
 	m.q[quirks.NameAddresses] = true
 	body.NetAmount, body.TaxAmount, body.TotalAmount = d.header()
-	// Invariant: what Sage books equals what the shop charged, to the penny.
-	if grand := inv.GrandTotal.Cents(); !body.TotalAmount.Equal(grand) {
-		return ch, failf(ClassValidation, CodeTotalsMismatch, "invoice %s (%d): Sage total %s is not Magento's grand_total %s",
-			inv.IncrementID, inv.MagentoID, body.TotalAmount, grand)
+	// Invariant: what Sage books equals what the shop charged, to the penny
+	// (with an unitemised credit, what the customer paid plus the credit).
+	if grand := inv.GrandTotal.Cents(); !body.TotalAmount.Equal(grand.Add(shortfall)) {
+		return ch, failf(ClassValidation, CodeTotalsMismatch, "invoice %s (%d): Sage total %s is not Magento's grand_total %s plus the unitemised credit %s",
+			inv.IncrementID, inv.MagentoID, body.TotalAmount, grand, shortfall)
 	}
 	op, err := m.operation(KeyInvoice, ledgerv1.SageResource_SAGE_RESOURCE_SALES_INVOICE, "sales_invoice",
 		XrefInvoice, invKey, currency, ref, body, bind("contact_id", KeyContact))
@@ -96,7 +98,34 @@ func (m *mapping) ensureInvoice(ctx context.Context, inv Invoice) (contactChoice
 		return ch, err
 	}
 	m.add(op)
+	if shortfall.Sign() > 0 {
+		return ch, m.addUnitemisedCredit(inv, currency, date, ref, shortfall)
+	}
 	return ch, nil
+}
+
+// addUnitemisedCredit receives the shortfall of an invoice booked at its full
+// value from the tenant's clearing account (policy unitemised_credit), as a
+// CUSTOMER_RECEIPT allocated to the invoice: the invoice then has outstanding
+// exactly what the customer pays (invoice.paid settles it). Its reference is
+// the invoice's with "-CR", so a lookup never confuses it with the payment.
+func (m *mapping) addUnitemisedCredit(inv Invoice, currency, date, ref string, shortfall money.Amount) error {
+	body := SageContactPayment{
+		TransactionTypeID: "CUSTOMER_RECEIPT",
+		BankAccountID:     m.use("unitemised_credit.bank_account_id", policy.RefBankAccounts, m.b.Policy.UnitemisedCredit.BankAccountID),
+		Date:              date, TotalAmount: shortfall, CurrencyID: currency,
+		ExchangeRate:       money.Number{Amount: money.FromDecimal(quirks.ExchangeRate(inv.BaseToOrderRate))},
+		Reference:          truncate(ref, MaxPaymentReference-len(CreditReferenceSuffix)) + CreditReferenceSuffix,
+		AllocatedArtefacts: []SageAllocatedArtefact{{Amount: shortfall}},
+	}
+	op, err := m.operation(KeyUnitemisedCredit, ledgerv1.SageResource_SAGE_RESOURCE_CONTACT_PAYMENT, "contact_payment",
+		XrefUnitemisedCredit, strconv.FormatInt(inv.MagentoID, 10), currency, body.Reference, body,
+		bind("contact_id", KeyContact), bind("allocated_artefacts.0.artefact_id", KeyInvoice))
+	if err != nil {
+		return err
+	}
+	m.add(op)
+	return nil
 }
 
 // Payment builds the write for invoice.paid: ensure the contact and the
@@ -242,7 +271,7 @@ func (b Builder) CreditMemo(ctx context.Context, cm CreditMemo, inv *Invoice) (*
 		return nil, failf(ClassValidation, CodeNoLines, "credit memo %s (%d) has no lines to send", cm.IncrementID, cm.MagentoID)
 	}
 	m.finishTax(d)
-	if err := m.reconcile(d, cm.GrandTotal.Amount, money.Zero, "credit memo "+cm.IncrementID); err != nil {
+	if _, err := m.reconcile(d, cm.GrandTotal.Amount, money.Zero, false, "credit memo "+cm.IncrementID); err != nil {
 		return nil, err
 	}
 	m.finishEU(d)

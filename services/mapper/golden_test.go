@@ -242,6 +242,23 @@ func goldenCases(t *testing.T) map[string]func(ctx context.Context, b Builder) (
 	pay := Payment{MagentoID: paid.MagentoID, InvoiceID: paid.MagentoID, Method: "checkmo", Currency: "GBP",
 		Amount: paid.GrandTotal, CapturedAt: paid.CreatedAt}
 	cases["payment_receipt"] = func(ctx context.Context, b Builder) (*ledgerv1.SageWrite, error) { return b.Payment(ctx, paid, pay) }
+
+	// An extension's gift card the feed does not itemise: 39.18 of goods, the
+	// customer charged 29.18. The invoice is booked at 39.18, 10.00 received
+	// from the clearing account; the payment pays the 29.18.
+	uc := fixtureInvoice(t, "registered_customer")
+	uc.GrandTotal = amt("29.18")
+	withCredit := func(b Builder) Builder {
+		b.Policy.UnitemisedCredit = &policy.UnitemisedCredit{BankAccountID: "bank-clearing", MaxShare: money.MustParse("0.50")}
+		return b
+	}
+	cases["unitemised_credit"] = func(ctx context.Context, b Builder) (*ledgerv1.SageWrite, error) {
+		return withCredit(b).Invoice(ctx, uc)
+	}
+	cases["unitemised_credit_paid"] = func(ctx context.Context, b Builder) (*ledgerv1.SageWrite, error) {
+		return withCredit(b).Payment(ctx, uc, Payment{MagentoID: uc.MagentoID, InvoiceID: uc.MagentoID, Method: "checkmo",
+			Currency: "GBP", Amount: uc.GrandTotal, CapturedAt: uc.CreatedAt})
+	}
 	eurPaid := fixtureInvoice(t, "eur_invoice")
 	eurPaid.PaymentMethod = "stripe_payments"
 	cases["payment_receipt_eur"] = func(ctx context.Context, b Builder) (*ledgerv1.SageWrite, error) {
@@ -384,6 +401,46 @@ func TestTotalsMismatchFails(t *testing.T) {
 	}
 	if !strings.Contains(f.Message, "39.18") || !strings.Contains(f.Message, "39.38") || !strings.Contains(f.Message, "rounding_tolerance") {
 		t.Errorf("message should give both figures and the knob: %s", f.Message)
+	}
+}
+
+// TestUnitemisedCreditNamesTheSetting: a shortfall the feed does not itemise
+// fails without unitemised_credit, naming the setting; over max_share it
+// fails naming max_share; a grand_total above the document is never a credit.
+func TestUnitemisedCreditNamesTheSetting(t *testing.T) {
+	t.Parallel()
+	inv := fixtureInvoice(t, "registered_customer") // 39.18 of goods, shipping and tax
+	build := func(grand string, credit *policy.UnitemisedCredit) error {
+		p := goldenPolicy()
+		p.UnitemisedCredit = credit
+		inv := inv
+		inv.GrandTotal = amt(grand)
+		_, err := Builder{TenantID: "t1", Policy: p, BaseCurrency: "GBP", Dir: &MemoryDirectory{}}.Invoice(t.Context(), inv)
+		return err
+	}
+	half := &policy.UnitemisedCredit{BankAccountID: "bank-clearing", MaxShare: money.MustParse("0.50")}
+	for _, c := range []struct {
+		grand  string
+		credit *policy.UnitemisedCredit
+		want   string // "" = books
+	}{
+		{"29.18", nil, "set unitemised_credit (bank_account_id, max_share)"},
+		{"29.18", half, ""},
+		{"19.59", half, ""}, // exactly half
+		{"19.58", half, "over unitemised_credit.max_share 0.5"},
+		{"49.18", half, "check the document's totals in Magento"},
+	} {
+		err := build(c.grand, c.credit)
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("grand_total %s: %v", c.grand, err)
+			}
+			continue
+		}
+		var f *Failure
+		if !errors.As(err, &f) || f.Code != CodeTotalsMismatch || !strings.Contains(f.Message, c.want) {
+			t.Errorf("grand_total %s: got %v, want totals_mismatch naming %q", c.grand, err, c.want)
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package mapper
 
 import (
+	"fmt"
+
 	"github.com/shopspring/decimal"
 
 	"github.com/ledgersync/ledger/libs/magento"
@@ -225,11 +227,15 @@ func (m *mapping) finishEU(d *salesDoc) {
 // will compute (README, "To the penny"): first a header discount Magento did
 // not spread over the lines (a shipping discount), as a "Discount" line, then
 // a residue within the policy's rounding_tolerance as a "Rounding" line on
-// rounding_ledger_account_id. A larger residue fails the run.
-func (m *mapping) reconcile(d *salesDoc, grand, headerDiscount money.Amount, what string) error {
+// rounding_ledger_account_id. On an invoice (invoice true), what is left of
+// a grand_total below the document is, when the tenant's unitemised_credit
+// covers it, a gift card or store credit the feed does not itemise: returned
+// as shortfall, for the caller to receive from the clearing account, while
+// the document keeps its full value. Any other residue fails the run.
+func (m *mapping) reconcile(d *salesDoc, grand, headerDiscount money.Amount, invoice bool, what string) (shortfall money.Amount, err error) {
 	r := grand.Cents().Sub(d.total())
 	if r.IsZero() {
-		return nil
+		return money.Zero, nil
 	}
 	if extra := headerDiscount.Abs().Cents().Sub(d.lineDiscounts); r.Sign() < 0 && extra.Sign() > 0 {
 		take := extra
@@ -240,15 +246,27 @@ func (m *mapping) reconcile(d *salesDoc, grand, headerDiscount money.Amount, wha
 		r = r.Add(take)
 	}
 	if r.IsZero() {
-		return nil
+		return money.Zero, nil
 	}
-	if r.Abs().Cmp(m.b.Policy.Tolerance()) > 0 {
-		return failf(ClassValidation, CodeTotalsMismatch,
-			"%s: the lines and shipping come to %s but Magento's grand_total is %s; the difference %s is over the rounding tolerance %s (rounding_tolerance in the tenant policy)",
-			what, d.total(), grand.Cents(), r, m.b.Policy.Tolerance())
+	if r.Abs().Cmp(m.b.Policy.Tolerance()) <= 0 {
+		m.addExtra(d, DescRounding, "rounding_ledger_account_id", m.b.Policy.RoundingLedgerAccountID, r, money.Zero, "")
+		return money.Zero, nil
 	}
-	m.addExtra(d, DescRounding, "rounding_ledger_account_id", m.b.Policy.RoundingLedgerAccountID, r, money.Zero, "")
-	return nil
+	credit := m.b.Policy.UnitemisedCredit
+	if invoice && credit.Covers(r.Neg(), d.total()) {
+		return r.Neg(), nil
+	}
+	fix := "check the document's totals in Magento"
+	switch {
+	case !invoice || r.Sign() > 0:
+	case credit == nil:
+		fix = "if the shop applies gift cards or store credit that the invoice does not itemise, set unitemised_credit (bank_account_id, max_share) in the tenant policy and retry"
+	default:
+		fix = fmt.Sprintf("the shortfall is over unitemised_credit.max_share %s of the invoice: check the order in Magento, or raise max_share in the tenant policy and retry", credit.MaxShare.Exact())
+	}
+	return money.Zero, failf(ClassValidation, CodeTotalsMismatch,
+		"%s: the lines and shipping come to %s but Magento's grand_total is %s; the difference %s is over the rounding tolerance %s (rounding_tolerance in the tenant policy): %s",
+		what, d.total(), grand.Cents(), r, m.b.Policy.Tolerance(), fix)
 }
 
 // quantityAndPrice keeps Magento's quantity and unit price when Sage's line
