@@ -10,7 +10,8 @@ const (
 )
 
 // Config configures a [Server]. The zero value is usable: one GB business, the
-// default client, every quirk on, no faults, wall-clock time, seed 0.
+// default client, every quirk on, strict request schemas, no faults,
+// wall-clock time, seed 0.
 type Config struct {
 	// Clients are registered OAuth clients in addition to the default one.
 	Clients []Client
@@ -24,6 +25,12 @@ type Config struct {
 	Quirks *Quirks
 	// Faults is the initial fault injection; change it later with SetFaults.
 	Faults Faults
+	// LaxSchema turns strict mode off: POST and PUT bodies are no longer
+	// checked against Sage's published request schema (unknown fields, JSON
+	// types, required fields; schema.go). Strict mode is on by default, so a
+	// client that drifts from Sage's schema fails its tests; set this only in
+	// a test that needs laxness, and say why. SetStrictSchema switches it later.
+	LaxSchema bool
 	// Seed makes generated ids and fault draws reproducible.
 	Seed uint64
 	// Now is the base clock; nil means time.Now. The simulated time is Now()

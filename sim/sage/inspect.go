@@ -104,6 +104,7 @@ func (s *Server) inspectRoutes(mux *http.ServeMux) {
 		"GET /__sim/clock":  ok(func() any { return map[string]time.Time{"now": s.Now()} }),
 		"GET /__sim/faults": ok(func() any { return s.Faults() }),
 		"GET /__sim/quirks": ok(func() any { return s.Quirks() }),
+		"GET /__sim/schema": ok(func() any { return schemaMode{s.StrictSchema()} }),
 		"GET /__sim/businesses": ok(func() any {
 			type item struct {
 				Business
@@ -145,6 +146,14 @@ func (s *Server) inspectRoutes(mux *http.ServeMux) {
 				return fail(http.StatusBadRequest, err.Error())
 			}
 			return http.StatusOK, f
+		},
+		"PUT /__sim/schema": func(r *http.Request) (int, any) {
+			m := schemaMode{s.StrictSchema()}
+			if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+				return fail(http.StatusBadRequest, err.Error())
+			}
+			s.SetStrictSchema(m.Strict)
+			return http.StatusOK, m
 		},
 		"PUT /__sim/quirks": func(r *http.Request) (int, any) {
 			q := s.Quirks()

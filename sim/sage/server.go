@@ -34,6 +34,7 @@ type Server struct {
 	ctlMu     sync.Mutex
 	quirks    Quirks
 	faults    Faults
+	laxSchema bool
 	faultRand *mathrand.Rand
 
 	app     appLimiter
@@ -60,6 +61,7 @@ func New(cfg Config) *Server {
 		accessTokens:  map[string]*grant{},
 		refreshTokens: map[string]*grant{},
 		quirks:        valueOr(cfg.Quirks, DefaultQuirks()),
+		laxSchema:     cfg.LaxSchema,
 		calls:         callLog{counts: map[Call]int{}},
 	}
 	s.faults, _ = cfg.Faults.clamped()
@@ -119,6 +121,21 @@ func (s *Server) Quirks() Quirks { q, _ := s.controls(); return q }
 func (s *Server) SetQuirks(q Quirks) {
 	s.ctlMu.Lock()
 	s.quirks = q
+	s.ctlMu.Unlock()
+}
+
+// StrictSchema reports whether POST and PUT bodies are checked against Sage's
+// published request schema (schema.go): on unless Config.LaxSchema.
+func (s *Server) StrictSchema() bool {
+	s.ctlMu.Lock()
+	defer s.ctlMu.Unlock()
+	return !s.laxSchema
+}
+
+// SetStrictSchema switches strict mode at runtime.
+func (s *Server) SetStrictSchema(on bool) {
+	s.ctlMu.Lock()
+	s.laxSchema = !on
 	s.ctlMu.Unlock()
 }
 

@@ -13,7 +13,8 @@ import (
 const maxBody = 1 << 20
 
 // write is the one path of every POST and PUT: read the object under the root
-// key and let decode take it apart (it returns the idempotency_id), then, under
+// key, check the whole body against Sage's published request schema (strict
+// mode, schema.go), let decode take it apart (it returns the idempotency_id), then, under
 // the state lock, replay what an earlier request with that idempotency_id
 // answered, or run apply and remember its answer. Lookup and store happen
 // under one lock, so concurrent duplicates create once.
@@ -35,9 +36,18 @@ func (s *Server) write(r *http.Request, c *apiCall, root string, decode func(raw
 	case env[root] == nil || string(env[root]) == "null":
 		return unprocessable(required(root))
 	}
+	// Strict mode: unknown fields and wrong types are refused before anything
+	// reads the body; missing required fields join the resource's own answer.
+	var missing []APIError
+	if s.StrictSchema() {
+		var wrong []APIError
+		if wrong, missing = checkSchema(r.Method, root, body); len(wrong) > 0 {
+			return unprocessable(append(wrong, missing...)...)
+		}
+	}
 	idem, bad := decode(env[root])
 	if bad != nil {
-		return bad
+		return requireFields(bad, missing)
 	}
 	q, _ := s.controls()
 	now := s.stamp()
@@ -51,6 +61,9 @@ func (s *Server) write(r *http.Request, c *apiCall, root string, decode func(raw
 		return e.resp
 	}
 	resp := apply(b, q, now)
+	if len(missing) > 0 {
+		return requireFields(resp, missing)
+	}
 	if idem != "" && resp.status/100 == 2 {
 		if b.idem == nil {
 			b.idem = map[string]idemEntry{}

@@ -2,10 +2,12 @@
 // (package sagesim) on a local address, for make run, demos and manual testing.
 //
 //	sage-sim -addr 127.0.0.1:8082 -seed 1 [-latency 50ms -latency-jitter 100ms]
-//	         [-server-error-rate 0.01] [-rate-limit-per-minute 100] [-retry-after]
+//	         [-server-error-rate 0.01] [-rate-limit-per-minute 100] [-retry-after] [-lax-schema]
 //
-// Every quirk is on; faults and quirks can be changed while it runs through
-// PUT /__sim/faults and PUT /__sim/quirks (see sim/sage/README.md).
+// Every quirk is on, and so is strict mode (POST/PUT bodies are checked
+// against Sage's published request schema; -lax-schema turns it off). Faults,
+// quirks and strict mode can be changed while it runs through PUT
+// /__sim/faults, /__sim/quirks and /__sim/schema (see sim/sage/README.md).
 //
 // Point Ledger's Sage OAuth base at http://ADDR (/oauth2/auth/central, /token,
 // /revoke) and its API base at http://ADDR/v3.1. The default OAuth client is
@@ -46,6 +48,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) (err error) {
 	fs.Float64Var(&faults.ServerErrorRate, "server-error-rate", 0, "probability (0..1) of a 500 UnexpectedError")
 	fs.IntVar(&faults.RateLimitPerMinute, "rate-limit-per-minute", 0, "requests per business per minute (0: unlimited)")
 	fs.BoolVar(&faults.RetryAfter, "retry-after", false, "send Retry-After on 429")
+	lax := fs.Bool("lax-schema", false, "accept POST/PUT bodies that break Sage's published request schema (strict by default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,7 +56,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) (err error) {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	sim := sagesim.New(sagesim.Config{Seed: *seed})
+	sim := sagesim.New(sagesim.Config{Seed: *seed, LaxSchema: *lax})
 	if err := sim.SetFaults(faults); err != nil {
 		return fmt.Errorf("faults: %w", err)
 	}
