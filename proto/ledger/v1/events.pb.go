@@ -354,8 +354,15 @@ type SageOperation struct {
 	IdempotencyId string `protobuf:"bytes,7,opt,name=idempotency_id,json=idempotencyId,proto3" json:"idempotency_id,omitempty"`
 	// The resource object as JSON, without Sage's root key. The writer adds
 	// idempotency_id and applies bindings before sending.
-	Body          []byte          `protobuf:"bytes,8,opt,name=body,proto3" json:"body,omitempty"`
-	Bindings      []*FieldBinding `protobuf:"bytes,9,rep,name=bindings,proto3" json:"bindings,omitempty"`
+	Body     []byte          `protobuf:"bytes,8,opt,name=body,proto3" json:"body,omitempty"`
+	Bindings []*FieldBinding `protobuf:"bytes,9,rep,name=bindings,proto3" json:"bindings,omitempty"`
+	// Key of an earlier operation whose document this receipt settles (its
+	// first allocated artefact). When set, the writer reads that document's
+	// outstanding_amount just before the create and lowers total_amount and
+	// allocated_artefacts[0].amount to it, and makes no call when nothing is
+	// outstanding: a credit note set against the invoice first, or a payment
+	// booked in Sage by hand, leaves less to pay than Magento's grand_total.
+	SettlesKey    string `protobuf:"bytes,10,opt,name=settles_key,json=settlesKey,proto3" json:"settles_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -451,6 +458,13 @@ func (x *SageOperation) GetBindings() []*FieldBinding {
 		return x.Bindings
 	}
 	return nil
+}
+
+func (x *SageOperation) GetSettlesKey() string {
+	if x != nil {
+		return x.SettlesKey
+	}
+	return ""
 }
 
 // SageWrite is the mapper's complete instruction for one sync run, published to
@@ -902,7 +916,7 @@ const file_ledger_v1_events_proto_rawDesc = "" +
 	"\vtraceparent\x18\v \x01(\tR\vtraceparent\"?\n" +
 	"\fFieldBinding\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x19\n" +
-	"\bfrom_key\x18\x02 \x01(\tR\afromKey\"\xb8\x02\n" +
+	"\bfrom_key\x18\x02 \x01(\tR\afromKey\"\xd9\x02\n" +
 	"\rSageOperation\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x123\n" +
 	"\bresource\x18\x02 \x01(\x0e2\x17.ledger.v1.SageResourceR\bresource\x12\x1b\n" +
@@ -912,7 +926,10 @@ const file_ledger_v1_events_proto_rawDesc = "" +
 	"\treference\x18\x06 \x01(\tR\treference\x12%\n" +
 	"\x0eidempotency_id\x18\a \x01(\tR\ridempotencyId\x12\x12\n" +
 	"\x04body\x18\b \x01(\fR\x04body\x123\n" +
-	"\bbindings\x18\t \x03(\v2\x17.ledger.v1.FieldBindingR\bbindings\"\xcd\x02\n" +
+	"\bbindings\x18\t \x03(\v2\x17.ledger.v1.FieldBindingR\bbindings\x12\x1f\n" +
+	"\vsettles_key\x18\n" +
+	" \x01(\tR\n" +
+	"settlesKey\"\xcd\x02\n" +
 	"\tSageWrite\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x1e\n" +
 	"\vsync_run_id\x18\x02 \x01(\tR\tsyncRunId\x12\x14\n" +
