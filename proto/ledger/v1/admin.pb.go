@@ -867,7 +867,10 @@ type Run struct {
 	// The W3C trace id (hex) of the webhook that started the run; empty for
 	// runs accepted before tracing. An operator's retry is a new trace linked
 	// to this one.
-	TraceId       string `protobuf:"bytes,15,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	TraceId string `protobuf:"bytes,15,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// What a succeeded run did in Sage: created | updated | unchanged (empty
+	// for other statuses and for runs finished before it was recorded).
+	Change        string `protobuf:"bytes,16,opt,name=change,proto3" json:"change,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1003,6 +1006,13 @@ func (x *Run) GetFinishedAt() *timestamppb.Timestamp {
 func (x *Run) GetTraceId() string {
 	if x != nil {
 		return x.TraceId
+	}
+	return ""
+}
+
+func (x *Run) GetChange() string {
+	if x != nil {
+		return x.Change
 	}
 	return ""
 }
@@ -2581,6 +2591,598 @@ func (x *ReplayDeadLettersResponse) GetMessage() string {
 	return ""
 }
 
+type ReconcileRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// Start of the window (Sage's updated_or_created_since); unset: the last
+	// pass's high-water mark, or 30 days back before the first pass.
+	Since         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconcileRequest) Reset() {
+	*x = ReconcileRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconcileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconcileRequest) ProtoMessage() {}
+
+func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconcileRequest.ProtoReflect.Descriptor instead.
+func (*ReconcileRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ReconcileRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ReconcileRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+// ReconcileFinding is one disagreement between Sage and Ledger's record or
+// Magento. Amounts are decimal strings in the document's currency.
+type ReconcileFinding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stable code: sage_document_voided, sage_document_deleted,
+	// sage_total_differs, sage_outstanding_differs,
+	// paid_in_magento_outstanding_in_sage.
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// sales_invoices | sales_credit_notes | contact_payments.
+	SageResource string `protobuf:"bytes,2,opt,name=sage_resource,json=sageResource,proto3" json:"sage_resource,omitempty"`
+	SageId       string `protobuf:"bytes,3,opt,name=sage_id,json=sageId,proto3" json:"sage_id,omitempty"`
+	// Ledger's link: entity_xref kind and Magento key.
+	XrefKind      string `protobuf:"bytes,4,opt,name=xref_kind,json=xrefKind,proto3" json:"xref_kind,omitempty"`
+	MagentoKey    string `protobuf:"bytes,5,opt,name=magento_key,json=magentoKey,proto3" json:"magento_key,omitempty"`
+	Currency      string `protobuf:"bytes,6,opt,name=currency,proto3" json:"currency,omitempty"`
+	SageAmount    string `protobuf:"bytes,7,opt,name=sage_amount,json=sageAmount,proto3" json:"sage_amount,omitempty"`
+	MagentoAmount string `protobuf:"bytes,8,opt,name=magento_amount,json=magentoAmount,proto3" json:"magento_amount,omitempty"`
+	// What is wrong and how to act on it.
+	Message     string                 `protobuf:"bytes,9,opt,name=message,proto3" json:"message,omitempty"`
+	FirstSeenAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=first_seen_at,json=firstSeenAt,proto3" json:"first_seen_at,omitempty"`
+	LastSeenAt  *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=last_seen_at,json=lastSeenAt,proto3" json:"last_seen_at,omitempty"`
+	// Set when a later pass saw the document agree again.
+	ResolvedAt    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconcileFinding) Reset() {
+	*x = ReconcileFinding{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconcileFinding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconcileFinding) ProtoMessage() {}
+
+func (x *ReconcileFinding) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconcileFinding.ProtoReflect.Descriptor instead.
+func (*ReconcileFinding) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ReconcileFinding) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *ReconcileFinding) GetSageResource() string {
+	if x != nil {
+		return x.SageResource
+	}
+	return ""
+}
+
+func (x *ReconcileFinding) GetSageId() string {
+	if x != nil {
+		return x.SageId
+	}
+	return ""
+}
+
+func (x *ReconcileFinding) GetXrefKind() string {
+	if x != nil {
+		return x.XrefKind
+	}
+	return ""
+}
+
+func (x *ReconcileFinding) GetMagentoKey() string {
+	if x != nil {
+		return x.MagentoKey
+	}
+	return ""
+}
+
+func (x *ReconcileFinding) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *ReconcileFinding) GetSageAmount() string {
+	if x != nil {
+		return x.SageAmount
+	}
+	return ""
+}
+
+func (x *ReconcileFinding) GetMagentoAmount() string {
+	if x != nil {
+		return x.MagentoAmount
+	}
+	return ""
+}
+
+func (x *ReconcileFinding) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ReconcileFinding) GetFirstSeenAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeenAt
+	}
+	return nil
+}
+
+func (x *ReconcileFinding) GetLastSeenAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeenAt
+	}
+	return nil
+}
+
+func (x *ReconcileFinding) GetResolvedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolvedAt
+	}
+	return nil
+}
+
+type ReconcileResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The window's start used.
+	Since *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=since,proto3" json:"since,omitempty"`
+	// The newest change Sage showed (the next pass starts there).
+	HighWater *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=high_water,json=highWater,proto3" json:"high_water,omitempty"`
+	// Documents Sage listed, per resource (deleted ones under
+	// "<resource>:deleted").
+	Listed map[string]int32 `protobuf:"bytes,3,rep,name=listed,proto3" json:"listed,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Documents Ledger created that were compared.
+	Examined int32 `protobuf:"varint,4,opt,name=examined,proto3" json:"examined,omitempty"`
+	// Everything this pass found (new and already known).
+	Findings []*ReconcileFinding `protobuf:"bytes,5,rep,name=findings,proto3" json:"findings,omitempty"`
+	// Calls made to Sage and to the shop.
+	SageCalls     int32 `protobuf:"varint,6,opt,name=sage_calls,json=sageCalls,proto3" json:"sage_calls,omitempty"`
+	MagentoCalls  int32 `protobuf:"varint,7,opt,name=magento_calls,json=magentoCalls,proto3" json:"magento_calls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconcileResponse) Reset() {
+	*x = ReconcileResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconcileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconcileResponse) ProtoMessage() {}
+
+func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconcileResponse.ProtoReflect.Descriptor instead.
+func (*ReconcileResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ReconcileResponse) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ReconcileResponse) GetHighWater() *timestamppb.Timestamp {
+	if x != nil {
+		return x.HighWater
+	}
+	return nil
+}
+
+func (x *ReconcileResponse) GetListed() map[string]int32 {
+	if x != nil {
+		return x.Listed
+	}
+	return nil
+}
+
+func (x *ReconcileResponse) GetExamined() int32 {
+	if x != nil {
+		return x.Examined
+	}
+	return 0
+}
+
+func (x *ReconcileResponse) GetFindings() []*ReconcileFinding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+func (x *ReconcileResponse) GetSageCalls() int32 {
+	if x != nil {
+		return x.SageCalls
+	}
+	return 0
+}
+
+func (x *ReconcileResponse) GetMagentoCalls() int32 {
+	if x != nil {
+		return x.MagentoCalls
+	}
+	return 0
+}
+
+type ListReconcileFindingsRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// Include findings a later pass saw resolved.
+	IncludeResolved bool `protobuf:"varint,2,opt,name=include_resolved,json=includeResolved,proto3" json:"include_resolved,omitempty"`
+	// 1–1000, default 100.
+	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReconcileFindingsRequest) Reset() {
+	*x = ListReconcileFindingsRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReconcileFindingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReconcileFindingsRequest) ProtoMessage() {}
+
+func (x *ListReconcileFindingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReconcileFindingsRequest.ProtoReflect.Descriptor instead.
+func (*ListReconcileFindingsRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ListReconcileFindingsRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ListReconcileFindingsRequest) GetIncludeResolved() bool {
+	if x != nil {
+		return x.IncludeResolved
+	}
+	return false
+}
+
+func (x *ListReconcileFindingsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListReconcileFindingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Findings      []*ReconcileFinding    `protobuf:"bytes,1,rep,name=findings,proto3" json:"findings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReconcileFindingsResponse) Reset() {
+	*x = ListReconcileFindingsResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReconcileFindingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReconcileFindingsResponse) ProtoMessage() {}
+
+func (x *ListReconcileFindingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReconcileFindingsResponse.ProtoReflect.Descriptor instead.
+func (*ListReconcileFindingsResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListReconcileFindingsResponse) GetFindings() []*ReconcileFinding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+type GetDailyTotalsRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// Invoice dates, YYYY-MM-DD, both inclusive; default the last 30 days.
+	From          string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To            string `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDailyTotalsRequest) Reset() {
+	*x = GetDailyTotalsRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDailyTotalsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDailyTotalsRequest) ProtoMessage() {}
+
+func (x *GetDailyTotalsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDailyTotalsRequest.ProtoReflect.Descriptor instead.
+func (*GetDailyTotalsRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *GetDailyTotalsRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *GetDailyTotalsRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *GetDailyTotalsRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+// DailyTotal is what was invoiced on one day in one currency.
+type DailyTotal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// YYYY-MM-DD.
+	Day             string `protobuf:"bytes,1,opt,name=day,proto3" json:"day,omitempty"`
+	Currency        string `protobuf:"bytes,2,opt,name=currency,proto3" json:"currency,omitempty"`
+	Invoices        int64  `protobuf:"varint,3,opt,name=invoices,proto3" json:"invoices,omitempty"`
+	MagentoInvoiced string `protobuf:"bytes,4,opt,name=magento_invoiced,json=magentoInvoiced,proto3" json:"magento_invoiced,omitempty"`
+	SageInvoiced    string `protobuf:"bytes,5,opt,name=sage_invoiced,json=sageInvoiced,proto3" json:"sage_invoiced,omitempty"`
+	// Sage minus Magento.
+	Difference    string `protobuf:"bytes,6,opt,name=difference,proto3" json:"difference,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DailyTotal) Reset() {
+	*x = DailyTotal{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DailyTotal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DailyTotal) ProtoMessage() {}
+
+func (x *DailyTotal) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DailyTotal.ProtoReflect.Descriptor instead.
+func (*DailyTotal) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *DailyTotal) GetDay() string {
+	if x != nil {
+		return x.Day
+	}
+	return ""
+}
+
+func (x *DailyTotal) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *DailyTotal) GetInvoices() int64 {
+	if x != nil {
+		return x.Invoices
+	}
+	return 0
+}
+
+func (x *DailyTotal) GetMagentoInvoiced() string {
+	if x != nil {
+		return x.MagentoInvoiced
+	}
+	return ""
+}
+
+func (x *DailyTotal) GetSageInvoiced() string {
+	if x != nil {
+		return x.SageInvoiced
+	}
+	return ""
+}
+
+func (x *DailyTotal) GetDifference() string {
+	if x != nil {
+		return x.Difference
+	}
+	return ""
+}
+
+type GetDailyTotalsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Totals        []*DailyTotal          `protobuf:"bytes,1,rep,name=totals,proto3" json:"totals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDailyTotalsResponse) Reset() {
+	*x = GetDailyTotalsResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDailyTotalsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDailyTotalsResponse) ProtoMessage() {}
+
+func (x *GetDailyTotalsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDailyTotalsResponse.ProtoReflect.Descriptor instead.
+func (*GetDailyTotalsResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *GetDailyTotalsResponse) GetTotals() []*DailyTotal {
+	if x != nil {
+		return x.Totals
+	}
+	return nil
+}
+
 var File_ledger_v1_admin_proto protoreflect.FileDescriptor
 
 const file_ledger_v1_admin_proto_rawDesc = "" +
@@ -2635,7 +3237,7 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\x15DisconnectSageRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\"C\n" +
 	"\x16DisconnectSageResponse\x12)\n" +
-	"\x06tenant\x18\x01 \x01(\v2\x11.ledger.v1.TenantR\x06tenant\"\x85\x04\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x11.ledger.v1.TenantR\x06tenant\"\x9d\x04\n" +
 	"\x03Run\x12\x1e\n" +
 	"\vsync_run_id\x18\x01 \x01(\tR\tsyncRunId\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
@@ -2659,7 +3261,8 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"created_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12;\n" +
 	"\vfinished_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12\x19\n" +
-	"\btrace_id\x18\x0f \x01(\tR\atraceId\"\\\n" +
+	"\btrace_id\x18\x0f \x01(\tR\atraceId\x12\x16\n" +
+	"\x06change\x18\x10 \x01(\tR\x06change\"\\\n" +
 	"\x0fListRunsRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x14\n" +
@@ -2779,7 +3382,63 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\breplayed\x18\x02 \x01(\x03R\breplayed\x12\x16\n" +
 	"\x06failed\x18\x03 \x01(\x03R\x06failed\x12\x12\n" +
 	"\x04done\x18\x04 \x01(\bR\x04done\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage2\xd3\v\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"a\n" +
+	"\x10ReconcileRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x120\n" +
+	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"\xdb\x03\n" +
+	"\x10ReconcileFinding\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12#\n" +
+	"\rsage_resource\x18\x02 \x01(\tR\fsageResource\x12\x17\n" +
+	"\asage_id\x18\x03 \x01(\tR\x06sageId\x12\x1b\n" +
+	"\txref_kind\x18\x04 \x01(\tR\bxrefKind\x12\x1f\n" +
+	"\vmagento_key\x18\x05 \x01(\tR\n" +
+	"magentoKey\x12\x1a\n" +
+	"\bcurrency\x18\x06 \x01(\tR\bcurrency\x12\x1f\n" +
+	"\vsage_amount\x18\a \x01(\tR\n" +
+	"sageAmount\x12%\n" +
+	"\x0emagento_amount\x18\b \x01(\tR\rmagentoAmount\x12\x18\n" +
+	"\amessage\x18\t \x01(\tR\amessage\x12>\n" +
+	"\rfirst_seen_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vfirstSeenAt\x12<\n" +
+	"\flast_seen_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastSeenAt\x12;\n" +
+	"\vresolved_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"resolvedAt\"\x96\x03\n" +
+	"\x11ReconcileResponse\x120\n" +
+	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x129\n" +
+	"\n" +
+	"high_water\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\thighWater\x12@\n" +
+	"\x06listed\x18\x03 \x03(\v2(.ledger.v1.ReconcileResponse.ListedEntryR\x06listed\x12\x1a\n" +
+	"\bexamined\x18\x04 \x01(\x05R\bexamined\x127\n" +
+	"\bfindings\x18\x05 \x03(\v2\x1b.ledger.v1.ReconcileFindingR\bfindings\x12\x1d\n" +
+	"\n" +
+	"sage_calls\x18\x06 \x01(\x05R\tsageCalls\x12#\n" +
+	"\rmagento_calls\x18\a \x01(\x05R\fmagentoCalls\x1a9\n" +
+	"\vListedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"|\n" +
+	"\x1cListReconcileFindingsRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12)\n" +
+	"\x10include_resolved\x18\x02 \x01(\bR\x0fincludeResolved\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"X\n" +
+	"\x1dListReconcileFindingsResponse\x127\n" +
+	"\bfindings\x18\x01 \x03(\v2\x1b.ledger.v1.ReconcileFindingR\bfindings\"X\n" +
+	"\x15GetDailyTotalsRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\"\xc6\x01\n" +
+	"\n" +
+	"DailyTotal\x12\x10\n" +
+	"\x03day\x18\x01 \x01(\tR\x03day\x12\x1a\n" +
+	"\bcurrency\x18\x02 \x01(\tR\bcurrency\x12\x1a\n" +
+	"\binvoices\x18\x03 \x01(\x03R\binvoices\x12)\n" +
+	"\x10magento_invoiced\x18\x04 \x01(\tR\x0fmagentoInvoiced\x12#\n" +
+	"\rsage_invoiced\x18\x05 \x01(\tR\fsageInvoiced\x12\x1e\n" +
+	"\n" +
+	"difference\x18\x06 \x01(\tR\n" +
+	"difference\"G\n" +
+	"\x16GetDailyTotalsResponse\x12-\n" +
+	"\x06totals\x18\x01 \x03(\v2\x15.ledger.v1.DailyTotalR\x06totals2\xde\r\n" +
 	"\fAdminService\x12O\n" +
 	"\fCreateTenant\x12\x1e.ledger.v1.CreateTenantRequest\x1a\x1f.ledger.v1.CreateTenantResponse\x12L\n" +
 	"\vListTenants\x12\x1d.ledger.v1.ListTenantsRequest\x1a\x1e.ledger.v1.ListTenantsResponse\x12F\n" +
@@ -2798,7 +3457,10 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\tSetPolicy\x12\x1b.ledger.v1.SetPolicyRequest\x1a\x1c.ledger.v1.SetPolicyResponse\x12g\n" +
 	"\x14RefreshReferenceData\x12&.ledger.v1.RefreshReferenceDataRequest\x1a'.ledger.v1.RefreshReferenceDataResponse\x12X\n" +
 	"\x0fListDeadLetters\x12!.ledger.v1.ListDeadLettersRequest\x1a\".ledger.v1.ListDeadLettersResponse\x12`\n" +
-	"\x11ReplayDeadLetters\x12#.ledger.v1.ReplayDeadLettersRequest\x1a$.ledger.v1.ReplayDeadLettersResponse0\x01B7Z5github.com/ledgersync/ledger/proto/ledger/v1;ledgerv1b\x06proto3"
+	"\x11ReplayDeadLetters\x12#.ledger.v1.ReplayDeadLettersRequest\x1a$.ledger.v1.ReplayDeadLettersResponse0\x01\x12F\n" +
+	"\tReconcile\x12\x1b.ledger.v1.ReconcileRequest\x1a\x1c.ledger.v1.ReconcileResponse\x12j\n" +
+	"\x15ListReconcileFindings\x12'.ledger.v1.ListReconcileFindingsRequest\x1a(.ledger.v1.ListReconcileFindingsResponse\x12U\n" +
+	"\x0eGetDailyTotals\x12 .ledger.v1.GetDailyTotalsRequest\x1a!.ledger.v1.GetDailyTotalsResponseB7Z5github.com/ledgersync/ledger/proto/ledger/v1;ledgerv1b\x06proto3"
 
 var (
 	file_ledger_v1_admin_proto_rawDescOnce sync.Once
@@ -2812,58 +3474,67 @@ func file_ledger_v1_admin_proto_rawDescGZIP() []byte {
 	return file_ledger_v1_admin_proto_rawDescData
 }
 
-var file_ledger_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_ledger_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_ledger_v1_admin_proto_goTypes = []any{
-	(*Tenant)(nil),                       // 0: ledger.v1.Tenant
-	(*RunCounts)(nil),                    // 1: ledger.v1.RunCounts
-	(*CreateTenantRequest)(nil),          // 2: ledger.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),         // 3: ledger.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),           // 4: ledger.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),          // 5: ledger.v1.ListTenantsResponse
-	(*GetTenantRequest)(nil),             // 6: ledger.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),            // 7: ledger.v1.GetTenantResponse
-	(*ConnectMagentoRequest)(nil),        // 8: ledger.v1.ConnectMagentoRequest
-	(*ConnectMagentoResponse)(nil),       // 9: ledger.v1.ConnectMagentoResponse
-	(*DisconnectMagentoRequest)(nil),     // 10: ledger.v1.DisconnectMagentoRequest
-	(*DisconnectMagentoResponse)(nil),    // 11: ledger.v1.DisconnectMagentoResponse
-	(*StartSageConnectRequest)(nil),      // 12: ledger.v1.StartSageConnectRequest
-	(*StartSageConnectResponse)(nil),     // 13: ledger.v1.StartSageConnectResponse
-	(*DisconnectSageRequest)(nil),        // 14: ledger.v1.DisconnectSageRequest
-	(*DisconnectSageResponse)(nil),       // 15: ledger.v1.DisconnectSageResponse
-	(*Run)(nil),                          // 16: ledger.v1.Run
-	(*ListRunsRequest)(nil),              // 17: ledger.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),             // 18: ledger.v1.ListRunsResponse
-	(*GetRunRequest)(nil),                // 19: ledger.v1.GetRunRequest
-	(*Attempt)(nil),                      // 20: ledger.v1.Attempt
-	(*GetRunResponse)(nil),               // 21: ledger.v1.GetRunResponse
-	(*RetryRunsRequest)(nil),             // 22: ledger.v1.RetryRunsRequest
-	(*RetriedRun)(nil),                   // 23: ledger.v1.RetriedRun
-	(*RetryRunsResponse)(nil),            // 24: ledger.v1.RetryRunsResponse
-	(*RecoverRunsRequest)(nil),           // 25: ledger.v1.RecoverRunsRequest
-	(*RecoverRunsResponse)(nil),          // 26: ledger.v1.RecoverRunsResponse
-	(*BackfillSyncStateRequest)(nil),     // 27: ledger.v1.BackfillSyncStateRequest
-	(*BackfillSyncStateResponse)(nil),    // 28: ledger.v1.BackfillSyncStateResponse
-	(*SetXrefRequest)(nil),               // 29: ledger.v1.SetXrefRequest
-	(*SetXrefResponse)(nil),              // 30: ledger.v1.SetXrefResponse
-	(*GetPolicyRequest)(nil),             // 31: ledger.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),            // 32: ledger.v1.GetPolicyResponse
-	(*SetPolicyRequest)(nil),             // 33: ledger.v1.SetPolicyRequest
-	(*SetPolicyResponse)(nil),            // 34: ledger.v1.SetPolicyResponse
-	(*RefreshReferenceDataRequest)(nil),  // 35: ledger.v1.RefreshReferenceDataRequest
-	(*RefreshReferenceDataResponse)(nil), // 36: ledger.v1.RefreshReferenceDataResponse
-	(*DeadLetterFilter)(nil),             // 37: ledger.v1.DeadLetterFilter
-	(*DeadLetterSummary)(nil),            // 38: ledger.v1.DeadLetterSummary
-	(*ListDeadLettersRequest)(nil),       // 39: ledger.v1.ListDeadLettersRequest
-	(*ListDeadLettersResponse)(nil),      // 40: ledger.v1.ListDeadLettersResponse
-	(*ReplayDeadLettersRequest)(nil),     // 41: ledger.v1.ReplayDeadLettersRequest
-	(*ReplayDeadLettersResponse)(nil),    // 42: ledger.v1.ReplayDeadLettersResponse
-	nil,                                  // 43: ledger.v1.RefreshReferenceDataResponse.CountsEntry
-	(*timestamppb.Timestamp)(nil),        // 44: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),          // 45: google.protobuf.Duration
-	(*DeadLetter)(nil),                   // 46: ledger.v1.DeadLetter
+	(*Tenant)(nil),                        // 0: ledger.v1.Tenant
+	(*RunCounts)(nil),                     // 1: ledger.v1.RunCounts
+	(*CreateTenantRequest)(nil),           // 2: ledger.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),          // 3: ledger.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),            // 4: ledger.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),           // 5: ledger.v1.ListTenantsResponse
+	(*GetTenantRequest)(nil),              // 6: ledger.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),             // 7: ledger.v1.GetTenantResponse
+	(*ConnectMagentoRequest)(nil),         // 8: ledger.v1.ConnectMagentoRequest
+	(*ConnectMagentoResponse)(nil),        // 9: ledger.v1.ConnectMagentoResponse
+	(*DisconnectMagentoRequest)(nil),      // 10: ledger.v1.DisconnectMagentoRequest
+	(*DisconnectMagentoResponse)(nil),     // 11: ledger.v1.DisconnectMagentoResponse
+	(*StartSageConnectRequest)(nil),       // 12: ledger.v1.StartSageConnectRequest
+	(*StartSageConnectResponse)(nil),      // 13: ledger.v1.StartSageConnectResponse
+	(*DisconnectSageRequest)(nil),         // 14: ledger.v1.DisconnectSageRequest
+	(*DisconnectSageResponse)(nil),        // 15: ledger.v1.DisconnectSageResponse
+	(*Run)(nil),                           // 16: ledger.v1.Run
+	(*ListRunsRequest)(nil),               // 17: ledger.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),              // 18: ledger.v1.ListRunsResponse
+	(*GetRunRequest)(nil),                 // 19: ledger.v1.GetRunRequest
+	(*Attempt)(nil),                       // 20: ledger.v1.Attempt
+	(*GetRunResponse)(nil),                // 21: ledger.v1.GetRunResponse
+	(*RetryRunsRequest)(nil),              // 22: ledger.v1.RetryRunsRequest
+	(*RetriedRun)(nil),                    // 23: ledger.v1.RetriedRun
+	(*RetryRunsResponse)(nil),             // 24: ledger.v1.RetryRunsResponse
+	(*RecoverRunsRequest)(nil),            // 25: ledger.v1.RecoverRunsRequest
+	(*RecoverRunsResponse)(nil),           // 26: ledger.v1.RecoverRunsResponse
+	(*BackfillSyncStateRequest)(nil),      // 27: ledger.v1.BackfillSyncStateRequest
+	(*BackfillSyncStateResponse)(nil),     // 28: ledger.v1.BackfillSyncStateResponse
+	(*SetXrefRequest)(nil),                // 29: ledger.v1.SetXrefRequest
+	(*SetXrefResponse)(nil),               // 30: ledger.v1.SetXrefResponse
+	(*GetPolicyRequest)(nil),              // 31: ledger.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),             // 32: ledger.v1.GetPolicyResponse
+	(*SetPolicyRequest)(nil),              // 33: ledger.v1.SetPolicyRequest
+	(*SetPolicyResponse)(nil),             // 34: ledger.v1.SetPolicyResponse
+	(*RefreshReferenceDataRequest)(nil),   // 35: ledger.v1.RefreshReferenceDataRequest
+	(*RefreshReferenceDataResponse)(nil),  // 36: ledger.v1.RefreshReferenceDataResponse
+	(*DeadLetterFilter)(nil),              // 37: ledger.v1.DeadLetterFilter
+	(*DeadLetterSummary)(nil),             // 38: ledger.v1.DeadLetterSummary
+	(*ListDeadLettersRequest)(nil),        // 39: ledger.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),       // 40: ledger.v1.ListDeadLettersResponse
+	(*ReplayDeadLettersRequest)(nil),      // 41: ledger.v1.ReplayDeadLettersRequest
+	(*ReplayDeadLettersResponse)(nil),     // 42: ledger.v1.ReplayDeadLettersResponse
+	(*ReconcileRequest)(nil),              // 43: ledger.v1.ReconcileRequest
+	(*ReconcileFinding)(nil),              // 44: ledger.v1.ReconcileFinding
+	(*ReconcileResponse)(nil),             // 45: ledger.v1.ReconcileResponse
+	(*ListReconcileFindingsRequest)(nil),  // 46: ledger.v1.ListReconcileFindingsRequest
+	(*ListReconcileFindingsResponse)(nil), // 47: ledger.v1.ListReconcileFindingsResponse
+	(*GetDailyTotalsRequest)(nil),         // 48: ledger.v1.GetDailyTotalsRequest
+	(*DailyTotal)(nil),                    // 49: ledger.v1.DailyTotal
+	(*GetDailyTotalsResponse)(nil),        // 50: ledger.v1.GetDailyTotalsResponse
+	nil,                                   // 51: ledger.v1.RefreshReferenceDataResponse.CountsEntry
+	nil,                                   // 52: ledger.v1.ReconcileResponse.ListedEntry
+	(*timestamppb.Timestamp)(nil),         // 53: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 54: google.protobuf.Duration
+	(*DeadLetter)(nil),                    // 55: ledger.v1.DeadLetter
 }
 var file_ledger_v1_admin_proto_depIdxs = []int32{
-	44, // 0: ledger.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
+	53, // 0: ledger.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: ledger.v1.CreateTenantResponse.tenant:type_name -> ledger.v1.Tenant
 	0,  // 2: ledger.v1.ListTenantsResponse.tenants:type_name -> ledger.v1.Tenant
 	0,  // 3: ledger.v1.GetTenantResponse.tenant:type_name -> ledger.v1.Tenant
@@ -2871,63 +3542,79 @@ var file_ledger_v1_admin_proto_depIdxs = []int32{
 	0,  // 5: ledger.v1.ConnectMagentoResponse.tenant:type_name -> ledger.v1.Tenant
 	0,  // 6: ledger.v1.DisconnectMagentoResponse.tenant:type_name -> ledger.v1.Tenant
 	0,  // 7: ledger.v1.DisconnectSageResponse.tenant:type_name -> ledger.v1.Tenant
-	44, // 8: ledger.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	44, // 9: ledger.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	53, // 8: ledger.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	53, // 9: ledger.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
 	16, // 10: ledger.v1.ListRunsResponse.runs:type_name -> ledger.v1.Run
 	16, // 11: ledger.v1.GetRunResponse.run:type_name -> ledger.v1.Run
 	20, // 12: ledger.v1.GetRunResponse.attempts:type_name -> ledger.v1.Attempt
 	23, // 13: ledger.v1.RetryRunsResponse.runs:type_name -> ledger.v1.RetriedRun
-	45, // 14: ledger.v1.RecoverRunsRequest.idle_for:type_name -> google.protobuf.Duration
+	54, // 14: ledger.v1.RecoverRunsRequest.idle_for:type_name -> google.protobuf.Duration
 	23, // 15: ledger.v1.RecoverRunsResponse.failed:type_name -> ledger.v1.RetriedRun
-	44, // 16: ledger.v1.BackfillSyncStateRequest.since:type_name -> google.protobuf.Timestamp
-	43, // 17: ledger.v1.RefreshReferenceDataResponse.counts:type_name -> ledger.v1.RefreshReferenceDataResponse.CountsEntry
-	44, // 18: ledger.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
-	44, // 19: ledger.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
-	46, // 20: ledger.v1.DeadLetterSummary.dead_letter:type_name -> ledger.v1.DeadLetter
+	53, // 16: ledger.v1.BackfillSyncStateRequest.since:type_name -> google.protobuf.Timestamp
+	51, // 17: ledger.v1.RefreshReferenceDataResponse.counts:type_name -> ledger.v1.RefreshReferenceDataResponse.CountsEntry
+	53, // 18: ledger.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
+	53, // 19: ledger.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
+	55, // 20: ledger.v1.DeadLetterSummary.dead_letter:type_name -> ledger.v1.DeadLetter
 	37, // 21: ledger.v1.ListDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
 	38, // 22: ledger.v1.ListDeadLettersResponse.dead_letters:type_name -> ledger.v1.DeadLetterSummary
 	37, // 23: ledger.v1.ReplayDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
-	2,  // 24: ledger.v1.AdminService.CreateTenant:input_type -> ledger.v1.CreateTenantRequest
-	4,  // 25: ledger.v1.AdminService.ListTenants:input_type -> ledger.v1.ListTenantsRequest
-	6,  // 26: ledger.v1.AdminService.GetTenant:input_type -> ledger.v1.GetTenantRequest
-	8,  // 27: ledger.v1.AdminService.ConnectMagento:input_type -> ledger.v1.ConnectMagentoRequest
-	10, // 28: ledger.v1.AdminService.DisconnectMagento:input_type -> ledger.v1.DisconnectMagentoRequest
-	12, // 29: ledger.v1.AdminService.StartSageConnect:input_type -> ledger.v1.StartSageConnectRequest
-	14, // 30: ledger.v1.AdminService.DisconnectSage:input_type -> ledger.v1.DisconnectSageRequest
-	17, // 31: ledger.v1.AdminService.ListRuns:input_type -> ledger.v1.ListRunsRequest
-	19, // 32: ledger.v1.AdminService.GetRun:input_type -> ledger.v1.GetRunRequest
-	22, // 33: ledger.v1.AdminService.RetryRuns:input_type -> ledger.v1.RetryRunsRequest
-	25, // 34: ledger.v1.AdminService.RecoverRuns:input_type -> ledger.v1.RecoverRunsRequest
-	27, // 35: ledger.v1.AdminService.BackfillSyncState:input_type -> ledger.v1.BackfillSyncStateRequest
-	29, // 36: ledger.v1.AdminService.SetXref:input_type -> ledger.v1.SetXrefRequest
-	31, // 37: ledger.v1.AdminService.GetPolicy:input_type -> ledger.v1.GetPolicyRequest
-	33, // 38: ledger.v1.AdminService.SetPolicy:input_type -> ledger.v1.SetPolicyRequest
-	35, // 39: ledger.v1.AdminService.RefreshReferenceData:input_type -> ledger.v1.RefreshReferenceDataRequest
-	39, // 40: ledger.v1.AdminService.ListDeadLetters:input_type -> ledger.v1.ListDeadLettersRequest
-	41, // 41: ledger.v1.AdminService.ReplayDeadLetters:input_type -> ledger.v1.ReplayDeadLettersRequest
-	3,  // 42: ledger.v1.AdminService.CreateTenant:output_type -> ledger.v1.CreateTenantResponse
-	5,  // 43: ledger.v1.AdminService.ListTenants:output_type -> ledger.v1.ListTenantsResponse
-	7,  // 44: ledger.v1.AdminService.GetTenant:output_type -> ledger.v1.GetTenantResponse
-	9,  // 45: ledger.v1.AdminService.ConnectMagento:output_type -> ledger.v1.ConnectMagentoResponse
-	11, // 46: ledger.v1.AdminService.DisconnectMagento:output_type -> ledger.v1.DisconnectMagentoResponse
-	13, // 47: ledger.v1.AdminService.StartSageConnect:output_type -> ledger.v1.StartSageConnectResponse
-	15, // 48: ledger.v1.AdminService.DisconnectSage:output_type -> ledger.v1.DisconnectSageResponse
-	18, // 49: ledger.v1.AdminService.ListRuns:output_type -> ledger.v1.ListRunsResponse
-	21, // 50: ledger.v1.AdminService.GetRun:output_type -> ledger.v1.GetRunResponse
-	24, // 51: ledger.v1.AdminService.RetryRuns:output_type -> ledger.v1.RetryRunsResponse
-	26, // 52: ledger.v1.AdminService.RecoverRuns:output_type -> ledger.v1.RecoverRunsResponse
-	28, // 53: ledger.v1.AdminService.BackfillSyncState:output_type -> ledger.v1.BackfillSyncStateResponse
-	30, // 54: ledger.v1.AdminService.SetXref:output_type -> ledger.v1.SetXrefResponse
-	32, // 55: ledger.v1.AdminService.GetPolicy:output_type -> ledger.v1.GetPolicyResponse
-	34, // 56: ledger.v1.AdminService.SetPolicy:output_type -> ledger.v1.SetPolicyResponse
-	36, // 57: ledger.v1.AdminService.RefreshReferenceData:output_type -> ledger.v1.RefreshReferenceDataResponse
-	40, // 58: ledger.v1.AdminService.ListDeadLetters:output_type -> ledger.v1.ListDeadLettersResponse
-	42, // 59: ledger.v1.AdminService.ReplayDeadLetters:output_type -> ledger.v1.ReplayDeadLettersResponse
-	42, // [42:60] is the sub-list for method output_type
-	24, // [24:42] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	53, // 24: ledger.v1.ReconcileRequest.since:type_name -> google.protobuf.Timestamp
+	53, // 25: ledger.v1.ReconcileFinding.first_seen_at:type_name -> google.protobuf.Timestamp
+	53, // 26: ledger.v1.ReconcileFinding.last_seen_at:type_name -> google.protobuf.Timestamp
+	53, // 27: ledger.v1.ReconcileFinding.resolved_at:type_name -> google.protobuf.Timestamp
+	53, // 28: ledger.v1.ReconcileResponse.since:type_name -> google.protobuf.Timestamp
+	53, // 29: ledger.v1.ReconcileResponse.high_water:type_name -> google.protobuf.Timestamp
+	52, // 30: ledger.v1.ReconcileResponse.listed:type_name -> ledger.v1.ReconcileResponse.ListedEntry
+	44, // 31: ledger.v1.ReconcileResponse.findings:type_name -> ledger.v1.ReconcileFinding
+	44, // 32: ledger.v1.ListReconcileFindingsResponse.findings:type_name -> ledger.v1.ReconcileFinding
+	49, // 33: ledger.v1.GetDailyTotalsResponse.totals:type_name -> ledger.v1.DailyTotal
+	2,  // 34: ledger.v1.AdminService.CreateTenant:input_type -> ledger.v1.CreateTenantRequest
+	4,  // 35: ledger.v1.AdminService.ListTenants:input_type -> ledger.v1.ListTenantsRequest
+	6,  // 36: ledger.v1.AdminService.GetTenant:input_type -> ledger.v1.GetTenantRequest
+	8,  // 37: ledger.v1.AdminService.ConnectMagento:input_type -> ledger.v1.ConnectMagentoRequest
+	10, // 38: ledger.v1.AdminService.DisconnectMagento:input_type -> ledger.v1.DisconnectMagentoRequest
+	12, // 39: ledger.v1.AdminService.StartSageConnect:input_type -> ledger.v1.StartSageConnectRequest
+	14, // 40: ledger.v1.AdminService.DisconnectSage:input_type -> ledger.v1.DisconnectSageRequest
+	17, // 41: ledger.v1.AdminService.ListRuns:input_type -> ledger.v1.ListRunsRequest
+	19, // 42: ledger.v1.AdminService.GetRun:input_type -> ledger.v1.GetRunRequest
+	22, // 43: ledger.v1.AdminService.RetryRuns:input_type -> ledger.v1.RetryRunsRequest
+	25, // 44: ledger.v1.AdminService.RecoverRuns:input_type -> ledger.v1.RecoverRunsRequest
+	27, // 45: ledger.v1.AdminService.BackfillSyncState:input_type -> ledger.v1.BackfillSyncStateRequest
+	29, // 46: ledger.v1.AdminService.SetXref:input_type -> ledger.v1.SetXrefRequest
+	31, // 47: ledger.v1.AdminService.GetPolicy:input_type -> ledger.v1.GetPolicyRequest
+	33, // 48: ledger.v1.AdminService.SetPolicy:input_type -> ledger.v1.SetPolicyRequest
+	35, // 49: ledger.v1.AdminService.RefreshReferenceData:input_type -> ledger.v1.RefreshReferenceDataRequest
+	39, // 50: ledger.v1.AdminService.ListDeadLetters:input_type -> ledger.v1.ListDeadLettersRequest
+	41, // 51: ledger.v1.AdminService.ReplayDeadLetters:input_type -> ledger.v1.ReplayDeadLettersRequest
+	43, // 52: ledger.v1.AdminService.Reconcile:input_type -> ledger.v1.ReconcileRequest
+	46, // 53: ledger.v1.AdminService.ListReconcileFindings:input_type -> ledger.v1.ListReconcileFindingsRequest
+	48, // 54: ledger.v1.AdminService.GetDailyTotals:input_type -> ledger.v1.GetDailyTotalsRequest
+	3,  // 55: ledger.v1.AdminService.CreateTenant:output_type -> ledger.v1.CreateTenantResponse
+	5,  // 56: ledger.v1.AdminService.ListTenants:output_type -> ledger.v1.ListTenantsResponse
+	7,  // 57: ledger.v1.AdminService.GetTenant:output_type -> ledger.v1.GetTenantResponse
+	9,  // 58: ledger.v1.AdminService.ConnectMagento:output_type -> ledger.v1.ConnectMagentoResponse
+	11, // 59: ledger.v1.AdminService.DisconnectMagento:output_type -> ledger.v1.DisconnectMagentoResponse
+	13, // 60: ledger.v1.AdminService.StartSageConnect:output_type -> ledger.v1.StartSageConnectResponse
+	15, // 61: ledger.v1.AdminService.DisconnectSage:output_type -> ledger.v1.DisconnectSageResponse
+	18, // 62: ledger.v1.AdminService.ListRuns:output_type -> ledger.v1.ListRunsResponse
+	21, // 63: ledger.v1.AdminService.GetRun:output_type -> ledger.v1.GetRunResponse
+	24, // 64: ledger.v1.AdminService.RetryRuns:output_type -> ledger.v1.RetryRunsResponse
+	26, // 65: ledger.v1.AdminService.RecoverRuns:output_type -> ledger.v1.RecoverRunsResponse
+	28, // 66: ledger.v1.AdminService.BackfillSyncState:output_type -> ledger.v1.BackfillSyncStateResponse
+	30, // 67: ledger.v1.AdminService.SetXref:output_type -> ledger.v1.SetXrefResponse
+	32, // 68: ledger.v1.AdminService.GetPolicy:output_type -> ledger.v1.GetPolicyResponse
+	34, // 69: ledger.v1.AdminService.SetPolicy:output_type -> ledger.v1.SetPolicyResponse
+	36, // 70: ledger.v1.AdminService.RefreshReferenceData:output_type -> ledger.v1.RefreshReferenceDataResponse
+	40, // 71: ledger.v1.AdminService.ListDeadLetters:output_type -> ledger.v1.ListDeadLettersResponse
+	42, // 72: ledger.v1.AdminService.ReplayDeadLetters:output_type -> ledger.v1.ReplayDeadLettersResponse
+	45, // 73: ledger.v1.AdminService.Reconcile:output_type -> ledger.v1.ReconcileResponse
+	47, // 74: ledger.v1.AdminService.ListReconcileFindings:output_type -> ledger.v1.ListReconcileFindingsResponse
+	50, // 75: ledger.v1.AdminService.GetDailyTotals:output_type -> ledger.v1.GetDailyTotalsResponse
+	55, // [55:76] is the sub-list for method output_type
+	34, // [34:55] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_ledger_v1_admin_proto_init() }
@@ -2942,7 +3629,7 @@ func file_ledger_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ledger_v1_admin_proto_rawDesc), len(file_ledger_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

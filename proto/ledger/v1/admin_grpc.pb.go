@@ -19,24 +19,27 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AdminService_CreateTenant_FullMethodName         = "/ledger.v1.AdminService/CreateTenant"
-	AdminService_ListTenants_FullMethodName          = "/ledger.v1.AdminService/ListTenants"
-	AdminService_GetTenant_FullMethodName            = "/ledger.v1.AdminService/GetTenant"
-	AdminService_ConnectMagento_FullMethodName       = "/ledger.v1.AdminService/ConnectMagento"
-	AdminService_DisconnectMagento_FullMethodName    = "/ledger.v1.AdminService/DisconnectMagento"
-	AdminService_StartSageConnect_FullMethodName     = "/ledger.v1.AdminService/StartSageConnect"
-	AdminService_DisconnectSage_FullMethodName       = "/ledger.v1.AdminService/DisconnectSage"
-	AdminService_ListRuns_FullMethodName             = "/ledger.v1.AdminService/ListRuns"
-	AdminService_GetRun_FullMethodName               = "/ledger.v1.AdminService/GetRun"
-	AdminService_RetryRuns_FullMethodName            = "/ledger.v1.AdminService/RetryRuns"
-	AdminService_RecoverRuns_FullMethodName          = "/ledger.v1.AdminService/RecoverRuns"
-	AdminService_BackfillSyncState_FullMethodName    = "/ledger.v1.AdminService/BackfillSyncState"
-	AdminService_SetXref_FullMethodName              = "/ledger.v1.AdminService/SetXref"
-	AdminService_GetPolicy_FullMethodName            = "/ledger.v1.AdminService/GetPolicy"
-	AdminService_SetPolicy_FullMethodName            = "/ledger.v1.AdminService/SetPolicy"
-	AdminService_RefreshReferenceData_FullMethodName = "/ledger.v1.AdminService/RefreshReferenceData"
-	AdminService_ListDeadLetters_FullMethodName      = "/ledger.v1.AdminService/ListDeadLetters"
-	AdminService_ReplayDeadLetters_FullMethodName    = "/ledger.v1.AdminService/ReplayDeadLetters"
+	AdminService_CreateTenant_FullMethodName          = "/ledger.v1.AdminService/CreateTenant"
+	AdminService_ListTenants_FullMethodName           = "/ledger.v1.AdminService/ListTenants"
+	AdminService_GetTenant_FullMethodName             = "/ledger.v1.AdminService/GetTenant"
+	AdminService_ConnectMagento_FullMethodName        = "/ledger.v1.AdminService/ConnectMagento"
+	AdminService_DisconnectMagento_FullMethodName     = "/ledger.v1.AdminService/DisconnectMagento"
+	AdminService_StartSageConnect_FullMethodName      = "/ledger.v1.AdminService/StartSageConnect"
+	AdminService_DisconnectSage_FullMethodName        = "/ledger.v1.AdminService/DisconnectSage"
+	AdminService_ListRuns_FullMethodName              = "/ledger.v1.AdminService/ListRuns"
+	AdminService_GetRun_FullMethodName                = "/ledger.v1.AdminService/GetRun"
+	AdminService_RetryRuns_FullMethodName             = "/ledger.v1.AdminService/RetryRuns"
+	AdminService_RecoverRuns_FullMethodName           = "/ledger.v1.AdminService/RecoverRuns"
+	AdminService_BackfillSyncState_FullMethodName     = "/ledger.v1.AdminService/BackfillSyncState"
+	AdminService_SetXref_FullMethodName               = "/ledger.v1.AdminService/SetXref"
+	AdminService_GetPolicy_FullMethodName             = "/ledger.v1.AdminService/GetPolicy"
+	AdminService_SetPolicy_FullMethodName             = "/ledger.v1.AdminService/SetPolicy"
+	AdminService_RefreshReferenceData_FullMethodName  = "/ledger.v1.AdminService/RefreshReferenceData"
+	AdminService_ListDeadLetters_FullMethodName       = "/ledger.v1.AdminService/ListDeadLetters"
+	AdminService_ReplayDeadLetters_FullMethodName     = "/ledger.v1.AdminService/ReplayDeadLetters"
+	AdminService_Reconcile_FullMethodName             = "/ledger.v1.AdminService/Reconcile"
+	AdminService_ListReconcileFindings_FullMethodName = "/ledger.v1.AdminService/ListReconcileFindings"
+	AdminService_GetDailyTotals_FullMethodName        = "/ledger.v1.AdminService/GetDailyTotals"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -94,6 +97,19 @@ type AdminServiceClient interface {
 	// subjects, streaming progress; each is removed only after its republish
 	// was acknowledged.
 	ReplayDeadLetters(ctx context.Context, in *ReplayDeadLettersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReplayDeadLettersResponse], error)
+	// Reconcile runs a reconciliation pass for the tenant now: the Sage sales
+	// invoices, credit notes and contact payments changed since `since` (default:
+	// the last pass's high-water mark) are compared with Ledger's record and
+	// Magento's canonical state. Findings are stored and returned; nothing is
+	// changed in Sage, Magento or Ledger's links.
+	Reconcile(ctx context.Context, in *ReconcileRequest, opts ...grpc.CallOption) (*ReconcileResponse, error)
+	// ListReconcileFindings lists a tenant's stored reconciliation findings,
+	// the most recently seen first.
+	ListReconcileFindings(ctx context.Context, in *ListReconcileFindingsRequest, opts ...grpc.CallOption) (*ListReconcileFindingsResponse, error)
+	// GetDailyTotals returns what was invoiced per day and currency: Magento's
+	// totals against Sage's for the invoices Ledger created, as the
+	// reconciliation passes last saw them.
+	GetDailyTotals(ctx context.Context, in *GetDailyTotalsRequest, opts ...grpc.CallOption) (*GetDailyTotalsResponse, error)
 }
 
 type adminServiceClient struct {
@@ -302,6 +318,36 @@ func (c *adminServiceClient) ReplayDeadLetters(ctx context.Context, in *ReplayDe
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AdminService_ReplayDeadLettersClient = grpc.ServerStreamingClient[ReplayDeadLettersResponse]
 
+func (c *adminServiceClient) Reconcile(ctx context.Context, in *ReconcileRequest, opts ...grpc.CallOption) (*ReconcileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReconcileResponse)
+	err := c.cc.Invoke(ctx, AdminService_Reconcile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListReconcileFindings(ctx context.Context, in *ListReconcileFindingsRequest, opts ...grpc.CallOption) (*ListReconcileFindingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListReconcileFindingsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListReconcileFindings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetDailyTotals(ctx context.Context, in *GetDailyTotalsRequest, opts ...grpc.CallOption) (*GetDailyTotalsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetDailyTotalsResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetDailyTotals_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -357,6 +403,19 @@ type AdminServiceServer interface {
 	// subjects, streaming progress; each is removed only after its republish
 	// was acknowledged.
 	ReplayDeadLetters(*ReplayDeadLettersRequest, grpc.ServerStreamingServer[ReplayDeadLettersResponse]) error
+	// Reconcile runs a reconciliation pass for the tenant now: the Sage sales
+	// invoices, credit notes and contact payments changed since `since` (default:
+	// the last pass's high-water mark) are compared with Ledger's record and
+	// Magento's canonical state. Findings are stored and returned; nothing is
+	// changed in Sage, Magento or Ledger's links.
+	Reconcile(context.Context, *ReconcileRequest) (*ReconcileResponse, error)
+	// ListReconcileFindings lists a tenant's stored reconciliation findings,
+	// the most recently seen first.
+	ListReconcileFindings(context.Context, *ListReconcileFindingsRequest) (*ListReconcileFindingsResponse, error)
+	// GetDailyTotals returns what was invoiced per day and currency: Magento's
+	// totals against Sage's for the invoices Ledger created, as the
+	// reconciliation passes last saw them.
+	GetDailyTotals(context.Context, *GetDailyTotalsRequest) (*GetDailyTotalsResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -420,6 +479,15 @@ func (UnimplementedAdminServiceServer) ListDeadLetters(context.Context, *ListDea
 }
 func (UnimplementedAdminServiceServer) ReplayDeadLetters(*ReplayDeadLettersRequest, grpc.ServerStreamingServer[ReplayDeadLettersResponse]) error {
 	return status.Error(codes.Unimplemented, "method ReplayDeadLetters not implemented")
+}
+func (UnimplementedAdminServiceServer) Reconcile(context.Context, *ReconcileRequest) (*ReconcileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reconcile not implemented")
+}
+func (UnimplementedAdminServiceServer) ListReconcileFindings(context.Context, *ListReconcileFindingsRequest) (*ListReconcileFindingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListReconcileFindings not implemented")
+}
+func (UnimplementedAdminServiceServer) GetDailyTotals(context.Context, *GetDailyTotalsRequest) (*GetDailyTotalsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDailyTotals not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -752,6 +820,60 @@ func _AdminService_ReplayDeadLetters_Handler(srv interface{}, stream grpc.Server
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AdminService_ReplayDeadLettersServer = grpc.ServerStreamingServer[ReplayDeadLettersResponse]
 
+func _AdminService_Reconcile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReconcileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).Reconcile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_Reconcile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).Reconcile(ctx, req.(*ReconcileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListReconcileFindings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListReconcileFindingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListReconcileFindings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListReconcileFindings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListReconcileFindings(ctx, req.(*ListReconcileFindingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetDailyTotals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDailyTotalsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetDailyTotals(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetDailyTotals_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetDailyTotals(ctx, req.(*GetDailyTotalsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -822,6 +944,18 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListDeadLetters",
 			Handler:    _AdminService_ListDeadLetters_Handler,
+		},
+		{
+			MethodName: "Reconcile",
+			Handler:    _AdminService_Reconcile_Handler,
+		},
+		{
+			MethodName: "ListReconcileFindings",
+			Handler:    _AdminService_ListReconcileFindings_Handler,
+		},
+		{
+			MethodName: "GetDailyTotals",
+			Handler:    _AdminService_GetDailyTotals_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
