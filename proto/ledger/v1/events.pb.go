@@ -91,6 +91,60 @@ func (SageResource) EnumDescriptor() ([]byte, []int) {
 	return file_ledger_v1_events_proto_rawDescGZIP(), []int{0}
 }
 
+// SageWriteMode says what an operation does when entity_xref already knows its
+// document. Either way a document that does not exist yet is created (POST).
+type SageWriteMode int32
+
+const (
+	// Create only: a known document is left as it is, with no call. Every
+	// write published before modes existed has this mode.
+	SageWriteMode_SAGE_WRITE_MODE_UNSPECIFIED SageWriteMode = 0
+	// Create, or update a known document: when the body differs from the one
+	// Ledger last wrote to it (entity_xref keeps a digest), a PUT sends the
+	// changed document, without the fields Sage does not change after creation;
+	// when it is the same, no call. For contacts, products and services.
+	SageWriteMode_SAGE_WRITE_MODE_CREATE_OR_UPDATE SageWriteMode = 1
+)
+
+// Enum value maps for SageWriteMode.
+var (
+	SageWriteMode_name = map[int32]string{
+		0: "SAGE_WRITE_MODE_UNSPECIFIED",
+		1: "SAGE_WRITE_MODE_CREATE_OR_UPDATE",
+	}
+	SageWriteMode_value = map[string]int32{
+		"SAGE_WRITE_MODE_UNSPECIFIED":      0,
+		"SAGE_WRITE_MODE_CREATE_OR_UPDATE": 1,
+	}
+)
+
+func (x SageWriteMode) Enum() *SageWriteMode {
+	p := new(SageWriteMode)
+	*p = x
+	return p
+}
+
+func (x SageWriteMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SageWriteMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_ledger_v1_events_proto_enumTypes[1].Descriptor()
+}
+
+func (SageWriteMode) Type() protoreflect.EnumType {
+	return &file_ledger_v1_events_proto_enumTypes[1]
+}
+
+func (x SageWriteMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SageWriteMode.Descriptor instead.
+func (SageWriteMode) EnumDescriptor() ([]byte, []int) {
+	return file_ledger_v1_events_proto_rawDescGZIP(), []int{1}
+}
+
 // SyncStatus is a run's terminal outcome as mirrored to Magento.
 type SyncStatus int32
 
@@ -128,11 +182,11 @@ func (x SyncStatus) String() string {
 }
 
 func (SyncStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_ledger_v1_events_proto_enumTypes[1].Descriptor()
+	return file_ledger_v1_events_proto_enumTypes[2].Descriptor()
 }
 
 func (SyncStatus) Type() protoreflect.EnumType {
-	return &file_ledger_v1_events_proto_enumTypes[1]
+	return &file_ledger_v1_events_proto_enumTypes[2]
 }
 
 func (x SyncStatus) Number() protoreflect.EnumNumber {
@@ -141,7 +195,7 @@ func (x SyncStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SyncStatus.Descriptor instead.
 func (SyncStatus) EnumDescriptor() ([]byte, []int) {
-	return file_ledger_v1_events_proto_rawDescGZIP(), []int{1}
+	return file_ledger_v1_events_proto_rawDescGZIP(), []int{2}
 }
 
 // OutboxEvent is one webhook accepted by ingest, published to
@@ -335,7 +389,8 @@ func (x *FieldBinding) GetFromKey() string {
 	return ""
 }
 
-// SageOperation is one idempotent "ensure this Sage document exists" step.
+// SageOperation is one idempotent step: "ensure this Sage document exists",
+// and in mode CREATE_OR_UPDATE "and says what body says".
 type SageOperation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Name of the step within its write, e.g. "contact" or "invoice".
@@ -362,7 +417,9 @@ type SageOperation struct {
 	// allocated_artefacts[0].amount to it, and makes no call when nothing is
 	// outstanding: a credit note set against the invoice first, or a payment
 	// booked in Sage by hand, leaves less to pay than Magento's grand_total.
-	SettlesKey    string `protobuf:"bytes,10,opt,name=settles_key,json=settlesKey,proto3" json:"settles_key,omitempty"`
+	SettlesKey string `protobuf:"bytes,10,opt,name=settles_key,json=settlesKey,proto3" json:"settles_key,omitempty"`
+	// What to do when the document is already known (UNSPECIFIED: nothing).
+	Mode          SageWriteMode `protobuf:"varint,11,opt,name=mode,proto3,enum=ledger.v1.SageWriteMode" json:"mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -467,9 +524,17 @@ func (x *SageOperation) GetSettlesKey() string {
 	return ""
 }
 
+func (x *SageOperation) GetMode() SageWriteMode {
+	if x != nil {
+		return x.Mode
+	}
+	return SageWriteMode_SAGE_WRITE_MODE_UNSPECIFIED
+}
+
 // SageWrite is the mapper's complete instruction for one sync run, published to
-// ledger.sage.<tenant>.<entity_type>. Operations run in order; each is skipped
-// when entity_xref already knows its document.
+// ledger.sage.<tenant>.<entity_type>. Operations run in order; one whose
+// document entity_xref already knows makes no call, unless its mode is
+// CREATE_OR_UPDATE and its body changed since Ledger last wrote it.
 type SageWrite struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	TenantId  string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
@@ -603,8 +668,13 @@ type SyncResult struct {
 	ErrorClass string `protobuf:"bytes,11,opt,name=error_class,json=errorClass,proto3" json:"error_class,omitempty"`
 	Message    string `protobuf:"bytes,12,opt,name=message,proto3" json:"message,omitempty"`
 	// When the run finished; the newest result for an entity wins.
-	FinishedAt    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
-	Traceparent   string                 `protobuf:"bytes,14,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	FinishedAt  *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	Traceparent string                 `protobuf:"bytes,14,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	// What a synced run did in Sage: "created" (at least one document was
+	// created), "updated" (none created, at least one changed with PUT) or
+	// "unchanged" (no call: Sage already held what Ledger would send). Empty
+	// for skipped and failed runs, and for runs finished before it existed.
+	Change        string `protobuf:"bytes,15,opt,name=change,proto3" json:"change,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -733,6 +803,13 @@ func (x *SyncResult) GetFinishedAt() *timestamppb.Timestamp {
 func (x *SyncResult) GetTraceparent() string {
 	if x != nil {
 		return x.Traceparent
+	}
+	return ""
+}
+
+func (x *SyncResult) GetChange() string {
+	if x != nil {
+		return x.Change
 	}
 	return ""
 }
@@ -916,7 +993,7 @@ const file_ledger_v1_events_proto_rawDesc = "" +
 	"\vtraceparent\x18\v \x01(\tR\vtraceparent\"?\n" +
 	"\fFieldBinding\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x19\n" +
-	"\bfrom_key\x18\x02 \x01(\tR\afromKey\"\xd9\x02\n" +
+	"\bfrom_key\x18\x02 \x01(\tR\afromKey\"\x87\x03\n" +
 	"\rSageOperation\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x123\n" +
 	"\bresource\x18\x02 \x01(\x0e2\x17.ledger.v1.SageResourceR\bresource\x12\x1b\n" +
@@ -929,7 +1006,8 @@ const file_ledger_v1_events_proto_rawDesc = "" +
 	"\bbindings\x18\t \x03(\v2\x17.ledger.v1.FieldBindingR\bbindings\x12\x1f\n" +
 	"\vsettles_key\x18\n" +
 	" \x01(\tR\n" +
-	"settlesKey\"\xcd\x02\n" +
+	"settlesKey\x12,\n" +
+	"\x04mode\x18\v \x01(\x0e2\x18.ledger.v1.SageWriteModeR\x04mode\"\xcd\x02\n" +
 	"\tSageWrite\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x1e\n" +
 	"\vsync_run_id\x18\x02 \x01(\tR\tsyncRunId\x12\x14\n" +
@@ -943,7 +1021,7 @@ const file_ledger_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"result_key\x18\a \x01(\tR\tresultKey\x12%\n" +
 	"\x0eapplied_quirks\x18\b \x03(\tR\rappliedQuirks\x12 \n" +
-	"\vtraceparent\x18\t \x01(\tR\vtraceparent\"\x92\x04\n" +
+	"\vtraceparent\x18\t \x01(\tR\vtraceparent\"\xaa\x04\n" +
 	"\n" +
 	"SyncResult\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x1e\n" +
@@ -965,7 +1043,8 @@ const file_ledger_v1_events_proto_rawDesc = "" +
 	"\amessage\x18\f \x01(\tR\amessage\x12;\n" +
 	"\vfinished_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12 \n" +
-	"\vtraceparent\x18\x0e \x01(\tR\vtraceparent\"\x84\x04\n" +
+	"\vtraceparent\x18\x0e \x01(\tR\vtraceparent\x12\x16\n" +
+	"\x06change\x18\x0f \x01(\tR\x06change\"\x84\x04\n" +
 	"\n" +
 	"DeadLetter\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x1b\n" +
@@ -994,7 +1073,10 @@ const file_ledger_v1_events_proto_rawDesc = "" +
 	"\x1dSAGE_RESOURCE_CONTACT_PAYMENT\x10\x04\x12$\n" +
 	" SAGE_RESOURCE_CONTACT_ALLOCATION\x10\x05\x12\x19\n" +
 	"\x15SAGE_RESOURCE_PRODUCT\x10\x06\x12\x19\n" +
-	"\x15SAGE_RESOURCE_SERVICE\x10\a*r\n" +
+	"\x15SAGE_RESOURCE_SERVICE\x10\a*V\n" +
+	"\rSageWriteMode\x12\x1f\n" +
+	"\x1bSAGE_WRITE_MODE_UNSPECIFIED\x10\x00\x12$\n" +
+	" SAGE_WRITE_MODE_CREATE_OR_UPDATE\x10\x01*r\n" +
 	"\n" +
 	"SyncStatus\x12\x1b\n" +
 	"\x17SYNC_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -1014,33 +1096,35 @@ func file_ledger_v1_events_proto_rawDescGZIP() []byte {
 	return file_ledger_v1_events_proto_rawDescData
 }
 
-var file_ledger_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_ledger_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_ledger_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_ledger_v1_events_proto_goTypes = []any{
 	(SageResource)(0),             // 0: ledger.v1.SageResource
-	(SyncStatus)(0),               // 1: ledger.v1.SyncStatus
-	(*OutboxEvent)(nil),           // 2: ledger.v1.OutboxEvent
-	(*FieldBinding)(nil),          // 3: ledger.v1.FieldBinding
-	(*SageOperation)(nil),         // 4: ledger.v1.SageOperation
-	(*SageWrite)(nil),             // 5: ledger.v1.SageWrite
-	(*SyncResult)(nil),            // 6: ledger.v1.SyncResult
-	(*DeadLetter)(nil),            // 7: ledger.v1.DeadLetter
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(SageWriteMode)(0),            // 1: ledger.v1.SageWriteMode
+	(SyncStatus)(0),               // 2: ledger.v1.SyncStatus
+	(*OutboxEvent)(nil),           // 3: ledger.v1.OutboxEvent
+	(*FieldBinding)(nil),          // 4: ledger.v1.FieldBinding
+	(*SageOperation)(nil),         // 5: ledger.v1.SageOperation
+	(*SageWrite)(nil),             // 6: ledger.v1.SageWrite
+	(*SyncResult)(nil),            // 7: ledger.v1.SyncResult
+	(*DeadLetter)(nil),            // 8: ledger.v1.DeadLetter
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_ledger_v1_events_proto_depIdxs = []int32{
-	8, // 0: ledger.v1.OutboxEvent.received_at:type_name -> google.protobuf.Timestamp
+	9, // 0: ledger.v1.OutboxEvent.received_at:type_name -> google.protobuf.Timestamp
 	0, // 1: ledger.v1.SageOperation.resource:type_name -> ledger.v1.SageResource
-	3, // 2: ledger.v1.SageOperation.bindings:type_name -> ledger.v1.FieldBinding
-	4, // 3: ledger.v1.SageWrite.operations:type_name -> ledger.v1.SageOperation
-	1, // 4: ledger.v1.SyncResult.status:type_name -> ledger.v1.SyncStatus
-	8, // 5: ledger.v1.SyncResult.finished_at:type_name -> google.protobuf.Timestamp
-	8, // 6: ledger.v1.DeadLetter.first_failure_at:type_name -> google.protobuf.Timestamp
-	8, // 7: ledger.v1.DeadLetter.last_failure_at:type_name -> google.protobuf.Timestamp
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	4, // 2: ledger.v1.SageOperation.bindings:type_name -> ledger.v1.FieldBinding
+	1, // 3: ledger.v1.SageOperation.mode:type_name -> ledger.v1.SageWriteMode
+	5, // 4: ledger.v1.SageWrite.operations:type_name -> ledger.v1.SageOperation
+	2, // 5: ledger.v1.SyncResult.status:type_name -> ledger.v1.SyncStatus
+	9, // 6: ledger.v1.SyncResult.finished_at:type_name -> google.protobuf.Timestamp
+	9, // 7: ledger.v1.DeadLetter.first_failure_at:type_name -> google.protobuf.Timestamp
+	9, // 8: ledger.v1.DeadLetter.last_failure_at:type_name -> google.protobuf.Timestamp
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_ledger_v1_events_proto_init() }
@@ -1053,7 +1137,7 @@ func file_ledger_v1_events_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ledger_v1_events_proto_rawDesc), len(file_ledger_v1_events_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
