@@ -17,11 +17,13 @@ import (
 )
 
 // Limits of Sage fields the mapper fills, from Sage's v3.1 schema: a contact's
-// name, a sales invoice's reference and a contact payment's reference.
+// name, its contact person's name and telephone, a sales invoice's reference
+// and a contact payment's reference.
 const (
-	MaxContactName      = 100
-	MaxInvoiceReference = 25
-	MaxPaymentReference = 25
+	MaxContactName        = 100
+	MaxContactPersonField = 50
+	MaxInvoiceReference   = 25
+	MaxPaymentReference   = 25
 )
 
 // Operation keys of the writes the mapper emits (SageOperation.key), and the

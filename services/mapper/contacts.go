@@ -150,10 +150,12 @@ func (m *mapping) contactOperation(key string, c magento.Contact, ch contactChoi
 		if phone == "" && billing != nil {
 			phone = billing.Telephone
 		}
-		email := strings.TrimSpace(c.Email)
+		// The e-mail lives on the contact person only: Sage's postContacts has
+		// no top-level email (its Contact.email is read-only).
 		body = SageContact{
-			Name: name, ContactTypeIDs: []string{"CUSTOMER"}, Reference: ch.reference, CurrencyID: currency, Email: email,
-			MainContactPerson: &SageContactPerson{Name: name, Email: email, Telephone: strings.TrimSpace(phone), IsMainContact: true},
+			Name: name, ContactTypeIDs: []string{"CUSTOMER"}, Reference: ch.reference, CurrencyID: currency,
+			MainContactPerson: &SageContactPerson{Name: contactPersonName(c, name), Email: strings.TrimSpace(c.Email),
+				Telephone: quirks.CleanText(phone, MaxContactPersonField), IsMainContact: true},
 		}
 		main, delivery := quirks.Addresses(billing, shipping)
 		body.MainAddress, body.DeliveryAddress = sageAddress(main), sageAddress(delivery)
@@ -185,6 +187,16 @@ func (m *mapping) contactName(c magento.Contact) string {
 		}
 	}
 	return ""
+}
+
+// contactPersonName is the main contact person's name: the person (first and
+// last name) even when the contact is named after the company, else the
+// contact's own name; cleaned and cut to Sage's 50.
+func contactPersonName(c magento.Contact, contactName string) string {
+	if v := quirks.CleanText(c.FirstName+" "+c.LastName, MaxContactPersonField); v != "" {
+		return v
+	}
+	return quirks.CleanText(contactName, MaxContactPersonField)
 }
 
 // storeTrouble wraps a Directory failure as a retryable store error.

@@ -33,7 +33,6 @@ type SageContact struct {
 	ContactTypeIDs    []string           `json:"contact_type_ids"`
 	Reference         string             `json:"reference"`
 	CurrencyID        string             `json:"currency_id"`
-	Email             string             `json:"email,omitempty"`
 	MainAddress       *SageAddress       `json:"main_address,omitempty"`
 	DeliveryAddress   *SageAddress       `json:"delivery_address,omitempty"`
 	MainContactPerson *SageContactPerson `json:"main_contact_person,omitempty"`
