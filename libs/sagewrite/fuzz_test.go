@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ledgersync/ledger/libs/money"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
@@ -25,6 +26,11 @@ func (c *creator) Existing(context.Context, *ledgerv1.SageOperation) (string, bo
 func (c *creator) Create(_ context.Context, op *ledgerv1.SageOperation, req Request) (string, error) {
 	c.reqs = append(c.reqs, req)
 	return "id-" + op.GetKey(), nil
+}
+
+// Outstanding: every document has more outstanding than any receipt pays.
+func (c *creator) Outstanding(context.Context, Resource, string) (money.Amount, error) {
+	return money.MustParse("1000000000000"), nil
 }
 
 // FuzzRun decodes arbitrary bytes as the SageWrite a writer reads from the

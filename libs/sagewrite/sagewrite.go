@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ledgersync/ledger/libs/money"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
@@ -180,6 +181,9 @@ type Executor interface {
 	Existing(ctx context.Context, op *ledgerv1.SageOperation) (id string, ok bool, err error)
 	// Create makes op's document in Sage from req and returns its id.
 	Create(ctx context.Context, op *ledgerv1.SageOperation, req Request) (id string, err error)
+	// Outstanding returns what the document id of res has outstanding now
+	// (its outstanding_amount), for a receipt that settles it.
+	Outstanding(ctx context.Context, res Resource, id string) (money.Amount, error)
 }
 
 // OpError is the failure of one operation of a write.
@@ -199,21 +203,29 @@ func (e *OpError) Unwrap() error { return e.Err }
 // see the ids of every operation before it. It returns the Sage id of each
 // operation that got one, by key, and stops at the first failure, which is an
 // *OpError (its cause an *InvalidError when the write itself is at fault).
+//
+// A receipt that settles an earlier operation's document (settles_key) pays
+// at most what that document has outstanding when the receipt is created;
+// with nothing outstanding it is not created and has no id.
 func Run(ctx context.Context, w *ledgerv1.SageWrite, ex Executor) (map[string]string, error) {
 	ids := map[string]string{}
+	done := map[string]*ledgerv1.SageOperation{}
 	for _, op := range w.GetOperations() {
-		id, err := step(ctx, op, ids, ex)
+		id, err := step(ctx, op, ids, done, ex)
 		if err != nil {
 			return ids, &OpError{Op: op, Err: err}
 		}
-		ids[op.GetKey()] = id
+		done[op.GetKey()] = op
+		if id != "" {
+			ids[op.GetKey()] = id
+		}
 	}
 	return ids, nil
 }
 
 // step runs one operation: an unknown resource is refused before anything is
-// looked up.
-func step(ctx context.Context, op *ledgerv1.SageOperation, ids map[string]string, ex Executor) (string, error) {
+// looked up. done holds the earlier operations by key.
+func step(ctx context.Context, op *ledgerv1.SageOperation, ids map[string]string, done map[string]*ledgerv1.SageOperation, ex Executor) (string, error) {
 	if _, err := resourceOf(op); err != nil {
 		return "", err
 	}
@@ -224,5 +236,67 @@ func step(ctx context.Context, op *ledgerv1.SageOperation, ids map[string]string
 	if err != nil {
 		return "", err
 	}
+	if key := op.GetSettlesKey(); key != "" {
+		settled, ok := done[key]
+		if !ok || ids[key] == "" {
+			return "", invalid(op.GetKey(), "operation %q settles %q, which is not an earlier operation of the write with a document", op.GetKey(), key)
+		}
+		res, err := resourceOf(settled)
+		if err != nil {
+			return "", err
+		}
+		due, err := ex.Outstanding(ctx, res, ids[key])
+		if err != nil {
+			return "", err
+		}
+		if due.Sign() <= 0 {
+			return "", nil // settled already: nothing to receive
+		}
+		if err := req.capTo(due); err != nil {
+			return "", err
+		}
+	}
 	return ex.Create(ctx, op, req)
+}
+
+// capTo lowers the receipt's total_amount and its first allocation to due
+// when they are above it.
+func (r Request) capTo(due money.Amount) error {
+	// Sage takes amounts as JSON numbers or strings; the lowered one keeps
+	// the form it was sent in.
+	lower := func(obj map[string]any, field, at string) error {
+		var text string
+		switch v := obj[field].(type) {
+		case json.Number:
+			text = v.String()
+		case string:
+			text = v
+		default:
+			return invalid(r.Key, "operation %q settles a document but %s is not an amount", r.Key, at)
+		}
+		a, err := money.Parse(text)
+		if err != nil {
+			return invalid(r.Key, "operation %q: %s %q: %v", r.Key, at, text, err)
+		}
+		if a.Cmp(due) <= 0 {
+			return nil
+		}
+		if _, isString := obj[field].(string); isString {
+			obj[field] = due.Cents().String()
+		} else {
+			obj[field] = json.Number(due.Cents().String())
+		}
+		return nil
+	}
+	if err := lower(r.Fields, "total_amount", "total_amount"); err != nil {
+		return err
+	}
+	var first map[string]any
+	if arts, _ := r.Fields["allocated_artefacts"].([]any); len(arts) > 0 {
+		first, _ = arts[0].(map[string]any)
+	}
+	if first == nil {
+		return invalid(r.Key, "operation %q settles a document but has no allocated_artefacts[0] object", r.Key)
+	}
+	return lower(first, "amount", "allocated_artefacts.0.amount")
 }

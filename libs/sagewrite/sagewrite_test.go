@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/ledgersync/ledger/libs/money"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
@@ -157,10 +160,19 @@ func decode(t *testing.T, body string) map[string]any {
 
 // fakeExecutor records what Run asks of it.
 type fakeExecutor struct {
-	known   map[string]string // Existing answers by key
-	fail    map[string]error  // Create fails for these keys
-	calls   []string
-	created map[string]string // body sent, by key
+	known       map[string]string       // Existing answers by key
+	fail        map[string]error        // Create fails for these keys
+	outstanding map[string]money.Amount // Outstanding answers by id (absent: 1,000,000)
+	calls       []string
+	created     map[string]string // body sent, by key
+}
+
+func (f *fakeExecutor) Outstanding(_ context.Context, res Resource, id string) (money.Amount, error) {
+	f.calls = append(f.calls, "outstanding "+res.Collection+" "+id)
+	if a, ok := f.outstanding[id]; ok {
+		return a, nil
+	}
+	return money.MustParse("1000000"), nil
 }
 
 func (f *fakeExecutor) Existing(_ context.Context, op *ledgerv1.SageOperation) (string, bool, error) {
@@ -283,4 +295,49 @@ func ExamplePlan() {
 	// Output:
 	// POST /contact_payments as contact_payment
 	// {"allocated_artefacts":[{"amount":12.10,"artefact_id":"si-42"}],"contact_id":"c-81","idempotency_id":"7f3a","total_amount":12.10}
+}
+
+// TestSettlesCapsToOutstanding: a receipt that settles the invoice pays what
+// the invoice has outstanding when it is created, at most its own amount, and
+// is not created when nothing is outstanding.
+func TestSettlesCapsToOutstanding(t *testing.T) {
+	t.Parallel()
+	settling := func() *ledgerv1.SageWrite {
+		w := paymentWrite()
+		pay := w.Operations[2]
+		pay.Body = []byte(`{"total_amount":39.18,"allocated_artefacts":[{"amount":"39.18"}]}`)
+		pay.SettlesKey = "invoice"
+		return w
+	}
+	for _, c := range []struct {
+		due, want string // want "" = no create
+	}{
+		{"100.00", `{"allocated_artefacts":[{"amount":"39.18","artefact_id":"S-invoice"}],"contact_id":"C-known","total_amount":39.18}`},
+		{"21.18", `{"allocated_artefacts":[{"amount":"21.18","artefact_id":"S-invoice"}],"contact_id":"C-known","total_amount":21.18}`},
+		{"0.00", ""},
+	} {
+		f := &fakeExecutor{known: map[string]string{"contact": "C-known"}, created: map[string]string{},
+			outstanding: map[string]money.Amount{"S-invoice": money.MustParse(c.due)}}
+		ids, err := Run(t.Context(), settling(), f)
+		if err != nil {
+			t.Fatalf("due %s: %v", c.due, err)
+		}
+		if got := f.created["payment"]; got != c.want {
+			t.Errorf("due %s: sent %s, want %s", c.due, got, c.want)
+		}
+		if _, has := ids["payment"]; has != (c.want != "") {
+			t.Errorf("due %s: ids %v", c.due, ids)
+		}
+		if !slices.Contains(f.calls, "outstanding sales_invoices S-invoice") {
+			t.Errorf("due %s: calls %v: the invoice's outstanding amount was not read", c.due, f.calls)
+		}
+	}
+
+	w := settling()
+	w.Operations[2].SettlesKey = "refund"
+	_, err := Run(t.Context(), w, &fakeExecutor{created: map[string]string{}})
+	var inv *InvalidError
+	if !errors.As(err, &inv) || !strings.Contains(err.Error(), `settles "refund"`) {
+		t.Fatalf("settling an unknown operation: got %v, want an *InvalidError naming it", err)
+	}
 }

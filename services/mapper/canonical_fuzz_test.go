@@ -335,6 +335,11 @@ func (fuzzExecutor) Create(_ context.Context, op *ledgerv1.SageOperation, req sa
 	return "id-" + op.GetKey(), nil
 }
 
+// Outstanding: every document has more outstanding than any receipt pays.
+func (fuzzExecutor) Outstanding(context.Context, sagewrite.Resource, string) (money.Amount, error) {
+	return money.MustParse("1000000000000"), nil
+}
+
 // operationBody decodes the body of the operation with key into out; nil when
 // the write has no such operation.
 func operationBody(t *testing.T, w *ledgerv1.SageWrite, key string, out any) []byte {

@@ -124,6 +124,7 @@ func (m *mapping) addUnitemisedCredit(inv Invoice, currency, date, ref string, s
 	if err != nil {
 		return err
 	}
+	op.SettlesKey = KeyInvoice
 	m.add(op)
 	return nil
 }
@@ -197,6 +198,10 @@ func (m *mapping) ensurePayment(ctx context.Context, inv Invoice, pay Payment) e
 	if err != nil {
 		return err
 	}
+	// Magento's amount is the invoice's grand_total, but a credit note set
+	// against the open invoice first leaves less to pay: the writer pays
+	// what the invoice has outstanding.
+	op.SettlesKey = KeyInvoice
 	m.add(op)
 	return nil
 }

@@ -213,6 +213,11 @@ func (e simExecutor) Create(_ context.Context, op *ledgerv1.SageOperation, req s
 	return doc.ID, nil
 }
 
+// Outstanding GETs the document's outstanding_amount from the simulator.
+func (e simExecutor) Outstanding(_ context.Context, res sagewrite.Resource, id string) (money.Amount, error) {
+	return e.s.doc(res.Collection, id).OutstandingAmount, nil
+}
+
 // sageDoc is the part of a Sage sales document or payment the tests check.
 type sageDoc struct {
 	ID                      string       `json:"id"`

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ledgersync/ledger/libs/money"
 	"github.com/ledgersync/ledger/libs/sage"
 	"github.com/ledgersync/ledger/libs/sage/budget"
 	"github.com/ledgersync/ledger/libs/sagewrite"
@@ -120,36 +121,57 @@ type executor struct {
 	unresolved map[string]bool
 }
 
-// Existing returns the id entity_xref holds for op's document, if any.
+// Existing returns the id entity_xref holds for op's document, if any, or,
+// after an ambiguous create of its collection in an earlier delivery, the
+// document found by its reference (recorded).
 func (ex *executor) Existing(ctx context.Context, op *ledgerv1.SageOperation) (string, bool, error) {
-	if op.GetXrefKind() == "" {
-		return "", false, nil
+	if op.GetXrefKind() != "" {
+		x, err := ex.s.st.Xref(ctx, ex.w.GetTenantId(), op.GetXrefKind(), op.GetXrefKey(), op.GetCurrency())
+		switch {
+		case err == nil:
+			ex.log.DebugContext(ctx, "document already in Sage; no call", "op", op.GetKey(), "sage_id", x.SageID)
+			return x.SageID, true, nil
+		case !errors.Is(err, store.ErrNotFound):
+			return "", false, storeErr("reading entity_xref", err)
+		}
 	}
-	x, err := ex.s.st.Xref(ctx, ex.w.GetTenantId(), op.GetXrefKind(), op.GetXrefKey(), op.GetCurrency())
-	switch {
-	case err == nil:
-		ex.log.DebugContext(ctx, "document already in Sage; no call", "op", op.GetKey(), "sage_id", x.SageID)
-		return x.SageID, true, nil
-	case errors.Is(err, store.ErrNotFound):
-		return "", false, nil
+	if res, ok := sagewrite.ResourceOf(op.GetResource()); ok && ex.unresolved[res.Collection] && op.GetReference() != "" {
+		id, err := ex.resolve(ctx, op, res)
+		return id, id != "", err
 	}
-	return "", false, storeErr("reading entity_xref", err)
+	return "", false, nil
+}
+
+// Outstanding reads the outstanding_amount of document id of res.
+func (ex *executor) Outstanding(ctx context.Context, res sagewrite.Resource, id string) (money.Amount, error) {
+	var doc struct {
+		OutstandingAmount *money.Amount `json:"outstanding_amount"`
+	}
+	path := "/" + res.Collection + "/" + url.PathEscape(id)
+	start := time.Now()
+	err := ex.call(ctx, func() error {
+		start = time.Now()
+		return ex.client.Get(ctx, path, &doc)
+	})
+	if err != nil {
+		ex.failed(ctx, http.MethodGet, path, time.Since(start), err, Classify(err))
+		return money.Zero, err
+	}
+	if doc.OutstandingAmount == nil {
+		return money.Zero, fmt.Errorf("%w: GET %s has no outstanding_amount", errUnexpectedAnswer, path)
+	}
+	ex.attempt(ctx, store.Attempt{Method: http.MethodGet, Path: path, HTTPStatus: http.StatusOK,
+		Duration: time.Since(start), Outcome: "ok"})
+	return *doc.OutstandingAmount, nil
 }
 
 // Create ensures op's document exists with a POST of req, resolving an
-// ambiguous failure (and one left by an earlier delivery) by looking the
-// document up.
+// ambiguous failure by looking the document up.
 func (ex *executor) Create(ctx context.Context, op *ledgerv1.SageOperation, req sagewrite.Request) (string, error) {
 	res := req.Resource
 	body, err := req.JSON()
 	if err != nil {
 		return "", err
-	}
-	if ex.unresolved[res.Collection] && op.GetReference() != "" {
-		id, err := ex.resolve(ctx, op, res)
-		if err != nil || id != "" {
-			return id, err
-		}
 	}
 
 	path := "/" + res.Collection
