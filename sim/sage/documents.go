@@ -98,6 +98,10 @@ func (k *kind[D]) routes(s *Server, mux *http.ServeMux, create, update, remove a
 		match := k.match(q, lp)
 		return func(d D) bool {
 			rec := d.record()
+			if !lp.deletedSince.IsZero() {
+				// deleted_since lists deleted documents only (exclusive).
+				return rec.DeletedAt != nil && rec.DeletedAt.After(lp.deletedSince) && match(d)
+			}
 			return rec.DeletedAt == nil && lp.changedSince(rec.CreatedAt, rec.UpdatedAt) && match(d)
 		}
 	}, func(d D) baseItem {
@@ -224,6 +228,7 @@ type listParams struct {
 	page, perPage int
 	search        string
 	since         time.Time // zero: no updated_or_created_since filter
+	deletedSince  time.Time // non-zero: list the documents deleted after it instead
 	all           bool      // attributes=all
 	attrs         []string  // attributes=a,b
 }
@@ -239,16 +244,24 @@ func parseListParams(r *http.Request) (listParams, *response) {
 	if n, err := strconv.Atoi(q.Get("items_per_page")); err == nil && n > 0 {
 		lp.perPage = min(n, maxItemsPerPage)
 	}
-	// updated_or_created_since is a date or a date-time with offset, as on Sage.
-	if v := q.Get("updated_or_created_since"); v != "" {
+	// updated_or_created_since (inclusive) and deleted_since (exclusive) are a
+	// date or a date-time with offset, as on Sage.
+	for _, p := range []struct {
+		name string
+		into *time.Time
+	}{{"updated_or_created_since", &lp.since}, {"deleted_since", &lp.deletedSince}} {
+		v := q.Get(p.name)
+		if v == "" {
+			continue
+		}
 		var err error
 		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", time.DateOnly} {
-			if lp.since, err = time.Parse(layout, v); err == nil {
+			if *p.into, err = time.Parse(layout, v); err == nil {
 				break
 			}
 		}
 		if err != nil {
-			return lp, unprocessable(apiErr(CodeRecordInvalid, "is not a valid date or date-time", "updated_or_created_since"))
+			return lp, unprocessable(apiErr(CodeRecordInvalid, "is not a valid date or date-time", p.name))
 		}
 	}
 	for _, f := range strings.Split(q.Get("attributes"), ",") {
