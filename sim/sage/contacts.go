@@ -175,6 +175,9 @@ func validateContactLocked(b *business, in *contactInput, existing *Contact, q Q
 	errs = append(errs, maxLength(str(in.Notes), 4000, "notes")...)
 	errs = append(errs, maxLength(str(in.TaxNumber), 255, "tax_number")...)
 	if p := in.MainContactPerson; p != nil {
+		// Sage's ContactPerson limits: 50, the e-mail 100.
+		errs = append(errs, maxLength(p.Name, 50, "main_contact_person.name")...)
+		errs = append(errs, maxLength(p.Telephone, 50, "main_contact_person.telephone")...)
 		errs = append(errs, maxLength(p.Email, 100, "main_contact_person.email")...)
 	}
 	return errs

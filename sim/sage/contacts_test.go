@@ -3,6 +3,7 @@ package sagesim
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -152,4 +153,23 @@ func TestContactSoftDeleteReservesReference(t *testing.T) {
 	c2 := e2.customer("Gone Soon", "M7")
 	e2.expect(http.StatusNoContent, "DELETE", "/contacts/"+c2.ID, nil)
 	e2.customer("Gone Soon", "M7")
+}
+
+func TestContactPersonLimits(t *testing.T) {
+	t.Parallel()
+	e := loggedIn(t, Config{})
+	person := map[string]any{"name": strings.Repeat("n", 51), "telephone": strings.Repeat("1", 51), "email": strings.Repeat("e", 96) + "@x.io"}
+	errs := errorsOf(t, e.expect(http.StatusUnprocessableEntity, "POST", "/contacts", map[string]any{"contact": map[string]any{
+		"name": "Acme", "contact_type_ids": []string{"CUSTOMER"}, "main_contact_person": person}}))
+	want := []APIError{
+		apiErr(CodeRecordInvalid, "Name is too long (maximum is 50 characters)", "main_contact_person.name"),
+		apiErr(CodeRecordInvalid, "Telephone is too long (maximum is 50 characters)", "main_contact_person.telephone"),
+		apiErr(CodeRecordInvalid, "Email is too long (maximum is 100 characters)", "main_contact_person.email"),
+	}
+	if !slices.Equal(errs, want) {
+		t.Fatalf("got %+v", errs)
+	}
+	person["name"], person["telephone"], person["email"] = strings.Repeat("n", 50), strings.Repeat("1", 50), "a@x.io"
+	e.expect(http.StatusCreated, "POST", "/contacts", map[string]any{"contact": map[string]any{
+		"name": "Acme", "contact_type_ids": []string{"CUSTOMER"}, "main_contact_person": person}})
 }
