@@ -370,7 +370,7 @@ func (j *job) references(ctx context.Context, tenantID string) (*policy.Referenc
 	}
 	refs, err := policy.ParseReferences(docs)
 	if err != nil {
-		return nil, failf(ClassValidation, CodeRefCacheStale, "the Sage reference cache is unreadable (%v): refresh it (ledgerctl sage refresh)", err)
+		return nil, failf(ClassValidation, CodeRefCacheStale, "the Sage reference cache is unreadable (%v): refresh it (ledgerctl refdata refresh --tenant %s)", err, tenantID)
 	}
 	return &refs, nil
 }
