@@ -81,6 +81,12 @@ type ConsumerSpec struct {
 	Workers int
 	// MaxAckPending bounds in-flight messages (default 4×Workers, at least 64).
 	MaxAckPending int
+	// Tenant, for a consumer dedicated to one tenant (the sage-writer's), is
+	// the tenant its backlog is reported under (Metrics).
+	Tenant string
+	// Metrics, when set, record the loop's deliveries, durations and dead
+	// letters, and report the consumer's state on scrape (NewMetrics).
+	Metrics *Metrics
 }
 
 // Defaults of ConsumerSpec.
@@ -195,6 +201,7 @@ var fetchRetry = backoff.Policy{Base: 100 * time.Millisecond, Cap: 5 * time.Seco
 func (l *Loop) Run(ctx context.Context) error {
 	spec := l.Spec
 	spec.defaults()
+	defer spec.Metrics.Track(spec)()
 	log := l.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -310,14 +317,18 @@ func (l *Loop) work(ctx, work context.Context, spec ConsumerSpec, log *slog.Logg
 	case <-ctx.Done():
 		alive.stop()
 		handBack(log, msg)
+		spec.Metrics.Settled(spec.Stage, SettledHandedBack, 0)
 		return
 	}
 	defer func() { <-slots }()
 	if ctx.Err() != nil {
 		alive.stop()
 		handBack(log, msg)
+		spec.Metrics.Settled(spec.Stage, SettledHandedBack, 0)
 		return
 	}
+	start := time.Now()
+	spec.Metrics.Received(spec.Stage, msg)
 	// One consumer span per delivery: the handler runs in it, and so does the
 	// settlement (a dead letter's publish is its child).
 	sctx, span := StartConsumerSpan(work, spec.Stage, spec.Durable, msg)
@@ -329,11 +340,14 @@ func (l *Loop) work(ctx, work context.Context, spec ConsumerSpec, log *slog.Logg
 		// Stopped mid-work by the drain deadline: whoever runs next redoes it.
 		handBack(log, msg)
 		EndConsumerSpan(span, out, SettledHandedBack)
+		spec.Metrics.Settled(spec.Stage, SettledHandedBack, 0)
 		return
 	}
 	settleCtx, stop := context.WithTimeout(trace.ContextWithSpan(context.WithoutCancel(ctx), span), settleTimeout)
 	defer stop()
-	EndConsumerSpan(span, out, Settle(settleCtx, l.JS, spec, msg, out, log))
+	settled := Settle(settleCtx, l.JS, spec, msg, out, log)
+	EndConsumerSpan(span, out, settled)
+	spec.Metrics.Settled(spec.Stage, settled, time.Since(start))
 }
 
 // lease keeps a message alive until stopped.
@@ -486,6 +500,9 @@ func deadLetter(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, 
 	}
 	// The dead letter carries the context of the delivery that gave up (ctx):
 	// a replay links its new trace to it.
-	_, err := Publish(ctx, js, DLQSubject(spec.Stage, out.TenantID, out.Entity), dl, "")
-	return err
+	if _, err := Publish(ctx, js, DLQSubject(spec.Stage, out.TenantID, out.Entity), dl, ""); err != nil {
+		return err
+	}
+	spec.Metrics.deadLettered(spec.Stage, out)
+	return nil
 }

@@ -36,12 +36,17 @@ type Settings struct {
 	NATSReplicas int        // LEDGER_NATS_REPLICAS, default 1 (3 on a production cluster)
 	Env          string     // LEDGER_ENV, dev or prod (default prod)
 	LogLevel     slog.Level // LEDGER_LOG_LEVEL, default info
+	// MetricsTenants caps the tenants a per-tenant metric names
+	// (LEDGER_METRICS_TENANTS, default 20): the ones with the largest
+	// values; the rest are summed under tenant="(other)".
+	MetricsTenants int
 }
 
 // LogValue keeps the secret key and database credentials out of logs.
 func (s Settings) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("nats_url", s.NATSURL), slog.Int("nats_replicas", s.NATSReplicas),
-		slog.String("env", s.Env), slog.String("log_level", s.LogLevel.String()), slog.String("secret_key", "[redacted]"))
+		slog.String("env", s.Env), slog.String("log_level", s.LogLevel.String()), slog.Int("metrics_tenants", s.MetricsTenants),
+		slog.String("secret_key", "[redacted]"))
 }
 
 // SettingsFromEnv reads and validates the common settings, reporting every
@@ -54,6 +59,8 @@ func SettingsFromEnv() (Settings, error) {
 		SecretKey:    r.String("LEDGER_SECRET_KEY", ""),
 		NATSReplicas: r.Int("LEDGER_NATS_REPLICAS", 1),
 		Env:          r.String("LEDGER_ENV", "prod"),
+		// The constant is telemetry.DefaultTenantSeries (20).
+		MetricsTenants: r.Int("LEDGER_METRICS_TENANTS", 20),
 	}
 	if s.DatabaseURL == "" {
 		r.Fail("LEDGER_DATABASE_URL is not set: use a Postgres URL, e.g. postgres://ledger@localhost/ledger")
@@ -66,6 +73,9 @@ func SettingsFromEnv() (Settings, error) {
 	}
 	if lvl := r.String("LEDGER_LOG_LEVEL", "info"); s.LogLevel.UnmarshalText([]byte(lvl)) != nil {
 		r.Fail("LEDGER_LOG_LEVEL=%q: use debug, info, warn or error", lvl)
+	}
+	if s.MetricsTenants < 1 || s.MetricsTenants > 1000 {
+		r.Fail("LEDGER_METRICS_TENANTS=%d: use 1 to 1000 (tenants named by each per-tenant metric; the rest are folded into one series)", s.MetricsTenants)
 	}
 	if s.Env != "dev" && s.Env != "prod" {
 		r.Fail("LEDGER_ENV=%q: use dev or prod", s.Env)

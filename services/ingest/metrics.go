@@ -25,7 +25,11 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	webhooks *prometheus.CounterVec
 	publish  *prometheus.HistogramVec
+	stage    *prometheus.HistogramVec // ledger_stage_duration_seconds{stage="ingest"}: one webhook, whatever its answer
 }
+
+// stageIngest is ingest's stage label on the metrics every stage shares.
+const stageIngest = "ingest"
 
 func newMetrics(replayEntries func() int) *metrics {
 	reg := telemetry.NewRegistry()
@@ -46,7 +50,8 @@ func newMetrics(replayEntries func() int) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.requests, m.webhooks, m.publish,
+	m.stage = telemetry.NewStageDuration()
+	reg.MustRegister(m.requests, m.webhooks, m.publish, m.stage,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ledger_ingest_replay_cache_entries",
 			Help: "JWT ids remembered in the replay set shared by every ingest replica (-1 when NATS does not answer).",

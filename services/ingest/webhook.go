@@ -31,8 +31,10 @@ func MsgID(tenant, idempotencyKey, runID string) string {
 
 // webhook serves POST /webhooks/magento/{tenant}/{event}.
 func (s *Service) webhook(w http.ResponseWriter, r *http.Request, tenant, event string) {
+	start := time.Now()
 	code, outcome := s.acceptWebhook(w, r, tenant, event)
 	s.metrics.webhooks.WithLabelValues(outcome, statusLabel(code)).Inc()
+	s.metrics.stage.WithLabelValues(stageIngest).Observe(time.Since(start).Seconds())
 	// accepted, duplicate, unauthorized, rejected, too_large, unavailable: the
 	// server span's status is Error only for the 5xx ones.
 	telemetry.Annotate(r.Context(), telemetry.AttrOutcome.String(outcome))

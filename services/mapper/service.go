@@ -62,6 +62,7 @@ type Service struct {
 	outcomes *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	fetches  *prometheus.HistogramVec
+	bus      *bus.Metrics // the consume loop's (deliveries, latency, consumer state, dead letters)
 }
 
 // New builds the service. cfg is defaulted and validated; st, js and log are
@@ -93,6 +94,7 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 		Buckets: prometheus.DefBuckets,
 	}, []string{"status"})
 	s.registry.MustRegister(s.outcomes, s.duration, s.fetches)
+	s.bus = bus.NewMetrics(s.registry, js, bus.MetricsOptions{})
 	return s, nil
 }
 
@@ -100,7 +102,7 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 func (s *Service) Spec() bus.ConsumerSpec {
 	return bus.ConsumerSpec{
 		Stream: bus.StreamOutbox, Durable: Durable, FilterSubjects: []string{bus.OutboxAll},
-		Stage: Stage, Workers: s.cfg.Workers, MaxDeliver: MaxDeliver,
+		Stage: Stage, Workers: s.cfg.Workers, MaxDeliver: MaxDeliver, Metrics: s.bus,
 		// An event may need several canonical fetches (the invoice, its
 		// customer, its products) before its SageWrite is published.
 		WorkTimeout: max(bus.DefaultWorkTimeout, 4*s.cfg.HTTPTimeout),

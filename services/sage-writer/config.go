@@ -103,6 +103,9 @@ type Config struct {
 	// NATSReplicas is how many copies the fleet's buckets keep: the
 	// deployment's LEDGER_NATS_REPLICAS (the runtime sets it; default 1).
 	NATSReplicas int
+	// MetricsTenants caps the tenants ledger_consumer_tenant_backlog_messages
+	// names (LEDGER_METRICS_TENANTS, a common setting; 0: the default).
+	MetricsTenants int
 	// Addr serves /healthz, /readyz and /metrics (WRITER_ADDR, default
 	// 127.0.0.1:8084).
 	Addr string

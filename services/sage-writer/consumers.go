@@ -51,6 +51,7 @@ func (s *Service) tenantSpec(tenant string) bus.ConsumerSpec {
 		FilterSubjects: []string{bus.SageTenantFilter(tenant)},
 		Stage:          Stage, MaxDeliver: s.cfg.MaxDeliver, AckWait: s.cfg.AckWait, WorkTimeout: s.cfg.WorkTimeout,
 		Drain: s.cfg.Drain, Workers: 1, MaxAckPending: 1,
+		Tenant: tenant, Metrics: s.bus,
 	}
 }
 

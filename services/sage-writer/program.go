@@ -16,6 +16,7 @@ func Program(cfg Config) process.Program {
 		func(in *process.Infra) (*Service, error) {
 			cfg := cfg
 			cfg.NATSReplicas = in.Settings.NATSReplicas
+			cfg.MetricsTenants = in.Settings.MetricsTenants
 			return New(cfg, in.Store, in.JS, in.Log)
 		})
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -65,6 +66,8 @@ type Service struct {
 	latency   *prometheus.HistogramVec
 	waits     *prometheus.HistogramVec
 	throttled *prometheus.CounterVec
+	refreshes *prometheus.CounterVec
+	bus       *bus.Metrics // the consume loops' (deliveries, latency, consumer state, dead letters)
 
 	ready atomic.Bool
 }
@@ -94,8 +97,8 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 	}, []string{"outcome"})
 	s.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ledger_sage_calls_total",
-		Help: "HTTP calls to Sage (API and token endpoint) by method and status (0 = no answer).",
-	}, []string{"method", "status"})
+		Help: "HTTP calls to Sage (API and token endpoint) by resource (contacts, sales_invoices, token, …), method and status (0 = no answer).",
+	}, []string{"resource", "method", "status"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "ledger_sage_call_seconds", Help: "Latency of HTTP calls to Sage.",
 		Buckets: prometheus.ExponentialBuckets(0.05, 2, 10),
@@ -107,7 +110,12 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 	s.throttled = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ledger_sage_throttled_total", Help: "429 answers from Sage, which slow their business down.",
 	}, []string{"kind"})
-	s.reg.MustRegister(s.writes, s.calls, s.latency, s.waits, s.throttled)
+	s.refreshes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ledger_sage_oauth_refreshes_total",
+		Help: "Sage token refreshes by outcome: ok, refused (4xx, e.g. invalid_grant: the binding becomes token_revoked), failed (5xx or no answer).",
+	}, []string{"outcome"})
+	s.reg.MustRegister(s.writes, s.calls, s.latency, s.waits, s.throttled, s.refreshes)
+	s.bus = bus.NewMetrics(s.reg, js, bus.MetricsOptions{TenantSeries: cfg.MetricsTenants})
 	bud.Observe = budgetMetrics{s}
 
 	hc := &http.Client{Timeout: cfg.HTTPTimeout}
@@ -123,7 +131,8 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 	// it the budget paces API calls (not the token endpoint); innermost, each
 	// call that goes out is a client span (time spent waiting for the budget
 	// is not Sage's).
-	hc.Transport = &countingTransport{s: s, base: &budget.Transport{Base: telemetry.HTTPTransport(base), Budget: bud, APIPrefix: apiPrefix(cfg)}}
+	hc.Transport = &countingTransport{s: s, tokenURL: endpointOf(cfg.Endpoints.TokenURL),
+		base: &budget.Transport{Base: telemetry.HTTPTransport(base), Budget: bud, APIPrefix: apiPrefix(cfg)}}
 	s.http = hc
 	s.oauth = sage.OAuth{Endpoints: cfg.Endpoints, ClientID: cfg.ClientID,
 		ClientSecret: cfg.ClientSecret.Reveal(), RedirectURL: cfg.RedirectURL, HTTP: hc}
@@ -393,8 +402,9 @@ func subjectParts(subject string) (tenant, entity string) {
 // answer for another business than the one requested (X-Business differs:
 // the lead business changed or access moved), which fails the call.
 type countingTransport struct {
-	base http.RoundTripper
-	s    *Service
+	base     http.RoundTripper
+	s        *Service
+	tokenURL string // the token endpoint (endpointOf): its calls are the writer's refreshes
 }
 
 func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -409,7 +419,10 @@ func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err == nil {
 		status = fmt.Sprint(resp.StatusCode)
 	}
-	t.s.calls.WithLabelValues(r.Method, status).Inc()
+	t.s.calls.WithLabelValues(telemetry.SageResourceLabel(r.URL.Path), r.Method, status).Inc()
+	if t.tokenURL != "" && endpointOf(r.URL.String()) == t.tokenURL {
+		t.s.refreshes.WithLabelValues(refreshOutcome(resp, err)).Inc()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -420,6 +433,27 @@ func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 			requestID: firstNonEmpty(resp.Header.Get("X-Request-Id"), resp.Header.Get("x_request_id"))}
 	}
 	return resp, nil
+}
+
+// endpointOf is a URL without its query and fragment, to compare endpoints.
+func endpointOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
+}
+
+// refreshOutcome is the outcome label of one call to the token endpoint.
+func refreshOutcome(resp *http.Response, err error) string {
+	switch {
+	case err != nil || resp.StatusCode >= 500:
+		return "failed"
+	case resp.StatusCode >= 400:
+		return "refused"
+	}
+	return "ok"
 }
 
 // businessChanged is an answer for another business than the one requested.

@@ -49,22 +49,29 @@ func newDispatcher(s *Service, runCtx context.Context, spec bus.ConsumerSpec, lo
 // settle settles one message in its consumer span, then ends the span. The
 // acknowledgement is bounded and survives shutdown, so a decided outcome is
 // still recorded.
-func (d *dispatcher) settle(span trace.Span, msg jetstream.Msg, out bus.Outcome) {
+// start is when the delivery arrived: the stage's duration runs from there
+// to the settlement.
+func (d *dispatcher) settle(span trace.Span, msg jetstream.Msg, out bus.Outcome, start time.Time) {
 	ctx, cancel := context.WithTimeout(trace.ContextWithSpan(context.WithoutCancel(d.runCtx), span), 30*time.Second)
 	defer cancel()
-	bus.EndConsumerSpan(span, out, bus.Settle(ctx, d.s.js, d.spec, msg, out, d.s.log))
+	settled := bus.Settle(ctx, d.s.js, d.spec, msg, out, d.s.log)
+	bus.EndConsumerSpan(span, out, settled)
+	d.spec.Metrics.Settled(d.spec.Stage, settled, time.Since(start))
 }
 
 // accept takes one message from the consumer; it never blocks on a shop.
 // Each message is a consumer span ("statecallback process") from here until
 // it is settled.
 func (d *dispatcher) accept(msg jetstream.Msg) {
+	start := time.Now()
+	d.spec.Metrics.Received(d.spec.Stage, msg)
 	ctx, span := bus.StartConsumerSpan(context.WithoutCancel(d.runCtx), d.spec.Stage, d.spec.Durable, msg)
 	dl, out := d.s.prepare(ctx, msg)
 	if dl == nil {
-		d.settle(span, msg, out)
+		d.settle(span, msg, out, start)
 		return
 	}
+	dl.start = start
 	tenant := dl.res.GetTenantId()
 	d.mu.Lock()
 	if _, dup := d.held[dl.seq]; dup && dl.seq != 0 {
@@ -113,7 +120,7 @@ func (d *dispatcher) work(q *shopQueue) {
 		for _, dl := range stale {
 			dl.log.InfoContext(dl.context(d.runCtx), "statecallback: superseded by a newer result in the same batch; not sending")
 			d.s.results.WithLabelValues(outcomeStale).Inc()
-			d.settle(dl.span, dl.msg, bus.Done())
+			d.settle(dl.span, dl.msg, bus.Done(), dl.start)
 		}
 		if len(batch) > 0 {
 			d.s.batchSize.Observe(float64(len(batch)))
@@ -125,7 +132,7 @@ func (d *dispatcher) work(q *shopQueue) {
 			cancel()
 			d.unhold(batch)
 			for _, dl := range batch {
-				d.settle(dl.span, dl.msg, dl.out)
+				d.settle(dl.span, dl.msg, dl.out, dl.start)
 			}
 		}
 		<-d.sem
@@ -238,6 +245,6 @@ func (d *dispatcher) drain() {
 	d.mu.Unlock()
 	for _, dl := range left {
 		d.settle(dl.span, dl.msg, dl.outcome(bus.Outcome{Verdict: bus.Retry, Delay: time.Millisecond, Hold: true,
-			Class: "internal", Code: CodeShuttingDown, Message: "statecallback stopped before sending"}))
+			Class: "internal", Code: CodeShuttingDown, Message: "statecallback stopped before sending"}), dl.start)
 	}
 }

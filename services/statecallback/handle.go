@@ -142,6 +142,8 @@ type delivery struct {
 	// span is the delivery's consumer span ("statecallback process"), from
 	// its arrival until it is settled; its shop call is a child of it.
 	span trace.Span
+	// start is when it arrived (the stage's duration runs to its settlement).
+	start time.Time
 }
 
 // context is ctx carrying the delivery's span: what its shop call and log
@@ -398,7 +400,7 @@ func (s *Service) send(ctx context.Context, tr Transport, shop Shop, ds []*deliv
 			trace.WithAttributes(telemetry.AttrTenant.String(shop.TenantID), attribute.Int("ledger.batch_size", len(ds))))
 		start := time.Now()
 		errs, err := bt.SendSyncStates(bctx, shop, states)
-		s.observeCall(start)
+		s.observeCall(start, err)
 		bspan.End()
 		if err != nil {
 			de := classify(err)
@@ -425,7 +427,7 @@ func (s *Service) send(ctx context.Context, tr Transport, shop Shop, ds []*deliv
 		}
 		start := time.Now()
 		err := tr.SendSyncState(d.context(ctx), shop, d.state)
-		s.observeCall(start)
+		s.observeCall(start, err)
 		if err == nil {
 			stored = append(stored, d)
 			continue
@@ -455,9 +457,16 @@ func shopWide(de *DeliveryError) bool {
 	return false
 }
 
-func (s *Service) observeCall(start time.Time) {
+// observeCall times and counts one call to a shop by its result: ok, or the
+// kind of failure (transient, rejected, unauthorized). A batch call counts
+// its transport's answer, not each row's.
+func (s *Service) observeCall(start time.Time, err error) {
 	s.sendSeconds.Observe(time.Since(start).Seconds())
-	s.calls.Inc()
+	result := "ok"
+	if err != nil {
+		result = classify(err).Kind.String()
+	}
+	s.calls.WithLabelValues(result).Inc()
 }
 
 // unauthorized handles 401s: a ping tells auth drift (ping 401 too:

@@ -63,8 +63,9 @@ type Service struct {
 	reg         *prometheus.Registry
 	results     *prometheus.CounterVec
 	sendSeconds prometheus.Histogram
-	calls       prometheus.Counter
+	calls       *prometheus.CounterVec
 	batchSize   prometheus.Histogram
+	bus         *bus.Metrics // the consumer's (deliveries, latency, consumer state, dead letters)
 	running     atomic.Bool
 
 	jitter func() float64 // in [0,1); tests may pin it
@@ -97,10 +98,10 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 			Help:    "Duration of one sync-state call to a shop (one POST, or one PushSyncState batch), whatever its outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.025, 2, 10),
 		}),
-		calls: prometheus.NewCounter(prometheus.CounterOpts{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ledger_statecallback_calls_total",
-			Help: "Sync-state calls made to shops (one POST, or one PushSyncState batch).",
-		}),
+			Help: "Sync-state calls made to shops (one POST, or one PushSyncState batch), by result: ok, transient, rejected, unauthorized.",
+		}, []string{"result"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "ledger_statecallback_batch_size",
 			Help:    "Results per batch handed to a shop's worker (after collapsing older results of the same entity).",
@@ -109,6 +110,7 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 		jitter: rand.Float64,
 	}
 	s.reg.MustRegister(s.results, s.sendSeconds, s.calls, s.batchSize)
+	s.bus = bus.NewMetrics(s.reg, js, bus.MetricsOptions{})
 	return s, nil
 }
 
@@ -128,6 +130,7 @@ func (s *Service) ConsumerSpec() bus.ConsumerSpec {
 		Drain:         s.cfg.HTTPTimeout + 5*time.Second,
 		Workers:       s.cfg.Workers,
 		MaxAckPending: s.cfg.MaxAckPending,
+		Metrics:       s.bus,
 	}
 }
 
@@ -140,6 +143,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("statecallback: %w", err)
 	}
+	defer s.bus.Track(spec)() // its state on /metrics (this loop is not a bus.Loop)
 	locker, err := s.st.NewCallbackLocker(ctx, s.cfg.Workers)
 	if err != nil {
 		return err
