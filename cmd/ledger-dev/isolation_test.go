@@ -140,7 +140,7 @@ func TestTenantIsolation(t *testing.T) {
 		for _, r := range []*rigTenant{a, b} {
 			// A's probe delivery of the previous step settles first (skipped),
 			// so the counts hold still while they are compared.
-			rigEventually(t, ctx, 30*time.Second, r.ID+" without pending runs", func() string {
+			rigEventually(t, ctx, r.ID+" without pending runs", func() string {
 				if c, err := st.Store.RunCounts(ctx, r.ID); err != nil || c.Pending != 0 {
 					return fmt.Sprintf("counts %+v (%v)", c, err)
 				}

@@ -118,7 +118,7 @@ func TestSecretsNeverInClear(t *testing.T) {
 	st.Sage.RevokeRefreshTokens()
 	st.Sage.ExpireAccessTokens()
 	tb.raiseInvoices(t, rng, 1)
-	rigEventually(t, ctx, 45*time.Second, tb.ID+"'s binding to need re-authorisation", func() string {
+	rigEventually(t, ctx, tb.ID+"'s binding to need re-authorisation", func() string {
 		tn, err := st.Store.Tenant(ctx, tb.ID)
 		if err != nil || tn.Binding.Status == "active" {
 			return fmt.Sprintf("binding %s (%v)", tn.Binding.Status, err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ledgersync/ledger/cmd/ledger-dev/stack"
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/magento"
 	magentosim "github.com/ledgersync/ledger/sim/magento"
 )
@@ -135,7 +136,7 @@ func settleRig(t *testing.T, ctx context.Context, tenants ...*rigTenant) {
 	t.Helper()
 	for _, r := range tenants {
 		want := r.expected()
-		rigEventually(t, ctx, 45*time.Second, r.ID+" settled", func() string {
+		rigEventually(t, ctx, r.ID+" settled", func() string {
 			c := r.Shop.OutboxCounts()
 			if c.Pending > 0 || c.DeadLettered > 0 {
 				return fmt.Sprintf("outbox %+v", c)
@@ -152,21 +153,14 @@ func settleRig(t *testing.T, ctx context.Context, tenants ...*rigTenant) {
 	}
 }
 
-// rigEventually polls cond (which says what is still missing, "" once done)
-// until it is done, ctx ends or within passes.
-func rigEventually(t *testing.T, ctx context.Context, within time.Duration, what string, cond func() string) {
+// rigEventually waits on devtest.Eventually until cond, which says what is
+// still missing ("" once done), holds or ctx ends; a failure says what was
+// missing last.
+func rigEventually(t *testing.T, ctx context.Context, what string, cond func() string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		missing := cond()
-		if missing == "" {
-			return
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("waiting for %s: %s", what, missing)
-		}
-		time.Sleep(100 * time.Millisecond) // the poll interval of this wait on a condition
-	}
+	var missing string
+	devtest.Eventually(t, what, func() bool { missing = cond(); return missing == "" },
+		devtest.Until(ctx), devtest.Explain(func() string { return missing }))
 }
 
 // httpGet fetches url with optional headers and returns status and body.
