@@ -63,6 +63,10 @@ type Config struct {
 	SageClientSecret secrets.String
 	// HTTPClient calls shops and Sage; nil means a client with a 20 s timeout.
 	HTTPClient *http.Client
+	// MetricsTenants caps the tenants a per-tenant metric names
+	// (LEDGER_METRICS_TENANTS, a common setting the runtime copies here; 0:
+	// the default, 20).
+	MetricsTenants int
 	// TracingUIURL, when set, links each run on the dashboard to its trace:
 	// a URL with {trace_id} in it, e.g. http://jaeger:16686/trace/{trace_id}
 	// (LEDGER_TRACING_UI_URL).

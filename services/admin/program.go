@@ -19,6 +19,8 @@ func Program(cfg Config) process.Program {
 		Start: func(_ context.Context, in *process.Infra) (process.Started, error) {
 			// NATS: row retries, backfills and dead-letter replays publish to
 			// JetStream.
+			cfg := cfg
+			cfg.MetricsTenants = in.Settings.MetricsTenants
 			s, err := New(cfg, in.Store, in.Log, WithJetStream(in.JS))
 			if err != nil {
 				return process.Started{}, err

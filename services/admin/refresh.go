@@ -63,6 +63,7 @@ func (s *Service) accessToken(ctx context.Context, tenantID string) (string, err
 	}
 	tok, err = s.st.RefreshTokens(ctx, tenantID, need, func(ctx context.Context, cur store.Tokens) (store.Tokens, error) {
 		next, err := s.oauth.Refresh(ctx, cur.Refresh)
+		s.countRefresh(err)
 		if err != nil {
 			return store.Tokens{}, err
 		}

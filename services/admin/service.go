@@ -63,6 +63,9 @@ type Store interface {
 	Tokens(ctx context.Context, tenantID string) (store.Tokens, error)
 	RefreshTokens(ctx context.Context, tenantID string, need func(store.Tokens) bool,
 		refresh func(context.Context, store.Tokens) (store.Tokens, error)) (store.Tokens, error)
+
+	// Metrics (metrics.go).
+	TenantActivity(ctx context.Context) ([]store.TenantActivity, error)
 }
 
 var _ Store = (*store.Store)(nil)
@@ -116,6 +119,10 @@ type metrics struct {
 	retried  *prometheus.CounterVec
 	backfill *prometheus.CounterVec
 	replayed *prometheus.CounterVec
+	// The Sage client's families (as the writer's): every call admin makes
+	// to Sage, and its token refreshes.
+	sageCalls *prometheus.CounterVec
+	refreshes *prometheus.CounterVec
 }
 
 // New validates cfg and builds the service over st. log may be nil.
@@ -168,7 +175,18 @@ func New(cfg Config, st Store, log *slog.Logger, opts ...Option) (*Service, erro
 			Name: "ledger_admin_dead_letters_replayed_total", Help: "Dead letters replayed by outcome (ok, failed).",
 		}, []string{"outcome"}),
 	}
-	s.reg.MustRegister(s.metrics.rpcs, s.metrics.pairings, s.metrics.sage, s.metrics.retried, s.metrics.backfill, s.metrics.replayed)
+	s.metrics.sageCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ledger_sage_calls_total",
+		Help: "HTTP calls to Sage (API and token endpoint) by resource (contacts, sales_invoices, token, …), method and status (0 = no answer).",
+	}, []string{"resource", "method", "status"})
+	s.metrics.refreshes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ledger_sage_oauth_refreshes_total",
+		Help: "Sage token refreshes by outcome: ok, refused (4xx, e.g. invalid_grant: the binding becomes token_revoked), failed (5xx or no answer).",
+	}, []string{"outcome"})
+	s.reg.MustRegister(s.metrics.rpcs, s.metrics.pairings, s.metrics.sage, s.metrics.retried, s.metrics.backfill, s.metrics.replayed,
+		s.metrics.sageCalls, s.metrics.refreshes, newActivityCollector(st, cfg.MetricsTenants))
+	// Count the calls to Sage's hosts (the same client calls shops).
+	s.hc.Transport = &sageCalls{base: s.hc.Transport, hosts: sageHosts(cfg.Sage), calls: s.metrics.sageCalls}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(ledgerv1.AdminService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return s, nil
