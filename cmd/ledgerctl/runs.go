@@ -93,6 +93,7 @@ var runCommands = []command{
 					"Entity", r.GetEntityType()+" "+strconv.FormatInt(r.GetMagentoEntityId(), 10),
 					"Status", r.GetStatus(),
 					"Sage id", r.GetSageId(),
+					"Change", r.GetChange(),
 					"Skip reason", r.GetSkipReason(),
 					"Error", errCol,
 					"Last error", r.GetLastError(),

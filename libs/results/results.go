@@ -49,7 +49,7 @@ func FromRun(run store.Run) *ledgerv1.SyncResult {
 		TenantId: run.TenantID, SyncRunId: run.ID, Event: run.Event,
 		EntityType: run.EntityType, MagentoEntityId: run.MagentoEntityID,
 		ProviderEntityId: run.SageID, SkipReason: run.SkipReason,
-		ErrorCode: run.ErrorCode, ErrorClass: run.ErrorClass, Message: run.LastError,
+		ErrorCode: run.ErrorCode, ErrorClass: run.ErrorClass, Message: run.LastError, Change: run.Change,
 	}
 	if res.EntityType == "" {
 		res.EntityType = magento.EntityType(run.Event)

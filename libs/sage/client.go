@@ -148,6 +148,21 @@ func (c *Client) Create(ctx context.Context, resource, rootKey string, obj json.
 	return d, resp, nil
 }
 
+// Update PUTs {rootKey: obj} to /resource/id and returns the document as Sage
+// now holds it. Sage changes only the fields obj sends.
+func (c *Client) Update(ctx context.Context, resource, rootKey, id string, obj json.RawMessage) (Document, *Response, error) {
+	path := "/" + resource + "/" + url.PathEscape(id)
+	resp, err := c.Do(ctx, http.MethodPut, path, map[string]json.RawMessage{rootKey: obj})
+	if err != nil {
+		return Document{}, nil, err
+	}
+	var d Document
+	if err := json.Unmarshal(resp.Body, &d); err != nil || d.ID == "" {
+		return Document{}, resp, fmt.Errorf("sage: PUT %s: updated document has no id", path)
+	}
+	return d, resp, nil
+}
+
 // List is Sage's list envelope.
 type List[T any] struct {
 	Total        int    `json:"$total"`

@@ -5,6 +5,14 @@
 //   - the operations run in order, and the first failure stops the write (Run);
 //   - an operation whose document is already known (entity_xref) is not created
 //     again, and its known id counts as its result (Executor.Existing);
+//   - one in mode SAGE_WRITE_MODE_CREATE_OR_UPDATE (contacts, products,
+//     services) updates its known document when what it would send differs
+//     from what was last written (Execute with an Updater): PlanUpdate's body
+//     leaves out what Sage does not change after creation (CreateOnlyFields),
+//     and its digest decides — the same digest makes no call, another one a
+//     PUT, after which the new digest is recorded; a link with no digest (made
+//     before digests were kept, or by an operator) is sent once;
+//   - what the write did (Result.Change): created, updated or unchanged;
 //   - each operation's request body (Plan): its JSON object with numbers kept as
 //     their exact text (money is never a float), idempotency_id set, and every
 //     FieldBinding applied: the Sage id of an earlier operation (FromKey) written

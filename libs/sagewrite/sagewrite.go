@@ -69,6 +69,12 @@ type Request struct {
 	// Fields is the body: the operation's JSON object with idempotency_id and
 	// the bound ids set. Numbers are json.Number, keeping their exact text.
 	Fields map[string]any
+	// Update: a PUT of the known document (PlanUpdate), not a create.
+	Update bool
+	// Digest, for an operation that may update its document, is the digest
+	// of the body an update sends (update.go): what the Executor records as
+	// the body last written. "" for create-only operations.
+	Digest string
 }
 
 // JSON is the body as sent; the client wraps it in Resource.RootKey.

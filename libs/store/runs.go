@@ -122,11 +122,33 @@ func (s *Store) MarkPublished(ctx context.Context, tenantID, key, runID string) 
 	return err
 }
 
-// ForgetWebhookKeys deletes dedup keys older than age (key memory is bounded).
+// ForgetWebhookKeys deletes the dedup keys older than age, which AcceptWebhook
+// no longer treats as repeats (age is the dedupe window), in batches of at most
+// 5,000 rows so no statement holds many locks for long. A key whose event was
+// never published while its run is still unfinished is kept: its next delivery
+// must publish that run, not start another (ingest's retention job, the only
+// caller, runs it on a timer). It returns how many keys it deleted.
 func (s *Store) ForgetWebhookKeys(ctx context.Context, age time.Duration) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_keys WHERE created_at < now() - $1::interval`, age.String())
-	return tag.RowsAffected(), err
+	var total int64
+	for {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_keys WHERE (tenant_id, idempotency_key) IN (
+				SELECT k.tenant_id, k.idempotency_key FROM webhook_keys k
+				WHERE k.created_at < now() - make_interval(secs => $1)
+				AND (k.published_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM sync_runs r
+					WHERE r.sync_run_id = k.sync_run_id AND r.status IN ('pending', 'running')))
+				LIMIT $2)`, age.Seconds(), forgetBatch)
+		if err != nil {
+			return total, err
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < forgetBatch {
+			return total, nil
+		}
+	}
 }
+
+// forgetBatch is how many webhook keys one DELETE of ForgetWebhookKeys removes.
+const forgetBatch = 5000
 
 // Run is one sync run.
 type Run struct {
@@ -155,7 +177,17 @@ type Run struct {
 	// when it was accepted before tracing); TraceSpanID is the span that
 	// accepted it, which an operator's retry links to.
 	TraceID, TraceSpanID string
+	// Change is what a succeeded run did in Sage (ChangeCreated,
+	// ChangeUpdated, ChangeUnchanged); "" otherwise.
+	Change string
 }
+
+// What a succeeded run did in Sage (Run.Change).
+const (
+	ChangeCreated   = "created"   // at least one document was created
+	ChangeUpdated   = "updated"   // none created, at least one changed with PUT
+	ChangeUnchanged = "unchanged" // no call: Sage already held what Ledger would send
+)
 
 // Terminal reports whether the run has finished.
 func (r Run) Terminal() bool {
@@ -165,7 +197,7 @@ func (r Run) Terminal() bool {
 const runCols = `sync_run_id::text, tenant_id, event, idempotency_key, entity_type, magento_entity_id,
 	website_id, store_id, occurred_at, COALESCE(payload::text, ''), status,
 	sage_id, skip_reason, error_class, error_code, last_error, attempts, applied_quirks, created_at, started_at, finished_at,
-	COALESCE(trace_id, ''), COALESCE(trace_span_id, '')`
+	COALESCE(trace_id, ''), COALESCE(trace_span_id, ''), sage_change`
 
 func scanRun(row pgx.Row) (Run, error) {
 	var r Run
@@ -173,7 +205,7 @@ func scanRun(row pgx.Row) (Run, error) {
 	err := row.Scan(&r.ID, &r.TenantID, &r.Event, &r.IdempotencyKey, &r.EntityType, &r.MagentoEntityID,
 		&r.WebsiteID, &r.StoreID, &r.OccurredAt, &payload, &r.Status,
 		&r.SageID, &r.SkipReason, &r.ErrorClass, &r.ErrorCode, &r.LastError, &r.Attempts, &r.AppliedQuirks,
-		&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.TraceID, &r.TraceSpanID)
+		&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.TraceID, &r.TraceSpanID, &r.Change)
 	if payload != "" {
 		r.Payload = []byte(payload)
 	}
@@ -185,7 +217,7 @@ func scanRun(row pgx.Row) (Run, error) {
 // terminal mark and sync-state callback fire again with a new finished_at.
 func (s *Store) ResetRun(ctx context.Context, id string) (Run, error) {
 	r, err := scanRun(s.pool.QueryRow(ctx, `UPDATE sync_runs SET status = 'pending', finished_at = NULL,
-			skip_reason = '', error_class = '', error_code = '', last_error = '', updated_at = now()
+			skip_reason = '', error_class = '', error_code = '', last_error = '', sage_change = '', updated_at = now()
 		WHERE sync_run_id = $1 RETURNING `+runCols, id))
 	return r, notFound(err, "sync run "+id)
 }
@@ -263,6 +295,9 @@ type Outcome struct {
 	ErrorCode     string
 	Message       string
 	AppliedQuirks []string
+	// Change is what a succeeded run did in Sage (ChangeCreated, …); it is
+	// stored only with status succeeded.
+	Change string
 }
 
 // FinishRun records a terminal outcome and returns the run as stored. Finishing
@@ -279,12 +314,16 @@ func (s *Store) FinishRun(ctx context.Context, o Outcome) (Run, error) {
 	if quirks == nil {
 		quirks = []string{}
 	}
+	change := ""
+	if o.Status == RunSucceeded {
+		change = o.Change
+	}
 	r, err := scanRun(s.pool.QueryRow(ctx, `UPDATE sync_runs SET
 			finished_at = CASE WHEN status = $2 AND finished_at IS NOT NULL THEN finished_at ELSE now() END,
 			status = $2, sage_id = $3, skip_reason = $4, error_class = $5, error_code = $6, last_error = $7,
-			applied_quirks = $8, updated_at = now()
+			applied_quirks = $8, sage_change = $9, updated_at = now()
 		WHERE sync_run_id = $1 RETURNING `+runCols,
-		o.RunID, o.Status, o.SageID, o.SkipReason, o.ErrorClass, o.ErrorCode, o.Message, quirks))
+		o.RunID, o.Status, o.SageID, o.SkipReason, o.ErrorClass, o.ErrorCode, o.Message, quirks, change))
 	return r, notFound(err, "sync run "+o.RunID)
 }
 

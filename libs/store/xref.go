@@ -12,25 +12,43 @@ type Xref struct {
 	Currency   string
 	SageID     string
 	Reference  string
+	// Digest is the digest of the body Ledger last wrote to the document
+	// (sagewrite.Digest), "" when unknown: a link made before digests were
+	// kept, by an operator, or by an operation that never updates.
+	Digest string
 }
 
 // Xref looks up a link; ErrNotFound when there is none.
 func (s *Store) Xref(ctx context.Context, tenantID, kind, magentoKey, currency string) (Xref, error) {
 	x := Xref{TenantID: tenantID, Kind: kind, MagentoKey: magentoKey, Currency: currency}
-	err := s.pool.QueryRow(ctx, `SELECT sage_id, reference FROM entity_xref
+	err := s.pool.QueryRow(ctx, `SELECT sage_id, reference, body_digest FROM entity_xref
 		WHERE tenant_id = $1 AND kind = $2 AND magento_key = $3 AND currency = $4`,
-		tenantID, kind, magentoKey, currency).Scan(&x.SageID, &x.Reference)
+		tenantID, kind, magentoKey, currency).Scan(&x.SageID, &x.Reference, &x.Digest)
 	return x, notFound(err, "entity_xref "+kind+" "+magentoKey)
 }
 
-// PutXref creates or replaces a link (replacing is the operator's relink).
+// PutXref creates or replaces a link (replacing is the operator's relink),
+// with x.Digest as the digest of the body last written ("" for unknown, which
+// makes the next update of the document send it once).
 func (s *Store) PutXref(ctx context.Context, x Xref) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO entity_xref (tenant_id, kind, magento_key, currency, sage_id, reference)
-		VALUES ($1,$2,$3,$4,$5,$6)
+	_, err := s.pool.Exec(ctx, `INSERT INTO entity_xref (tenant_id, kind, magento_key, currency, sage_id, reference, body_digest)
+		VALUES ($1,$2,$3,$4,$5,$6,$7)
 		ON CONFLICT (tenant_id, kind, magento_key, currency)
-		DO UPDATE SET sage_id = EXCLUDED.sage_id, reference = EXCLUDED.reference, updated_at = now()`,
-		x.TenantID, x.Kind, x.MagentoKey, x.Currency, x.SageID, x.Reference)
+		DO UPDATE SET sage_id = EXCLUDED.sage_id, reference = EXCLUDED.reference, body_digest = EXCLUDED.body_digest,
+			updated_at = now()`,
+		x.TenantID, x.Kind, x.MagentoKey, x.Currency, x.SageID, x.Reference, x.Digest)
 	return err
+}
+
+// SetXrefDigest records digest as the body last written to the linked
+// document, if the link still names sageID (an operator's relink since the
+// write keeps the link's own, so the relinked document is brought up to date
+// by the next update). It reports whether the link was changed.
+func (s *Store) SetXrefDigest(ctx context.Context, tenantID, kind, magentoKey, currency, sageID, digest string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE entity_xref SET body_digest = $6, updated_at = now()
+		WHERE tenant_id = $1 AND kind = $2 AND magento_key = $3 AND currency = $4 AND sage_id = $5`,
+		tenantID, kind, magentoKey, currency, sageID, digest)
+	return tag.RowsAffected() == 1, err
 }
 
 // XrefCount counts a tenant's links of one kind.

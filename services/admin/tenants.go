@@ -172,7 +172,7 @@ func runProto(r store.Run) *ledgerv1.Run {
 		SyncRunId: r.ID, TenantId: r.TenantID, Event: r.Event, EntityType: r.EntityType,
 		MagentoEntityId: r.MagentoEntityID, Status: r.Status, SageId: r.SageID, SkipReason: r.SkipReason,
 		ErrorClass: r.ErrorClass, ErrorCode: r.ErrorCode, LastError: r.LastError, Attempts: int32(r.Attempts),
-		CreatedAt: timestamppb.New(r.CreatedAt), TraceId: r.TraceID,
+		CreatedAt: timestamppb.New(r.CreatedAt), TraceId: r.TraceID, Change: r.Change,
 	}
 	if r.FinishedAt != nil {
 		out.FinishedAt = timestamppb.New(*r.FinishedAt)

@@ -21,6 +21,11 @@ type Config struct {
 	// customer.upserted:{id} and product.upserted:{id} once its outbox row is
 	// purged (about 30 days after success), so memory must be bounded.
 	DedupWindow time.Duration
+	// KeyRetentionEvery is how often the webhook keys older than DedupWindow
+	// are deleted (INGEST_KEY_RETENTION_EVERY, default 1h, ±20 % jitter): past
+	// the window a key suppresses nothing, and without it webhook_keys grows
+	// with every event the shop ever sent.
+	KeyRetentionEvery time.Duration
 	// MaxBodyBytes caps a request body (INGEST_MAX_BODY_BYTES, default 524288).
 	// The shop's envelopes are a few hundred bytes; a bigger body is refused
 	// with 413. An accepted body travels in one NATS message, so ingest does
@@ -57,6 +62,7 @@ type Config struct {
 const (
 	DefaultAddr              = "127.0.0.1:8080"
 	DefaultDedupWindow       = 168 * time.Hour
+	DefaultKeyRetentionEvery = time.Hour
 	DefaultMaxBodyBytes      = 512 << 10
 	DefaultRequestTimeout    = 10 * time.Second
 	DefaultReplayCacheSize   = 1_000_000
@@ -75,6 +81,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DedupWindow == 0 {
 		c.DedupWindow = DefaultDedupWindow
+	}
+	if c.KeyRetentionEvery == 0 {
+		c.KeyRetentionEvery = DefaultKeyRetentionEvery
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
@@ -104,6 +113,7 @@ func ConfigFromEnv() (Config, error) {
 	c := Config{
 		Addr:              r.String("INGEST_ADDR", DefaultAddr),
 		DedupWindow:       r.Duration("INGEST_DEDUP_WINDOW", DefaultDedupWindow),
+		KeyRetentionEvery: r.Duration("INGEST_KEY_RETENTION_EVERY", DefaultKeyRetentionEvery),
 		MaxBodyBytes:      int64(r.Int("INGEST_MAX_BODY_BYTES", DefaultMaxBodyBytes)),
 		RequestTimeout:    r.Duration("INGEST_REQUEST_TIMEOUT", DefaultRequestTimeout),
 		ReplayCacheSize:   r.Int("INGEST_REPLAY_CACHE_SIZE", DefaultReplayCacheSize),
@@ -125,6 +135,10 @@ func (c Config) Validate() error {
 	}
 	if c.DedupWindow < time.Minute {
 		errs = append(errs, fmt.Errorf("INGEST_DEDUP_WINDOW=%s: want at least 1m (default %s); the shop's retries span about 4 days", c.DedupWindow, DefaultDedupWindow))
+	}
+	if c.KeyRetentionEvery < time.Second || c.KeyRetentionEvery > c.DedupWindow {
+		errs = append(errs, fmt.Errorf("INGEST_KEY_RETENTION_EVERY=%s: want at least 1s and at most INGEST_DEDUP_WINDOW (%s); default %s",
+			c.KeyRetentionEvery, c.DedupWindow, DefaultKeyRetentionEvery))
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("INGEST_MAX_BODY_BYTES=%d: want at least 1024 (default %d)", c.MaxBodyBytes, DefaultMaxBodyBytes))
@@ -150,6 +164,7 @@ func (c Config) Validate() error {
 // LogValue prints the configuration at start.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("addr", c.Addr), slog.String("dedup_window", c.DedupWindow.String()),
+		slog.String("key_retention_every", c.KeyRetentionEvery.String()),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes), slog.String("request_timeout", c.RequestTimeout.String()),
 		slog.Int("replay_cache_size", c.ReplayCacheSize), slog.String("read_header_timeout", c.ReadHeaderTimeout.String()),
 		slog.String("read_timeout", c.ReadTimeout.String()), slog.Int("tenant_max_in_flight", c.TenantMaxInFlight))

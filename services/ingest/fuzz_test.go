@@ -306,6 +306,7 @@ func (s *fuzzStore) Ping(context.Context) error { return nil }
 func (s *fuzzStore) LatestRun(context.Context, string, string, int64) (store.Run, error) {
 	return store.Run{}, store.ErrNotFound
 }
+func (s *fuzzStore) ForgetWebhookKeys(context.Context, time.Duration) (int64, error) { return 0, nil }
 
 // fuzzJetStream records publishes and keeps the replay bucket in a map. Any
 // other JetStream call panics (the embedded interface is nil): the webhook

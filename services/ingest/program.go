@@ -36,6 +36,8 @@ func Program(cfg Config) process.Program {
 			if err != nil {
 				return process.Started{}, err
 			}
-			return process.Started{Handler: s.Handler()}, nil
+			return process.Started{Handler: s.Handler(), Components: []process.Component{
+				{Name: "webhook-key-retention", Run: s.RunKeyRetention},
+			}}, nil
 		}}
 }

@@ -25,6 +25,7 @@ type Store interface {
 	SetMagentoStatus(ctx context.Context, tenantID, status string) error
 	RunCounts(ctx context.Context, tenantID string) (store.Counts, error)
 	LatestRun(ctx context.Context, tenantID, entityType string, magentoID int64) (store.Run, error)
+	ForgetWebhookKeys(ctx context.Context, age time.Duration) (int64, error)
 	Ping(ctx context.Context) error
 }
 

@@ -184,11 +184,26 @@ func (m *mapping) operation(key string, res ledgerv1.SageResource, rootKey, xref
 	if err != nil {
 		return nil, failf(ClassInternal, "payload_encoding", "%s %s: %v", xrefKind, xrefKey, err)
 	}
-	return &ledgerv1.SageOperation{
+	op := &ledgerv1.SageOperation{
 		Key: key, Resource: res, XrefKind: xrefKind, XrefKey: xrefKey, Currency: currency, Reference: reference,
 		IdempotencyId: IdempotencyID(m.b.TenantID, rootKey, xrefKind, xrefKey, currency),
 		Body:          raw, Bindings: bindings,
-	}, nil
+	}
+	if updatable[res] {
+		op.Mode = ledgerv1.SageWriteMode_SAGE_WRITE_MODE_CREATE_OR_UPDATE
+	}
+	return op, nil
+}
+
+// updatable are the resources whose Sage document follows Magento after its
+// creation: a contact (customer.upserted, and the contact step of every later
+// event), a product or a service (product.upserted) is sent again with PUT
+// when what the mapper builds differs from what Ledger last wrote; the writer
+// compares. Sales documents, payments and allocations are created once.
+var updatable = map[ledgerv1.SageResource]bool{
+	ledgerv1.SageResource_SAGE_RESOURCE_CONTACT: true,
+	ledgerv1.SageResource_SAGE_RESOURCE_PRODUCT: true,
+	ledgerv1.SageResource_SAGE_RESOURCE_SERVICE: true,
 }
 
 func bind(field, from string) *ledgerv1.FieldBinding {

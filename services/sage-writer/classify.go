@@ -1,6 +1,7 @@
 package sagewriter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -222,7 +223,7 @@ func classifyAPI(e *sage.APIError, op *OpError) Decision {
 	switch {
 	case softDeleted(e):
 		d.Verdict, d.Class, d.Code = DeadLetter, ClassValidation, CodeContactReferenceReserved
-		d.Message = reservedMessage(op)
+		d.Message = reservedMessage(op, e.Method == http.MethodPut)
 	case e.Status == http.StatusBadRequest || e.Status == http.StatusUnprocessableEntity:
 		d.Verdict, d.Class, d.Code, d.Message = DeadLetter, ClassValidation, snakeCode(p.DataCode, CodeValidation), cause
 	case e.Status == http.StatusUnauthorized:
@@ -236,6 +237,10 @@ func classifyAPI(e *sage.APIError, op *OpError) Decision {
 		// Access to the business itself was withdrawn: binding drift, like a 401.
 		d.Verdict, d.Class, d.Code = Pause, ClassAuth, CodeForbidden
 		d.Message = "Sage refused access to the business (" + cause + "): reconnect Sage with a user who can access it"
+	case e.Status == http.StatusNotFound && e.Method == http.MethodPut && op != nil:
+		// The linked document is gone (deleted in Sage).
+		d.Verdict, d.Class, d.Code = DeadLetter, ClassNotFound, snakeCode(p.DataCode, CodeNotFound)
+		d.Message = goneMessage(op, cause)
 	case e.Status == http.StatusNotFound:
 		d.Verdict, d.Class, d.Code, d.Message = DeadLetter, ClassNotFound, snakeCode(p.DataCode, CodeNotFound), cause
 	case e.Status == http.StatusTooManyRequests:
@@ -280,22 +285,42 @@ func softDeleted(e *sage.APIError) bool {
 	return false
 }
 
-func reservedMessage(op *OpError) string {
-	ref, tenant, key := "<reference>", "<tenant>", "<key>"
+// reservedMessage says what to do about the soft-delete quirk: after a POST
+// whose reference a deleted contact still holds, hard-delete that contact or
+// link the customer to a contact re-created by hand; after a PUT on the linked
+// contact, which was deleted, link the customer to the contact that replaces
+// it. The relink command names every flag it needs: contacts are linked per
+// currency, so --currency is one.
+func reservedMessage(op *OpError, put bool) string {
+	ref, tenant, key, currency := "<reference>", "<tenant>", "<key>", "<currency>"
 	if op != nil {
-		if op.Op.GetReference() != "" {
-			ref = op.Op.GetReference()
-		}
-		if op.Op.GetXrefKey() != "" {
-			key = op.Op.GetXrefKey()
-		}
-		if op.TenantID != "" {
-			tenant = op.TenantID
-		}
+		ref = cmp.Or(op.Op.GetReference(), ref)
+		key = cmp.Or(op.Op.GetXrefKey(), key)
+		currency = cmp.Or(op.Op.GetCurrency(), currency)
+		tenant = cmp.Or(op.TenantID, tenant)
+	}
+	relink := fmt.Sprintf("`ledgerctl xref set --tenant %s --kind contact --key %s --currency %s --sage-id NEW_ID`",
+		tenant, key, currency)
+	if put {
+		return fmt.Sprintf("the Sage contact linked to %s (%s, reference '%s') was deleted in Sage, and a deleted contact "+
+			"can no longer be updated (its reference stays reserved): re-create the contact in Sage (or choose the one "+
+			"that replaces it) and relink with %s, then replay", key, currency, ref, relink)
 	}
 	return fmt.Sprintf("Sage still holds a reserved reference '%s' (a deleted contact keeps its reference): "+
-		"hard-delete it in Sage (Settings → Deletion) or relink with "+
-		"`ledgerctl xref set --tenant %s --kind contact --key %s --sage-id ID`", ref, tenant, key)
+		"hard-delete it in Sage (Settings → Deletion), or re-create the contact by hand and relink with %s, then replay",
+		ref, relink)
+}
+
+// goneMessage is the 404 of a PUT on a linked document: it was deleted in
+// Sage, so it is linked again to the one that replaces it.
+func goneMessage(op *OpError, cause string) string {
+	kind, key, tenant := cmp.Or(op.Op.GetXrefKind(), "<kind>"), cmp.Or(op.Op.GetXrefKey(), "<key>"), cmp.Or(op.TenantID, "<tenant>")
+	flags := fmt.Sprintf("--tenant %s --kind %s --key %s", tenant, kind, key)
+	if c := op.Op.GetCurrency(); c != "" {
+		flags += " --currency " + c
+	}
+	return fmt.Sprintf("Sage no longer has the %s linked to Magento %s (%s): it was deleted in Sage; link the one that "+
+		"replaces it with `ledgerctl xref set %s --sage-id NEW_ID`, then replay", kind, key, cause, flags)
 }
 
 // area names the Sage role a path needs, for the 403 message.

@@ -24,7 +24,7 @@ func apiErr(method, path string, status int, body string) *sage.APIError {
 func TestClassify(t *testing.T) {
 	t.Parallel()
 	contactOp := &ledgerv1.SageOperation{Key: "contact", Resource: ledgerv1.SageResource_SAGE_RESOURCE_CONTACT,
-		XrefKind: "contact", XrefKey: "M42", Reference: "M42"}
+		XrefKind: "contact", XrefKey: "M42", Currency: "GBP", Reference: "M42"}
 	umbrella := `[{"$severity":"error","$dataCode":"RecordInvalid","$message":"This field is required.","$source":"line_items.description"},
 		{"$severity":"error","$dataCode":"RecordInvalid","$message":"is not a valid tax rate","$source":"line_items.tax_rate_id"}]`
 	cases := []struct {
@@ -40,10 +40,21 @@ func TestClassify(t *testing.T) {
 		{"reference reserved", &OpError{TenantID: "acme", Op: contactOp, Err: apiErr("POST", "/contacts", 422,
 			`[{"$dataCode":"RecordInvalid","$message":"Reference has already been taken","$source":"reference"}]`)},
 			DeadLetter, ClassValidation, CodeContactReferenceReserved,
-			"reserved reference 'M42' (a deleted contact keeps its reference): hard-delete it in Sage (Settings → Deletion) or relink with `ledgerctl xref set --tenant acme --kind contact --key M42 --sage-id ID`",
+			"reserved reference 'M42' (a deleted contact keeps its reference): hard-delete it in Sage (Settings → Deletion), or re-create the contact by hand and relink with `ledgerctl xref set --tenant acme --kind contact --key M42 --currency GBP --sage-id NEW_ID`, then replay",
 			false, false},
 		{"PUT on a deleted contact", apiErr("PUT", "/contacts/abc", 404, `[{"$dataCode":"RecordNotFound","$message":"Couldn't find record.","$source":""}]`),
-			DeadLetter, ClassValidation, CodeContactReferenceReserved, "Settings → Deletion", false, false},
+			DeadLetter, ClassValidation, CodeContactReferenceReserved, "relink with", false, false},
+		{"PUT on a deleted contact, with its operation", &OpError{TenantID: "acme", Op: contactOp, Err: apiErr("PUT", "/contacts/abc", 404,
+			`[{"$dataCode":"RecordNotFound","$message":"Couldn't find record.","$source":""}]`)},
+			DeadLetter, ClassValidation, CodeContactReferenceReserved,
+			"the Sage contact linked to M42 (GBP, reference 'M42') was deleted in Sage, and a deleted contact can no longer be updated (its reference stays reserved): re-create the contact in Sage (or choose the one that replaces it) and relink with `ledgerctl xref set --tenant acme --kind contact --key M42 --currency GBP --sage-id NEW_ID`, then replay",
+			false, false},
+		{"PUT on a deleted product", &OpError{TenantID: "acme", Op: &ledgerv1.SageOperation{Key: "product", XrefKind: "product", XrefKey: "7",
+			Resource: ledgerv1.SageResource_SAGE_RESOURCE_PRODUCT}, Err: apiErr("PUT", "/products/p1", 404,
+			`[{"$dataCode":"RecordNotFound","$message":"Couldn't find record.","$source":""}]`)},
+			DeadLetter, ClassNotFound, "record_not_found",
+			"Sage no longer has the product linked to Magento 7 (Couldn't find record.): it was deleted in Sage; link the one that replaces it with `ledgerctl xref set --tenant acme --kind product --key 7 --sage-id NEW_ID`, then replay",
+			false, false},
 		{"400", apiErr("POST", "/contacts", 400, `[{"$dataCode":"BadRequest","$message":"bad json","$source":""}]`),
 			DeadLetter, ClassValidation, "bad_request", "bad json", false, false},
 		{"401 after refresh", apiErr("POST", "/contacts", 401, `[{"$dataCode":"AuthorizationFailure","$message":"No active subscription. (MSE)","$source":""}]`),

@@ -46,6 +46,7 @@ type Store interface {
 	SetSageStatus(ctx context.Context, tenantID, status, businessID string) error
 	Xref(ctx context.Context, tenantID, kind, magentoKey, currency string) (store.Xref, error)
 	PutXref(ctx context.Context, x store.Xref) error
+	SetXrefDigest(ctx context.Context, tenantID, kind, magentoKey, currency, sageID, digest string) (bool, error)
 }
 
 // Service consumes SageWrites from the SAGE stream and executes them in Sage.
@@ -269,7 +270,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 			Message: "no sync run " + w.GetSyncRunId(), TenantID: w.GetTenantId(), RunID: w.GetSyncRunId(), Entity: w.GetEntityType()}
 	}
 	if err != nil {
-		return s.conclude(ctx, log, &w, nil, storeErr("starting the run", err), delivered)
+		return s.conclude(ctx, log, &w, written{}, storeErr("starting the run", err), delivered)
 	}
 	if run.Terminal() {
 		// Already finished (a redelivery after the result was recorded):
@@ -277,7 +278,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 		// case the process died between recording and publishing it.
 		_, err := results.Finish(ctx, s.st, s.js, store.Outcome{RunID: run.ID, Status: run.Status, SageID: run.SageID,
 			SkipReason: run.SkipReason, ErrorClass: run.ErrorClass, ErrorCode: run.ErrorCode, Message: run.LastError,
-			AppliedQuirks: run.AppliedQuirks})
+			AppliedQuirks: run.AppliedQuirks, Change: run.Change})
 		if err != nil {
 			return bus.Outcome{Verdict: bus.Retry, Delay: time.Second, Class: ClassDatabase, Code: CodeDatabase,
 				Message: err.Error(), TenantID: w.GetTenantId(), RunID: run.ID, Entity: w.GetEntityType()}
@@ -286,8 +287,8 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 		s.writes.WithLabelValues("duplicate").Inc()
 		return bus.Done()
 	}
-	ids, err := s.execute(ctx, log, &w, run)
-	return s.conclude(ctx, log, &w, ids, err, delivered)
+	wr, err := s.execute(ctx, log, &w, run)
+	return s.conclude(ctx, log, &w, wr, err, delivered)
 }
 
 // conclude turns the write's end into the run's result and the message's
@@ -295,12 +296,12 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 // failed and dead-letters the write; a transient one notes the error and
 // retries, finishing the run failed first when this was the last allowed
 // delivery (the bus then dead-letters and acks it).
-func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.SageWrite, ids map[string]string,
+func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.SageWrite, wr written,
 	err error, delivered uint64) bus.Outcome {
 	base := bus.Outcome{TenantID: w.GetTenantId(), RunID: w.GetSyncRunId(), Entity: w.GetEntityType()}
 	if err == nil {
-		o := store.Outcome{RunID: w.GetSyncRunId(), Status: store.RunSucceeded, SageID: resultID(w, ids),
-			AppliedQuirks: w.GetAppliedQuirks()}
+		o := store.Outcome{RunID: w.GetSyncRunId(), Status: store.RunSucceeded, SageID: resultID(w, wr.ids),
+			AppliedQuirks: w.GetAppliedQuirks(), Change: wr.change}
 		if _, ferr := results.Finish(ctx, s.st, s.js, o); ferr != nil {
 			// Everything is in Sage and in entity_xref: the next delivery
 			// makes no call and only finishes the run.
@@ -308,7 +309,7 @@ func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.Sa
 			base.Verdict, base.Delay, base.Class, base.Code, base.Message = bus.Retry, time.Second, ClassDatabase, CodeDatabase, ferr.Error()
 			return base
 		}
-		log.InfoContext(ctx, "write succeeded", "sage_id", o.SageID)
+		log.InfoContext(ctx, "write succeeded", "sage_id", o.SageID, "change", o.Change)
 		s.writes.WithLabelValues("succeeded").Inc()
 		return bus.Done()
 	}

@@ -18,19 +18,25 @@ import (
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
-// execute runs the write's operations in order against the binding's business
-// and returns the Sage id of each operation by key.
-func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.SageWrite, run store.Run) (map[string]string, error) {
+// written is what execute did: the Sage id of each operation by key, and what
+// the run did in Sage (store.ChangeCreated, …).
+type written struct {
+	ids    map[string]string
+	change string
+}
+
+// execute runs the write's operations in order against the binding's business.
+func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.SageWrite, run store.Run) (written, error) {
 	t, err := s.st.Tenant(ctx, w.GetTenantId())
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, &invalidWrite{msg: "unknown tenant " + w.GetTenantId()}
+		return written{}, &invalidWrite{msg: "unknown tenant " + w.GetTenantId()}
 	}
 	if err != nil {
-		return nil, storeErr("reading the tenant", err)
+		return written{}, storeErr("reading the tenant", err)
 	}
 	b := t.Binding
 	if b.Status != store.StatusActive || b.SageBusinessID == "" {
-		return nil, fmt.Errorf("%w (status %q)", errBindingNotActive, b.Status)
+		return written{}, fmt.Errorf("%w (status %q)", errBindingNotActive, b.Status)
 	}
 	// Sage asks integrators not to POST to one business in parallel. The
 	// tenant's consumer already runs one write at a time across replicas
@@ -38,7 +44,7 @@ func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.Sag
 	// within this process.
 	unlock, err := s.locks.lock(ctx, b.SageBusinessID)
 	if err != nil {
-		return nil, errors.New("timed out waiting for the business's write lock")
+		return written{}, errors.New("timed out waiting for the business's write lock")
 	}
 	defer unlock()
 
@@ -54,15 +60,46 @@ func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.Sag
 		// idempotency replay lasts 7 days; the lookup has no limit).
 		ex.unresolved, err = s.unresolvedCreates(ctx, run.ID)
 		if err != nil {
-			return nil, err
+			return written{}, err
 		}
 	}
-	ids, err := sagewrite.Run(ctx, w, ex)
+	res, err := sagewrite.Execute(ctx, w, ex)
 	var oe *sagewrite.OpError
 	if errors.As(err, &oe) {
-		return ids, &OpError{TenantID: w.GetTenantId(), Business: b.SageBusinessID, Op: oe.Op, Err: asInvalidWrite(oe.Err)}
+		return written{ids: res.IDs}, &OpError{TenantID: w.GetTenantId(), Business: b.SageBusinessID, Op: oe.Op, Err: asInvalidWrite(oe.Err)}
 	}
-	return ids, err
+	if err != nil {
+		return written{ids: res.IDs}, err
+	}
+	out := written{ids: res.IDs, change: res.Change()}
+	if out.change != store.ChangeCreated && run.Attempts > 1 {
+		// An earlier delivery of this run may have written what this one
+		// found already done (its result was not recorded).
+		if out.change, err = s.earlierChange(ctx, run.ID, out.change); err != nil {
+			return written{ids: res.IDs}, err
+		}
+	}
+	return out, nil
+}
+
+// earlierChange is change raised by what the run's earlier deliveries did in
+// Sage (its attempt history): a create (a POST answered, or resolved by
+// lookup) makes it created, an update (a PUT answered) updated.
+func (s *Service) earlierChange(ctx context.Context, runID, change string) (string, error) {
+	atts, err := s.st.Attempts(ctx, runID)
+	if err != nil {
+		return "", storeErr("reading the run's attempts", err)
+	}
+	for _, a := range atts {
+		switch {
+		case a.Stage != Stage:
+		case a.Method == http.MethodPost && a.Outcome == "ok", a.Outcome == outcomeResolved:
+			return store.ChangeCreated, nil
+		case a.Method == http.MethodPut && a.Outcome == "ok":
+			change = store.ChangeUpdated
+		}
+	}
+	return change, nil
 }
 
 // asInvalidWrite turns the interpreter's refusal of a write that can never be
@@ -110,7 +147,7 @@ func (s *Service) unresolvedCreates(ctx context.Context, runID string) (map[stri
 }
 
 // executor does the Sage and store side of one write's operations for
-// sagewrite.Run.
+// sagewrite.Execute (a sagewrite.Updater).
 type executor struct {
 	s      *Service
 	log    *slog.Logger
@@ -121,25 +158,70 @@ type executor struct {
 	unresolved map[string]bool
 }
 
-// Existing returns the id entity_xref holds for op's document, if any, or,
-// after an ambiguous create of its collection in an earlier delivery, the
-// document found by its reference (recorded).
+// Existing returns the id of op's document when it is known (Known).
 func (ex *executor) Existing(ctx context.Context, op *ledgerv1.SageOperation) (string, bool, error) {
+	doc, ok, err := ex.Known(ctx, op)
+	return doc.ID, ok, err
+}
+
+// Known returns the document entity_xref holds for op, with the digest of the
+// body last written to it, if any; or, after an ambiguous create of its
+// collection in an earlier delivery, the document found by its reference
+// (recorded, and created by this run).
+func (ex *executor) Known(ctx context.Context, op *ledgerv1.SageOperation) (sagewrite.Known, bool, error) {
 	if op.GetXrefKind() != "" {
 		x, err := ex.s.st.Xref(ctx, ex.w.GetTenantId(), op.GetXrefKind(), op.GetXrefKey(), op.GetCurrency())
 		switch {
 		case err == nil:
-			ex.log.DebugContext(ctx, "document already in Sage; no call", "op", op.GetKey(), "sage_id", x.SageID)
-			return x.SageID, true, nil
+			ex.log.DebugContext(ctx, "document already in Sage", "op", op.GetKey(), "sage_id", x.SageID)
+			return sagewrite.Known{ID: x.SageID, Digest: x.Digest}, true, nil
 		case !errors.Is(err, store.ErrNotFound):
-			return "", false, storeErr("reading entity_xref", err)
+			return sagewrite.Known{}, false, storeErr("reading entity_xref", err)
 		}
 	}
 	if res, ok := sagewrite.ResourceOf(op.GetResource()); ok && ex.unresolved[res.Collection] && op.GetReference() != "" {
-		id, err := ex.resolve(ctx, op, res)
-		return id, id != "", err
+		id, err := ex.resolve(ctx, op, res, "")
+		return sagewrite.Known{ID: id, Created: true}, id != "", err
 	}
-	return "", false, nil
+	return sagewrite.Known{}, false, nil
+}
+
+// Update PUTs req to the known document doc, then records req.Digest as the
+// body last written to it. A PUT is idempotent: after a failure the next
+// delivery sends it again (with the same idempotency_id, so Sage replays one
+// that did arrive); nothing needs looking up.
+func (ex *executor) Update(ctx context.Context, op *ledgerv1.SageOperation, doc sagewrite.Known, req sagewrite.Request) error {
+	res := req.Resource
+	body, err := req.JSON()
+	if err != nil {
+		return err
+	}
+	path := "/" + res.Collection + "/" + url.PathEscape(doc.ID)
+	var resp *sage.Response
+	start := time.Now()
+	err = ex.call(ctx, func() error {
+		start = time.Now()
+		var uerr error
+		_, resp, uerr = ex.client.Update(ctx, res.Collection, res.RootKey, doc.ID, body)
+		if uerr != nil && resp != nil {
+			uerr = fmt.Errorf("%w: %w", errUnexpectedAnswer, uerr)
+		}
+		return uerr
+	})
+	if err != nil {
+		ex.failed(ctx, http.MethodPut, path, time.Since(start), err, Classify(&OpError{TenantID: ex.w.GetTenantId(), Op: op, Err: err}))
+		return err
+	}
+	ex.attempt(ctx, store.Attempt{Method: http.MethodPut, Path: path, HTTPStatus: resp.Status,
+		Duration: resp.Duration, RequestID: resp.RequestID, Outcome: "ok"})
+	ex.log.InfoContext(ctx, "Sage document updated", "op", op.GetKey(), "sage_id", doc.ID, "path", path)
+	if _, err := ex.s.st.SetXrefDigest(ctx, ex.w.GetTenantId(), op.GetXrefKind(), op.GetXrefKey(), op.GetCurrency(),
+		doc.ID, req.Digest); err != nil {
+		// Sage has the new body; the retry finds the old digest and sends
+		// the same PUT again, which changes nothing.
+		return storeErr("recording the written body's digest in entity_xref", err)
+	}
+	return nil
 }
 
 // Outstanding reads the outstanding_amount of document id of res.
@@ -191,7 +273,7 @@ func (ex *executor) Create(ctx context.Context, op *ledgerv1.SageOperation, req 
 	if err == nil {
 		ex.attempt(ctx, store.Attempt{Method: http.MethodPost, Path: path, HTTPStatus: resp.Status,
 			Duration: resp.Duration, RequestID: resp.RequestID, Outcome: "ok"})
-		return ex.created(ctx, op, doc)
+		return ex.created(ctx, op, doc, req.Digest)
 	}
 
 	d := Classify(&OpError{TenantID: ex.w.GetTenantId(), Op: op, Err: err})
@@ -203,7 +285,7 @@ func (ex *executor) Create(ctx context.Context, op *ledgerv1.SageOperation, req 
 	// request left): look before anyone creates it again. If the lookup fails
 	// too, the next delivery looks first (unresolvedCreates); its POST also
 	// carries the same idempotency_id, a second guard for 7 days.
-	id, lerr := ex.resolve(ctx, op, res)
+	id, lerr := ex.resolve(ctx, op, res, req.Digest)
 	switch {
 	case lerr != nil && errors.Is(lerr, errMultipleMatches):
 		return "", lerr
@@ -217,9 +299,10 @@ func (ex *executor) Create(ctx context.Context, op *ledgerv1.SageOperation, req 
 	return "", err // not created: retry the POST later
 }
 
-// resolve looks op's document up by reference: its id (recorded) when exactly
-// one exists, errMultipleMatches for several, "" when none.
-func (ex *executor) resolve(ctx context.Context, op *ledgerv1.SageOperation, res sagewrite.Resource) (string, error) {
+// resolve looks op's document up by reference: its id (recorded, with digest
+// as the body written when it is known) when exactly one exists,
+// errMultipleMatches for several, "" when none.
+func (ex *executor) resolve(ctx context.Context, op *ledgerv1.SageOperation, res sagewrite.Resource, digest string) (string, error) {
 	start := time.Now()
 	docs, err := ex.lookup(ctx, res, op.GetReference())
 	path := searchPath(res, op.GetReference())
@@ -237,20 +320,21 @@ func (ex *executor) resolve(ctx context.Context, op *ledgerv1.SageOperation, res
 			"reference", op.GetReference(), "sage_id", docs[0].ID)
 		ex.attempt(ctx, store.Attempt{Method: http.MethodGet, Path: path, HTTPStatus: http.StatusOK,
 			Duration: time.Since(start), Outcome: outcomeResolved})
-		return ex.created(ctx, op, docs[0])
+		return ex.created(ctx, op, docs[0], digest)
 	}
 	return "", fmt.Errorf("%w: %d %s with reference %q", errMultipleMatches, len(docs), res.Collection, op.GetReference())
 }
 
-// created records a document that now exists in Sage and returns its id.
-func (ex *executor) created(ctx context.Context, op *ledgerv1.SageOperation, doc sage.Document) (string, error) {
+// created records a document that now exists in Sage, written from a body
+// whose update digest is digest ("" for none), and returns its id.
+func (ex *executor) created(ctx context.Context, op *ledgerv1.SageOperation, doc sage.Document, digest string) (string, error) {
 	if op.GetXrefKind() != "" {
 		ref := doc.Reference
 		if ref == "" {
 			ref = op.GetReference()
 		}
 		if err := ex.s.st.PutXref(ctx, store.Xref{TenantID: ex.w.GetTenantId(), Kind: op.GetXrefKind(),
-			MagentoKey: op.GetXrefKey(), Currency: op.GetCurrency(), SageID: doc.ID, Reference: ref}); err != nil {
+			MagentoKey: op.GetXrefKey(), Currency: op.GetCurrency(), SageID: doc.ID, Reference: ref, Digest: digest}); err != nil {
 			// Sage has it but Ledger does not know: the retry's POST replays
 			// the same idempotency_id and gets the same document back.
 			return "", storeErr("recording entity_xref", err)

@@ -212,7 +212,7 @@ func TestSoftDeletedContactReference(t *testing.T) {
 	r := s.waitRun(run)
 	if r.Status != store.RunFailed || r.ErrorCode != sagewriter.CodeContactReferenceReserved ||
 		!strings.Contains(r.LastError, "reserved reference 'M9'") ||
-		!strings.Contains(r.LastError, "ledgerctl xref set --tenant acme --kind contact --key M9 --sage-id ID") {
+		!strings.Contains(r.LastError, "ledgerctl xref set --tenant acme --kind contact --key M9 --currency GBP --sage-id NEW_ID") {
 		t.Fatalf("run %s %s %q", r.Status, r.ErrorCode, r.LastError)
 	}
 	devtest.Eventually(t, "the write is on the DLQ", func() bool {

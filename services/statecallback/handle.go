@@ -62,7 +62,9 @@ func mirrored(entityType string) bool {
 const maxColumn = 64
 
 // SyncStateFor builds the callback body of a terminal result.
-// Only the column that belongs to the status is set; the others are nil,
+// Only the columns that belong to the status are set (a synced row's
+// skip_reason says "updated" or "unchanged" when the run created nothing:
+// syncedDetail); the others are nil,
 // which Magento treats as "not sent" and which clears the column, so a row
 // that goes from failed to synced loses its error code. provider_reference is
 // always null for now (the module documents it as "v1.1+"). ok is false for a
@@ -84,6 +86,7 @@ func SyncStateFor(res *ledgerv1.SyncResult, finishedAt time.Time) (state magento
 	case ledgerv1.SyncStatus_SYNC_STATUS_SYNCED:
 		state.SyncStatus = "synced"
 		state.ProviderEntityID = column(res.GetProviderEntityId())
+		state.SkipReason = column(syncedDetail(res.GetChange()))
 	case ledgerv1.SyncStatus_SYNC_STATUS_SKIPPED:
 		state.SyncStatus = "skipped"
 		state.SkipReason = column(res.GetSkipReason())
@@ -100,6 +103,22 @@ func SyncStateFor(res *ledgerv1.SyncResult, finishedAt time.Time) (state magento
 		return magento.SyncState{}, false
 	}
 	return state, true
+}
+
+// syncedDetail is what the skip_reason column of a synced row says: "updated"
+// when the run changed its Sage document(s) with PUT, "unchanged" when it made
+// no call because Sage already held what Ledger would send, nothing for a
+// creation (what synced has always meant). Magento's table has no other
+// column for it (wire §5.2: status, provider id and reference, skip reason,
+// error code); skip_reason is the one that says why a row is as it is, as a
+// stable code of at most 64 characters, and the callback stores it whatever
+// the status (§5.1).
+func syncedDetail(change string) string {
+	switch change {
+	case "updated", "unchanged":
+		return change
+	}
+	return ""
 }
 
 // The range of the shop's last_sync_at, a MySQL timestamp column: a time

@@ -485,6 +485,14 @@ func TestMirrorsTerminalResults(t *testing.T) {
 		ErrorClass: "provider", FinishedAt: timestamppb.New(t0)})
 	h.publish(&ledgerv1.SyncResult{EntityType: "product", MagentoEntityId: 5, Status: ledgerv1.SyncStatus_SYNC_STATUS_SKIPPED,
 		SkipReason: long, FinishedAt: timestamppb.New(t0)})
+	// What a synced run did: a creation is plain synced; an update or no
+	// change says so in skip_reason (the row has no other column for it).
+	h.publish(&ledgerv1.SyncResult{EntityType: "customer", MagentoEntityId: 10, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED,
+		ProviderEntityId: "c10", Change: "updated", FinishedAt: timestamppb.New(t0)})
+	h.publish(&ledgerv1.SyncResult{EntityType: "customer", MagentoEntityId: 11, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED,
+		ProviderEntityId: "c11", Change: "unchanged", FinishedAt: timestamppb.New(t0)})
+	h.publish(&ledgerv1.SyncResult{EntityType: "product", MagentoEntityId: 12, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED,
+		ProviderEntityId: "p12", Change: "created", FinishedAt: timestamppb.New(t0)})
 	// Magento would refuse these with a 400; they are never sent.
 	h.publish(&ledgerv1.SyncResult{EntityType: "payment", MagentoEntityId: 99, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED, FinishedAt: timestamppb.New(t0)})
 	h.publish(&ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 0, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED, FinishedAt: timestamppb.New(t0)})
@@ -500,6 +508,9 @@ func TestMirrorsTerminalResults(t *testing.T) {
 		{"invoice", 43, "failed", "<nil>", "<nil>", "contact_reference_reserved"},
 		{"customer", 9, "failed", "<nil>", "<nil>", "provider"},
 		{"product", 5, "skipped", "<nil>", long[:64], "<nil>"},
+		{"customer", 10, "synced", "c10", "updated", "<nil>"},
+		{"customer", 11, "synced", "c11", "unchanged", "<nil>"},
+		{"product", 12, "synced", "p12", "<nil>", "<nil>"},
 	} {
 		row := h.row(c.entity, c.id, c.status)
 		if str(row.ProviderEntityID) != c.providerID || str(row.SkipReason) != c.skip || str(row.ErrorCode) != c.errCode ||
@@ -538,7 +549,7 @@ func TestMirrorsTerminalResults(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	h.svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	if !strings.Contains(rec.Body.String(), `ledger_statecallback_results_total{outcome="delivered"} 5`) ||
+	if !strings.Contains(rec.Body.String(), `ledger_statecallback_results_total{outcome="delivered"} 8`) ||
 		!strings.Contains(rec.Body.String(), `ledger_statecallback_results_total{outcome="ignored"} 2`) {
 		t.Errorf("/metrics lacks the expected counters:\n%s", grep(rec.Body.String(), "ledger_statecallback_results_total"))
 	}
