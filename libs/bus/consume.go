@@ -117,12 +117,25 @@ func (s *ConsumerSpec) defaults() {
 	}
 }
 
-// ShutdownTime is how long a loop over spec may take to stop: its drain, then
-// settling what finished.
+// ShutdownTime is how long a loop over spec may take to stop: the fetch
+// waiting at the server ends (at most FetchWait and its grace), handlers
+// drain, then what finished is settled.
 func (s ConsumerSpec) ShutdownTime() time.Duration {
 	s.defaults()
-	return s.Drain + settleTimeout
+	return max(s.Drain, FetchWait+fetchGrace) + settleTimeout
 }
+
+// FetchWait is how long one fetch waits at the server for messages; the
+// server then ends it with what it has. The loop never cancels a fetch: the
+// client drops what a cancelled fetch already had on its way (nats.go, v1.55),
+// and JetStream only redelivers that after AckWait, a stall of every message
+// caught in it. So on shutdown, and after a reconnect, the loop waits for its
+// fetch to end instead: at most FetchWait plus fetchGrace (the client's own
+// wait past the server's, should the server's end never arrive).
+const (
+	FetchWait  = 2 * time.Second
+	fetchGrace = time.Second
+)
 
 // settleTimeout bounds one acknowledgement or dead-letter publish.
 const settleTimeout = 5 * time.Second
@@ -225,11 +238,12 @@ func (l *Loop) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 
-	// A reconnect drops the server's side of a waiting fetch; fetch anew at
-	// once instead of waiting for missed heartbeats.
-	nc := l.JS.Conn()
-	reconnected := nc.StatusChanged(nats.CONNECTED)
-	defer nc.RemoveStatusListener(reconnected)
+	// Once ctx ends, what the loop holds and has not started goes back to
+	// the stream, but only after its last fetch has ended at the server:
+	// handed back while that fetch still waits, a message could be delivered
+	// to it again (counting a delivery each time).
+	fetchEnded := make(chan struct{})
+	defer close(fetchEnded) // before wg.Wait: handlers wait for it
 
 	var failures uint64
 	for {
@@ -237,17 +251,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		if n == 0 {
 			return nil
 		}
-		fetchCtx, cancel := context.WithCancel(ctx)
-		watched := make(chan struct{})
-		go func() {
-			defer close(watched)
-			select {
-			case <-reconnected:
-				cancel()
-			case <-fetchCtx.Done():
-			}
-		}()
-		batch, err := l.Consumer.Fetch(n, jetstream.FetchContext(fetchCtx))
+		batch, err := l.Consumer.Fetch(n, jetstream.FetchMaxWait(FetchWait))
 		if err == nil {
 			for msg := range batch.Messages() {
 				n--
@@ -255,13 +259,11 @@ func (l *Loop) Run(ctx context.Context) error {
 				go func() {
 					defer wg.Done()
 					defer func() { <-held }()
-					l.work(ctx, work, spec, log, slots, msg)
+					l.work(ctx, work, fetchEnded, spec, log, slots, msg)
 				}()
 			}
 			err = batch.Error()
 		}
-		cancel()
-		<-watched
 		for range n {
 			<-held
 		}
@@ -309,24 +311,29 @@ func reserve(ctx context.Context, held chan struct{}) int {
 
 // work holds one message: kept alive until settled, handled on a slot, handed
 // back if the loop stops first.
-func (l *Loop) work(ctx, work context.Context, spec ConsumerSpec, log *slog.Logger, slots chan struct{}, msg jetstream.Msg) {
+func (l *Loop) work(ctx, work context.Context, fetchEnded <-chan struct{}, spec ConsumerSpec, log *slog.Logger, slots chan struct{}, msg jetstream.Msg) {
 	alive := keepAlive(msg, spec.AckWait/3)
 	defer alive.stop()
+	// giveBack returns msg to the stream once the loop's last fetch has
+	// ended, keeping it alive until then.
+	giveBack := func() {
+		<-fetchEnded
+		alive.stop()
+		handBack(log, msg)
+		spec.Metrics.Settled(spec.Stage, SettledHandedBack, 0)
+	}
 	select {
 	case slots <- struct{}{}:
 	case <-ctx.Done():
-		alive.stop()
-		handBack(log, msg)
-		spec.Metrics.Settled(spec.Stage, SettledHandedBack, 0)
+		giveBack()
+		return
+	}
+	if ctx.Err() != nil {
+		<-slots
+		giveBack()
 		return
 	}
 	defer func() { <-slots }()
-	if ctx.Err() != nil {
-		alive.stop()
-		handBack(log, msg)
-		spec.Metrics.Settled(spec.Stage, SettledHandedBack, 0)
-		return
-	}
 	start := time.Now()
 	spec.Metrics.Received(spec.Stage, msg)
 	// One consumer span per delivery: the handler runs in it, and so does the
@@ -338,6 +345,7 @@ func (l *Loop) work(ctx, work context.Context, spec ConsumerSpec, log *slog.Logg
 	alive.stop()
 	if work.Err() != nil && out.Verdict != Ack {
 		// Stopped mid-work by the drain deadline: whoever runs next redoes it.
+		<-fetchEnded
 		handBack(log, msg)
 		EndConsumerSpan(span, out, SettledHandedBack)
 		spec.Metrics.Settled(spec.Stage, SettledHandedBack, 0)
