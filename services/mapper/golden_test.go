@@ -76,7 +76,9 @@ func goldenView(t testing.TB, w *ledgerv1.SageWrite) []byte {
 		Currency      string          `json:"currency"`
 		Reference     string          `json:"reference"`
 		IdempotencyID string          `json:"idempotency_id"`
+		Mode          string          `json:"mode,omitempty"`
 		Bindings      []string        `json:"bindings,omitempty"`
+		Settles       string          `json:"settles,omitempty"`
 		Body          json.RawMessage `json:"body"`
 	}
 	v := struct {
@@ -91,8 +93,12 @@ func goldenView(t testing.TB, w *ledgerv1.SageWrite) []byte {
 		for _, b := range o.Bindings {
 			bs = append(bs, b.Field+" from "+b.FromKey)
 		}
+		var mode string
+		if o.Mode != ledgerv1.SageWriteMode_SAGE_WRITE_MODE_UNSPECIFIED {
+			mode = o.Mode.String()
+		}
 		v.Operations = append(v.Operations, op{o.Key, o.Resource.String(), o.XrefKind, o.XrefKey, o.Currency,
-			o.Reference, o.IdempotencyId, bs, o.Body})
+			o.Reference, o.IdempotencyId, mode, bs, o.SettlesKey, o.Body})
 	}
 	out, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
