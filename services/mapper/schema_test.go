@@ -32,7 +32,9 @@ import (
 // generator (invoices, receipts, credit notes with refunds and allocations,
 // unitemised-credit receipts, customers, products and services). Each body is
 // what the writer sends (libs/sagewrite.Plan: idempotency_id and bound ids
-// set) under its root key. It fails on a field the schema does not have, a
+// set) under its root key, against the POST schema; an operation in mode
+// CREATE_OR_UPDATE is also checked as the update the writer sends
+// (sagewrite.PlanUpdate) against the PUT schema. It fails on a field the schema does not have, a
 // value of the wrong JSON type, a string outside its enum or not a date where
 // the schema says date, a null, and a missing required field, naming each by
 // its path ("sales_invoice.invoice_lines[2].unit_price").
@@ -276,40 +278,59 @@ func (c *schemaCheck) write(what string, w *ledgerv1.SageWrite) {
 		if err != nil {
 			c.t.Fatalf("%s: %v", what, err)
 		}
-		raw, err := req.JSON()
-		if err != nil {
-			c.t.Fatalf("%s: %v", what, err)
-		}
-		method := requestMethod(op)
-		sch, def, err := c.sw.requestSchema(method, req.Resource)
-		if err != nil {
-			c.t.Fatalf("%s operation %s: %v", what, op.GetKey(), err)
-		}
-		body := map[string]any{}
-		dec := json.NewDecoder(bytes.NewReader(append(append([]byte(`{"`+req.Resource.RootKey+`":`), raw...), '}')))
-		dec.UseNumber()
-		if err := dec.Decode(&body); err != nil {
-			c.t.Fatalf("%s operation %s: %v", what, op.GetKey(), err)
-		}
-		var fs []finding
-		c.sw.check(body, sch, "", "", &fs)
-		c.bodies[method+" "+def]++
-		for _, f := range fs {
-			generic := regexp.MustCompile(`\[\d+\]`).ReplaceAllString(f.path, "[]")
-			key := finding{generic, f.problem}
-			if strings.HasPrefix(f.problem, "wrong type") || strings.HasPrefix(f.problem, "\"") {
-				key = f // values differ: keep each, they are rare
+		c.request(what, op, req)
+		// An operation that may update its document is also sent as the PUT
+		// of the known document.
+		if op.GetMode() == ledgerv1.SageWriteMode_SAGE_WRITE_MODE_CREATE_OR_UPDATE {
+			req, err := sagewrite.PlanUpdate(op, ids, "run")
+			if err != nil {
+				c.t.Fatalf("%s: %v", what, err)
 			}
-			if c.found[key]++; c.found[key] == 1 {
-				c.example[key] = fmt.Sprintf("%s, operation %s (%s %s): %s", what, op.GetKey(), method, def, f.path)
-			}
+			c.request(what, op, req)
 		}
-		c.countExtensions(body, "", "")
 	}
 }
 
+// request checks one request of op.
+func (c *schemaCheck) request(what string, op *ledgerv1.SageOperation, req sagewrite.Request) {
+	c.t.Helper()
+	raw, err := req.JSON()
+	if err != nil {
+		c.t.Fatalf("%s: %v", what, err)
+	}
+	method := "POST"
+	if req.Update {
+		method = "PUT"
+	}
+	sch, def, err := c.sw.requestSchema(method, req.Resource)
+	if err != nil {
+		c.t.Fatalf("%s operation %s: %v", what, op.GetKey(), err)
+	}
+	body := map[string]any{}
+	dec := json.NewDecoder(bytes.NewReader(append(append([]byte(`{"`+req.Resource.RootKey+`":`), raw...), '}')))
+	dec.UseNumber()
+	if err := dec.Decode(&body); err != nil {
+		c.t.Fatalf("%s operation %s: %v", what, op.GetKey(), err)
+	}
+	var fs []finding
+	c.sw.check(body, sch, "", "", &fs)
+	c.bodies[method+" "+def]++
+	for _, f := range fs {
+		key := finding{arrayIndex.ReplaceAllString(f.path, "[]"), f.problem}
+		if strings.HasPrefix(f.problem, "wrong type") || strings.HasPrefix(f.problem, "\"") {
+			key = f // the values differ: keep each, they are rare
+		}
+		if c.found[key]++; c.found[key] == 1 {
+			c.example[key] = fmt.Sprintf("%s, operation %s (%s %s): %s", what, op.GetKey(), method, def, f.path)
+		}
+	}
+	c.countExtensions(body, "")
+}
+
+var arrayIndex = regexp.MustCompile(`\[\d+\]`)
+
 // countExtensions tallies the beyondSchema fields the body uses, for the log.
-func (c *schemaCheck) countExtensions(v any, path string, root string) {
+func (c *schemaCheck) countExtensions(v any, path string) {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, e := range v {
@@ -322,18 +343,14 @@ func (c *schemaCheck) countExtensions(v any, path string, root string) {
 			} else if strings.Count(p, ".") == 1 && k == "idempotency_id" {
 				c.extended["*.idempotency_id"]++
 			}
-			c.countExtensions(e, p, root)
+			c.countExtensions(e, p)
 		}
 	case []any:
 		for _, e := range v {
-			c.countExtensions(e, path+"[]", root)
+			c.countExtensions(e, path+"[]")
 		}
 	}
 }
-
-// requestMethod is the HTTP method the writer sends op with: every
-// operation is a create.
-func requestMethod(*ledgerv1.SageOperation) string { return "POST" }
 
 // report fails the test with every finding, sorted, and logs what was checked.
 func (c *schemaCheck) report() {
@@ -404,6 +421,7 @@ func goldenWrite(t *testing.T, raw []byte) *ledgerv1.SageWrite {
 			Resource      string          `json:"resource"`
 			IdempotencyID string          `json:"idempotency_id"`
 			Bindings      []string        `json:"bindings"`
+			Mode          string          `json:"mode"`
 			Body          json.RawMessage `json:"body"`
 		} `json:"operations"`
 	}
@@ -417,6 +435,13 @@ func goldenWrite(t *testing.T, raw []byte) *ledgerv1.SageWrite {
 			t.Fatalf("operation %s: unknown resource %q", o.Key, o.Resource)
 		}
 		op := &ledgerv1.SageOperation{Key: o.Key, Resource: ledgerv1.SageResource(res), IdempotencyId: o.IdempotencyID, Body: o.Body}
+		if o.Mode != "" {
+			mode, ok := ledgerv1.SageWriteMode_value[o.Mode]
+			if !ok {
+				t.Fatalf("operation %s: unknown mode %q", o.Key, o.Mode)
+			}
+			op.Mode = ledgerv1.SageWriteMode(mode)
+		}
 		for _, b := range o.Bindings {
 			field, from, ok := strings.Cut(b, " from ")
 			if !ok {
@@ -430,7 +455,8 @@ func goldenWrite(t *testing.T, raw []byte) *ledgerv1.SageWrite {
 }
 
 // TestGeneratedBodiesMatchSageSchema checks a large sample of the property
-// test's documents, every resource.
+// test's documents, every resource, and the PUT of every operation that may
+// update its document (sagewrite.PlanUpdate).
 func TestGeneratedBodiesMatchSageSchema(t *testing.T) {
 	t.Parallel()
 	c := newSchemaCheck(t)
@@ -498,6 +524,12 @@ func TestGeneratedBodiesMatchSageSchema(t *testing.T) {
 	}
 	c.report()
 	c.requireEveryResource()
+	// Customers and products are written create-or-update: their PUTs too.
+	for _, def := range []string{"putContacts", "putProducts", "putServices"} {
+		if c.bodies["PUT "+def] == 0 {
+			t.Errorf("no PUT body checked against %s", def)
+		}
+	}
 }
 
 // TestSchemaCheckFindsEveryKindOfProblem: the check itself catches an
