@@ -16,9 +16,10 @@ import (
 
 // Strict mode: every POST and PUT body is checked against Sage's published
 // request schema (requestSchemas, generated from the official swagger into
-// schema_gen.go) before anything else looks at it. A field the schema does not
-// have, a value of the wrong JSON type or a missing required field is a 422
-// in Sage's error array, naming the field. It is on unless Config.LaxSchema is
+// schema_gen.go). A field the schema does not have, a value of the wrong JSON
+// type or a missing required field is a 422 in Sage's error array, naming the
+// field: the first two before anything else reads the body, a missing field
+// together with the resource's own answer (requireFields). It is on unless Config.LaxSchema is
 // set (or SetStrictSchema(false) is called), so a client that drifts from
 // Sage's schema fails in its tests instead of in production, where Sage
 // refuses or silently drops what it does not know [I].
