@@ -118,6 +118,7 @@ var commandTable = []commandGroup{
 	{"policy", policyCommands},
 	{"refdata", refdataCommands},
 	{"dlq", dlqCommands},
+	{"reconcile", reconcileCommands},
 }
 
 // synopsis is how the command is typed: "tenants create [--id ID] --name NAME".

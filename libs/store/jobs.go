@@ -11,11 +11,14 @@ const (
 	JobReconcile = "reconcile" // the reconciliation pass
 )
 
-// EnsureJob adds the tenant's row for job, first due at firstDue, unless it
-// exists (its schedule is then left alone).
-func (s *Store) EnsureJob(ctx context.Context, tenantID, job string, firstDue time.Time) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO tenant_jobs (tenant_id, job, due_at) VALUES ($1, $2, $3)
-		ON CONFLICT (tenant_id, job) DO NOTHING`, tenantID, job, firstDue)
+// EnsureJobs gives every tenant whose Sage binding is active a row for job,
+// first due at a random moment within spread from now (so tenants connected
+// together do not all come due together). Existing rows keep their schedule.
+func (s *Store) EnsureJobs(ctx context.Context, job string, spread time.Duration) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO tenant_jobs (tenant_id, job, due_at)
+		SELECT tenant_id, $1, now() + random() * $2 * interval '1 millisecond'
+		FROM bindings WHERE status = 'active' AND sage_business_id <> ''
+		ON CONFLICT (tenant_id, job) DO NOTHING`, job, spread.Milliseconds())
 	return err
 }
 
@@ -63,10 +66,11 @@ type JobState struct {
 	LastError         string
 }
 
-// Job returns the tenant's schedule of job; ErrNotFound when it has none.
+// Job returns the tenant's schedule of job (a released lease reads as the
+// Unix epoch); ErrNotFound when it has none.
 func (s *Store) Job(ctx context.Context, tenantID, job string) (JobState, error) {
 	var j JobState
-	err := s.pool.QueryRow(ctx, `SELECT due_at, lease_until, last_started_at, last_ok_at, last_error FROM tenant_jobs
+	err := s.pool.QueryRow(ctx, `SELECT due_at, GREATEST(lease_until, 'epoch'), last_started_at, last_ok_at, last_error FROM tenant_jobs
 		WHERE tenant_id = $1 AND job = $2`, tenantID, job).Scan(&j.DueAt, &j.LeaseUntil, &j.LastStartedAt, &j.LastOKAt, &j.LastError)
 	return j, notFound(err, "tenant_jobs "+tenantID+" "+job)
 }

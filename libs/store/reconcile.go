@@ -66,9 +66,11 @@ type ReconcileDocument struct {
 	XrefKind     string
 	MagentoKey   string
 	Currency     string
-	Date         time.Time
-	SageStatus   string // Sage's status id (UNPAID, PAID, VOID, …), or DELETED
-	SageTotal    money.Amount
+	// Date is the document date; a deleted document keeps the one stored
+	// before (its list item has none), else the deletion day.
+	Date       time.Time
+	SageStatus string // Sage's status id (UNPAID, PAID, VOID, …), or DELETED
+	SageTotal  money.Amount
 	// MagentoTotal is nil when Magento's entity could not be read.
 	MagentoTotal *money.Amount
 }
@@ -107,7 +109,9 @@ func (s *Store) RecordReconcile(ctx context.Context, tenantID string, passAt tim
 				sage_status, sage_total, magento_total, checked_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric, $10::numeric, $11)
 			ON CONFLICT (tenant_id, sage_id) DO UPDATE SET sage_resource = EXCLUDED.sage_resource, xref_kind = EXCLUDED.xref_kind,
-				magento_key = EXCLUDED.magento_key, currency = EXCLUDED.currency, doc_date = EXCLUDED.doc_date,
+				magento_key = EXCLUDED.magento_key, currency = EXCLUDED.currency,
+				-- a deleted document's list item has no date: it keeps the one seen before
+				doc_date = CASE WHEN EXCLUDED.sage_status = 'DELETED' THEN reconcile_documents.doc_date ELSE EXCLUDED.doc_date END,
 				sage_status = EXCLUDED.sage_status, sage_total = EXCLUDED.sage_total,
 				magento_total = COALESCE(EXCLUDED.magento_total, reconcile_documents.magento_total), checked_at = EXCLUDED.checked_at`,
 			tenantID, d.SageID, d.SageResource, d.XrefKind, d.MagentoKey, d.Currency, d.Date.UTC().Format(time.DateOnly),

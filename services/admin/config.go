@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/ledgersync/ledger/libs/env"
 	"github.com/ledgersync/ledger/libs/sage"
@@ -19,6 +20,15 @@ const (
 	DefaultGRPCAddr  = "127.0.0.1:9090"
 	DefaultHTTPAddr  = "127.0.0.1:8086"
 	DefaultPublicURL = "http://127.0.0.1:8086"
+	// DefaultRefDataEvery and DefaultReconcileEvery are how often each
+	// tenant's reference data is refreshed and its books reconciled.
+	DefaultRefDataEvery   = 24 * time.Hour
+	DefaultReconcileEvery = 24 * time.Hour
+	// DefaultSageRatePerMinute paces the service's own calls to one Sage
+	// business (refresh, reconciliation), on top of the writer's.
+	DefaultSageRatePerMinute = 20
+	// DefaultJobScan is how often due scheduled jobs are looked for.
+	DefaultJobScan = time.Minute
 )
 
 // CallbackPath is where Sage sends the user back after authorising; the redirect
@@ -75,6 +85,22 @@ type Config struct {
 	// on HTTPAddr and GRPCAddr (cmd/ledger-dev must know the ports before the
 	// service is built).
 	HTTPListener, GRPCListener net.Listener
+	// RefDataEvery is how often each tenant's Sage reference data is
+	// refreshed (ADMIN_REFDATA_EVERY, default 24h, ±10 % jitter; negative: off).
+	RefDataEvery time.Duration
+	// ReconcileEvery is how often each tenant is reconciled
+	// (ADMIN_RECONCILE_EVERY, default 24h, ±10 % jitter; negative: off).
+	ReconcileEvery time.Duration
+	// SageRatePerMinute paces this service's calls to one Sage business
+	// (ADMIN_SAGE_RATE_PER_MINUTE, default 20); its calls also count against
+	// the app-wide limits the writers share (libs/sage/budget).
+	SageRatePerMinute int
+	// JobScan is how often due scheduled jobs are looked for (default 1m;
+	// tests shorten it).
+	JobScan time.Duration
+	// NATSReplicas is how many copies the shared rate-budget buckets keep
+	// (LEDGER_NATS_REPLICAS, set by Program from the common settings).
+	NATSReplicas int
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -95,6 +121,18 @@ func (c Config) WithDefaults() Config {
 	}
 	c.Sage = c.Sage.OrOfficial()
 	c.Sage.APIURL = strings.TrimRight(c.Sage.APIURL, "/")
+	if c.RefDataEvery == 0 {
+		c.RefDataEvery = DefaultRefDataEvery
+	}
+	if c.ReconcileEvery == 0 {
+		c.ReconcileEvery = DefaultReconcileEvery
+	}
+	if c.SageRatePerMinute == 0 {
+		c.SageRatePerMinute = DefaultSageRatePerMinute
+	}
+	if c.JobScan <= 0 {
+		c.JobScan = DefaultJobScan
+	}
 	return c
 }
 
@@ -116,9 +154,12 @@ func ConfigFromEnv() (Config, error) {
 			RevokeURL: r.String("SAGE_REVOKE_URL", ""),
 			APIURL:    r.String("SAGE_API_URL", ""),
 		},
-		SageClientID:     r.String("SAGE_CLIENT_ID", ""),
-		SageClientSecret: secrets.String(r.String("SAGE_CLIENT_SECRET", "")),
-		TracingUIURL:     r.String("LEDGER_TRACING_UI_URL", ""),
+		SageClientID:      r.String("SAGE_CLIENT_ID", ""),
+		SageClientSecret:  secrets.String(r.String("SAGE_CLIENT_SECRET", "")),
+		TracingUIURL:      r.String("LEDGER_TRACING_UI_URL", ""),
+		RefDataEvery:      r.Duration("ADMIN_REFDATA_EVERY", DefaultRefDataEvery),
+		ReconcileEvery:    r.Duration("ADMIN_RECONCILE_EVERY", DefaultReconcileEvery),
+		SageRatePerMinute: r.Int("ADMIN_SAGE_RATE_PER_MINUTE", DefaultSageRatePerMinute),
 	}
 	if err := r.Err(); err != nil {
 		return Config{}, err
@@ -172,6 +213,17 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("LEDGER_TRACING_UI_URL=%q: use an absolute http(s) URL with {trace_id} where the trace id goes, e.g. http://jaeger:16686/trace/{trace_id}", c.TracingUIURL))
 		}
 	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"ADMIN_REFDATA_EVERY", c.RefDataEvery}, {"ADMIN_RECONCILE_EVERY", c.ReconcileEvery}} {
+		if d.v > 0 && d.v < time.Minute {
+			errs = append(errs, fmt.Errorf("%s=%s: use at least 1m (default 24h), or a negative duration to turn it off", d.name, d.v))
+		}
+	}
+	if c.SageRatePerMinute < 1 {
+		errs = append(errs, fmt.Errorf("ADMIN_SAGE_RATE_PER_MINUTE=%d: use at least 1 (default %d)", c.SageRatePerMinute, DefaultSageRatePerMinute))
+	}
 	if (c.SageClientID == "") != (c.SageClientSecret.Reveal() == "") {
 		errs = append(errs, errors.New("SAGE_CLIENT_ID and SAGE_CLIENT_SECRET: set both (the Sage app registration) or neither"))
 	}
@@ -184,7 +236,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("public_url", c.PublicURL), slog.String("env", c.Env), slog.Bool("insecure_dev", c.InsecureDev),
 		slog.String("ledger_base_url", c.LedgerBaseURL), slog.String("sage_api_url", c.Sage.APIURL),
 		slog.String("sage_client_id", c.SageClientID), slog.String("admin_token", mask(c.AdminToken)),
-		slog.String("sage_client_secret", mask(c.SageClientSecret)), slog.String("tracing_ui_url", c.TracingUIURL))
+		slog.String("sage_client_secret", mask(c.SageClientSecret)), slog.String("tracing_ui_url", c.TracingUIURL),
+		slog.Duration("refdata_every", c.RefDataEvery), slog.Duration("reconcile_every", c.ReconcileEvery),
+		slog.Int("sage_rate_per_minute", c.SageRatePerMinute))
 }
 
 func mask(s secrets.String) string {

@@ -32,7 +32,8 @@ func (s *Service) GetPolicy(ctx context.Context, req *ledgerv1.GetPolicyRequest)
 }
 
 // SetPolicy validates a policy document (policy.Parse: unknown keys, shapes,
-// and the Sage ids against the tenant's reference cache) and stores it as
+// the Sage ids against the tenant's reference cache, and the mapped Magento
+// payment method codes against the shop's list) and stores it as
 // given, so keys it leaves out keep taking their defaults. An invalid document
 // is InvalidArgument naming every bad field.
 func (s *Service) SetPolicy(ctx context.Context, req *ledgerv1.SetPolicyRequest) (*ledgerv1.SetPolicyResponse, error) {
@@ -56,6 +57,9 @@ func (s *Service) SetPolicy(ctx context.Context, req *ledgerv1.SetPolicyRequest)
 		return nil, status.Errorf(codes.InvalidArgument, "invalid policy: %v", err)
 	}
 	if err := s.checkPolicyReferences(ctx, t.ID, p); err != nil {
+		return nil, err
+	}
+	if err := s.checkPaymentMethods(ctx, t, p); err != nil {
 		return nil, err
 	}
 	var compact bytes.Buffer

@@ -21,6 +21,7 @@ func Program(cfg Config) process.Program {
 			// JetStream.
 			cfg := cfg
 			cfg.MetricsTenants = in.Settings.MetricsTenants
+			cfg.NATSReplicas = in.Settings.NATSReplicas
 			s, err := New(cfg, in.Store, in.Log, WithJetStream(in.JS))
 			if err != nil {
 				return process.Started{}, err
@@ -36,6 +37,8 @@ func Program(cfg Config) process.Program {
 				context.AfterFunc(ctx, s.Shutdown)
 				return serve(ctx)
 			}
-			return process.Started{Handler: s.HTTPHandler(), Components: []process.Component{grpcComp}}, nil
+			// The scheduled reference-data refresh and reconciliation passes.
+			jobs := process.Component{Name: "scheduled jobs", Run: s.RunJobs, Shutdown: 15 * time.Second}
+			return process.Started{Handler: s.HTTPHandler(), Components: []process.Component{grpcComp, jobs}}, nil
 		}}
 }

@@ -38,7 +38,7 @@ func fetchList(ctx context.Context, c *sage.Client, path string) ([]json.RawMess
 	var all []json.RawMessage
 	for page := 0; path != "" && page < maxRefPages; page++ {
 		var l sage.List[json.RawMessage]
-		if err := c.Get(ctx, path, &l); err != nil {
+		if err := sageGet(ctx, c, path, &l); err != nil {
 			return nil, err
 		}
 		all = append(all, l.Items...)

@@ -99,7 +99,7 @@ func (s *Service) RefreshReferenceData(ctx context.Context, req *ledgerv1.Refres
 	if err != nil {
 		return nil, err
 	}
-	client := &sage.Client{BaseURL: s.cfg.Sage.APIURL, HTTP: s.hc, Tokens: sage.StaticToken(access), BusinessID: t.Binding.SageBusinessID}
+	client := &sage.Client{BaseURL: s.cfg.Sage.APIURL, HTTP: s.sageHTTP, Tokens: sage.StaticToken(access), BusinessID: t.Binding.SageBusinessID}
 	_, counts, err := s.cacheReferenceData(ctx, t.ID, client)
 	var re *refDataError
 	switch {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/ledgersync/ledger/libs/sage"
+	"github.com/ledgersync/ledger/libs/sage/budget"
 	"github.com/ledgersync/ledger/libs/store"
 	"github.com/ledgersync/ledger/libs/telemetry"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
@@ -66,6 +67,10 @@ type Store interface {
 
 	// Metrics (metrics.go).
 	TenantActivity(ctx context.Context) ([]store.TenantActivity, error)
+
+	// Scheduled jobs and reconciliation (jobs.go, reconcile.go).
+	JobStore
+	ReconcileStore
 }
 
 var _ Store = (*store.Store)(nil)
@@ -92,6 +97,12 @@ type Service struct {
 	// backfillStall bounds how long a backfill waits for the shop to confirm
 	// published sync states before it stops (resumable).
 	backfillStall time.Duration
+	// sageHTTP carries the service's own Sage API calls within the rate
+	// budget (sagecalls.go).
+	sageHTTP *http.Client
+	budget   *budget.Budget
+	// reconcileFindings counts findings as they open, by code.
+	reconcileFindings *prometheus.CounterVec
 }
 
 // Option configures optional dependencies of New.
@@ -187,6 +198,13 @@ func New(cfg Config, st Store, log *slog.Logger, opts ...Option) (*Service, erro
 		s.metrics.sageCalls, s.metrics.refreshes, newActivityCollector(st, cfg.MetricsTenants))
 	// Count the calls to Sage's hosts (the same client calls shops).
 	s.hc.Transport = &sageCalls{base: s.hc.Transport, hosts: sageHosts(cfg.Sage), calls: s.metrics.sageCalls}
+	// The service's own Sage calls (refresh, reconciliation) within the rate
+	// budget, on top of the transport above.
+	var err error
+	if s.sageHTTP, s.budget, err = newSageHTTP(s.hc, cfg); err != nil {
+		return nil, err
+	}
+	s.registerReconcileMetrics()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(ledgerv1.AdminService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return s, nil
