@@ -81,4 +81,20 @@ func TestTenantsAndRuns(t *testing.T) {
 		!strings.Contains(body, "Auto Ltd") {
 		t.Fatalf("dashboard: %d\n%s", code, body)
 	}
+
+	// A succeeded run says what it did in Sage, in the API and on the dashboard.
+	a3, err := h.st.AcceptWebhook(bg, store.Delivery{TenantID: "acme", IdempotencyKey: "customer.upserted:3", Event: "customer.upserted", EntityType: "customer", MagentoEntityID: 3}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.st.FinishRun(bg, store.Outcome{RunID: a3.RunID, Status: store.RunSucceeded, SageID: "c3", Change: store.ChangeUpdated}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.client.GetRun(ctx, &ledgerv1.GetRunRequest{SyncRunId: a3.RunID})
+	if err != nil || got.GetRun().GetChange() != "updated" {
+		t.Fatalf("GetRun: change %q, %v", got.GetRun().GetChange(), err)
+	}
+	if _, _, body := h.get(t, h.http.URL+"/dashboard", http.Header{"Authorization": {"Bearer " + testToken}}); !strings.Contains(body, "succeeded (updated)") {
+		t.Fatalf("the dashboard does not say the run updated its document:\n%s", body)
+	}
 }
