@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"encoding/json"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -31,6 +32,15 @@ type books struct {
 	ledgerID string       // a sales ledger account
 	invoices map[int64]sageRef
 	payments map[int64]sageRef // by invoice id
+	contacts map[int64]string  // Sage contact by invoice id
+	bank     string
+	// Credit memos (Magento id) of paid invoices, refunded in Sage, and of
+	// open invoices, allocated against them in Sage: their credit notes and
+	// refunds.
+	creditNotes map[int64]sageRef
+	refunds     map[int64]sageRef
+	credited    map[int64]bool // invoices with a credit memo
+	examined    int // documents of the reconciled kinds Ledger created
 }
 
 type sageRef struct {
@@ -41,7 +51,8 @@ type sageRef struct {
 // newBooks pairs a shop and connects Sage for tenant acme, seeds n invoices
 // (a third paid) in the shop, and writes each to Sage as the pipeline would
 // have: the invoice for Magento's grand total, a receipt for the paid ones,
-// and their entity_xref links.
+// a credit note refunded (paid invoices) or allocated to its invoice (open
+// ones) for credit memos on 40 + 10 of them, and their entity_xref links.
 func newBooks(t *testing.T, n int) *books {
 	t.Helper()
 	h := newHarness(t, func(c *admin.Config) { c.SageRatePerMinute = 600_000 })
@@ -59,7 +70,8 @@ func newBooks(t *testing.T, n int) *books {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &books{h: h, shop: shop, invoices: map[int64]sageRef{}, payments: map[int64]sageRef{},
+	b := &books{h: h, shop: shop, invoices: map[int64]sageRef{}, payments: map[int64]sageRef{}, contacts: map[int64]string{},
+		creditNotes: map[int64]sageRef{}, refunds: map[int64]sageRef{}, credited: map[int64]bool{},
 		sage: &sage.Client{BaseURL: h.svc.Config().Sage.APIURL, Tokens: sage.StaticToken(tok.Access), BusinessID: h.sage.LeadBusinessID()}}
 	var accounts sage.List[struct {
 		ID          string `json:"id"`
@@ -77,6 +89,7 @@ func newBooks(t *testing.T, n int) *books {
 	if err := b.sage.Get(t.Context(), "/bank_accounts", &banks); err != nil || len(banks.Items) == 0 {
 		t.Fatalf("bank accounts: %v %v", banks, err)
 	}
+	b.bank = banks.Items[0].ID
 
 	seeded := shop.Seed(rand.New(rand.NewPCG(12, 1)), magentosim.Options{Customers: 40, Invoices: n, PaidShare: 0.33})
 	if len(seeded.InvoiceIDs) != n {
@@ -84,6 +97,9 @@ func newBooks(t *testing.T, n int) *books {
 	}
 	contacts := map[int64]string{}
 	var kinds, keys, ids []string
+	link := func(kind string, key int64, id string) {
+		kinds, keys, ids = append(kinds, kind), append(keys, strconv.FormatInt(key, 10)), append(ids, id)
+	}
 	for i, id := range seeded.InvoiceIDs {
 		if i%100 == 0 {
 			h.sage.Advance(time.Second) // written over 20 simulated seconds, as a shop's day is spread out
@@ -107,15 +123,51 @@ func newBooks(t *testing.T, n int) *books {
 			"reference": inv.IncrementID, "invoice_lines": []map[string]any{{"description": "Order " + inv.IncrementID,
 				"ledger_account_id": b.ledgerID, "quantity": "1", "unit_price": total.String(), "tax_rate_id": "GB_ZERO", "tax_amount": "0.00"}}})
 		b.invoices[id] = sageRef{id: doc.ID, total: total}
-		kinds, keys, ids = append(kinds, "invoice"), append(keys, strconv.FormatInt(id, 10)), append(ids, doc.ID)
+		b.contacts[id] = contact
+		link("invoice", id, doc.ID)
 		if inv.State == magentosim.InvoicePaid {
 			pay := b.create(t, "contact_payments", "contact_payment", map[string]any{"transaction_type_id": "CUSTOMER_RECEIPT",
 				"contact_id": contact, "bank_account_id": banks.Items[0].ID, "date": "2026-11-20", "total_amount": total.String(),
 				"allocated_artefacts": []map[string]any{{"artefact_id": doc.ID, "amount": total.String()}}})
 			b.payments[id] = sageRef{id: pay.ID, total: total}
-			kinds, keys, ids = append(kinds, "payment"), append(keys, strconv.FormatInt(id, 10)), append(ids, pay.ID)
+			link("payment", id, pay.ID)
 		}
 	}
+	refunded, allocated := 0, 0
+	for _, id := range seeded.InvoiceIDs {
+		inv, _ := shop.Invoice(id)
+		paid := inv.State == magentosim.InvoicePaid
+		if (paid && refunded == 40) || (!paid && allocated == 10) {
+			continue
+		}
+		b.credited[id] = true
+		cm, err := shop.CreateCreditMemo(id, "returned")
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := cm.GrandTotal.Cents().String()
+		cn := b.create(t, "sales_credit_notes", "sales_credit_note", map[string]any{"contact_id": b.contacts[id], "date": "2026-11-20",
+			"original_invoice_date": "2026-11-20", "reference": "CM-" + cm.IncrementID, "credit_note_lines": []map[string]any{{
+				"description": "Refund " + cm.IncrementID, "ledger_account_id": b.ledgerID, "quantity": "1", "unit_price": total,
+				"tax_rate_id": "GB_ZERO", "tax_amount": "0.00"}}})
+		b.creditNotes[cm.MagentoID] = sageRef{id: cn.ID, total: cm.GrandTotal.Cents()}
+		link("credit_note", cm.MagentoID, cn.ID)
+		if paid {
+			refunded++
+			rf := b.create(t, "contact_payments", "contact_payment", map[string]any{"transaction_type_id": "CUSTOMER_REFUND",
+				"contact_id": b.contacts[id], "bank_account_id": b.bank, "date": "2026-11-20", "total_amount": total,
+				"allocated_artefacts": []map[string]any{{"artefact_id": cn.ID, "amount": total}}})
+			b.refunds[cm.MagentoID] = sageRef{id: rf.ID, total: cm.GrandTotal.Cents()}
+			link("refund", cm.MagentoID, rf.ID)
+			continue
+		}
+		allocated++
+		al := b.create(t, "contact_allocations", "contact_allocation", map[string]any{"transaction_type_id": "CUSTOMER_ALLOCATION",
+			"contact_id": b.contacts[id], "allocated_artefacts": []map[string]any{{"artefact_id": b.invoices[id].id, "amount": total},
+				{"artefact_id": cn.ID, "amount": "-" + total}}})
+		link("allocation", cm.MagentoID, al.ID)
+	}
+	b.examined = n + len(b.payments) + len(b.creditNotes) + len(b.refunds)
 	if _, err := h.st.Pool().Exec(t.Context(), `INSERT INTO entity_xref (tenant_id, kind, magento_key, currency, sage_id)
 		SELECT 'acme', k, m, 'GBP', s FROM unnest($1::text[], $2::text[], $3::text[]) AS x(k, m, s)`, kinds, keys, ids); err != nil {
 		t.Fatal(err)
@@ -141,7 +193,8 @@ func (b *books) call(t *testing.T, method, path string, body any, want int) {
 	}
 }
 
-// pick returns an invoice id of the given Magento state not in used.
+// pick returns an invoice id of the given Magento state, without a credit
+// memo, not in used.
 func (b *books) pick(t *testing.T, state string, used map[int64]bool) int64 {
 	t.Helper()
 	ids := make([]int64, 0, len(b.invoices))
@@ -150,7 +203,7 @@ func (b *books) pick(t *testing.T, state string, used map[int64]bool) int64 {
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		if inv, _ := b.shop.Invoice(id); inv.State == state && !used[id] {
+		if inv, _ := b.shop.Invoice(id); inv.State == state && !used[id] && !b.credited[id] {
 			used[id] = true
 			return id
 		}
@@ -186,8 +239,8 @@ func TestReconcileFindsVoidsDeletionsAndEdits(t *testing.T) {
 	}
 	t.Logf("first pass: %s, listed %v, examined %d, %d Sage and %d Magento calls", time.Since(start).Round(time.Millisecond),
 		first.GetListed(), first.GetExamined(), first.GetSageCalls(), first.GetMagentoCalls())
-	if want := int32(n + len(b.payments)); first.GetExamined() != want {
-		t.Fatalf("first pass examined %d documents, want %d (every invoice and receipt)", first.GetExamined(), want)
+	if want := int32(b.examined); first.GetExamined() != want {
+		t.Fatalf("first pass examined %d documents, want %d (every invoice, receipt, credit note and refund)", first.GetExamined(), want)
 	}
 	if len(first.GetFindings()) != 0 {
 		t.Fatalf("first pass over untouched books found %d: %v", len(first.GetFindings()), first.GetFindings()[0])
@@ -207,16 +260,16 @@ func TestReconcileFindsVoidsDeletionsAndEdits(t *testing.T) {
 		"invoice_lines": []map[string]any{{"description": "Edited in Sage", "ledger_account_id": b.ledgerID, "quantity": "1",
 			"unit_price": newPrice.String(), "tax_rate_id": "GB_ZERO", "tax_amount": "0.00"}}}}, http.StatusOK)
 	b.call(t, http.MethodDelete, "/contact_payments/"+b.payments[unpaid].id, nil, http.StatusNoContent)
+	refundedMemo := slices.Sorted(maps.Keys(b.refunds))[0]
+	b.call(t, http.MethodDelete, "/contact_payments/"+b.refunds[refundedMemo].id, nil, http.StatusNoContent)
 	var inv struct {
 		Contact struct{ ID string } `json:"contact"`
 	}
 	if err := b.sage.Get(t.Context(), "/sales_invoices/"+b.invoices[paidByHand].id, &inv); err != nil {
 		t.Fatal(err)
 	}
-	var banks sage.List[sage.Document]
-	_ = b.sage.Get(t.Context(), "/bank_accounts", &banks)
 	b.create(t, "contact_payments", "contact_payment", map[string]any{"transaction_type_id": "CUSTOMER_RECEIPT",
-		"contact_id": inv.Contact.ID, "bank_account_id": banks.Items[0].ID, "date": "2026-11-21", "total_amount": "1.00",
+		"contact_id": inv.Contact.ID, "bank_account_id": b.bank, "date": "2026-11-21", "total_amount": "1.00",
 		"allocated_artefacts": []map[string]any{{"artefact_id": b.invoices[paidByHand].id, "amount": "1.00"}}})
 
 	second, err := h.client.Reconcile(h.ctx(t), &ledgerv1.ReconcileRequest{TenantId: "acme"})
@@ -238,6 +291,8 @@ func TestReconcileFindsVoidsDeletionsAndEdits(t *testing.T) {
 		admin.CodeSageOutstandingDiffers + " " + b.invoices[paidByHand].id,
 		admin.CodeSageDocumentDeleted + " " + b.payments[unpaid].id,
 		admin.CodePaidInMagentoOutstandingInSage + " " + b.invoices[unpaid].id,
+		admin.CodeSageDocumentDeleted + " " + b.refunds[refundedMemo].id,
+		admin.CodeSageOutstandingDiffers + " " + b.creditNotes[refundedMemo].id,
 	}
 	slices.Sort(want)
 	if got := findingKeys(second.GetFindings()); !slices.Equal(got, want) {
@@ -266,8 +321,8 @@ func TestReconcileFindsVoidsDeletionsAndEdits(t *testing.T) {
 		t.Fatalf("stored findings: %v %v", findingKeys(list.GetFindings()), err)
 	}
 	metrics := h.metrics(t)
-	for code, count := range map[string]int{admin.CodeSageDocumentVoided: 1, admin.CodeSageDocumentDeleted: 2, admin.CodeSageTotalDiffers: 1,
-		admin.CodeSageOutstandingDiffers: 1, admin.CodePaidInMagentoOutstandingInSage: 1} {
+	for code, count := range map[string]int{admin.CodeSageDocumentVoided: 1, admin.CodeSageDocumentDeleted: 3, admin.CodeSageTotalDiffers: 1,
+		admin.CodeSageOutstandingDiffers: 2, admin.CodePaidInMagentoOutstandingInSage: 1} {
 		if line := `ledger_admin_reconcile_findings_total{code="` + code + `"} ` + strconv.Itoa(count); !strings.Contains(metrics, line) {
 			t.Errorf("metrics lack %q", line)
 		}
@@ -293,7 +348,7 @@ func TestReconcileFindsVoidsDeletionsAndEdits(t *testing.T) {
 	}
 	total := b.invoices[unpaid].total.String()
 	again := b.create(t, "contact_payments", "contact_payment", map[string]any{"transaction_type_id": "CUSTOMER_RECEIPT",
-		"contact_id": unpaidInv.Contact.ID, "bank_account_id": banks.Items[0].ID, "date": "2026-11-22", "total_amount": total,
+		"contact_id": unpaidInv.Contact.ID, "bank_account_id": b.bank, "date": "2026-11-22", "total_amount": total,
 		"allocated_artefacts": []map[string]any{{"artefact_id": b.invoices[unpaid].id, "amount": total}}})
 	if _, err := h.client.SetXref(h.ctx(t), &ledgerv1.SetXrefRequest{TenantId: "acme", Kind: "payment",
 		MagentoKey: strconv.FormatInt(unpaid, 10), Currency: "GBP", SageId: again.ID}); err != nil {
@@ -312,7 +367,7 @@ func TestReconcileFindsVoidsDeletionsAndEdits(t *testing.T) {
 	if len(all.GetFindings()) != len(want) {
 		t.Fatalf("findings with the resolved one: %v", findingKeys(all.GetFindings()))
 	}
-	t.Logf("whole test %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("passes and checks after seeding: %s", time.Since(start).Round(time.Millisecond))
 }
 
 func TestReconcileRefusesWhatItCannotDo(t *testing.T) {
