@@ -2,11 +2,17 @@ package admin_test
 
 import (
 	"context"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
+	"github.com/ledgersync/ledger/libs/sage/budget"
 	"github.com/ledgersync/ledger/libs/store"
+	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 	"github.com/ledgersync/ledger/services/admin"
 )
 
@@ -67,5 +73,51 @@ func TestScheduledJobsRunOncePerTenantAcrossReplicas(t *testing.T) {
 	}
 	if j, _ := h.st.Job(ctx, "held", store.JobRefData); j.LastStartedAt != nil {
 		t.Errorf("the job leased by another replica was run: %+v", j)
+	}
+}
+
+// With NATS, the jobs component takes a seat among the Sage callers sharing
+// the app-wide limits (the writers' LEDGER_WRITERS bucket), so its calls are
+// counted in the shared daily budget (LEDGER_APP_BUDGET), and gives the seat
+// up when it stops.
+func TestScheduledJobsShareTheWritersBudget(t *testing.T) {
+	t.Parallel()
+	h := newBusHarness(t)
+	h.createTenant(t, "acme")
+	h.connectSage(t, "acme")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- h.svc.RunJobs(ctx) }()
+
+	seats := func() []string {
+		kv, err := h.js.KeyValue(t.Context(), budget.WritersBucket)
+		if err != nil {
+			return nil
+		}
+		keys, _ := kv.Keys(t.Context())
+		return keys
+	}
+	devtest.Eventually(t, "the admin's seat among the Sage callers", func() bool {
+		return slices.ContainsFunc(seats(), func(k string) bool { return strings.HasPrefix(k, "writer.admin-") })
+	})
+	kv, err := h.js.KeyValue(t.Context(), budget.BudgetBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The seat is written a moment before the budget starts counting through
+	// it: a refresh in between is counted locally, the next one is shared.
+	devtest.Eventually(t, "a refresh counted in the shared daily budget", func() bool {
+		if _, err := h.client.RefreshReferenceData(h.ctx(t), &ledgerv1.RefreshReferenceDataRequest{TenantId: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		day, err := kv.Get(t.Context(), "day."+time.Now().UTC().Format("20060102"))
+		return err == nil && string(day.Value()) == strconv.Itoa(budget.DayBlock)
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("RunJobs: %v", err)
+	}
+	if s := seats(); slices.ContainsFunc(s, func(k string) bool { return strings.HasPrefix(k, "writer.admin-") }) {
+		t.Fatalf("seat kept after stopping: %v", s)
 	}
 }
