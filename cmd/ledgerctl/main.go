@@ -121,6 +121,10 @@ var commandTable = []commandGroup{
 	{"reconcile", reconcileCommands},
 }
 
+// groupDefaults are the commands a group runs when a flag follows its name:
+// "ledgerctl reconcile --tenant T --since DATE" is "reconcile run".
+var groupDefaults = map[string]string{"reconcile": "run"}
+
 // synopsis is how the command is typed: "tenants create [--id ID] --name NAME".
 func (g commandGroup) synopsis(c command) string {
 	return strings.TrimSpace(g.name + " " + c.name + " " + c.args)
@@ -189,6 +193,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	grp, ok := findGroup(rest[0])
 	if !ok {
 		return usagef("unknown command group %q: use one of %s (ledgerctl --help lists the commands)", rest[0], strings.Join(groupNames(), ", "))
+	}
+	if def, ok := groupDefaults[grp.name]; ok && len(rest) > 1 && strings.HasPrefix(rest[1], "-") {
+		rest = slices.Insert(rest, 1, def)
 	}
 	if len(rest) < 2 {
 		return usagef("%s: which command?\n\n%s", rest[0], groupUsage(grp))

@@ -21,7 +21,7 @@ var reconcileCommands = []command{
 			"the Sage sales invoices, credit notes and contact payments changed or deleted since DATE (default: where the\n" +
 			"last pass stopped) that Ledger created are compared with Ledger's record and Magento. Each finding has a\n" +
 			"code and says how to act (docs/reconciliation.md); nothing is changed in Sage or Magento. A long window\n" +
-			"may need a longer --timeout.",
+			"may need a longer --timeout. \"ledgerctl reconcile --tenant T --since DATE\" is the same command.",
 		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			since := fs.String("since", "", "start of the window: a date (2026-05-01), an RFC 3339 time or an age such as 7d (default: the last pass's high-water mark)")
