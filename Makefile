@@ -70,6 +70,20 @@ $(BIN)/buf: tools/buf/go.mod
 $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc: tools/plugins/go.mod
 	cd tools/plugins && GOWORK=off GOBIN=$(BIN) go install tool
 
+# promtool validates deploy/prometheus/alerts.yml; built from the Go module
+# proxy at this version (the module's go.sum lines come from the checksum
+# database, as for every go install pkg@version).
+PROMTOOL_VERSION := v0.316.0
+
+$(BIN)/promtool: Makefile
+	GOWORK=off GOBIN=$(BIN) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+	@touch $@
+
+.PHONY: check-alerts
+check-alerts: $(BIN)/promtool ## validate the Prometheus alert rules (promtool check rules) and run their unit tests (promtool test rules)
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+
 .PHONY: generate
 generate: tools ## regenerate Go code from proto/ (buf lint first)
 	cd proto && buf lint && buf generate

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,7 +17,17 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/nats-io/nats-server/v2/server"
+	"go.yaml.in/yaml/v4"
 )
+
+// readStrict reads path and decodes it with decode.
+func readStrict(path string, decode func([]byte) error) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return decode(b)
+}
 
 // natsContainer is what docker-compose.yml gives the nats service, reduced to
 // what nats-server sees inside its container.
@@ -290,6 +301,24 @@ func TestDeployFilesParse(t *testing.T) {
 			// (TestComposeCluster checks deploy/compose.cluster.yml further).
 			if _, err := loadComposeFiles(t, composeTestEnv, "docker-compose.yml", rel); err != nil {
 				t.Errorf("%s: docker compose does not load it on top of docker-compose.yml:\n%v", rel, err)
+			}
+		case filepath.Dir(rel) == filepath.Join("deploy", "grafana") && filepath.Ext(path) == ".json":
+			// A Grafana dashboard (TestDashboardAndAlertsUseRegisteredMetrics
+			// checks its queries against the services' metrics).
+			var dash grafanaDashboard
+			if err := readStrict(path, func(b []byte) error { return json.Unmarshal(b, &dash) }); err != nil || len(dash.Panels) == 0 {
+				t.Errorf("%s: not a Grafana dashboard with panels: %v", rel, err)
+			}
+		case filepath.Dir(rel) == filepath.Join("deploy", "prometheus") && filepath.Ext(path) == ".yml":
+			// Prometheus rules and their promtool unit tests (make check-alerts
+			// runs promtool over both; TestDashboardAndAlertsUseRegisteredMetrics
+			// checks the rules' metrics and runbook links).
+			var doc struct {
+				Groups []any `yaml:"groups"`
+				Tests  []any `yaml:"tests"`
+			}
+			if err := readStrict(path, func(b []byte) error { return yaml.Unmarshal(b, &doc) }); err != nil || len(doc.Groups)+len(doc.Tests) == 0 {
+				t.Errorf("%s: neither Prometheus rule groups nor promtool tests: %v", rel, err)
 			}
 		default:
 			t.Errorf("%s: no test checks this kind of file; teach TestDeployFilesParse to parse it", rel)

@@ -582,10 +582,10 @@ func checkLedgerctlMentions(doc string, cmds map[string][]string, globals []stri
 }
 
 // registeredMetrics are the ledger_* metric names production code registers
-// (Name: "ledger_…").
+// (Name: "ledger_…", or prometheus.NewDesc("ledger_…" for a collector's).
 func registeredMetrics(root string) (map[string]bool, error) {
 	out := map[string]bool{}
-	re := regexp.MustCompile(`Name:\s*"(ledger_[a-z0-9_]+)"`)
+	re := regexp.MustCompile(`(?:Name:\s*|NewDesc\()"(ledger_[a-z0-9_]+)"`)
 	for _, top := range []string{"services", "libs"} {
 		err := filepath.WalkDir(filepath.Join(root, top), func(p string, e fs.DirEntry, err error) error {
 			if err != nil || e.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {

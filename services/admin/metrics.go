@@ -17,6 +17,9 @@ import (
 	"github.com/ledgersync/ledger/libs/telemetry"
 )
 
+// Registry is the service's Prometheus registry (served at /metrics).
+func (s *Service) Registry() *prometheus.Registry { return s.reg }
+
 // sageCalls counts the calls admin makes to Sage (the OAuth code exchange and
 // refreshes, reference data, businesses) in ledger_sage_calls_total, as the
 // writer counts its own; calls to shops go through uncounted.

@@ -121,6 +121,9 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
+// Registry is the service's Prometheus registry (served at /metrics).
+func (s *Service) Registry() *prometheus.Registry { return s.registry }
+
 // Handler serves /metrics (Prometheus). The runtime (libs/process) serves
 // /healthz and /readyz.
 func (s *Service) Handler() http.Handler {

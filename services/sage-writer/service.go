@@ -229,6 +229,9 @@ func (c *consumers) stopAll() {
 	c.wg.Wait()
 }
 
+// Registry is the service's Prometheus registry (served at /metrics).
+func (s *Service) Registry() *prometheus.Registry { return s.reg }
+
 // Handler serves /metrics (Prometheus). The runtime (libs/process) serves
 // /healthz and /readyz.
 func (s *Service) Handler() http.Handler {

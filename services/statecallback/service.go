@@ -289,6 +289,9 @@ func (i *iterator) stop() { i.current().Stop() }
 // drain ends the current iterator after its buffer is taken in.
 func (i *iterator) drain() { i.current().Drain() }
 
+// Registry is the service's Prometheus registry (served at /metrics).
+func (s *Service) Registry() *prometheus.Registry { return s.reg }
+
 // Handler serves /metrics (Prometheus). The runtime (libs/process) serves
 // /healthz and /readyz.
 func (s *Service) Handler() http.Handler {
