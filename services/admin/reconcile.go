@@ -388,7 +388,9 @@ func (p *pass) check(ctx context.Context, resource string, d sageDoc, x store.Xr
 	}
 	// An invoice booked at its full value with an unitemised credit (policy
 	// unitemised_credit) is Magento's total plus the credit Ledger received.
+	// The daily totals count it at that value on both sides.
 	expectTotal := m.total.Add(settled["unitemised_credit"])
+	doc.MagentoTotal = &expectTotal
 	if !total.Equal(expectTotal) {
 		f.add(CodeSageTotalDiffers, &total, &expectTotal, fmt.Sprintf("%s totals %s %s in Sage but %s %s in Magento: it was edited in Sage, or "+
 			"Magento's document changed after it was synced. Put the right amount back in Sage (edit it there, or void it and "+

@@ -40,6 +40,7 @@ type books struct {
 	creditNotes map[int64]sageRef
 	refunds     map[int64]sageRef
 	credited    map[int64]bool // invoices with a credit memo
+	unitemised  int // unitemised-credit receipts
 	examined    int // documents of the reconciled kinds Ledger created
 }
 
@@ -52,7 +53,8 @@ type sageRef struct {
 // (a third paid) in the shop, and writes each to Sage as the pipeline would
 // have: the invoice for Magento's grand total, a receipt for the paid ones,
 // a credit note refunded (paid invoices) or allocated to its invoice (open
-// ones) for credit memos on 40 + 10 of them, and their entity_xref links.
+// ones) for credit memos on 40 + 10 of them, five open ones booked with an
+// unitemised credit, and their entity_xref links.
 func newBooks(t *testing.T, n int) *books {
 	t.Helper()
 	h := newHarness(t, func(c *admin.Config) { c.SageRatePerMinute = 600_000 })
@@ -100,6 +102,7 @@ func newBooks(t *testing.T, n int) *books {
 	link := func(kind string, key int64, id string) {
 		kinds, keys, ids = append(kinds, kind), append(keys, strconv.FormatInt(key, 10)), append(ids, id)
 	}
+	unitemised := 0
 	for i, id := range seeded.InvoiceIDs {
 		if i%100 == 0 {
 			h.sage.Advance(time.Second) // written over 20 simulated seconds, as a shop's day is spread out
@@ -118,12 +121,28 @@ func newBooks(t *testing.T, n int) *books {
 				contacts[inv.Customer.MagentoID] = contact
 			}
 		}
-		total := inv.GrandTotal.Cents()
+		total, booked := inv.GrandTotal.Cents(), inv.GrandTotal.Cents()
+		// Five open invoices were paid 3.00 by a gift card the feed does not
+		// itemise: booked at full value, the 3.00 received from the clearing
+		// account (policy unitemised_credit).
+		credit := inv.State == magentosim.InvoiceOpen && unitemised < 5
+		if credit {
+			unitemised++
+			booked = total.Add(money.MustParse("3.00"))
+			b.credited[id] = true
+		}
 		doc := b.create(t, "sales_invoices", "sales_invoice", map[string]any{"contact_id": contact, "date": "2026-11-20",
 			"reference": inv.IncrementID, "invoice_lines": []map[string]any{{"description": "Order " + inv.IncrementID,
-				"ledger_account_id": b.ledgerID, "quantity": "1", "unit_price": total.String(), "tax_rate_id": "GB_ZERO", "tax_amount": "0.00"}}})
+				"ledger_account_id": b.ledgerID, "quantity": "1", "unit_price": booked.String(), "tax_rate_id": "GB_ZERO", "tax_amount": "0.00"}}})
 		b.invoices[id] = sageRef{id: doc.ID, total: total}
 		b.contacts[id] = contact
+		if credit {
+			cr := b.create(t, "contact_payments", "contact_payment", map[string]any{"transaction_type_id": "CUSTOMER_RECEIPT",
+				"contact_id": contact, "bank_account_id": banks.Items[0].ID, "date": "2026-11-20", "total_amount": "3.00",
+				"reference": inv.IncrementID + "-CR", "allocated_artefacts": []map[string]any{{"artefact_id": doc.ID, "amount": "3.00"}}})
+			link("unitemised_credit", id, cr.ID)
+			b.unitemised++
+		}
 		link("invoice", id, doc.ID)
 		if inv.State == magentosim.InvoicePaid {
 			pay := b.create(t, "contact_payments", "contact_payment", map[string]any{"transaction_type_id": "CUSTOMER_RECEIPT",
@@ -137,7 +156,7 @@ func newBooks(t *testing.T, n int) *books {
 	for _, id := range seeded.InvoiceIDs {
 		inv, _ := shop.Invoice(id)
 		paid := inv.State == magentosim.InvoicePaid
-		if (paid && refunded == 40) || (!paid && allocated == 10) {
+		if b.credited[id] || (paid && refunded == 40) || (!paid && allocated == 10) {
 			continue
 		}
 		b.credited[id] = true
@@ -167,7 +186,7 @@ func newBooks(t *testing.T, n int) *books {
 				{"artefact_id": cn.ID, "amount": "-" + total}}})
 		link("allocation", cm.MagentoID, al.ID)
 	}
-	b.examined = n + len(b.payments) + len(b.creditNotes) + len(b.refunds)
+	b.examined = n + len(b.payments) + len(b.creditNotes) + len(b.refunds) + b.unitemised
 	if _, err := h.st.Pool().Exec(t.Context(), `INSERT INTO entity_xref (tenant_id, kind, magento_key, currency, sage_id)
 		SELECT 'acme', k, m, 'GBP', s FROM unnest($1::text[], $2::text[], $3::text[]) AS x(k, m, s)`, kinds, keys, ids); err != nil {
 		t.Fatal(err)
