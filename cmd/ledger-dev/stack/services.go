@@ -87,6 +87,7 @@ func (s *Stack) startServices(ctx context.Context, opt Options) error {
 		HTTPListener: httpLn, GRPCListener: grpcLn,
 		AdminToken: secrets.String(s.AdminToken), Env: "dev", LedgerBaseURL: s.IngestURL,
 		Sage: s.SageEndpoints(), SageClientID: SageClientID, SageClientSecret: secrets.String(SageClientSecret),
+		SageRatePerMinute: DevBusinessPerMinute, // the simulator is not throttled
 	}))
 	if err != nil {
 		return err
