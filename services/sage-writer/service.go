@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ledgersync/ledger/libs/backoff"
 	"github.com/ledgersync/ledger/libs/bus"
 	"github.com/ledgersync/ledger/libs/results"
 	"github.com/ledgersync/ledger/libs/sage"
@@ -146,12 +147,9 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 // TenantScan.
 func (s *Service) Run(ctx context.Context) error {
 	// The app-wide limits are shared by the writers running now.
-	fleet, err := budget.JoinFleet(ctx, s.js, s.budget, writerID(), s.cfg.NATSReplicas, s.log)
+	fleet, err := s.joinFleet(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("sage-writer: joining the writers sharing Sage's app limits: %w", err)
+		return nil // stopped while joining
 	}
 	var fleetDone sync.WaitGroup
 	fleetDone.Go(func() { fleet.Run(ctx) })
@@ -196,6 +194,34 @@ func (s *Service) Run(ctx context.Context) error {
 				s.log.Warn("re-reading the tenants failed; next scan retries", "err", err)
 			}
 			s.budget.Forget()
+		}
+	}
+}
+
+// joinRetry paces joining the fleet again: creating its buckets on a
+// JetStream cluster under load can time out, and a writer must not give up
+// for that (nor write outside the shared limits).
+var joinRetry = backoff.Policy{Base: 500 * time.Millisecond, Cap: 10 * time.Second, Jitter: 0.2}
+
+// joinFleet takes this writer's seat in the fleet, trying again until it
+// succeeds or ctx ends (then it returns ctx's error).
+func (s *Service) joinFleet(ctx context.Context) (*budget.Fleet, error) {
+	id := writerID()
+	for attempt := uint64(1); ; attempt++ {
+		fleet, err := budget.JoinFleet(ctx, s.js, s.budget, id, s.cfg.NATSReplicas, s.log)
+		switch {
+		case err == nil:
+			return fleet, nil
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		}
+		delay := joinRetry.Delay(attempt)
+		s.log.WarnContext(ctx, "could not join the writers sharing Sage's app limits; retrying (nothing is written meanwhile)",
+			"err", err, "retry_in", delay.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
 		}
 	}
 }
