@@ -364,8 +364,11 @@ func (p *pass) check(ctx context.Context, resource string, d sageDoc, x store.Xr
 		return doc, f.found, nil
 	}
 	m, err := p.magentoTotal(ctx, x)
-	if err != nil || m == nil {
-		return doc, nil, err
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case m == nil:
+		return doc, nil, nil // no shop, or Magento no longer has it: nothing to compare
 	}
 	doc.MagentoTotal = &m.total
 	total, outstanding := doc.SageTotal, money.Zero
