@@ -220,7 +220,8 @@ var policyCommands = []command{
 		args:    "--tenant T --file F",
 		summary: "validate and store a policy (F or - for stdin)",
 		help: "Validates a policy document and stores it (it replaces the whole policy). The service checks the keys,\n" +
-			"their shapes and the Sage ids against the tenant's reference data, and names every bad field.\n" +
+			"their shapes, the Sage ids against the tenant's reference data and the mapped Magento payment method\n" +
+			"codes against the shop's list, and names every bad field.\n" +
 			"Edit the output of policy get: ledgerctl policy get --tenant acme > p.json; …; ledgerctl policy set --tenant acme --file p.json",
 		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
