@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -36,8 +37,13 @@ type Metrics struct {
 
 	mu      sync.Mutex
 	tracked map[string]*tracked // stream/durable → consumer
-	read    time.Time           // when last reading was taken (zero: none)
-	last    []prometheus.Metric // the last reading, served until CacheFor passes
+	changed atomic.Bool         // tracked changed since the last reading
+
+	// readMu serialises readings (one at a time, never holding mu, so a
+	// loop starting never waits for NATS to answer a scrape).
+	readMu sync.Mutex
+	read   time.Time           // when the last reading was taken (zero: none)
+	last   []prometheus.Metric // the last reading, served until CacheFor passes
 }
 
 // MetricsOptions tune the NATS readings of Metrics.
@@ -138,8 +144,8 @@ func (m *Metrics) Track(spec ConsumerSpec) (untrack func()) {
 		m.tracked[key] = t
 	}
 	t.refs++
-	m.read = time.Time{} // the next scrape reads anew
 	m.mu.Unlock()
+	m.changed.Store(true) // the next scrape reads anew
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -148,6 +154,7 @@ func (m *Metrics) Track(spec ConsumerSpec) (untrack func()) {
 				delete(m.tracked, key)
 			}
 			m.mu.Unlock()
+			m.changed.Store(true)
 		})
 	}
 }
@@ -209,11 +216,17 @@ func (c *natsCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *natsCollector) Collect(ch chan<- prometheus.Metric) {
 	m := (*Metrics)(c)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.read.IsZero() || time.Since(m.read) >= m.opt.CacheFor {
+	m.readMu.Lock()
+	defer m.readMu.Unlock()
+	if m.changed.Swap(false) || m.read.IsZero() || time.Since(m.read) >= m.opt.CacheFor {
+		m.mu.Lock()
+		consumers := make(map[string]tracked, len(m.tracked))
+		for k, t := range m.tracked {
+			consumers[k] = *t
+		}
+		m.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), m.opt.Timeout)
-		last, err := m.readLocked(ctx)
+		last, err := readNATS(ctx, m.js, consumers, m.opt.TenantSeries)
 		cancel()
 		if err != nil {
 			m.readErrors.Inc()
@@ -226,10 +239,10 @@ func (c *natsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// readLocked reads the tracked consumers (one consumer listing per stream,
-// not one request per consumer) and the DLQ depth of the tracked stages.
-func (m *Metrics) readLocked(ctx context.Context) ([]prometheus.Metric, error) {
-	if len(m.tracked) == 0 {
+// readNATS reads the tracked consumers (one consumer listing per stream,
+// not one request per consumer) and the DLQ depth of their stages.
+func readNATS(ctx context.Context, js jetstream.JetStream, consumers map[string]tracked, tenantSeries int) ([]prometheus.Metric, error) {
+	if len(consumers) == 0 {
 		return nil, nil
 	}
 	type sums struct{ pending, ackPending, redelivered float64 }
@@ -238,7 +251,7 @@ func (m *Metrics) readLocked(ctx context.Context) ([]prometheus.Metric, error) {
 	backlog := map[string]map[string]float64{} // stage → tenant → messages
 	streams := map[string]bool{}
 	stages := map[string]bool{}
-	for _, t := range m.tracked {
+	for _, t := range consumers {
 		streams[t.stream] = true
 		stages[t.stage] = true
 		if total[key{t.stage, t.stream}] == nil {
@@ -246,14 +259,14 @@ func (m *Metrics) readLocked(ctx context.Context) ([]prometheus.Metric, error) {
 		}
 	}
 	for stream := range streams {
-		st, err := m.js.Stream(ctx, stream)
+		st, err := js.Stream(ctx, stream)
 		if err != nil {
 			return nil, err
 		}
 		list := st.ListConsumers(ctx)
 		for info := range list.Info() {
-			t := m.tracked[stream+"/"+info.Name]
-			if t == nil {
+			t, ok := consumers[stream+"/"+info.Name]
+			if !ok {
 				continue
 			}
 			s := total[key{t.stage, t.stream}]
@@ -279,11 +292,11 @@ func (m *Metrics) readLocked(ctx context.Context) ([]prometheus.Metric, error) {
 			prometheus.MustNewConstMetric(descRedelivered, prometheus.GaugeValue, s.redelivered, k.stage, k.stream))
 	}
 	for stage, tenants := range backlog {
-		for tenant, n := range telemetry.TopTenants(tenants, m.opt.TenantSeries) {
+		for tenant, n := range telemetry.TopTenants(tenants, tenantSeries) {
 			out = append(out, prometheus.MustNewConstMetric(descTenantBacklog, prometheus.GaugeValue, n, stage, tenant))
 		}
 	}
-	dlq, err := m.js.Stream(ctx, StreamDLQ)
+	dlq, err := js.Stream(ctx, StreamDLQ)
 	if err != nil {
 		return nil, err
 	}
