@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/ledgersync/ledger/libs/magento"
 	"github.com/ledgersync/ledger/libs/store"
@@ -33,14 +34,16 @@ func (e *unavailableError) Unwrap() error { return e.Err }
 // authenticate verifies a Magento → Ledger token (magento.VerifyOutbound, then
 // the jti replay cache) and returns the tenant it speaks for. pathTenant, when
 // not empty, is the {tenant} of a webhook URL: the token's sub must equal it.
-// Otherwise sub names the tenant.
+// Otherwise sub names the tenant. The token is checked as of now; owner, when
+// set, names the message carrying it (a relayed message's stream sequence),
+// whose own redelivery is not a replay.
 // Errors are *authError (401) or *unavailableError (503).
-func (s *Service) authenticate(ctx context.Context, r *http.Request, pathTenant string) (store.Tenant, error) {
-	if len(r.Header.Values("Authorization")) > 1 {
+func (s *Service) authenticate(ctx context.Context, h http.Header, pathTenant string, now time.Time, owner string) (store.Tenant, error) {
+	if len(h.Values("Authorization")) > 1 {
 		// Which one counts would be a guess; a proxy may have added one.
 		return store.Tenant{}, &authError{"", "Authorization header sent more than once; send one Bearer token"}
 	}
-	raw, ok := bearer(r.Header.Get("Authorization"))
+	raw, ok := bearer(h.Get("Authorization"))
 	if !ok {
 		return store.Tenant{}, &authError{"", "missing Authorization: Bearer <token> header"}
 	}
@@ -65,7 +68,6 @@ func (s *Service) authenticate(ctx context.Context, r *http.Request, pathTenant 
 	case t.Binding.APIKey == "":
 		return store.Tenant{}, &authError{tenantID, fmt.Sprintf("tenant %q is not paired (never paired, disconnected or revoked); pair the shop again", tenantID)}
 	}
-	now := s.now()
 	if err := magento.VerifyOutbound(tok, t.Binding.APIKey, tenantID, now); err != nil {
 		var ve *magento.VerifyError
 		if errors.As(err, &ve) {
@@ -73,7 +75,7 @@ func (s *Service) authenticate(ctx context.Context, r *http.Request, pathTenant 
 		}
 		return store.Tenant{}, &authError{tenantID, "token refused"}
 	}
-	first, err := s.replay.firstUse(ctx, tenantID, tok.Claims.Jti)
+	first, err := s.replay.firstUse(ctx, tenantID, tok.Claims.Jti, owner)
 	switch {
 	case err != nil:
 		return store.Tenant{}, &unavailableError{"too many recent tokens to check for replay", err}

@@ -42,7 +42,7 @@ type TileSync struct {
 func (s *Service) tileHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
-	t, err := s.authenticate(ctx, r, "")
+	t, err := s.authenticate(ctx, r.Header, "", s.now(), "")
 	if err != nil {
 		s.writeFailure(w, r, "", err)
 		return
@@ -70,7 +70,7 @@ func (s *Service) tileHealth(w http.ResponseWriter, r *http.Request) {
 func (s *Service) disconnect(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.RequestTimeout)
 	defer cancel()
-	t, err := s.authenticate(ctx, r, "")
+	t, err := s.authenticate(ctx, r.Header, "", s.now(), "")
 	if err != nil {
 		s.writeFailure(w, r, "", err)
 		return
@@ -111,7 +111,7 @@ type RunStatus struct {
 func (s *Service) status(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
-	t, err := s.authenticate(ctx, r, "")
+	t, err := s.authenticate(ctx, r.Header, "", s.now(), "")
 	if err != nil {
 		s.writeFailure(w, r, "", err)
 		return

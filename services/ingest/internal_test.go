@@ -39,13 +39,13 @@ func TestReplayGuardIsSharedAcrossReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := a.firstUse(t.Context(), "t1", "jti-1"); !ok || err != nil {
+	if ok, err := a.firstUse(t.Context(), "t1", "jti-1", ""); !ok || err != nil {
 		t.Fatalf("first use: %v %v", ok, err)
 	}
-	if ok, err := b.firstUse(t.Context(), "t1", "jti-1"); ok || err != nil {
+	if ok, err := b.firstUse(t.Context(), "t1", "jti-1", ""); ok || err != nil {
 		t.Fatalf("the other replica accepted a replay: %v %v", ok, err)
 	}
-	if ok, err := b.firstUse(t.Context(), "t2", "jti-1"); !ok || err != nil {
+	if ok, err := b.firstUse(t.Context(), "t2", "jti-1", ""); !ok || err != nil {
 		t.Fatalf("the same jti of another tenant was refused: %v %v", ok, err)
 	}
 	if n := a.entries(); n != 2 {
@@ -53,7 +53,7 @@ func TestReplayGuardIsSharedAcrossReplicas(t *testing.T) {
 	}
 	var full error
 	for i := range 20 {
-		if _, err := a.firstUse(t.Context(), "t1", fmt.Sprint("more-", i)); err != nil {
+		if _, err := a.firstUse(t.Context(), "t1", fmt.Sprint("more-", i), ""); err != nil {
 			full = err
 			break
 		}

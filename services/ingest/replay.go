@@ -67,14 +67,32 @@ func keyOf(tenant, jti string) string {
 }
 
 // firstUse records (tenant, jti) and reports whether this is its first use
-// on any replica.
-func (g *replayGuard) firstUse(ctx context.Context, tenant, jti string) (bool, error) {
-	_, err := g.kv.Create(ctx, keyOf(tenant, jti), nil)
+// on any replica. owner, when not empty, names the message that carries the
+// token (a relayed message's INGEST stream sequence): the same message
+// delivered again (after a transient failure) is still its first use, and
+// any other message with the same token a replay.
+func (g *replayGuard) firstUse(ctx context.Context, tenant, jti, owner string) (bool, error) {
+	key := keyOf(tenant, jti)
+	var value []byte
+	if owner != "" {
+		value = []byte(owner)
+	}
+	_, err := g.kv.Create(ctx, key, value)
 	switch {
 	case err == nil:
 		return true, nil
 	case errors.Is(err, jetstream.ErrKeyExists):
-		return false, nil
+		if owner == "" {
+			return false, nil
+		}
+		e, gerr := g.kv.Get(ctx, key)
+		if errors.Is(gerr, jetstream.ErrKeyNotFound) {
+			return g.firstUse(ctx, tenant, jti, owner) // expired meanwhile
+		}
+		if gerr != nil {
+			return false, gerr
+		}
+		return string(e.Value()) == owner, nil
 	case isFull(err):
 		return false, errReplayCacheFull
 	}

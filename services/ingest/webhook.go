@@ -8,14 +8,8 @@ import (
 	"net/http"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
-	"github.com/ledgersync/ledger/libs/bus"
-	"github.com/ledgersync/ledger/libs/magento"
 	"github.com/ledgersync/ledger/libs/store"
 	"github.com/ledgersync/ledger/libs/telemetry"
-	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
 // acceptedBody is the 202 answer; the module's publishEvent reads sync_run_id.
@@ -45,109 +39,43 @@ func (s *Service) acceptWebhook(w http.ResponseWriter, r *http.Request, tenant, 
 		s.tooLarge(w)
 		return http.StatusRequestEntityTooLarge, outcomeTooLarge
 	}
-	if store.ValidTenantID(tenant) != nil {
-		s.writeFailure(w, r, "", &authError{"", "unknown tenant: the URL's tenant segment is not a valid tenant id"})
-		return http.StatusUnauthorized, outcomeUnauthorized
-	}
 	// The shop waits 15 s. The work gets RequestTimeout and is not cut short
 	// when the client hangs up, so a delivery is either fully accepted or
 	// left for the shop's retry to finish; never half-published by accident.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.RequestTimeout)
 	defer cancel()
+	v := s.accept(ctx, inbound{Tenant: tenant, Event: event, Header: r.Header,
+		Body:     func() ([]byte, error) { return io.ReadAll(r.Body) }, // limited to MaxBodyBytes by serve
+		VerifyAt: s.now()})
+	s.answer(w, r, tenant, event, v)
+	return v.Status, v.Outcome
+}
 
-	if _, err := s.authenticate(ctx, r, tenant); err != nil {
-		s.writeFailure(w, r, tenant, err)
-		if errors.As(err, new(*authError)) {
-			return http.StatusUnauthorized, outcomeUnauthorized
-		}
-		return http.StatusServiceUnavailable, outcomeUnavailable
-	}
-	if !s.tenants.acquire(tenant) {
+// answer writes accept's verdict as the webhook's HTTP answer, logging a
+// refusal's reason.
+func (s *Service) answer(w http.ResponseWriter, r *http.Request, tenant, event string, v verdict) {
+	var (
+		he *headerError
+		ee *EnvelopeError
+	)
+	switch {
+	case v.Err == nil:
+		writeJSON(w, http.StatusAccepted, acceptedBody{SyncRunID: v.RunID})
+	case v.Outcome == outcomeOverloaded:
 		s.overloaded(w, r, tenant)
-		return http.StatusServiceUnavailable, outcomeOverloaded
-	}
-	defer s.tenants.release(tenant)
-	if he := checkWebhookHeaders(r.Header); he != nil {
+	case v.Status == http.StatusRequestEntityTooLarge:
+		s.tooLarge(w)
+	case errors.As(v.Err, &he):
 		s.writeHeaderError(w, r, tenant, event, he)
-		return he.Code, outcomeRejected
-	}
-
-	body, err := io.ReadAll(r.Body) // limited to MaxBodyBytes by serve
-	if err != nil {
-		if errors.As(err, new(*http.MaxBytesError)) {
-			s.tooLarge(w)
-			return http.StatusRequestEntityTooLarge, outcomeTooLarge
-		}
-		// A body cut short or too slow is the network's fault: retry.
-		s.unavailable(w, r, tenant, &unavailableError{"could not read the request body", err})
-		return http.StatusServiceUnavailable, outcomeUnavailable
-	}
-	key := r.Header.Get("Idempotency-Key")
-	env, err := validateWebhook(key, event, body)
-	if err != nil {
-		var ee *EnvelopeError
-		if !errors.As(err, &ee) {
-			ee = &EnvelopeError{Message: err.Error()}
-		}
+	case errors.As(v.Err, &ee):
 		s.log.WarnContext(r.Context(), "ingest: webhook rejected", "tenant", tenant, "event", event, "field", ee.Field, "reason", ee.Message)
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Message: ee.Error(), Field: ee.Field})
-		return http.StatusBadRequest, outcomeRejected
+	default:
+		if v.Status == http.StatusUnauthorized && store.ValidTenantID(tenant) != nil {
+			tenant = ""
+		}
+		s.writeFailure(w, r, tenant, v.Err)
 	}
-
-	telemetry.Annotate(ctx, telemetry.AttrTenant.String(tenant), telemetry.AttrEvent.String(event),
-		telemetry.AttrEntityType.String(magento.EntityType(event)), telemetry.AttrMagentoEntityID.Int64(env.MagentoEntityID))
-	// The run keeps the trace of the request that delivered it: the dashboard
-	// links to it and an operator's retry links its own trace to it.
-	acc, err := s.st.AcceptWebhook(ctx, store.Delivery{
-		TenantID: tenant, IdempotencyKey: key, Event: event,
-		EntityType: magento.EntityType(event), MagentoEntityID: env.MagentoEntityID,
-		WebsiteID: env.WebsiteID, StoreID: env.StoreID, OccurredAt: env.OccurredAt, Payload: env.Payload,
-		TraceID: telemetry.TraceID(ctx), SpanID: telemetry.SpanID(ctx),
-	}, s.cfg.DedupWindow)
-	if err != nil {
-		s.unavailable(w, r, tenant, &unavailableError{"database unavailable", err})
-		return http.StatusServiceUnavailable, outcomeUnavailable
-	}
-	telemetry.Annotate(ctx, telemetry.AttrRunID.String(acc.RunID), attribute.Bool("ledger.duplicate", acc.Duplicate))
-	if acc.Duplicate {
-		s.log.InfoContext(r.Context(), "ingest: webhook is a repeat of a live run; nothing published",
-			"tenant", tenant, "event", event, "idempotency_key", key, "sync_run_id", acc.RunID)
-		writeJSON(w, http.StatusAccepted, acceptedBody{SyncRunID: acc.RunID})
-		return http.StatusAccepted, outcomeDuplicate
-	}
-
-	// The event travels in the request's trace (the shop's, when it sent a
-	// traceparent); bus.Publish fills its traceparent.
-	evt := &ledgerv1.OutboxEvent{
-		TenantId: tenant, Event: event, IdempotencyKey: key, SyncRunId: acc.RunID,
-		MagentoEntityId: env.MagentoEntityID, WebsiteId: env.WebsiteID, StoreId: env.StoreID,
-		OccurredAt: env.OccurredAt, Payload: env.Payload,
-		ReceivedAt: timestamppb.New(s.now()),
-	}
-	start := time.Now()
-	_, err = bus.Publish(ctx, s.js, bus.OutboxSubject(tenant, event), evt, MsgID(tenant, key, acc.RunID))
-	result := "ok"
-	if err != nil {
-		result = "error"
-	}
-	s.metrics.publish.WithLabelValues(result).Observe(time.Since(start).Seconds())
-	if err != nil {
-		// The run stays unpublished; the shop's retry gets the same run id
-		// back from AcceptWebhook and publishes it again.
-		s.unavailable(w, r, tenant, &unavailableError{"event stream unavailable", err})
-		return http.StatusServiceUnavailable, outcomeUnavailable
-	}
-	if err := s.st.MarkPublished(ctx, tenant, key, acc.RunID); err != nil {
-		// The event is in JetStream, but the key is not marked: the retry
-		// (60 s later, inside the 2 min dedupe window) publishes the same
-		// Nats-Msg-Id, which JetStream stores once, then marks it.
-		s.unavailable(w, r, tenant, &unavailableError{"database unavailable", err})
-		return http.StatusServiceUnavailable, outcomeUnavailable
-	}
-	s.log.InfoContext(r.Context(), "ingest: webhook accepted", "tenant", tenant, "event", event,
-		"idempotency_key", key, "sync_run_id", acc.RunID)
-	writeJSON(w, http.StatusAccepted, acceptedBody{SyncRunID: acc.RunID})
-	return http.StatusAccepted, outcomeAccepted
 }
 
 // validateWebhook checks what makes a delivery deterministically unacceptable
