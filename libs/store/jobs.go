@@ -12,13 +12,14 @@ const (
 )
 
 // EnsureJobs gives every tenant whose Sage binding is active a row for job,
-// first due at a random moment within spread from now (so tenants connected
-// together do not all come due together). Existing rows keep their schedule.
-func (s *Store) EnsureJobs(ctx context.Context, job string, spread time.Duration) error {
+// first due one interval from now, ±10 % (tenants connected together, or all
+// of them when the job is new, come due spread over a fifth of the interval).
+// Existing rows keep their schedule.
+func (s *Store) EnsureJobs(ctx context.Context, job string, every time.Duration) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO tenant_jobs (tenant_id, job, due_at)
-		SELECT tenant_id, $1, now() + random() * $2 * interval '1 millisecond'
+		SELECT tenant_id, $1, now() + (0.9 + 0.2 * random()) * $2 * interval '1 millisecond'
 		FROM bindings WHERE status = 'active' AND sage_business_id <> ''
-		ON CONFLICT (tenant_id, job) DO NOTHING`, job, spread.Milliseconds())
+		ON CONFLICT (tenant_id, job) DO NOTHING`, job, every.Milliseconds())
 	return err
 }
 

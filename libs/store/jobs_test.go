@@ -28,8 +28,7 @@ func TestJobsAreClaimedOnceAndLeasesEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// t3 has no Sage connection: not scheduled. A first due time within 1 ms
-	// is due at once.
+	// t3 has no Sage connection: not scheduled.
 	if err := st.EnsureJobs(ctx, store.JobRefData, time.Millisecond); err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ import (
 
 // JobStore is what the scheduled jobs need from libs/store.
 type JobStore interface {
-	EnsureJobs(ctx context.Context, job string, spread time.Duration) error
+	EnsureJobs(ctx context.Context, job string, every time.Duration) error
 	ClaimDueJobs(ctx context.Context, job string, lease time.Duration, limit int) ([]string, error)
 	FinishJob(ctx context.Context, tenantID, job string, next time.Duration, errMsg string) error
 }

@@ -38,8 +38,11 @@ func TestScheduledJobsRunOncePerTenantAcrossReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The first scan schedules both tenants within the next day; make them due.
+	// The first scan schedules both tenants a day from now; make them due.
 	h.svc.RunDueJobs(ctx)
+	if j, err := h.st.Job(ctx, "acme", store.JobRefData); err != nil || time.Until(j.DueAt) < 21*time.Hour || j.LastStartedAt != nil {
+		t.Fatalf("first schedule: %+v %v, want due about a day from now (Sage's connection just fetched the data)", j, err)
+	}
 	exec(`UPDATE tenant_jobs SET due_at = now() - interval '1 second'`)
 	// A tenant whose job another replica holds is not taken.
 	exec(`INSERT INTO tenants (tenant_id) VALUES ('held');
