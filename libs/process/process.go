@@ -40,12 +40,17 @@ type Settings struct {
 	// (LEDGER_METRICS_TENANTS, default 20): the ones with the largest
 	// values; the rest are summed under tenant="(other)".
 	MetricsTenants int
+	// Pprof serves net/http/pprof under /debug/pprof/ on the service's
+	// address (LEDGER_PPROF, default false): for profiling a benchmark or a
+	// test stack, never on an address reachable from outside.
+	Pprof bool
 }
 
 // LogValue keeps the secret key and database credentials out of logs.
 func (s Settings) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("nats_url", s.NATSURL), slog.Int("nats_replicas", s.NATSReplicas),
 		slog.String("env", s.Env), slog.String("log_level", s.LogLevel.String()), slog.Int("metrics_tenants", s.MetricsTenants),
+		slog.Bool("pprof", s.Pprof),
 		slog.String("secret_key", "[redacted]"))
 }
 
@@ -61,6 +66,7 @@ func SettingsFromEnv() (Settings, error) {
 		Env:          r.String("LEDGER_ENV", "prod"),
 		// The constant is telemetry.DefaultTenantSeries (20).
 		MetricsTenants: r.Int("LEDGER_METRICS_TENANTS", 20),
+		Pprof:          r.Bool("LEDGER_PPROF", false),
 	}
 	if s.DatabaseURL == "" {
 		r.Fail("LEDGER_DATABASE_URL is not set: use a Postgres URL, e.g. postgres://ledger@localhost/ledger")

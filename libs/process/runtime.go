@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -113,6 +114,8 @@ type Runner struct {
 	prog Program
 	log  *slog.Logger
 	addr string
+	// pprof serves /debug/pprof/ (Settings.Pprof).
+	pprof bool
 
 	mu      sync.Mutex
 	waiting error    // why the service is not built yet
@@ -152,7 +155,7 @@ func Start(ctx context.Context, log *slog.Logger, s Settings, prog Program) (_ *
 			return nil, fmt.Errorf("%s %s: %w", prog.AddrVar, prog.Addr, err)
 		}
 	}
-	r := &Runner{prog: prog, log: log, addr: ln.Addr().String(), built: make(chan struct{}), done: make(chan struct{}),
+	r := &Runner{prog: prog, log: log, addr: ln.Addr().String(), pprof: s.Pprof, built: make(chan struct{}), done: make(chan struct{}),
 		waiting: errors.New("starting")}
 	srv := Server(log, prog.Addr, r)
 	if prog.Tune != nil {
@@ -336,6 +339,10 @@ func (r *Runner) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	case "/readyz":
 		r.serveReady(w, req)
+		return
+	}
+	if r.pprof && strings.HasPrefix(req.URL.Path, "/debug/pprof/") {
+		servePprof(w, req)
 		return
 	}
 	r.mu.Lock()
