@@ -42,6 +42,16 @@ fuzz: ## run every native fuzz target for FUZZTIME (default 1m) one after anothe
 chaos: ## kill test (not in make test): every service a process, 5,000 events, Sage faults, SIGKILLs and NATS restarts; prints lost=0 duplicates=0
 	set -o pipefail; LEDGER_CHAOS=1 go test -count=1 -run '^TestChaos$$' -timeout 40m -v ./cmd/ledger-dev 2>&1 | grep -vE '^\s+\{'
 
+# bench writes its report, profiles and service logs to BENCH_DIR; the
+# BENCH_* variables (docs/performance.md) scale it.
+BENCH_DIR ?= $(CURDIR)/.ledger/bench
+
+.PHONY: bench
+bench: ## pipeline benchmark (not in make test): services as processes, N shops, raw JetStream baseline in the same run; last line is the summary (docs/performance.md)
+	@mkdir -p $(BENCH_DIR)
+	@set -o pipefail; LEDGER_BENCH=1 BENCH_DIR=$(BENCH_DIR) go test -count=1 -run '^TestBench$$' -timeout 45m -v ./cmd/ledger-dev 2>&1 | grep -vE '^\s+\{' > $(BENCH_DIR)/test.log || { tail -40 $(BENCH_DIR)/test.log; exit 1; }
+	@cat $(BENCH_DIR)/report.txt
+
 .PHONY: check-modules
 check-modules: ## build and vet every module on its own (GOWORK=off), as a user of one module would
 	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...); done

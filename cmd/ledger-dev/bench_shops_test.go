@@ -1,0 +1,261 @@
+package main
+
+// The benchmark's shops and clocks: simulated Magento shops served behind a
+// recorder (it keeps the API key the shop is paired with, and the time each
+// sync-state callback arrives), and a tracker that stamps every event when
+// ingest publishes it to OUTBOX and when its result reaches RESULTS.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ledgersync/ledger/libs/magento"
+	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
+	magentosim "github.com/ledgersync/ledger/sim/magento"
+)
+
+// benchShop is one simulated shop served on its own port.
+type benchShop struct {
+	tenant string
+	shop   *magentosim.Shop
+	url    string
+	srv    *http.Server
+	apiKey atomic.Value // string, from the pairing request
+	tr     *atomic.Pointer[tracker]
+	cancel context.CancelFunc
+}
+
+func newBenchShop(tenant string, tr *atomic.Pointer[tracker], drain time.Duration) (*benchShop, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	b := &benchShop{tenant: tenant, tr: tr, url: "http://" + ln.Addr().String(),
+		shop: magentosim.New(magentosim.Config{DrainInterval: drain,
+			Backoff:    []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, time.Second},
+			HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}})}
+	b.srv = &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = b.srv.Serve(ln) }()
+	return b, nil
+}
+
+// run starts the shop's outbox cron.
+func (b *benchShop) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.cancel = cancel
+	go func() { _ = b.shop.Run(ctx) }()
+}
+
+func (b *benchShop) close() {
+	if b.cancel != nil {
+		b.cancel()
+	}
+	_ = b.srv.Close()
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
+
+// ServeHTTP serves the shop, noting the pairing key and sync-state arrivals.
+func (b *benchShop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		b.shop.Handler().ServeHTTP(w, r)
+		return
+	}
+	pair, state := strings.HasSuffix(r.URL.Path, "/byte8/setup/pair"), strings.HasSuffix(r.URL.Path, "/byte8/sync-state")
+	if !pair && !state {
+		b.shop.Handler().ServeHTTP(w, r)
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	b.shop.Handler().ServeHTTP(rec, r)
+	if rec.status/100 != 2 {
+		return
+	}
+	if pair {
+		var req magento.PairRequest
+		if json.Unmarshal(body, &req) == nil {
+			b.apiKey.Store(req.APIKey)
+		}
+		return
+	}
+	var m map[string]any
+	if json.Unmarshal(body, &m) != nil {
+		return
+	}
+	etype, _ := firstOf(m, "entity_type", "entityType").(string)
+	idf, _ := firstOf(m, "magento_entity_id", "magentoEntityId").(float64)
+	if t := b.tr.Load(); t != nil {
+		t.synced(b.tenant, etype, int64(idf), time.Now())
+	}
+}
+
+func firstOf(m map[string]any, keys ...string) any {
+	for _, k := range keys {
+		if v, ok := m[k]; ok {
+			return v
+		}
+	}
+	return nil
+}
+
+// key is one sync-state row of one shop.
+type key struct {
+	tenant, etype string
+	id            int64
+}
+
+type trackedEvent struct {
+	key
+	accepted, result time.Time
+}
+
+// tracker follows one phase's events: accepted (published to OUTBOX), result
+// (published to RESULTS) and sync-state callbacks.
+type tracker struct {
+	mu      sync.Mutex
+	events  map[string]*trackedEvent // by sync_run_id
+	syncs   map[key][]time.Time
+	stray   int // results of runs this phase did not see accepted
+	results int
+}
+
+func newTracker() *tracker {
+	return &tracker{events: map[string]*trackedEvent{}, syncs: map[key][]time.Time{}}
+}
+
+func (t *tracker) outbox(m *nats.Msg, at time.Time) {
+	var ev ledgerv1.OutboxEvent
+	if proto.Unmarshal(m.Data, &ev) != nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.events[ev.GetSyncRunId()]; !ok {
+		t.events[ev.GetSyncRunId()] = &trackedEvent{key: key{ev.GetTenantId(), magento.EntityType(ev.GetEvent()), ev.GetMagentoEntityId()}, accepted: at}
+	}
+}
+
+func (t *tracker) result(m *nats.Msg, at time.Time) {
+	var r ledgerv1.SyncResult
+	if proto.Unmarshal(m.Data, &r) != nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.events[r.GetSyncRunId()]
+	if !ok {
+		t.stray++
+		return
+	}
+	if e.result.IsZero() {
+		e.result = at
+		t.results++
+	}
+}
+
+func (t *tracker) synced(tenant, etype string, id int64, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := key{tenant, etype, id}
+	t.syncs[k] = append(t.syncs[k], at)
+}
+
+// syncSlack tolerates a sync-state callback seen a moment before the
+// benchmark's own subscription saw the result it reports.
+const syncSlack = 50 * time.Millisecond
+
+// progress reports how many of the phase's events were accepted, have a result
+// and have their sync-state callback.
+func (t *tracker) progress() (accepted, results, synced int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range t.events {
+		if e.result.IsZero() {
+			continue
+		}
+		if t.syncAfter(e) != (time.Time{}) {
+			synced++
+		}
+	}
+	return len(t.events), t.results, synced
+}
+
+// syncAfter is the first sync-state callback of e's row at or after its result.
+func (t *tracker) syncAfter(e *trackedEvent) time.Time {
+	for _, at := range t.syncs[e.key] {
+		if !at.Before(e.result.Add(-syncSlack)) {
+			return at
+		}
+	}
+	return time.Time{}
+}
+
+// phaseTimes are one phase's end-to-end figures.
+type phaseTimes struct {
+	Events             int
+	First, LastResult  time.Time // first accept, last result
+	LastSync           time.Time
+	ToResult, ToSync   []time.Duration // sorted
+	MissingSync, Stray int
+}
+
+func (t *tracker) times() phaseTimes {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := phaseTimes{Events: len(t.events), Stray: t.stray}
+	for _, e := range t.events {
+		if p.First.IsZero() || e.accepted.Before(p.First) {
+			p.First = e.accepted
+		}
+		if e.result.IsZero() {
+			continue
+		}
+		p.LastResult = maxTime(p.LastResult, e.result)
+		p.ToResult = append(p.ToResult, e.result.Sub(e.accepted))
+		s := t.syncAfter(e)
+		if s.IsZero() {
+			p.MissingSync++
+			continue
+		}
+		p.LastSync = maxTime(p.LastSync, s)
+		p.ToSync = append(p.ToSync, max(s.Sub(e.accepted), 0))
+	}
+	slices.Sort(p.ToResult)
+	slices.Sort(p.ToSync)
+	return p
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// quantile of sorted durations (0 when empty).
+func quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(d))+0.5) - 1
+	return d[min(max(i, 0), len(d)-1)]
+}
