@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -35,46 +31,22 @@ func TestBooksAfterTheFirstSync(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "stack.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dumpOnFailure(t, "stack log", logFile.Name())
-	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	st, err := stack.Start(ctx, stack.Options{StateDir: t.TempDir(), Log: log})
-	if err != nil {
-		t.Fatalf("starting the stack: %v", err)
-	}
+	st, _ := startStack(t, ctx, stack.Options{})
 	defer st.Close()
 	const tenant = "books-shop"
 	if err := st.Onboard(ctx, tenant, "Books shop"); err != nil {
 		t.Fatalf("onboarding: %v", err)
 	}
-	doc, err := st.Store.Policy(ctx, tenant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Parse(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _, err := st.Store.RefCache(ctx, tenant, policy.RefBankAccounts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var banks []struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(raw, &banks); err != nil || len(banks) < 2 {
-		t.Fatalf("bank accounts in the reference cache: %s, %v", raw, err)
-	}
-	card, clearing := banks[0].ID, banks[1].ID
-	pol.SyncUnpaidInvoices = true
-	pol.PaymentMethodMap = map[string]string{"stripe_payments": card}
-	pol.UnitemisedCredit = &policy.UnitemisedCredit{BankAccountID: clearing, MaxShare: money.MustParse("0.50")}
-	if err := st.Store.SetPolicy(ctx, tenant, pol.JSON()); err != nil {
-		t.Fatal(err)
-	}
+	var card, clearing, prefix string
+	editPolicy(t, ctx, st, tenant, func(p *policy.Policy, banks []string) {
+		if len(banks) < 2 {
+			t.Fatalf("the business has %d bank accounts; the test needs 2", len(banks))
+		}
+		card, clearing, prefix = banks[0], banks[1], p.InvoiceNumberPrefix
+		p.SyncUnpaidInvoices = true
+		p.PaymentMethodMap = map[string]string{"stripe_payments": card}
+		p.UnitemisedCredit = &policy.UnitemisedCredit{BankAccountID: clearing, MaxShare: money.MustParse("0.50")}
+	})
 	shop := st.Shop
 	settled := func(what string, runs int64) {
 		t.Helper()
@@ -130,7 +102,7 @@ func TestBooksAfterTheFirstSync(t *testing.T) {
 			got = append(got, receipt{p.Reference, p.BankAccount.ID, p.TotalAmount.String()})
 		}
 	}
-	refC, refD := pol.InvoiceNumberPrefix+invC.IncrementID, pol.InvoiceNumberPrefix+invD.IncrementID
+	refC, refD := prefix+invC.IncrementID, prefix+invD.IncrementID
 	want := map[receipt]bool{
 		{refC, card, "15.00"}:             true, // 39.00 − the 24.00 credit note
 		{refD + "-CR", clearing, "10.00"}: true, // the unitemised gift card

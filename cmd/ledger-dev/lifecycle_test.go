@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,15 +31,7 @@ func TestMagentoLifecycle(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "stack.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dumpOnFailure(t, "stack log", logFile.Name())
-	st, err := stack.Start(ctx, stack.Options{StateDir: t.TempDir(), Log: slog.New(slog.NewJSONHandler(logFile, nil))})
-	if err != nil {
-		t.Fatalf("starting the stack: %v", err)
-	}
+	st, _ := startStack(t, ctx, stack.Options{})
 	defer st.Close()
 	const tenant = "life-shop"
 	if err := st.Onboard(ctx, tenant, "Lifecycle shop"); err != nil {

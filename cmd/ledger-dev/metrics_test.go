@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -109,16 +106,7 @@ func TestMetricsAgreeWithWhatHappened(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	logPath := filepath.Join(t.TempDir(), "stack.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dumpOnFailure(t, "stack log", logPath)
-	st, err := stack.Start(ctx, stack.Options{StateDir: t.TempDir(), Log: slog.New(slog.NewJSONHandler(logFile, nil))})
-	if err != nil {
-		t.Fatalf("starting the stack: %v", err)
-	}
+	st, _ := startStack(t, ctx, stack.Options{})
 	defer st.Close()
 	const tenant = "metrics-shop"
 	if err := st.Onboard(ctx, tenant, "Metrics shop"); err != nil {

@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -37,16 +33,7 @@ func TestOutOfOrderDelivery(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "stack.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dumpOnFailure(t, "stack log", logFile.Name())
-	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	st, err := stack.Start(ctx, stack.Options{StateDir: t.TempDir(), Log: log})
-	if err != nil {
-		t.Fatalf("starting the stack: %v", err)
-	}
+	st, _ := startStack(t, ctx, stack.Options{})
 	defer st.Close()
 	const tenant = "ooo-shop"
 	if err := st.Onboard(ctx, tenant, "Out-of-order shop"); err != nil {
@@ -54,28 +41,9 @@ func TestOutOfOrderDelivery(t *testing.T) {
 	}
 
 	// Pay by card into the business's first bank account.
-	doc, err := st.Store.Policy(ctx, tenant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Parse(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	banks, _, err := st.Store.RefCache(ctx, tenant, policy.RefBankAccounts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bank []struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(banks, &bank); err != nil || len(bank) == 0 {
-		t.Fatalf("bank accounts in the reference cache: %s, %v", banks, err)
-	}
-	pol.PaymentMethodMap = map[string]string{"stripe_payments": bank[0].ID}
-	if err := st.Store.SetPolicy(ctx, tenant, pol.JSON()); err != nil {
-		t.Fatal(err)
-	}
+	editPolicy(t, ctx, st, tenant, func(p *policy.Policy, banks []string) {
+		p.PaymentMethodMap = map[string]string{"stripe_payments": banks[0]}
+	})
 
 	// Queue the events in the wrong order while the shop's cron is paused: an
 	// event queued first keeps its place, and the observer's own copy of it is

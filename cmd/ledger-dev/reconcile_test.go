@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -33,44 +29,16 @@ func TestReconcileAgreesWithThePipeline(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "stack.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dumpOnFailure(t, "stack log", logFile.Name())
-	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	st, err := stack.Start(ctx, stack.Options{StateDir: t.TempDir(), Log: log})
-	if err != nil {
-		t.Fatalf("starting the stack: %v", err)
-	}
+	st, _ := startStack(t, ctx, stack.Options{})
 	defer st.Close()
 	const tenant = "recon-shop"
 	if err := st.Onboard(ctx, tenant, "Reconciled shop"); err != nil {
 		t.Fatalf("onboarding: %v", err)
 	}
 	// Paid invoices are received into the first bank account.
-	doc, err := st.Store.Policy(ctx, tenant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Parse(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _, err := st.Store.RefCache(ctx, tenant, policy.RefBankAccounts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var banks []struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(raw, &banks); err != nil || len(banks) == 0 {
-		t.Fatalf("bank accounts: %s %v", raw, err)
-	}
-	pol.SyncUnpaidInvoices, pol.DefaultBankAccountID = true, banks[0].ID
-	if err := st.Store.SetPolicy(ctx, tenant, pol.JSON()); err != nil {
-		t.Fatal(err)
-	}
+	editPolicy(t, ctx, st, tenant, func(p *policy.Policy, banks []string) {
+		p.SyncUnpaidInvoices, p.DefaultBankAccountID = true, banks[0]
+	})
 
 	shop := st.Shop
 	seed := shop.Seed(rand.New(rand.NewPCG(7, 12)), magentosim.Options{Customers: 15, Invoices: 40, GuestShare: 0.2, PaidShare: 0.4})

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -41,16 +39,7 @@ func TestRecoveryAfterLosingTheNATSStore(t *testing.T) {
 	defer cancel()
 	ns := devtest.NATSServer(t)
 	t.Setenv(devstack.EnvNATSURL, ns.ClientURL())
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "stack.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dumpOnFailure(t, "stack log", logFile.Name())
-	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	st, err := stack.Start(ctx, stack.Options{StateDir: t.TempDir(), Log: log})
-	if err != nil {
-		t.Fatalf("starting the stack: %v", err)
-	}
+	st, log := startStack(t, ctx, stack.Options{})
 	defer st.Close()
 	const tenant = "recovering"
 	if err := st.Onboard(ctx, tenant, "Recovering shop"); err != nil {

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -67,16 +64,7 @@ func TestRollingRestartHandsWorkBack(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "stack.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dumpOnFailure(t, "stack log", logFile.Name())
-	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	st, err := stack.Start(ctx, stack.Options{StateDir: t.TempDir(), Log: log, ShopDrainInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("starting the stack: %v", err)
-	}
+	st, log := startStack(t, ctx, stack.Options{ShopDrainInterval: 200 * time.Millisecond})
 	defer st.Close()
 	if err := st.Onboard(ctx, "rolling", "Rolling shop"); err != nil {
 		t.Fatal(err)

@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,16 +39,7 @@ func TestServicesStartBeforeTheirDependencies(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "stack.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dumpOnFailure(t, "stack log", logFile.Name())
-	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	st, err := stack.Start(ctx, stack.Options{StateDir: t.TempDir(), Log: log})
-	if err != nil {
-		t.Fatalf("starting the stack: %v", err)
-	}
+	st, log := startStack(t, ctx, stack.Options{})
 	defer st.Close()
 	const tenant = "late-shop"
 	if err := st.Onboard(ctx, tenant, "Late shop"); err != nil {

@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -40,16 +37,7 @@ func TestUpdatesReachSage(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "stack.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dumpOnFailure(t, "stack log", logFile.Name())
-	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	st, err := stack.Start(ctx, stack.Options{StateDir: t.TempDir(), Log: log})
-	if err != nil {
-		t.Fatalf("starting the stack: %v", err)
-	}
+	st, _ := startStack(t, ctx, stack.Options{})
 	defer st.Close()
 	const tenant = "updates-shop"
 	if err := st.Onboard(ctx, tenant, "Updates shop"); err != nil {
