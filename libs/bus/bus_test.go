@@ -154,6 +154,7 @@ func TestHeldRetryIsNeverDeadLettered(t *testing.T) {
 func TestParseSubjectRoundTrips(t *testing.T) {
 	for subject, want := range map[string]bus.Subject{
 		bus.OutboxSubject("t1", "invoice.created"): {Stream: bus.StreamOutbox, Tenant: "t1", Entity: "invoice.created"},
+		bus.IngestSubject("t1", "invoice.paid"):    {Stream: bus.StreamIngest, Tenant: "t1", Entity: "invoice.paid"},
 		bus.SageSubject("t1", "invoice"):           {Stream: bus.StreamSage, Tenant: "t1", Entity: "invoice"},
 		bus.ResultSubject("t1", "creditmemo"):      {Stream: bus.StreamResults, Tenant: "t1", Entity: "creditmemo"},
 		bus.DLQSubject("mapper", "t1", "invoice"):  {Stream: bus.StreamDLQ, Stage: "mapper", Tenant: "t1", Entity: "invoice"},

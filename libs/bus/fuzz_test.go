@@ -9,6 +9,8 @@ import (
 // accepts must be exactly that, since every Ledger subject is built by them.
 func rebuild(s Subject) string {
 	switch s.Stream {
+	case StreamIngest:
+		return IngestSubject(s.Tenant, s.Entity)
 	case StreamOutbox:
 		return OutboxSubject(s.Tenant, s.Entity)
 	case StreamSage:
@@ -44,6 +46,7 @@ func FuzzParseSubject(f *testing.F) {
 			wantEvent = append(wantEvent, token(p))
 		}
 		checkParse(t, outbox, Subject{Stream: StreamOutbox, Tenant: token(tenant), Entity: strings.Join(wantEvent, ".")})
+		checkParse(t, IngestSubject(tenant, entity), Subject{Stream: StreamIngest, Tenant: token(tenant), Entity: strings.Join(wantEvent, ".")})
 		checkParse(t, SageSubject(tenant, entity), Subject{Stream: StreamSage, Tenant: token(tenant), Entity: token(entity)})
 		checkParse(t, ResultSubject(tenant, entity), Subject{Stream: StreamResults, Tenant: token(tenant), Entity: token(entity)})
 		checkParse(t, DLQSubject(stage, tenant, entity), Subject{Stream: StreamDLQ, Stage: token(stage), Tenant: token(tenant), Entity: token(entity)})

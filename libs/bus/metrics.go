@@ -326,3 +326,9 @@ func countSubjects(ctx context.Context, s jetstream.Stream, filter string) (uint
 	}
 	return n, nil
 }
+
+// StageDuration is the ledger_stage_duration_seconds histogram m registered,
+// for a service that also times work outside a consume loop under its stage
+// (ingest's webhooks beside its relayed messages): one histogram, registered
+// once.
+func (m *Metrics) StageDuration() *prometheus.HistogramVec { return m.duration }

@@ -11,6 +11,10 @@ import (
 
 // Stream names: part of the operator contract (the nats CLI shows them).
 const (
+	// StreamIngest holds the outbox rows relays publish (ledger.ingest.<tenant>.<event>):
+	// the shop's JSON envelope byte for byte, for ingest to verify and accept
+	// as it does a webhook (docs/relay.md).
+	StreamIngest  = "INGEST"
 	StreamOutbox  = "OUTBOX"
 	StreamSage    = "SAGE"
 	StreamResults = "RESULTS"
@@ -42,6 +46,7 @@ func token(s string) string {
 
 // Filters selecting a whole stream's subjects.
 const (
+	IngestAll  = "ledger.ingest.>"
 	OutboxAll  = "ledger.outbox.>"
 	SageAll    = "ledger.sage.>"
 	ResultsAll = "ledger.result.>"
@@ -53,15 +58,15 @@ func SageTenantFilter(tenant string) string { return "ledger.sage." + token(tena
 
 // Subject is a Ledger subject taken apart.
 type Subject struct {
-	Stream string // OUTBOX, SAGE, RESULTS or DLQ
+	Stream string // INGEST, OUTBOX, SAGE, RESULTS or DLQ
 	Stage  string // DLQ only: the stage that dead-lettered
 	Tenant string
-	// Entity is the entity type (SAGE, RESULTS, DLQ) or, on OUTBOX, the
-	// event (invoice.created).
+	// Entity is the entity type (SAGE, RESULTS, DLQ) or, on INGEST and
+	// OUTBOX, the event (invoice.created).
 	Entity string
 }
 
-// ParseSubject takes apart a subject built by OutboxSubject, SageSubject,
+// ParseSubject takes apart a subject built by IngestSubject, OutboxSubject, SageSubject,
 // ResultSubject or DLQSubject, and only such a subject: the token count of its
 // kind, and no empty token or token the builders would have escaped (a
 // wildcard, whitespace), so the parts it returns rebuild the same subject.
@@ -76,6 +81,8 @@ func ParseSubject(subject string) (Subject, error) {
 		}
 	}
 	switch {
+	case parts[1] == "ingest":
+		return Subject{Stream: StreamIngest, Tenant: parts[2], Entity: strings.Join(parts[3:], ".")}, nil
 	case parts[1] == "outbox":
 		return Subject{Stream: StreamOutbox, Tenant: parts[2], Entity: strings.Join(parts[3:], ".")}, nil
 	case parts[1] == "sage" && len(parts) == 4:
@@ -91,11 +98,25 @@ func ParseSubject(subject string) (Subject, error) {
 // OutboxSubject is ledger.outbox.<tenant>.<event>; the event keeps its dot
 // (ledger.outbox.t1.invoice.created), so ledger.outbox.t1.invoice.> selects a family.
 func OutboxSubject(tenant, event string) string {
+	return "ledger.outbox." + token(tenant) + "." + eventTokens(event)
+}
+
+// IngestSubject is ledger.ingest.<tenant>.<event>, where a relay publishes one
+// outbox row of tenant; the event keeps its dot, as on OUTBOX.
+func IngestSubject(tenant, event string) string {
+	return "ledger.ingest." + token(tenant) + "." + eventTokens(event)
+}
+
+// IngestTenantFilter selects one tenant's relayed rows: ledger.ingest.<tenant>.>
+// (what a relay's NATS user may publish to).
+func IngestTenantFilter(tenant string) string { return "ledger.ingest." + token(tenant) + ".>" }
+
+func eventTokens(event string) string {
 	parts := strings.Split(event, ".")
 	for i := range parts {
 		parts[i] = token(parts[i])
 	}
-	return "ledger.outbox." + token(tenant) + "." + strings.Join(parts, ".")
+	return strings.Join(parts, ".")
 }
 
 // SageSubject is ledger.sage.<tenant>.<entity>.
@@ -117,7 +138,7 @@ func DLQSubject(stage, tenant, entity string) string {
 // one publish within it is stored once.
 const DedupeWindow = 2 * time.Minute
 
-// Streams returns the configuration of Ledger's four streams. replicas is 1 for a
+// Streams returns the configuration of Ledger's five streams. replicas is 1 for a
 // single server and 3 for a production cluster.
 func Streams(replicas int) []jetstream.StreamConfig {
 	if replicas < 1 {
@@ -132,7 +153,11 @@ func Streams(replicas int) []jetstream.StreamConfig {
 	}
 	dlq := base(StreamDLQ, "dead letters: kept until replayed or purged", DLQAll)
 	dlq.MaxAge = 0
+	// INGEST deduplicates on the row's Idempotency-Key (a relay's Nats-Msg-Id)
+	// for the same window as the others; ingest's own dedupe on the key
+	// (INGEST_DEDUP_WINDOW) is the backstop past it.
 	return []jetstream.StreamConfig{
+		base(StreamIngest, "outbox rows published by relays (relay → ingest)", IngestAll),
 		base(StreamOutbox, "accepted Magento webhooks (ingest → mapper)", OutboxAll),
 		base(StreamSage, "Sage writes (mapper → sage-writer)", SageAll),
 		base(StreamResults, "terminal sync results (→ statecallback, counters)", ResultsAll),

@@ -87,7 +87,7 @@ func subjectAttrs(subject string) []attribute.KeyValue {
 	}
 	kv = append(kv, telemetry.AttrMessagingStream.String(s.Stream), telemetry.AttrTenant.String(s.Tenant))
 	switch s.Stream {
-	case StreamOutbox:
+	case StreamOutbox, StreamIngest:
 		kv = append(kv, telemetry.AttrEvent.String(s.Entity))
 	default:
 		kv = append(kv, telemetry.AttrEntityType.String(s.Entity))

@@ -4,7 +4,10 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ledgersync/ledger/libs/bus"
 
 	"github.com/ledgersync/ledger/libs/telemetry"
 )
@@ -25,13 +28,15 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	webhooks *prometheus.CounterVec
 	publish  *prometheus.HistogramVec
-	stage    *prometheus.HistogramVec // ledger_stage_duration_seconds{stage="ingest"}: one webhook, whatever its answer
+	stage    *prometheus.HistogramVec // ledger_stage_duration_seconds{stage="ingest"}: one webhook or relayed row, whatever its answer
+	relayed  *prometheus.CounterVec   // ledger_ingest_relayed_total{outcome,code}: relayed rows by outcome
+	bus      *bus.Metrics             // the INGEST consume loop's (deliveries, consumer state, dead letters)
 }
 
 // stageIngest is ingest's stage label on the metrics every stage shares.
 const stageIngest = "ingest"
 
-func newMetrics(replayEntries func() int) *metrics {
+func newMetrics(replayEntries func() int, js jetstream.JetStream) *metrics {
 	reg := telemetry.NewRegistry()
 	m := &metrics{
 		registry: reg,
@@ -50,8 +55,15 @@ func newMetrics(replayEntries func() int) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"result"}),
 	}
-	m.stage = telemetry.NewStageDuration()
-	reg.MustRegister(m.requests, m.webhooks, m.publish, m.stage,
+	m.relayed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ledger_ingest_relayed_total",
+		Help: "Outbox rows relays published on INGEST, by outcome (accepted, duplicate, unauthorized, rejected, too_large, unavailable, overloaded) and the webhook status code it stands for.",
+	}, []string{"outcome", "code"})
+	// The consume loop's metrics register the stage histogram the webhooks
+	// share.
+	m.bus = bus.NewMetrics(reg, js, bus.MetricsOptions{})
+	m.stage = m.bus.StageDuration()
+	reg.MustRegister(m.requests, m.webhooks, m.publish, m.relayed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ledger_ingest_replay_cache_entries",
 			Help: "JWT ids remembered in the replay set shared by every ingest replica (-1 when NATS does not answer).",

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -41,6 +42,8 @@ type Service struct {
 	tenants *tenantLimiter
 	metrics *metrics
 	now     func() time.Time
+	// relayRunning is true while the INGEST consumer runs (RunRelayed).
+	relayRunning atomic.Bool
 }
 
 // New returns the service. cfg's zero fields take their defaults; st is
@@ -65,7 +68,7 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 	}
 	s := &Service{cfg: cfg, st: st, js: js, log: log, replay: replay,
 		tenants: newTenantLimiter(cfg.TenantMaxInFlight), now: time.Now}
-	s.metrics = newMetrics(s.replay.entries)
+	s.metrics = newMetrics(s.replay.entries, js)
 	return s, nil
 }
 

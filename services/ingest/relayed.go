@@ -1,0 +1,155 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ledgersync/ledger/libs/backoff"
+	"github.com/ledgersync/ledger/libs/bus"
+	"github.com/ledgersync/ledger/libs/magento"
+)
+
+// The INGEST consumer: outbox rows a relay publishes to
+// ledger.ingest.<tenant>.<event> (docs/relay.md) go through accept exactly as
+// a webhook does; only the transport differs.
+const (
+	// RelayDurable is the durable consumer every ingest replica shares on INGEST.
+	RelayDurable = "ingest"
+	// StageIngest names ingest's dead letters (ledger.dlq.ingest.<tenant>.<entity>).
+	StageIngest = stageIngest
+	// RelayMaxDeliver is how often a relayed row that keeps failing
+	// transiently (database or NATS away) is delivered before it is
+	// dead-lettered: at one try a minute once backed off, about a week.
+	RelayMaxDeliver = 10_000
+	// relayWorkers is how many relayed rows one replica handles at once (each
+	// also counts against INGEST_TENANT_MAX_IN_FLIGHT).
+	relayWorkers = 4
+)
+
+// Dead-letter codes of relayed rows (the webhook answers these with 401 and
+// 400/413/415; a relay has nobody to answer, so the row goes to DLQ).
+const (
+	CodeRelayUnauthorized   = "relay_unauthorized"    // the token does not prove the subject's tenant
+	CodeRelayMessageInvalid = "relay_message_invalid" // subject, headers or envelope can never be accepted
+	CodeRelayUnavailable    = "relay_unavailable"     // database or NATS away: retried, dead-lettered only after RelayMaxDeliver
+)
+
+// relayRetry paces the redelivery of a row that failed transiently.
+var relayRetry = backoff.Policy{Base: time.Second, Cap: time.Minute, Jitter: 0.2}
+
+// RelaySpec is the consumer ingest runs on the INGEST stream.
+func (s *Service) RelaySpec() bus.ConsumerSpec {
+	return bus.ConsumerSpec{
+		Stream: bus.StreamIngest, Durable: RelayDurable, FilterSubjects: []string{bus.IngestAll},
+		Stage: StageIngest, Workers: relayWorkers, MaxDeliver: RelayMaxDeliver, Metrics: s.metrics.bus,
+		WorkTimeout: s.cfg.RequestTimeout,
+	}
+}
+
+// RunRelayed consumes INGEST until ctx ends.
+func (s *Service) RunRelayed(ctx context.Context) error {
+	s.relayRunning.Store(true)
+	defer s.relayRunning.Store(false)
+	s.log.Info("ingest: consuming relayed rows", "stream", bus.StreamIngest, "durable", RelayDurable)
+	if err := bus.Consume(ctx, s.js, s.RelaySpec(), s.log, s.HandleRelayed); err != nil {
+		return fmt.Errorf("ingest: consuming %s: %w", bus.StreamIngest, err)
+	}
+	return nil
+}
+
+// RelayConsuming is the readiness of the INGEST consumer.
+func (s *Service) RelayConsuming(context.Context) error {
+	if !s.relayRunning.Load() {
+		return errors.New("not consuming INGEST yet")
+	}
+	return nil
+}
+
+// HandleRelayed accepts one relayed row: the tenant and event from the
+// subject, the token from Authorization, the Idempotency-Key (or, without it,
+// the Nats-Msg-Id), the envelope from the data. The token is checked as of
+// the time the stream stored the message, so a row redelivered after an
+// outage is not refused as expired, and its own redelivery is not a replay.
+// A row that can never be accepted is dead-lettered with its reason; a
+// transient failure is redelivered with back-off.
+func (s *Service) HandleRelayed(ctx context.Context, msg jetstream.Msg) bus.Outcome {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return s.relayRefused(ctx, msg, "", "", verdict{Status: http.StatusBadRequest, Outcome: outcomeRejected,
+			Err: &EnvelopeError{Message: "the message has no JetStream metadata: " + err.Error()}})
+	}
+	subj, err := bus.ParseSubject(msg.Subject())
+	if err != nil || subj.Stream != bus.StreamIngest {
+		return s.relayRefused(ctx, msg, "", "", verdict{Status: http.StatusBadRequest, Outcome: outcomeRejected,
+			Err: &EnvelopeError{Field: "subject", Message: fmt.Sprintf("%q is not ledger.ingest.<tenant>.<event>", msg.Subject())}})
+	}
+	h, herr := relayHeader(msg.Headers())
+	if herr != nil {
+		return s.relayRefused(ctx, msg, subj.Tenant, subj.Entity, verdict{Status: http.StatusBadRequest, Outcome: outcomeRejected, Err: herr})
+	}
+	data := msg.Data()
+	v := s.accept(ctx, inbound{Tenant: subj.Tenant, Event: subj.Entity, Header: h,
+		Body: func() ([]byte, error) {
+			if int64(len(data)) > s.cfg.MaxBodyBytes {
+				return nil, &http.MaxBytesError{Limit: s.cfg.MaxBodyBytes}
+			}
+			return data, nil
+		},
+		VerifyAt:    meta.Timestamp,
+		ReplayOwner: fmt.Sprintf("%s:%d", bus.StreamIngest, meta.Sequence.Stream),
+	})
+	if v.Err == nil {
+		s.metrics.relayed.WithLabelValues(v.Outcome, statusLabel(v.Status)).Inc()
+		return bus.Done()
+	}
+	if v.Permanent() {
+		return s.relayRefused(ctx, msg, subj.Tenant, subj.Entity, v)
+	}
+	s.metrics.relayed.WithLabelValues(v.Outcome, statusLabel(v.Status)).Inc()
+	s.log.WarnContext(ctx, "ingest: relayed row failed transiently; redelivering", "tenant", subj.Tenant, "event", subj.Entity,
+		"idempotency_key", h.Get("Idempotency-Key"), "delivered", meta.NumDelivered, "err", v.Err)
+	return bus.Outcome{Verdict: bus.Retry, Delay: relayRetry.Delay(meta.NumDelivered),
+		Class: "internal", Code: CodeRelayUnavailable, Message: v.Err.Error(), HTTPStatus: v.Status,
+		TenantID: subj.Tenant, Entity: magento.EntityType(subj.Entity)}
+}
+
+// relayRefused dead-letters a row that can never be accepted, with the reason
+// the webhook would have answered.
+func (s *Service) relayRefused(ctx context.Context, msg jetstream.Msg, tenant, event string, v verdict) bus.Outcome {
+	s.metrics.relayed.WithLabelValues(v.Outcome, statusLabel(v.Status)).Inc()
+	out := bus.Outcome{Verdict: bus.DeadLetter, Class: "validation", Code: CodeRelayMessageInvalid,
+		Message: v.Err.Error(), HTTPStatus: v.Status, TenantID: tenant, Entity: magento.EntityType(event)}
+	var ae *authError
+	if errors.As(v.Err, &ae) {
+		out.Class, out.Code, out.Message = "auth", CodeRelayUnauthorized, ae.Reason
+	}
+	s.log.WarnContext(ctx, "ingest: relayed row refused; dead-lettered", "tenant", tenant, "event", event,
+		"subject", msg.Subject(), "code", out.Code, "reason", out.Message)
+	return out
+}
+
+// relayHeader turns a relayed message's NATS headers into the webhook's
+// (canonical keys). Without an Idempotency-Key the Nats-Msg-Id is the key;
+// with both they must agree.
+func relayHeader(nh nats.Header) (http.Header, error) {
+	h := make(http.Header, len(nh)+1)
+	for k, vs := range nh {
+		ck := textproto.CanonicalMIMEHeaderKey(k)
+		h[ck] = append(h[ck], vs...)
+	}
+	id := nh.Get(nats.MsgIdHdr)
+	switch keys := h.Values("Idempotency-Key"); {
+	case len(keys) == 0 && id != "":
+		h.Set("Idempotency-Key", id)
+	case len(keys) == 1 && id != "" && keys[0] != id:
+		return nil, &EnvelopeError{Field: nats.MsgIdHdr, Message: "differs from Idempotency-Key; publish the row with Nats-Msg-Id = its idempotency_key"}
+	}
+	return h, nil
+}
