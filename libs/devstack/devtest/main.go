@@ -1,6 +1,7 @@
 package devtest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -17,7 +18,7 @@ import (
 // t.Cleanup.
 func Main(m *testing.M) {
 	code := m.Run()
-	if err := tearDownServer(); err != nil {
+	if err := errors.Join(tearDownServer(), tearDownMariaDB()); err != nil {
 		fmt.Fprintln(os.Stderr, "devtest: clean-up after tests:", err)
 		if code == 0 {
 			code = 1
