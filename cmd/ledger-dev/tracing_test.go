@@ -155,8 +155,15 @@ func TestOneTraceFromWebhookToSyncState(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run %s has trace id %q: %v", run.ID, run.TraceID, err)
 	}
-	devtest.Eventually(t, "the sync-state call's span", func() bool {
-		return len(all().inTrace(traceID).named("magento POST /rest/V1/byte8/sync-state").with("http.response.status_code", "200")) > 0
+	// A consumer's span ends after its handler, once the delivery is
+	// settled: the shop can have its sync-state row before the writer's or
+	// statecallback's span has ended. Wait for every span the test reads.
+	devtest.Eventually(t, "the sync-state call's span and the spans of the deliveries that ended in an ack", func() bool {
+		tr := all().inTrace(traceID)
+		return len(tr.named("magento POST /rest/V1/byte8/sync-state").with("http.response.status_code", "200")) > 0 &&
+			len(tr.named("statecallback process").with("ledger.outcome", "ack")) > 0 &&
+			len(tr.named("sage-writer process").with("ledger.outcome", "ack")) > 0 &&
+			len(tr.named("mapper process").with("ledger.outcome", "ack")) > 0
 	}, devtest.Until(ctx))
 	tr := all().inTrace(traceID)
 	explain := "trace " + run.TraceID + ":\n" + tr.tree()
