@@ -77,7 +77,7 @@ func runRelay(ctx context.Context, natsURL string, n, size int) (time.Duration, 
 	_, _ = rand.Read(payload)
 	start := time.Now()
 	for range n {
-		if _, err := js.PublishAsync("bench.relay.0", payload); err != nil {
+		if _, err := js.PublishAsync("bench.relay.0", payload, jetstream.WithStallWait(time.Minute)); err != nil {
 			return 0, err
 		}
 	}
@@ -119,7 +119,7 @@ func relayHop(ctx context.Context, js jetstream.JetStream, cons jetstream.Consum
 		var msgs []jetstream.Msg
 		var acks []jetstream.PubAckFuture
 		for m := range batch.Messages() {
-			f, err := js.PublishAsync(next, m.Data())
+			f, err := js.PublishAsync(next, m.Data(), jetstream.WithStallWait(time.Minute))
 			if err != nil {
 				return err
 			}

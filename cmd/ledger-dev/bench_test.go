@@ -30,13 +30,14 @@ import (
 type benchConfig struct {
 	Events, Shops              int
 	PacedSeconds, PacedRate    int
+	LowRate                    int    // a second paced run below the pipeline's capacity (0: none)
 	Sync                       string // both | always | off
 	IngestWebhooks, IngestShop int
 	Dir                        string
 }
 
 func benchConfigFromEnv(t *testing.T) benchConfig {
-	c := benchConfig{Events: 5200, Shops: 8, PacedSeconds: 20, PacedRate: 200, Sync: "both", IngestWebhooks: 10000, IngestShop: 100,
+	c := benchConfig{Events: 5200, Shops: 8, PacedSeconds: 20, PacedRate: 200, LowRate: 50, Sync: "both", IngestWebhooks: 10000, IngestShop: 100,
 		Dir: os.Getenv("BENCH_DIR")}
 	num := func(name string, dst *int, least int) {
 		if v := os.Getenv(name); v != "" {
@@ -51,6 +52,7 @@ func benchConfigFromEnv(t *testing.T) benchConfig {
 	num("BENCH_SHOPS", &c.Shops, 1)
 	num("BENCH_PACED_SECONDS", &c.PacedSeconds, 0)
 	num("BENCH_PACED_RATE", &c.PacedRate, 1)
+	num("BENCH_PACED_LOW_RATE", &c.LowRate, 0)
 	num("BENCH_INGEST_WEBHOOKS", &c.IngestWebhooks, 0)
 	if v := os.Getenv("BENCH_NATS_SYNC"); v != "" {
 		if v != "both" && v != "always" && v != "off" {
@@ -126,17 +128,18 @@ func TestBench(t *testing.T) {
 
 	loadavg, _ := os.ReadFile("/proc/loadavg")
 	b.printf("Ledger pipeline benchmark, %s; %d cores; load average at start %s", time.Now().UTC().Format(time.RFC3339), nproc(), loadavg)
-	b.printf("reproduce: make bench BENCH_EVENTS=%d BENCH_SHOPS=%d BENCH_PACED_SECONDS=%d BENCH_PACED_RATE=%d BENCH_NATS_SYNC=%s BENCH_INGEST_WEBHOOKS=%d\n",
-		cfg.Events, cfg.Shops, cfg.PacedSeconds, cfg.PacedRate, cfg.Sync, cfg.IngestWebhooks)
+	b.printf("reproduce: make bench BENCH_EVENTS=%d BENCH_SHOPS=%d BENCH_PACED_SECONDS=%d BENCH_PACED_RATE=%d BENCH_PACED_LOW_RATE=%d BENCH_NATS_SYNC=%s BENCH_INGEST_WEBHOOKS=%d\n",
+		cfg.Events, cfg.Shops, cfg.PacedSeconds, cfg.PacedRate, cfg.LowRate, cfg.Sync, cfg.IngestWebhooks)
 	b.printf("every service its own process (built from this tree), nats-server %s its own process, Postgres (fsync off) its own; simulators, load and measurement in the test process (\"bench\")\n", "v2.15.3")
 	b.printf("idle: %.1f Postgres commits/s with no traffic (background scans), subtracted from the trailing %s of each phase's Postgres window\n\n",
 		b.idleCommitsPerSec, pgFlushWait)
 
 	type syncRun struct {
-		always          bool
-		burst, paced    *pipelineResult
-		baselineRate    float64
-		baselineTookSec float64
+		always             bool
+		burst, paced, low  *pipelineResult
+		baselineRate       float64 // the mean of the two relay runs
+		baselineRuns       [2]float64
+		fsyncP50, fsyncP99 time.Duration
 	}
 	var runs []*syncRun
 	for _, always := range []bool{true, false} {
@@ -145,23 +148,42 @@ func TestBench(t *testing.T) {
 		}
 		b.restartNATS(always)
 		r := &syncRun{always: always}
-		took, err := runRelay(ctx, b.natsURL, cfg.Events, 1024)
-		if err != nil {
-			t.Fatalf("baseline relay: %v", err)
+		if always {
+			r.fsyncP50, r.fsyncP99 = fsyncLatency(t, b.natsStore, 200)
 		}
-		r.baselineRate, r.baselineTookSec = float64(cfg.Events)/took.Seconds(), took.Seconds()
-		t.Logf("sync=%v baseline relay: %d messages in %s, %.0f/s", always, cfg.Events, took.Round(time.Millisecond), r.baselineRate)
+		relay := func(i int) {
+			took, err := runRelay(ctx, b.natsURL, cfg.Events, 1024)
+			if err != nil {
+				t.Fatalf("baseline relay: %v", err)
+			}
+			r.baselineRuns[i] = float64(cfg.Events) / took.Seconds()
+			t.Logf("sync=%v baseline relay %d: %d messages in %s, %.0f/s", always, i+1, cfg.Events, took.Round(time.Millisecond), r.baselineRuns[i])
+		}
+		// The relay runs right before and right after the burst: its rate
+		// follows the disk's fsync latency, which other work on the machine moves.
+		relay(0)
 		r.burst = b.pipeline(fmt.Sprintf("burst, sync_interval %s", syncName(always)), b.burstFeed, always)
+		relay(1)
+		r.baselineRate = (r.baselineRuns[0] + r.baselineRuns[1]) / 2
 		if always && cfg.PacedSeconds > 0 {
-			r.paced = b.pipeline(fmt.Sprintf("paced %d events/s for %d s, sync_interval %s", cfg.PacedRate, cfg.PacedSeconds, syncName(always)), b.pacedFeed, false)
+			r.paced = b.pipeline(fmt.Sprintf("paced %d events/s for %d s, sync_interval %s", cfg.PacedRate, cfg.PacedSeconds, syncName(always)),
+				func() int { return b.pacedFeed(cfg.PacedRate, cfg.PacedSeconds) }, false)
+			if cfg.LowRate > 0 {
+				r.low = b.pipeline(fmt.Sprintf("paced %d events/s for %d s, sync_interval %s", cfg.LowRate, cfg.PacedSeconds, syncName(always)),
+					func() int { return b.pacedFeed(cfg.LowRate, cfg.PacedSeconds) }, false)
+			}
 		}
 		runs = append(runs, r)
 		b.printf("== NATS sync_interval %s\n", syncName(always))
-		b.printf("baseline: raw JetStream relay (publish with acks, %d hops of fetch %d → publish → ack, file storage): %d messages in %.1f s = %.0f msgs/s\n",
-			relayHops, relayBatch, cfg.Events, r.baselineTookSec, r.baselineRate)
-		b.report(r.burst, r.baselineRate)
-		if r.paced != nil {
-			b.report(r.paced, r.baselineRate)
+		if always {
+			b.printf("disk: write 4 KB + fsync in the NATS store directory, 200 times: p50 %.2f ms, p99 %.2f ms\n", ms(r.fsyncP50), ms(r.fsyncP99))
+		}
+		b.printf("baseline: raw JetStream relay (publish with acks, %d hops of fetch %d → publish → ack, file storage), %d messages: %.0f msgs/s before the burst, %.0f after, mean %.0f\n",
+			relayHops, relayBatch, cfg.Events, r.baselineRuns[0], r.baselineRuns[1], r.baselineRate)
+		for _, p := range []*pipelineResult{r.burst, r.paced, r.low} {
+			if p != nil {
+				b.report(p, r.baselineRate)
+			}
 		}
 	}
 	if len(runs) == 2 {
@@ -594,9 +616,9 @@ func (b *benchEnv) burstFeed() int {
 	return after - before
 }
 
-// pacedFeed creates events at BENCH_PACED_RATE for BENCH_PACED_SECONDS across
+// pacedFeed creates events at rate per second for seconds across
 // the shops (customers, invoices, a quarter of them paid), every 20 ms.
-func (b *benchEnv) pacedFeed() int {
+func (b *benchEnv) pacedFeed(rate, seconds int) int {
 	before := 0
 	for _, s := range b.shops {
 		before += s.shop.OutboxCounts().Total()
@@ -607,9 +629,9 @@ func (b *benchEnv) pacedFeed() int {
 	custs := make([][]int64, len(b.shops))
 	tk := time.NewTicker(tick)
 	defer tk.Stop()
-	for time.Since(start) < time.Duration(b.cfg.PacedSeconds)*time.Second {
+	for time.Since(start) < time.Duration(seconds)*time.Second {
 		<-tk.C
-		due := int(time.Since(start).Seconds() * float64(b.cfg.PacedRate))
+		due := int(time.Since(start).Seconds() * float64(rate))
 		for made < due {
 			k := i % len(b.shops)
 			s := b.shops[k]
@@ -911,4 +933,29 @@ func (b *benchEnv) ingestAlone() {
 	if burst.other5xx > 0 || burst.bare503 > 0 {
 		t.Errorf("ingest answered a 5xx other than 503-with-Retry-After under the burst: %v", burst.otherCodes)
 	}
+}
+
+// fsyncLatency writes 4 KB and fsyncs it n times in dir: what one
+// sync_interval always write costs on this disk now.
+func fsyncLatency(t *testing.T, dir string, n int) (p50, p99 time.Duration) {
+	f, err := os.CreateTemp(dir, "fsync-probe-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4096)
+	d := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if _, err := f.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		d = append(d, time.Since(start))
+	}
+	slices.Sort(d)
+	return quantile(d, 0.5), quantile(d, 0.99)
 }
