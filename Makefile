@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Every module of the workspace (see go.work).
-MODULES := proto libs sim services/ingest services/mapper services/sage-writer \
+MODULES := proto libs sim services/ingest services/mapper services/relay services/sage-writer \
            services/statecallback services/admin cmd/ledgerctl cmd/ledger-dev
 BIN := $(CURDIR)/.bin
 export PATH := $(BIN):$(PATH)

@@ -25,8 +25,8 @@ func TestBinariesDoNotLinkDevstack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mains) != 5 {
-		t.Fatalf("found %d service binaries, want 5: %v", len(mains), mains)
+	if len(mains) != 6 {
+		t.Fatalf("found %d service binaries, want 6: %v", len(mains), mains)
 	}
 	type binary struct{ module, pkg string }
 	bins := []binary{{filepath.Join(repoRoot, "cmd", "ledgerctl"), "."}}

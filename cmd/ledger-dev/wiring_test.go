@@ -93,6 +93,12 @@ func TestStackRunsTheBinariesPrograms(t *testing.T) {
 		}
 	}
 
+	// The outbox relay runs next to a shop, outside Ledger's infrastructure,
+	// and is not part of the dev stack yet: its main is checked on its own.
+	if why := checkMain(t, filepath.Join(repoRoot, "services/relay/cmd/relay/main.go"), "github.com/ledgersync/ledger/services/relay"); why != "" {
+		t.Errorf("services/relay/cmd/relay/main.go %s", why)
+	}
+
 	t.Run("the guard refuses a main wired by hand", func(t *testing.T) {
 		bad := filepath.Join(t.TempDir(), "main.go")
 		src := "package main\n\nimport \"github.com/ledgersync/ledger/services/ingest\"\n\nfunc main() { _, _ = ingest.New(ingest.Config{}, nil, nil, nil) }\n"

@@ -89,6 +89,21 @@ func SettingsFromEnv() (Settings, error) {
 	return s, r.Err()
 }
 
+// StandaloneSettingsFromEnv reads the settings of a program that runs outside
+// Ledger's infrastructure (Program.Connect): LEDGER_ENV and LEDGER_LOG_LEVEL
+// only; it needs no Ledger database, key ring or NATS of Ledger's.
+func StandaloneSettingsFromEnv() (Settings, error) {
+	r := &env.Reader{}
+	s := Settings{NATSReplicas: 1, Env: r.String("LEDGER_ENV", "prod"), MetricsTenants: 20}
+	if lvl := r.String("LEDGER_LOG_LEVEL", "info"); s.LogLevel.UnmarshalText([]byte(lvl)) != nil {
+		r.Fail("LEDGER_LOG_LEVEL=%q: use debug, info, warn or error", lvl)
+	}
+	if s.Env != "dev" && s.Env != "prod" {
+		r.Fail("LEDGER_ENV=%q: use dev or prod", s.Env)
+	}
+	return s, r.Err()
+}
+
 // Infra is what a Program's Start gets: the store (migrated), the NATS
 // connection and JetStream with Ledger's streams in place.
 type Infra struct {

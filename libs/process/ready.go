@@ -48,6 +48,9 @@ func (r *Runner) serveReady(w http.ResponseWriter, req *http.Request) {
 
 // infraChecks are the readiness checks every service shares.
 func infraChecks(in *Infra) []Check {
+	if in.Store == nil || in.NC == nil {
+		return nil // a standalone program (Program.Connect): its own checks only
+	}
 	return []Check{
 		{Name: "database", Check: in.Store.Ping},
 		{Name: "schema", Check: in.Store.SchemaCurrent},

@@ -37,6 +37,13 @@ type Program struct {
 	// HTTPDrain is how long HTTP requests in flight may finish on shutdown
 	// (default 5 s).
 	HTTPDrain time.Duration
+	// Connect, when set, replaces the runtime's connection to Ledger's
+	// infrastructure (Postgres, NATS with Ledger's streams): a service that
+	// runs outside it (the outbox relay, next to a shop) dials what it needs
+	// itself and returns an Infra with neither Store nor NC, so /readyz is
+	// its own checks only. It is retried with back-off like Connect; such a
+	// program runs with StandaloneSettingsFromEnv (no Ledger database or key).
+	Connect func(ctx context.Context, s Settings) (*Infra, error)
 	// Start builds the service once Postgres and NATS answer. An error stops
 	// the process.
 	Start func(ctx context.Context, in *Infra) (Started, error)
@@ -86,8 +93,11 @@ func Main(name string, load func() (Program, error)) {
 	log := telemetry.Logger(name, nil)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	settings, serr := SettingsFromEnv()
 	prog, perr := load()
+	settings, serr := SettingsFromEnv()
+	if perr == nil && prog.Connect != nil {
+		settings, serr = StandaloneSettingsFromEnv()
+	}
 	if err := errors.Join(serr, perr); err != nil {
 		log.Error(name+" cannot start: configuration", "err", fmt.Errorf("\n%w", err))
 		stop()
@@ -258,7 +268,11 @@ func (r *Runner) run(ctx context.Context, s Settings, srv *http.Server, ln net.L
 // connect waits for Postgres and NATS with back-off, saying why once per step.
 func (r *Runner) connect(ctx context.Context, s Settings) (*Infra, error) {
 	for attempt := uint64(1); ; attempt++ {
-		in, err := Connect(ctx, r.prog.Name, s)
+		connect := func() (*Infra, error) { return Connect(ctx, r.prog.Name, s) }
+		if r.prog.Connect != nil {
+			connect = func() (*Infra, error) { return r.prog.Connect(ctx, s) }
+		}
+		in, err := connect()
 		if err == nil {
 			return in, nil
 		}
