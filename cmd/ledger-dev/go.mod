@@ -8,6 +8,7 @@ require (
 	github.com/ledgersync/ledger/services/admin v0.0.0
 	github.com/ledgersync/ledger/services/ingest v0.0.0
 	github.com/ledgersync/ledger/services/mapper v0.0.0
+	github.com/ledgersync/ledger/services/relay v0.0.0
 	github.com/ledgersync/ledger/services/sage-writer v0.0.0
 	github.com/ledgersync/ledger/services/statecallback v0.0.0
 	github.com/ledgersync/ledger/sim v0.0.0
@@ -92,6 +93,7 @@ replace (
 	github.com/ledgersync/ledger/services/admin => ../../services/admin
 	github.com/ledgersync/ledger/services/ingest => ../../services/ingest
 	github.com/ledgersync/ledger/services/mapper => ../../services/mapper
+	github.com/ledgersync/ledger/services/relay => ../../services/relay
 	github.com/ledgersync/ledger/services/sage-writer => ../../services/sage-writer
 	github.com/ledgersync/ledger/services/statecallback => ../../services/statecallback
 	github.com/ledgersync/ledger/sim => ../../sim
