@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"regexp"
 	"slices"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/ledgersync/ledger/services/admin"
 	"github.com/ledgersync/ledger/services/ingest"
 	"github.com/ledgersync/ledger/services/mapper"
+	"github.com/ledgersync/ledger/services/relay"
 	sagewriter "github.com/ledgersync/ledger/services/sage-writer"
 	"github.com/ledgersync/ledger/services/statecallback"
 )
@@ -75,6 +77,14 @@ func metricCatalogue(t *testing.T) map[string][]string {
 		PublicURL: "http://127.0.0.1:1", LedgerBaseURL: "https://ledger.example", Sage: endpoints,
 		SageClientID: stack.SageClientID, SageClientSecret: secrets.String(stack.SageClientSecret)}, st, log, admin.WithJetStream(js))
 	must("admin", registry(ad, err), err)
+	// The relay's database is not dialled until used.
+	rdb, err := sql.Open("mysql", "root@tcp(127.0.0.1:1)/catalogue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	rl, err := relay.New(relay.Config{MySQLDSN: "root@tcp(127.0.0.1:1)/catalogue", TenantID: "t1", APIKey: "catalogue-key"}, rdb, nc, log)
+	must("relay", registry(rl, err), err)
 
 	out := map[string][]string{}
 	for name, reg := range regs {
