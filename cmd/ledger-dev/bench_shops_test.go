@@ -126,6 +126,7 @@ type key struct {
 type trackedEvent struct {
 	key
 	accepted, result time.Time
+	finished         time.Time // the result's finished_at: statecallback's "newer"
 }
 
 // tracker follows one phase's events: accepted (published to OUTBOX), result
@@ -167,7 +168,7 @@ func (t *tracker) result(m *nats.Msg, at time.Time) {
 		return
 	}
 	if e.result.IsZero() {
-		e.result = at
+		e.result, e.finished = at, r.GetFinishedAt().AsTime()
 		t.results++
 	}
 }
@@ -188,15 +189,36 @@ const syncSlack = 50 * time.Millisecond
 func (t *tracker) progress() (accepted, results, synced int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	byKey := t.byKey()
 	for _, e := range t.events {
 		if e.result.IsZero() {
 			continue
 		}
-		if t.syncAfter(e) != (time.Time{}) {
+		if !t.syncAfter(e).IsZero() || t.superseded(e, byKey) {
 			synced++
 		}
 	}
 	return len(t.events), t.results, synced
+}
+
+func (t *tracker) byKey() map[key][]*trackedEvent {
+	m := map[key][]*trackedEvent{}
+	for _, e := range t.events {
+		m[e.key] = append(m[e.key], e)
+	}
+	return m
+}
+
+// superseded reports whether a newer result of e's row has had its callback:
+// statecallback then rightly sends nothing for e (newest wins), so e needs
+// no callback of its own.
+func (t *tracker) superseded(e *trackedEvent, byKey map[key][]*trackedEvent) bool {
+	for _, o := range byKey[e.key] {
+		if o != e && !o.result.IsZero() && o.finished.After(e.finished) && !t.syncAfter(o).IsZero() {
+			return true
+		}
+	}
+	return false
 }
 
 // syncAfter is the first sync-state callback of e's row at or after its result.
@@ -216,12 +238,16 @@ type phaseTimes struct {
 	LastSync           time.Time
 	ToResult, ToSync   []time.Duration // sorted
 	MissingSync, Stray int
+	// Superseded events had no callback of their own: a newer result of
+	// the same row was delivered instead (newest wins).
+	Superseded int
 }
 
 func (t *tracker) times() phaseTimes {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := phaseTimes{Events: len(t.events), Stray: t.stray}
+	byKey := t.byKey()
 	for _, e := range t.events {
 		if p.First.IsZero() || e.accepted.Before(p.First) {
 			p.First = e.accepted
@@ -233,7 +259,11 @@ func (t *tracker) times() phaseTimes {
 		p.ToResult = append(p.ToResult, e.result.Sub(e.accepted))
 		s := t.syncAfter(e)
 		if s.IsZero() {
-			p.MissingSync++
+			if t.superseded(e, byKey) {
+				p.Superseded++
+			} else {
+				p.MissingSync++
+			}
 			continue
 		}
 		p.LastSync = maxTime(p.LastSync, s)

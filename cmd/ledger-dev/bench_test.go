@@ -72,6 +72,15 @@ var (
 	allProcs    = append(slices.Clone(ledgerProcs), "nats-server", "postgres", "bench")
 )
 
+// benchServices are the service binaries the benchmark runs.
+var benchServices = []struct{ name, pkg, addrVar string }{
+	{"ingest", "services/ingest/cmd/ingest", "INGEST_ADDR"},
+	{"mapper", "services/mapper/cmd/mapper", "MAPPER_ADDR"},
+	{"sage-writer", "services/sage-writer/cmd/sage-writer", "WRITER_ADDR"},
+	{"statecallback", "services/statecallback/cmd/statecallback", "STATECALLBACK_ADDR"},
+	{"admin", "services/admin/cmd/admin", "ADMIN_HTTP_ADDR"},
+}
+
 // pgFlushWait covers Postgres's statistics flush: an idle backend reports its
 // counters to pg_stat_database at most 10 s late (PGSTAT_IDLE_INTERVAL).
 const pgFlushWait = 11 * time.Second
@@ -237,12 +246,15 @@ func (b *benchEnv) setup() {
 	t, ctx := b.t, b.ctx
 	var err error
 	b.natsBin = filepath.Join(b.cfg.Dir, "nats-server")
-	build := func(out, pkg string) {
-		if o, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("building %s: %v\n%s", pkg, err, o)
-		}
+	// One go build for every binary (each named after its package: ingest,
+	// mapper, sage-writer, statecallback, admin, nats-server).
+	pkgs := []string{"github.com/nats-io/nats-server/v2"}
+	for _, s := range benchServices {
+		pkgs = append(pkgs, "github.com/ledgersync/ledger/"+s.pkg)
 	}
-	build(b.natsBin, "github.com/nats-io/nats-server/v2")
+	if o, err := exec.Command("go", append([]string{"build", "-o", b.cfg.Dir + "/"}, pkgs...)...).CombinedOutput(); err != nil {
+		t.Fatalf("building %v: %v\n%s", pkgs, err, o)
+	}
 	if b.natsPort, err = freePort(); err != nil {
 		t.Fatal(err)
 	}
@@ -274,16 +286,8 @@ func (b *benchEnv) setup() {
 		addr[k] = freeAddr(t)
 	}
 	b.st.IngestURL, b.st.AdminHTTPURL, b.st.AdminGRPCAddr = "http://"+addr["ingest"], "http://"+addr["admin"], addr["admin-grpc"]
-	specs := []struct{ name, pkg, addrVar string }{
-		{"ingest", "services/ingest/cmd/ingest", "INGEST_ADDR"},
-		{"mapper", "services/mapper/cmd/mapper", "MAPPER_ADDR"},
-		{"sage-writer", "services/sage-writer/cmd/sage-writer", "WRITER_ADDR"},
-		{"statecallback", "services/statecallback/cmd/statecallback", "STATECALLBACK_ADDR"},
-		{"admin", "services/admin/cmd/admin", "ADMIN_HTTP_ADDR"},
-	}
-	for _, s := range specs {
+	for _, s := range benchServices {
 		p := &benchProc{name: s.name, bin: filepath.Join(b.cfg.Dir, s.name), log: filepath.Join(b.cfg.Dir, s.name+".log"), addr: addr[s.name]}
-		build(p.bin, "github.com/ledgersync/ledger/"+s.pkg)
 		p.env = append(b.st.ServiceEnv(s.name), s.addrVar+"="+addr[s.name], "LEDGER_PPROF=true")
 		switch s.name {
 		case "sage-writer":
@@ -676,7 +680,11 @@ func (b *benchEnv) report(r *pipelineResult, baseline float64) {
 		return fmt.Sprintf("p50 %.0f ms, p99 %.0f ms, max %.0f ms", ms(quantile(d, 0.5)), ms(quantile(d, 0.99)), ms(quantile(d, 1)))
 	}
 	b.printf("  latency webhook accepted → Sage result (RESULTS): %s\n", lat(tm.ToResult))
-	b.printf("  latency webhook accepted → sync-state callback:   %s\n", lat(tm.ToSync))
+	b.printf("  latency webhook accepted → sync-state callback:   %s", lat(tm.ToSync))
+	if tm.Superseded > 0 {
+		b.printf(" (%d events had none of their own: a newer result of the same row was delivered, newest wins)", tm.Superseded)
+	}
+	b.printf("\n")
 	var cpuParts []string
 	var total, ledger time.Duration
 	for _, name := range allProcs {
