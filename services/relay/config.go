@@ -47,6 +47,10 @@ type Config struct {
 	// PublishTimeout bounds the wait for JetStream's acknowledgement of one
 	// batch (RELAY_PUBLISH_TIMEOUT, default 5s).
 	PublishTimeout time.Duration
+	// Backoff is the wait after each transient failure, the last repeated
+	// (default the module's BACKOFF_SECONDS, Backoff; not configurable by
+	// environment: the shop's admin and inspect expect the module's).
+	Backoff []time.Duration
 }
 
 // Defaults.
@@ -77,6 +81,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = DefaultPublishTimeout
+	}
+	if len(c.Backoff) == 0 {
+		c.Backoff = Backoff
 	}
 	return c
 }

@@ -344,10 +344,10 @@ func (r *Relay) transient(ctx context.Context, tx *sql.Tx, w row, cause error) e
 	if n >= MaxTransientAttempts {
 		return r.deadLetter(ctx, tx, w, nil, "transient_exhausted: retries capped at MAX_TRANSIENT_ATTEMPTS without success — last error: "+msg)
 	}
-	wait := Backoff[min(n, len(Backoff))-1]
+	wait := r.cfg.Backoff[min(n, len(r.cfg.Backoff))-1]
 	_, err := tx.ExecContext(ctx, "UPDATE "+Table+" SET status = 'pending', attempts = ?, last_status_code = NULL,"+
 		" last_attempt_at = UTC_TIMESTAMP(), next_attempt_at = UTC_TIMESTAMP() + INTERVAL ? SECOND, last_error = ? WHERE entity_id = ?",
-		n, int(wait/time.Second), cut(msg), w.id)
+		n, wait.Seconds(), cut(msg), w.id)
 	if err != nil {
 		return fmt.Errorf("relay: backing off row %d: %w", w.id, err)
 	}

@@ -266,3 +266,73 @@ func TestSchemaCheckNamesTheTableAndColumn(t *testing.T) {
 		t.Fatalf("wrong columns: %v", err)
 	}
 }
+
+// NATS crashes and comes back, and the relay is stopped and started again,
+// while rows flow: every row ends succeeded and INGEST holds each once.
+func TestRelayLosesNothingWhenNATSAndTheRelayRestart(t *testing.T) {
+	t.Parallel()
+	db, err := sql.Open("mysql", devtest.ShopDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ns := devtest.NATSServer(t)
+	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectBufSize(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := bus.EnsureStreams(t.Context(), js, 1); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{db: db, nc: nc, js: js}
+	const rows = 400
+	// Short back-off so the test need not wait the module's minute.
+	cfg := relay.Config{MySQLDSN: "root@tcp(127.0.0.1:1)/x", TenantID: tenant, APIKey: secrets.String(apiKey),
+		PollInterval: 10 * time.Millisecond, BatchSize: 20, PublishTimeout: time.Second, Backoff: []time.Duration{2 * time.Second}}
+	start := func() func() {
+		r, err := relay.New(cfg, db, nc, telemetry.Discard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = r.Run(ctx) })
+		return func() { cancel(); wg.Wait() }
+	}
+	succeeded := func() int {
+		var n int
+		_ = db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM byte8_event_outbox WHERE status = 'succeeded'").Scan(&n)
+		return n
+	}
+	stop := start()
+	for i := range rows {
+		f.enqueue(t, fmt.Sprintf("customer.upserted:%d", i), "customer.upserted", envelope(i))
+		switch i {
+		case rows / 4:
+			ns = devtest.RestartNATS(t, ns) // a crash, with rows in flight
+		case rows / 2:
+			stop() // the relay stopped and started again
+			stop = start()
+		}
+	}
+	defer func() { stop() }()
+	devtest.Eventually(t, "every row succeeded", func() bool { return succeeded() == rows },
+		devtest.Within(90*time.Second), devtest.Explain(func() string { return fmt.Sprint(succeeded(), " of ", rows, " succeeded") }))
+	var deadLettered int
+	if err := db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM byte8_event_outbox WHERE status <> 'succeeded'").Scan(&deadLettered); err != nil || deadLettered != 0 {
+		t.Fatalf("%d rows not succeeded (%v)", deadLettered, err)
+	}
+	s, err := js.Stream(t.Context(), bus.StreamIngest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != rows {
+		t.Fatalf("INGEST holds %d messages for %d rows", info.State.Msgs, rows)
+	}
+}
