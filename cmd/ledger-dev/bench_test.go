@@ -33,6 +33,7 @@ type benchConfig struct {
 	LowRate                    int    // a second paced run below the pipeline's capacity (0: none)
 	Sync                       string // both | always | off
 	IngestWebhooks, IngestShop int
+	Backlog                    int // events left in OUTBOX while the consumers are down, then drained (0: none)
 	Dir                        string
 }
 
@@ -54,6 +55,7 @@ func benchConfigFromEnv(t *testing.T) benchConfig {
 	num("BENCH_PACED_RATE", &c.PacedRate, 1)
 	num("BENCH_PACED_LOW_RATE", &c.LowRate, 0)
 	num("BENCH_INGEST_WEBHOOKS", &c.IngestWebhooks, 0)
+	num("BENCH_BACKLOG", &c.Backlog, 0)
 	if v := os.Getenv("BENCH_NATS_SYNC"); v != "" {
 		if v != "both" && v != "always" && v != "off" {
 			t.Fatalf("BENCH_NATS_SYNC=%q: use both, always or off", v)
@@ -137,8 +139,8 @@ func TestBench(t *testing.T) {
 
 	loadavg, _ := os.ReadFile("/proc/loadavg")
 	b.printf("Ledger pipeline benchmark, %s; %d cores; load average at start %s", time.Now().UTC().Format(time.RFC3339), nproc(), loadavg)
-	b.printf("reproduce: make bench BENCH_EVENTS=%d BENCH_SHOPS=%d BENCH_PACED_SECONDS=%d BENCH_PACED_RATE=%d BENCH_PACED_LOW_RATE=%d BENCH_NATS_SYNC=%s BENCH_INGEST_WEBHOOKS=%d\n",
-		cfg.Events, cfg.Shops, cfg.PacedSeconds, cfg.PacedRate, cfg.LowRate, cfg.Sync, cfg.IngestWebhooks)
+	b.printf("reproduce: make bench BENCH_EVENTS=%d BENCH_SHOPS=%d BENCH_PACED_SECONDS=%d BENCH_PACED_RATE=%d BENCH_PACED_LOW_RATE=%d BENCH_NATS_SYNC=%s BENCH_INGEST_WEBHOOKS=%d BENCH_BACKLOG=%d\n",
+		cfg.Events, cfg.Shops, cfg.PacedSeconds, cfg.PacedRate, cfg.LowRate, cfg.Sync, cfg.IngestWebhooks, cfg.Backlog)
 	b.printf("every service its own process (built from this tree), nats-server %s its own process, Postgres (fsync off) its own; simulators, load and measurement in the test process (\"bench\")\n", "v2.15.3")
 	b.printf("idle: %.1f Postgres commits/s with no traffic (background scans), subtracted from the trailing %s of each phase's Postgres window\n\n",
 		b.idleCommitsPerSec, pgFlushWait)
@@ -201,6 +203,10 @@ func TestBench(t *testing.T) {
 		b.printf("baseline relay: %.0f vs %.0f msgs/s (always is %.2f of off)\n", on.baselineRate, off.baselineRate, on.baselineRate/off.baselineRate)
 		b.printf("pipeline burst: %.1f vs %.1f events/s (always is %.2f of off); CPU %.2f vs %.2f ms/event\n\n",
 			on.burst.rate(), off.burst.rate(), on.burst.rate()/off.burst.rate(), on.burst.cpuMsPerEvent(), off.burst.cpuMsPerEvent())
+	}
+	if cfg.Backlog > 0 {
+		b.restartNATS(true)
+		b.backlog(cfg.Backlog)
 	}
 	if cfg.IngestWebhooks > 0 {
 		if !b.natsSync {
@@ -966,4 +972,87 @@ func fsyncLatency(t *testing.T, dir string, n int) (p50, p99 time.Duration) {
 	}
 	slices.Sort(d)
 	return quantile(d, 0.5), quantile(d, 0.99)
+}
+
+// backlog stops the consumers (mapper, sage-writer, statecallback), lets the
+// shops deliver n events into OUTBOX, starts the consumers again and samples
+// their resident sets and the drain rate until every event has its result and
+// callback: memory must stay flat and the rate must not fall as the backlog
+// is worked off.
+func (b *benchEnv) backlog(n int) {
+	t := b.t
+	consumers := []string{"mapper", "sage-writer", "statecallback"}
+	for _, name := range consumers {
+		b.services[name].stop()
+	}
+	tr := newTracker()
+	b.tr.Store(tr)
+	defer b.tr.Store(nil)
+	fillStart := time.Now()
+	saved := b.cfg.Events
+	b.cfg.Events = n
+	expected := b.burstFeed()
+	b.cfg.Events = saved
+	b.eventually("the backlog in OUTBOX", 30*time.Minute, func() bool { a, _, _ := tr.progress(); return a >= expected })
+	fill := time.Since(fillStart)
+	for _, name := range consumers {
+		if err := b.services[name].start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drainStart := time.Now()
+	type sample struct {
+		at    time.Duration
+		done  int
+		rssMB map[string]float64
+	}
+	var samples []sample
+	peak := map[string]float64{}
+	lastMove, last := time.Now(), -1
+	for {
+		_, res, syn := tr.progress()
+		sm := sample{at: time.Since(drainStart), done: res, rssMB: map[string]float64{}}
+		for _, name := range consumers {
+			mb := float64(procStatusKB(b.services[name].pid(), "VmRSS")) / 1024
+			sm.rssMB[name] = mb
+			peak[name] = max(peak[name], mb)
+		}
+		samples = append(samples, sm)
+		if res >= expected && syn >= res {
+			break
+		}
+		if res+syn != last {
+			last, lastMove = res+syn, time.Now()
+		} else if res >= expected && time.Since(lastMove) > 15*time.Second {
+			break // every result is in; callbacks no longer move
+		} else if time.Since(lastMove) > 2*time.Minute {
+			t.Errorf("backlog drain stalled at %d of %d results", res, expected)
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	tm := tr.times()
+	drain := maxTime(tm.LastResult, tm.LastSync).Sub(drainStart)
+	b.printf("== backlog: %d events left in OUTBOX while mapper, sage-writer and statecallback were down (filled through ingest in %.1f s), then drained in %.1f s (consumers' start to the last result or callback) = %.1f events/s; %d without a callback of their own (%d superseded by a newer result of the row)\n",
+		expected, fill.Seconds(), drain.Seconds(), float64(expected)/drain.Seconds(), tm.MissingSync+tm.Superseded, tm.Superseded)
+	// The drain rate and resident sets per fifth of the backlog.
+	var parts []string
+	prev := sample{}
+	for q := 1; q <= 5; q++ {
+		target := expected * q / 5
+		i := slices.IndexFunc(samples, func(s sample) bool { return s.done >= target })
+		if i < 0 {
+			break
+		}
+		s := samples[i]
+		rate := float64(s.done-prev.done) / max((s.at-prev.at).Seconds(), 0.001)
+		parts = append(parts, fmt.Sprintf("fifth %d: %.1f events/s, RSS MB mapper %.0f sage-writer %.0f statecallback %.0f", q, rate,
+			s.rssMB["mapper"], s.rssMB["sage-writer"], s.rssMB["statecallback"]))
+		prev = s
+	}
+	b.printf("  %s\n", strings.Join(parts, "\n  "))
+	b.printf("  peak RSS MB during the drain: mapper %.0f, sage-writer %.0f, statecallback %.0f (goal ≤ 150 each)\n\n", peak["mapper"], peak["sage-writer"], peak["statecallback"])
+	for _, name := range consumers {
+		b.eventually(name+" ready", 2*time.Minute, b.services[name].ready)
+	}
 }
