@@ -98,7 +98,7 @@ func waitNATS(url string, within time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("nats-server at %s not up after %s: %w", url, within, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // the poll interval of this wait on a condition (it returns an error, not t.Fatal)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ledgersync/ledger/cmd/ledger-dev/stack"
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/magento"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 	magentosim "github.com/ledgersync/ledger/sim/magento"
@@ -311,7 +312,7 @@ func (b *benchEnv) setup() {
 		b.services[s.name] = p
 	}
 	for _, p := range b.services {
-		b.eventually(p.name+" ready", 3*time.Minute, p.ready)
+		devtest.Eventually(b.t, p.name+" ready", p.ready, devtest.Within(3*time.Minute))
 	}
 
 	if b.nc, err = nats.Connect(b.natsURL, nats.Name("bench-observer"), nats.MaxReconnects(-1)); err != nil {
@@ -346,13 +347,13 @@ func (b *benchEnv) setup() {
 		s.run()
 	}
 	// Idle cost: what the services commit with no traffic.
-	time.Sleep(pgFlushWait)
+	time.Sleep(pgFlushWait) // Postgres's statistics flush: no condition to wait on
 	a, err := readPG(ctx, b.st.Store.Pool())
 	if err != nil {
 		t.Fatal(err)
 	}
 	const idle = 10 * time.Second
-	time.Sleep(idle)
+	time.Sleep(idle) // the measured idle window itself
 	c, err := readPG(ctx, b.st.Store.Pool())
 	if err != nil {
 		t.Fatal(err)
@@ -378,16 +379,6 @@ func (b *benchEnv) teardown() {
 	}
 	if b.natsProc != nil {
 		b.natsProc.stop()
-	}
-}
-
-func (b *benchEnv) eventually(what string, within time.Duration, cond func() bool) {
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -420,7 +411,7 @@ func (b *benchEnv) restartNATS(always bool) {
 	b.startNATS(always)
 	for _, name := range ledgerProcs {
 		if p := b.services[name]; p != nil && p.cmd != nil {
-			b.eventually(name+" ready after the NATS restart", 2*time.Minute, p.ready)
+			devtest.Eventually(b.t, name+" ready after the NATS restart", p.ready, devtest.Within(2*time.Minute))
 		}
 	}
 }
@@ -540,7 +531,7 @@ func (r *pipelineResult) pgPerEvent() pgPerEvent {
 // callback (or nothing moved for two minutes).
 func (b *benchEnv) pipeline(name string, feed func() int, profile bool) *pipelineResult {
 	t, ctx := b.t, b.ctx
-	time.Sleep(pgFlushWait)
+	time.Sleep(pgFlushWait) // Postgres's statistics flush: no condition to wait on
 	pg0, err := readPG(ctx, b.st.Store.Pool())
 	if err != nil {
 		t.Fatal(err)
@@ -572,7 +563,7 @@ func (b *benchEnv) pipeline(name string, feed func() int, profile bool) *pipelin
 		if ctx.Err() != nil {
 			t.Fatalf("%s: %v", name, ctx.Err())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // the sampling interval of the phase's progress
 	}
 	s1 := b.snap()
 	r.rss = b.peakRSS()
@@ -590,7 +581,7 @@ func (b *benchEnv) pipeline(name string, feed func() int, profile bool) *pipelin
 	if profile {
 		b.allocProfiles()
 	}
-	time.Sleep(pgFlushWait)
+	time.Sleep(pgFlushWait) // Postgres's statistics flush: no condition to wait on
 	pg1, err := readPG(ctx, b.st.Store.Pool())
 	if err != nil {
 		t.Fatal(err)
@@ -993,7 +984,7 @@ func (b *benchEnv) backlog(n int) {
 	b.cfg.Events = n
 	expected := b.burstFeed()
 	b.cfg.Events = saved
-	b.eventually("the backlog in OUTBOX", 30*time.Minute, func() bool { a, _, _ := tr.progress(); return a >= expected })
+	devtest.Eventually(b.t, "the backlog in OUTBOX", func() bool { a, _, _ := tr.progress(); return a >= expected }, devtest.Within(30*time.Minute))
 	fill := time.Since(fillStart)
 	for _, name := range consumers {
 		if err := b.services[name].start(); err != nil {
@@ -1029,7 +1020,7 @@ func (b *benchEnv) backlog(n int) {
 			t.Errorf("backlog drain stalled at %d of %d results", res, expected)
 			break
 		}
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // the sampling interval of the drain's progress
 	}
 	tm := tr.times()
 	drain := maxTime(tm.LastResult, tm.LastSync).Sub(drainStart)
@@ -1053,6 +1044,6 @@ func (b *benchEnv) backlog(n int) {
 	b.printf("  %s\n", strings.Join(parts, "\n  "))
 	b.printf("  peak RSS MB during the drain: mapper %.0f, sage-writer %.0f, statecallback %.0f (goal ≤ 150 each)\n\n", peak["mapper"], peak["sage-writer"], peak["statecallback"])
 	for _, name := range consumers {
-		b.eventually(name+" ready", 2*time.Minute, b.services[name].ready)
+		devtest.Eventually(b.t, name+" ready", b.services[name].ready, devtest.Within(2*time.Minute))
 	}
 }

@@ -40,8 +40,8 @@ type books struct {
 	creditNotes map[int64]sageRef
 	refunds     map[int64]sageRef
 	credited    map[int64]bool // invoices with a credit memo
-	unitemised  int // unitemised-credit receipts
-	examined    int // documents of the reconciled kinds Ledger created
+	unitemised  int            // unitemised-credit receipts
+	examined    int            // documents of the reconciled kinds Ledger created
 }
 
 type sageRef struct {
