@@ -60,7 +60,9 @@ func (s *Service) ListTenants(ctx context.Context, _ *ledgerv1.ListTenantsReques
 	}
 	out := &ledgerv1.ListTenantsResponse{Tenants: make([]*ledgerv1.Tenant, 0, len(ts))}
 	for _, t := range ts {
-		out.Tenants = append(out.Tenants, s.tenantProto(t))
+		tp := s.tenantProto(t)
+		tp.ShopHealth = s.shopHealth(ctx, t)
+		out.Tenants = append(out.Tenants, tp)
 	}
 	return out, nil
 }
@@ -75,7 +77,9 @@ func (s *Service) GetTenant(ctx context.Context, req *ledgerv1.GetTenantRequest)
 	if err != nil {
 		return nil, s.storeErr(ctx, "run counts", err)
 	}
-	return &ledgerv1.GetTenantResponse{Tenant: s.tenantProto(t), Counts: countsProto(c)}, nil
+	tp := s.tenantProto(t)
+	tp.ShopHealth = s.shopHealth(ctx, t)
+	return &ledgerv1.GetTenantResponse{Tenant: tp, Counts: countsProto(c)}, nil
 }
 
 // runStatuses are the statuses ListRuns filters on.

@@ -36,8 +36,10 @@ type Tenant struct {
 	SageBusinessId string                 `protobuf:"bytes,6,opt,name=sage_business_id,json=sageBusinessId,proto3" json:"sage_business_id,omitempty"`
 	SageRegion     string                 `protobuf:"bytes,7,opt,name=sage_region,json=sageRegion,proto3" json:"sage_region,omitempty"`
 	CreatedAt      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The shop side's health as Ledger sees it (see ShopHealth).
+	ShopHealth    *ShopHealth `protobuf:"bytes,9,opt,name=shop_health,json=shopHealth,proto3" json:"shop_health,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Tenant) Reset() {
@@ -126,21 +128,114 @@ func (x *Tenant) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Tenant) GetShopHealth() *ShopHealth {
+	if x != nil {
+		return x.ShopHealth
+	}
+	return nil
+}
+
+// ShopHealth is what Ledger can tell about the shop from the webhooks it
+// receives: the seed's "cron not running" and "auth drift" sections.
+type ShopHealth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ok | silent | auth_drift | not_paired | never_sent.
+	Verdict string `protobuf:"bytes,1,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	// One sentence: what the verdict means and what to do.
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// The last webhook (or relayed outbox message) accepted for the tenant.
+	LastWebhookAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=last_webhook_at,json=lastWebhookAt,proto3" json:"last_webhook_at,omitempty"`
+	// Webhooks refused as unauthorized within the drift window.
+	UnauthorizedRecent int32 `protobuf:"varint,4,opt,name=unauthorized_recent,json=unauthorizedRecent,proto3" json:"unauthorized_recent,omitempty"`
+	// The last webhook refused as unauthorized.
+	LastUnauthorizedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_unauthorized_at,json=lastUnauthorizedAt,proto3" json:"last_unauthorized_at,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ShopHealth) Reset() {
+	*x = ShopHealth{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShopHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShopHealth) ProtoMessage() {}
+
+func (x *ShopHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShopHealth.ProtoReflect.Descriptor instead.
+func (*ShopHealth) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ShopHealth) GetVerdict() string {
+	if x != nil {
+		return x.Verdict
+	}
+	return ""
+}
+
+func (x *ShopHealth) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ShopHealth) GetLastWebhookAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastWebhookAt
+	}
+	return nil
+}
+
+func (x *ShopHealth) GetUnauthorizedRecent() int32 {
+	if x != nil {
+		return x.UnauthorizedRecent
+	}
+	return 0
+}
+
+func (x *ShopHealth) GetLastUnauthorizedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUnauthorizedAt
+	}
+	return nil
+}
+
 // RunCounts summarises a tenant's runs.
 type RunCounts struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Pending       int64                  `protobuf:"varint,1,opt,name=pending,proto3" json:"pending,omitempty"`
-	Succeeded     int64                  `protobuf:"varint,2,opt,name=succeeded,proto3" json:"succeeded,omitempty"`
-	Skipped       int64                  `protobuf:"varint,3,opt,name=skipped,proto3" json:"skipped,omitempty"`
-	Failed        int64                  `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`
-	Failed_24H    int64                  `protobuf:"varint,5,opt,name=failed_24h,json=failed24h,proto3" json:"failed_24h,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Pending    int64                  `protobuf:"varint,1,opt,name=pending,proto3" json:"pending,omitempty"`
+	Succeeded  int64                  `protobuf:"varint,2,opt,name=succeeded,proto3" json:"succeeded,omitempty"`
+	Skipped    int64                  `protobuf:"varint,3,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	Failed     int64                  `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`
+	Failed_24H int64                  `protobuf:"varint,5,opt,name=failed_24h,json=failed24h,proto3" json:"failed_24h,omitempty"`
+	// Dead letters waiting in the DLQ stream for the tenant (-1 when NATS
+	// could not be read).
+	DeadLetters   int64 `protobuf:"varint,6,opt,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RunCounts) Reset() {
 	*x = RunCounts{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[1]
+	mi := &file_ledger_v1_admin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -152,7 +247,7 @@ func (x *RunCounts) String() string {
 func (*RunCounts) ProtoMessage() {}
 
 func (x *RunCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[1]
+	mi := &file_ledger_v1_admin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -165,7 +260,7 @@ func (x *RunCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunCounts.ProtoReflect.Descriptor instead.
 func (*RunCounts) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RunCounts) GetPending() int64 {
@@ -203,6 +298,13 @@ func (x *RunCounts) GetFailed_24H() int64 {
 	return 0
 }
 
+func (x *RunCounts) GetDeadLetters() int64 {
+	if x != nil {
+		return x.DeadLetters
+	}
+	return 0
+}
+
 type CreateTenantRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Optional explicit id (letters, digits, '-', '_'); a UUID when empty.
@@ -214,7 +316,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[2]
+	mi := &file_ledger_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +328,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[2]
+	mi := &file_ledger_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +341,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateTenantRequest) GetTenantId() string {
@@ -265,7 +367,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[3]
+	mi := &file_ledger_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -277,7 +379,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[3]
+	mi := &file_ledger_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -290,7 +392,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -308,7 +410,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[4]
+	mi := &file_ledger_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -320,7 +422,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[4]
+	mi := &file_ledger_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -333,7 +435,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 type ListTenantsResponse struct {
@@ -345,7 +447,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[5]
+	mi := &file_ledger_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -357,7 +459,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[5]
+	mi := &file_ledger_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +472,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -389,7 +491,7 @@ type GetTenantRequest struct {
 
 func (x *GetTenantRequest) Reset() {
 	*x = GetTenantRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[6]
+	mi := &file_ledger_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +503,7 @@ func (x *GetTenantRequest) String() string {
 func (*GetTenantRequest) ProtoMessage() {}
 
 func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[6]
+	mi := &file_ledger_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +516,7 @@ func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetTenantRequest) GetTenantId() string {
@@ -434,7 +536,7 @@ type GetTenantResponse struct {
 
 func (x *GetTenantResponse) Reset() {
 	*x = GetTenantResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[7]
+	mi := &file_ledger_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +548,7 @@ func (x *GetTenantResponse) String() string {
 func (*GetTenantResponse) ProtoMessage() {}
 
 func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[7]
+	mi := &file_ledger_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +561,7 @@ func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetTenantResponse) GetTenant() *Tenant {
@@ -489,7 +591,7 @@ type ConnectMagentoRequest struct {
 
 func (x *ConnectMagentoRequest) Reset() {
 	*x = ConnectMagentoRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[8]
+	mi := &file_ledger_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +603,7 @@ func (x *ConnectMagentoRequest) String() string {
 func (*ConnectMagentoRequest) ProtoMessage() {}
 
 func (x *ConnectMagentoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[8]
+	mi := &file_ledger_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +616,7 @@ func (x *ConnectMagentoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectMagentoRequest.ProtoReflect.Descriptor instead.
 func (*ConnectMagentoRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConnectMagentoRequest) GetTenantId() string {
@@ -547,7 +649,7 @@ type ConnectMagentoResponse struct {
 
 func (x *ConnectMagentoResponse) Reset() {
 	*x = ConnectMagentoResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[9]
+	mi := &file_ledger_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +661,7 @@ func (x *ConnectMagentoResponse) String() string {
 func (*ConnectMagentoResponse) ProtoMessage() {}
 
 func (x *ConnectMagentoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[9]
+	mi := &file_ledger_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +674,7 @@ func (x *ConnectMagentoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectMagentoResponse.ProtoReflect.Descriptor instead.
 func (*ConnectMagentoResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ConnectMagentoResponse) GetTenant() *Tenant {
@@ -591,7 +693,7 @@ type DisconnectMagentoRequest struct {
 
 func (x *DisconnectMagentoRequest) Reset() {
 	*x = DisconnectMagentoRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[10]
+	mi := &file_ledger_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -603,7 +705,7 @@ func (x *DisconnectMagentoRequest) String() string {
 func (*DisconnectMagentoRequest) ProtoMessage() {}
 
 func (x *DisconnectMagentoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[10]
+	mi := &file_ledger_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -616,7 +718,7 @@ func (x *DisconnectMagentoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectMagentoRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectMagentoRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DisconnectMagentoRequest) GetTenantId() string {
@@ -635,7 +737,7 @@ type DisconnectMagentoResponse struct {
 
 func (x *DisconnectMagentoResponse) Reset() {
 	*x = DisconnectMagentoResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[11]
+	mi := &file_ledger_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +749,7 @@ func (x *DisconnectMagentoResponse) String() string {
 func (*DisconnectMagentoResponse) ProtoMessage() {}
 
 func (x *DisconnectMagentoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[11]
+	mi := &file_ledger_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +762,7 @@ func (x *DisconnectMagentoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectMagentoResponse.ProtoReflect.Descriptor instead.
 func (*DisconnectMagentoResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DisconnectMagentoResponse) GetTenant() *Tenant {
@@ -679,7 +781,7 @@ type StartSageConnectRequest struct {
 
 func (x *StartSageConnectRequest) Reset() {
 	*x = StartSageConnectRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[12]
+	mi := &file_ledger_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +793,7 @@ func (x *StartSageConnectRequest) String() string {
 func (*StartSageConnectRequest) ProtoMessage() {}
 
 func (x *StartSageConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[12]
+	mi := &file_ledger_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +806,7 @@ func (x *StartSageConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSageConnectRequest.ProtoReflect.Descriptor instead.
 func (*StartSageConnectRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StartSageConnectRequest) GetTenantId() string {
@@ -723,7 +825,7 @@ type StartSageConnectResponse struct {
 
 func (x *StartSageConnectResponse) Reset() {
 	*x = StartSageConnectResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[13]
+	mi := &file_ledger_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +837,7 @@ func (x *StartSageConnectResponse) String() string {
 func (*StartSageConnectResponse) ProtoMessage() {}
 
 func (x *StartSageConnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[13]
+	mi := &file_ledger_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +850,7 @@ func (x *StartSageConnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSageConnectResponse.ProtoReflect.Descriptor instead.
 func (*StartSageConnectResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StartSageConnectResponse) GetAuthorizeUrl() string {
@@ -767,7 +869,7 @@ type DisconnectSageRequest struct {
 
 func (x *DisconnectSageRequest) Reset() {
 	*x = DisconnectSageRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[14]
+	mi := &file_ledger_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +881,7 @@ func (x *DisconnectSageRequest) String() string {
 func (*DisconnectSageRequest) ProtoMessage() {}
 
 func (x *DisconnectSageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[14]
+	mi := &file_ledger_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +894,7 @@ func (x *DisconnectSageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectSageRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectSageRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DisconnectSageRequest) GetTenantId() string {
@@ -811,7 +913,7 @@ type DisconnectSageResponse struct {
 
 func (x *DisconnectSageResponse) Reset() {
 	*x = DisconnectSageResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[15]
+	mi := &file_ledger_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +925,7 @@ func (x *DisconnectSageResponse) String() string {
 func (*DisconnectSageResponse) ProtoMessage() {}
 
 func (x *DisconnectSageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[15]
+	mi := &file_ledger_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +938,7 @@ func (x *DisconnectSageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectSageResponse.ProtoReflect.Descriptor instead.
 func (*DisconnectSageResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DisconnectSageResponse) GetTenant() *Tenant {
@@ -877,7 +979,7 @@ type Run struct {
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[16]
+	mi := &file_ledger_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +991,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[16]
+	mi := &file_ledger_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1004,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Run) GetSyncRunId() string {
@@ -1018,19 +1120,24 @@ func (x *Run) GetChange() string {
 }
 
 type ListRunsRequest struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	// Optional status filter.
-	Status string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Shorthands for filter.tenant_id and filter.status, used when the filter
+	// leaves them empty.
+	TenantId string `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Status   string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
 	// At most this many (default 50, max 1000).
-	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	Limit int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Every other filter; empty fields match everything.
+	Filter *RunFilter `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
+	// next_page_token of the previous page ("" for the first).
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[17]
+	mi := &file_ledger_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1149,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[17]
+	mi := &file_ledger_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1162,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListRunsRequest) GetTenantId() string {
@@ -1079,16 +1186,164 @@ func (x *ListRunsRequest) GetLimit() int32 {
 	return 0
 }
 
+func (x *ListRunsRequest) GetFilter() *RunFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *ListRunsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// RunFilter selects runs; the dashboard's runs page, ledgerctl runs list and
+// RetryRuns by filter share it. Empty fields match everything.
+type RunFilter struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// pending | running | succeeded | skipped | failed.
+	Status string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	// invoice | creditmemo | payment | customer | product.
+	EntityType string `protobuf:"bytes,3,opt,name=entity_type,json=entityType,proto3" json:"entity_type,omitempty"`
+	// invoice.created, invoice.paid, creditmemo.created, customer.upserted, product.upserted.
+	Event      string `protobuf:"bytes,4,opt,name=event,proto3" json:"event,omitempty"`
+	ErrorClass string `protobuf:"bytes,5,opt,name=error_class,json=errorClass,proto3" json:"error_class,omitempty"`
+	ErrorCode  string `protobuf:"bytes,6,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	SkipReason string `protobuf:"bytes,7,opt,name=skip_reason,json=skipReason,proto3" json:"skip_reason,omitempty"`
+	// Magento's entity_id.
+	MagentoEntityId int64 `protobuf:"varint,8,opt,name=magento_entity_id,json=magentoEntityId,proto3" json:"magento_entity_id,omitempty"`
+	// Magento's increment id (the document number), from the webhook payload.
+	IncrementId string `protobuf:"bytes,9,opt,name=increment_id,json=incrementId,proto3" json:"increment_id,omitempty"`
+	// Created at or after since, and before until.
+	Since         *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=since,proto3" json:"since,omitempty"`
+	Until         *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunFilter) Reset() {
+	*x = RunFilter{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunFilter) ProtoMessage() {}
+
+func (x *RunFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunFilter.ProtoReflect.Descriptor instead.
+func (*RunFilter) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RunFilter) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RunFilter) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *RunFilter) GetEntityType() string {
+	if x != nil {
+		return x.EntityType
+	}
+	return ""
+}
+
+func (x *RunFilter) GetEvent() string {
+	if x != nil {
+		return x.Event
+	}
+	return ""
+}
+
+func (x *RunFilter) GetErrorClass() string {
+	if x != nil {
+		return x.ErrorClass
+	}
+	return ""
+}
+
+func (x *RunFilter) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
+}
+
+func (x *RunFilter) GetSkipReason() string {
+	if x != nil {
+		return x.SkipReason
+	}
+	return ""
+}
+
+func (x *RunFilter) GetMagentoEntityId() int64 {
+	if x != nil {
+		return x.MagentoEntityId
+	}
+	return 0
+}
+
+func (x *RunFilter) GetIncrementId() string {
+	if x != nil {
+		return x.IncrementId
+	}
+	return ""
+}
+
+func (x *RunFilter) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *RunFilter) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
 type ListRunsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Runs          []*Run                 `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Runs  []*Run                 `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	// Pass as page_token for the next (older) page; "" on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[18]
+	mi := &file_ledger_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1100,7 +1355,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[18]
+	mi := &file_ledger_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1113,7 +1368,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListRunsResponse) GetRuns() []*Run {
@@ -1121,6 +1376,13 @@ func (x *ListRunsResponse) GetRuns() []*Run {
 		return x.Runs
 	}
 	return nil
+}
+
+func (x *ListRunsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type GetRunRequest struct {
@@ -1132,7 +1394,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[19]
+	mi := &file_ledger_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1406,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[19]
+	mi := &file_ledger_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1419,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetRunRequest) GetSyncRunId() string {
@@ -1169,23 +1431,25 @@ func (x *GetRunRequest) GetSyncRunId() string {
 
 // Attempt is one HTTP call a run made.
 type Attempt struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Stage         string                 `protobuf:"bytes,1,opt,name=stage,proto3" json:"stage,omitempty"`
-	Method        string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
-	Path          string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
-	HttpStatus    int32                  `protobuf:"varint,4,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
-	DurationMs    int64                  `protobuf:"varint,5,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
-	RequestId     string                 `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	Outcome       string                 `protobuf:"bytes,7,opt,name=outcome,proto3" json:"outcome,omitempty"`
-	ErrorSource   string                 `protobuf:"bytes,8,opt,name=error_source,json=errorSource,proto3" json:"error_source,omitempty"`
-	Envelope      string                 `protobuf:"bytes,9,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Stage       string                 `protobuf:"bytes,1,opt,name=stage,proto3" json:"stage,omitempty"`
+	Method      string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	Path        string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	HttpStatus  int32                  `protobuf:"varint,4,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
+	DurationMs  int64                  `protobuf:"varint,5,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	RequestId   string                 `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Outcome     string                 `protobuf:"bytes,7,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	ErrorSource string                 `protobuf:"bytes,8,opt,name=error_source,json=errorSource,proto3" json:"error_source,omitempty"`
+	Envelope    string                 `protobuf:"bytes,9,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	// When the attempt finished.
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Attempt) Reset() {
 	*x = Attempt{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[20]
+	mi := &file_ledger_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1461,7 @@ func (x *Attempt) String() string {
 func (*Attempt) ProtoMessage() {}
 
 func (x *Attempt) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[20]
+	mi := &file_ledger_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1474,7 @@ func (x *Attempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
 func (*Attempt) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Attempt) GetStage() string {
@@ -1276,17 +1540,30 @@ func (x *Attempt) GetEnvelope() string {
 	return ""
 }
 
+func (x *Attempt) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
 type GetRunResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Run           *Run                   `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
-	Attempts      []*Attempt             `protobuf:"bytes,2,rep,name=attempts,proto3" json:"attempts,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Run      *Run                   `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	Attempts []*Attempt             `protobuf:"bytes,2,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	// The canonical Magento entity as the mapper last fetched it (JSON; ""
+	// when not recorded).
+	CanonicalJson string `protobuf:"bytes,3,opt,name=canonical_json,json=canonicalJson,proto3" json:"canonical_json,omitempty"`
+	// The Sage operations as the mapper last built them for the sage-writer
+	// (JSON; secrets are never part of them; "" when not recorded).
+	SageRequestJson string `protobuf:"bytes,4,opt,name=sage_request_json,json=sageRequestJson,proto3" json:"sage_request_json,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[21]
+	mi := &file_ledger_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1298,7 +1575,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[21]
+	mi := &file_ledger_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1311,7 +1588,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetRunResponse) GetRun() *Run {
@@ -1328,16 +1605,38 @@ func (x *GetRunResponse) GetAttempts() []*Attempt {
 	return nil
 }
 
+func (x *GetRunResponse) GetCanonicalJson() string {
+	if x != nil {
+		return x.CanonicalJson
+	}
+	return ""
+}
+
+func (x *GetRunResponse) GetSageRequestJson() string {
+	if x != nil {
+		return x.SageRequestJson
+	}
+	return ""
+}
+
 type RetryRunsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SyncRunIds    []string               `protobuf:"bytes,1,rep,name=sync_run_ids,json=syncRunIds,proto3" json:"sync_run_ids,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The runs to retry; or leave empty and set filter.
+	SyncRunIds []string `protobuf:"bytes,1,rep,name=sync_run_ids,json=syncRunIds,proto3" json:"sync_run_ids,omitempty"`
+	// Retry every finished run (succeeded, skipped, failed) the filter matches;
+	// filter.tenant_id is required, and at most limit runs (default and max
+	// 1000) are retried, newest first.
+	Filter *RunFilter `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Count (matched) without retrying.
+	DryRun        bool  `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	Limit         int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RetryRunsRequest) Reset() {
 	*x = RetryRunsRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[22]
+	mi := &file_ledger_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1648,7 @@ func (x *RetryRunsRequest) String() string {
 func (*RetryRunsRequest) ProtoMessage() {}
 
 func (x *RetryRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[22]
+	mi := &file_ledger_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1661,7 @@ func (x *RetryRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryRunsRequest.ProtoReflect.Descriptor instead.
 func (*RetryRunsRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RetryRunsRequest) GetSyncRunIds() []string {
@@ -1370,6 +1669,27 @@ func (x *RetryRunsRequest) GetSyncRunIds() []string {
 		return x.SyncRunIds
 	}
 	return nil
+}
+
+func (x *RetryRunsRequest) GetFilter() *RunFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *RetryRunsRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *RetryRunsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
 }
 
 // RetriedRun says what happened to one requested run.
@@ -1385,7 +1705,7 @@ type RetriedRun struct {
 
 func (x *RetriedRun) Reset() {
 	*x = RetriedRun{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[23]
+	mi := &file_ledger_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1717,7 @@ func (x *RetriedRun) String() string {
 func (*RetriedRun) ProtoMessage() {}
 
 func (x *RetriedRun) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[23]
+	mi := &file_ledger_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1730,7 @@ func (x *RetriedRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetriedRun.ProtoReflect.Descriptor instead.
 func (*RetriedRun) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RetriedRun) GetSyncRunId() string {
@@ -1435,15 +1755,17 @@ func (x *RetriedRun) GetError() string {
 }
 
 type RetryRunsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Runs          []*RetriedRun          `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Runs  []*RetriedRun          `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	// How many runs the ids or the filter selected.
+	Matched       int64 `protobuf:"varint,2,opt,name=matched,proto3" json:"matched,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RetryRunsResponse) Reset() {
 	*x = RetryRunsResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[24]
+	mi := &file_ledger_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1455,7 +1777,7 @@ func (x *RetryRunsResponse) String() string {
 func (*RetryRunsResponse) ProtoMessage() {}
 
 func (x *RetryRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[24]
+	mi := &file_ledger_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1468,7 +1790,7 @@ func (x *RetryRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryRunsResponse.ProtoReflect.Descriptor instead.
 func (*RetryRunsResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RetryRunsResponse) GetRuns() []*RetriedRun {
@@ -1476,6 +1798,13 @@ func (x *RetryRunsResponse) GetRuns() []*RetriedRun {
 		return x.Runs
 	}
 	return nil
+}
+
+func (x *RetryRunsResponse) GetMatched() int64 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
 }
 
 type RecoverRunsRequest struct {
@@ -1495,7 +1824,7 @@ type RecoverRunsRequest struct {
 
 func (x *RecoverRunsRequest) Reset() {
 	*x = RecoverRunsRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[25]
+	mi := &file_ledger_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1836,7 @@ func (x *RecoverRunsRequest) String() string {
 func (*RecoverRunsRequest) ProtoMessage() {}
 
 func (x *RecoverRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[25]
+	mi := &file_ledger_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1849,7 @@ func (x *RecoverRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoverRunsRequest.ProtoReflect.Descriptor instead.
 func (*RecoverRunsRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RecoverRunsRequest) GetTenantId() string {
@@ -1565,7 +1894,7 @@ type RecoverRunsResponse struct {
 
 func (x *RecoverRunsResponse) Reset() {
 	*x = RecoverRunsResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[26]
+	mi := &file_ledger_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1906,7 @@ func (x *RecoverRunsResponse) String() string {
 func (*RecoverRunsResponse) ProtoMessage() {}
 
 func (x *RecoverRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[26]
+	mi := &file_ledger_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1919,7 @@ func (x *RecoverRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoverRunsResponse.ProtoReflect.Descriptor instead.
 func (*RecoverRunsResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RecoverRunsResponse) GetFound() int32 {
@@ -1633,7 +1962,7 @@ type BackfillSyncStateRequest struct {
 
 func (x *BackfillSyncStateRequest) Reset() {
 	*x = BackfillSyncStateRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[27]
+	mi := &file_ledger_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1645,7 +1974,7 @@ func (x *BackfillSyncStateRequest) String() string {
 func (*BackfillSyncStateRequest) ProtoMessage() {}
 
 func (x *BackfillSyncStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[27]
+	mi := &file_ledger_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1658,7 +1987,7 @@ func (x *BackfillSyncStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackfillSyncStateRequest.ProtoReflect.Descriptor instead.
 func (*BackfillSyncStateRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *BackfillSyncStateRequest) GetTenantId() string {
@@ -1718,7 +2047,7 @@ type BackfillSyncStateResponse struct {
 
 func (x *BackfillSyncStateResponse) Reset() {
 	*x = BackfillSyncStateResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[28]
+	mi := &file_ledger_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +2059,7 @@ func (x *BackfillSyncStateResponse) String() string {
 func (*BackfillSyncStateResponse) ProtoMessage() {}
 
 func (x *BackfillSyncStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[28]
+	mi := &file_ledger_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +2072,7 @@ func (x *BackfillSyncStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackfillSyncStateResponse.ProtoReflect.Descriptor instead.
 func (*BackfillSyncStateResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *BackfillSyncStateResponse) GetTotal() int64 {
@@ -1804,7 +2133,7 @@ type SetXrefRequest struct {
 
 func (x *SetXrefRequest) Reset() {
 	*x = SetXrefRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[29]
+	mi := &file_ledger_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1816,7 +2145,7 @@ func (x *SetXrefRequest) String() string {
 func (*SetXrefRequest) ProtoMessage() {}
 
 func (x *SetXrefRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[29]
+	mi := &file_ledger_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1829,7 +2158,7 @@ func (x *SetXrefRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetXrefRequest.ProtoReflect.Descriptor instead.
 func (*SetXrefRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetXrefRequest) GetTenantId() string {
@@ -1884,7 +2213,7 @@ type SetXrefResponse struct {
 
 func (x *SetXrefResponse) Reset() {
 	*x = SetXrefResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[30]
+	mi := &file_ledger_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1896,7 +2225,7 @@ func (x *SetXrefResponse) String() string {
 func (*SetXrefResponse) ProtoMessage() {}
 
 func (x *SetXrefResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[30]
+	mi := &file_ledger_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1909,7 +2238,7 @@ func (x *SetXrefResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetXrefResponse.ProtoReflect.Descriptor instead.
 func (*SetXrefResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SetXrefResponse) GetPreviousSageId() string {
@@ -1928,7 +2257,7 @@ type GetPolicyRequest struct {
 
 func (x *GetPolicyRequest) Reset() {
 	*x = GetPolicyRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[31]
+	mi := &file_ledger_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1940,7 +2269,7 @@ func (x *GetPolicyRequest) String() string {
 func (*GetPolicyRequest) ProtoMessage() {}
 
 func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[31]
+	mi := &file_ledger_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1953,7 +2282,7 @@ func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetPolicyRequest) GetTenantId() string {
@@ -1973,7 +2302,7 @@ type GetPolicyResponse struct {
 
 func (x *GetPolicyResponse) Reset() {
 	*x = GetPolicyResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[32]
+	mi := &file_ledger_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1985,7 +2314,7 @@ func (x *GetPolicyResponse) String() string {
 func (*GetPolicyResponse) ProtoMessage() {}
 
 func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[32]
+	mi := &file_ledger_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1998,7 +2327,7 @@ func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetPolicyResponse) GetPolicyJson() string {
@@ -2018,7 +2347,7 @@ type SetPolicyRequest struct {
 
 func (x *SetPolicyRequest) Reset() {
 	*x = SetPolicyRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[33]
+	mi := &file_ledger_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2030,7 +2359,7 @@ func (x *SetPolicyRequest) String() string {
 func (*SetPolicyRequest) ProtoMessage() {}
 
 func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[33]
+	mi := &file_ledger_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2043,7 +2372,7 @@ func (x *SetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetPolicyRequest) GetTenantId() string {
@@ -2069,7 +2398,7 @@ type SetPolicyResponse struct {
 
 func (x *SetPolicyResponse) Reset() {
 	*x = SetPolicyResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[34]
+	mi := &file_ledger_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2081,7 +2410,7 @@ func (x *SetPolicyResponse) String() string {
 func (*SetPolicyResponse) ProtoMessage() {}
 
 func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[34]
+	mi := &file_ledger_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2094,7 +2423,7 @@ func (x *SetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetPolicyResponse) GetPolicyJson() string {
@@ -2113,7 +2442,7 @@ type RefreshReferenceDataRequest struct {
 
 func (x *RefreshReferenceDataRequest) Reset() {
 	*x = RefreshReferenceDataRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[35]
+	mi := &file_ledger_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2125,7 +2454,7 @@ func (x *RefreshReferenceDataRequest) String() string {
 func (*RefreshReferenceDataRequest) ProtoMessage() {}
 
 func (x *RefreshReferenceDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[35]
+	mi := &file_ledger_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2138,7 +2467,7 @@ func (x *RefreshReferenceDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshReferenceDataRequest.ProtoReflect.Descriptor instead.
 func (*RefreshReferenceDataRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RefreshReferenceDataRequest) GetTenantId() string {
@@ -2158,7 +2487,7 @@ type RefreshReferenceDataResponse struct {
 
 func (x *RefreshReferenceDataResponse) Reset() {
 	*x = RefreshReferenceDataResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[36]
+	mi := &file_ledger_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2499,7 @@ func (x *RefreshReferenceDataResponse) String() string {
 func (*RefreshReferenceDataResponse) ProtoMessage() {}
 
 func (x *RefreshReferenceDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[36]
+	mi := &file_ledger_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +2512,7 @@ func (x *RefreshReferenceDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshReferenceDataResponse.ProtoReflect.Descriptor instead.
 func (*RefreshReferenceDataResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RefreshReferenceDataResponse) GetCounts() map[string]int32 {
@@ -2211,7 +2540,7 @@ type DeadLetterFilter struct {
 
 func (x *DeadLetterFilter) Reset() {
 	*x = DeadLetterFilter{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[37]
+	mi := &file_ledger_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2552,7 @@ func (x *DeadLetterFilter) String() string {
 func (*DeadLetterFilter) ProtoMessage() {}
 
 func (x *DeadLetterFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[37]
+	mi := &file_ledger_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2565,7 @@ func (x *DeadLetterFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetterFilter.ProtoReflect.Descriptor instead.
 func (*DeadLetterFilter) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeadLetterFilter) GetTenantId() string {
@@ -2307,7 +2636,7 @@ type DeadLetterSummary struct {
 
 func (x *DeadLetterSummary) Reset() {
 	*x = DeadLetterSummary{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[38]
+	mi := &file_ledger_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2648,7 @@ func (x *DeadLetterSummary) String() string {
 func (*DeadLetterSummary) ProtoMessage() {}
 
 func (x *DeadLetterSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[38]
+	mi := &file_ledger_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2661,7 @@ func (x *DeadLetterSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetterSummary.ProtoReflect.Descriptor instead.
 func (*DeadLetterSummary) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeadLetterSummary) GetSequence() uint64 {
@@ -2366,7 +2695,7 @@ type ListDeadLettersRequest struct {
 
 func (x *ListDeadLettersRequest) Reset() {
 	*x = ListDeadLettersRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[39]
+	mi := &file_ledger_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2707,7 @@ func (x *ListDeadLettersRequest) String() string {
 func (*ListDeadLettersRequest) ProtoMessage() {}
 
 func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[39]
+	mi := &file_ledger_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2720,7 @@ func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListDeadLettersRequest) GetFilter() *DeadLetterFilter {
@@ -2417,7 +2746,7 @@ type ListDeadLettersResponse struct {
 
 func (x *ListDeadLettersResponse) Reset() {
 	*x = ListDeadLettersResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[40]
+	mi := &file_ledger_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2429,7 +2758,7 @@ func (x *ListDeadLettersResponse) String() string {
 func (*ListDeadLettersResponse) ProtoMessage() {}
 
 func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[40]
+	mi := &file_ledger_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2442,7 +2771,7 @@ func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListDeadLettersResponse) GetDeadLetters() []*DeadLetterSummary {
@@ -2465,7 +2794,7 @@ type ReplayDeadLettersRequest struct {
 
 func (x *ReplayDeadLettersRequest) Reset() {
 	*x = ReplayDeadLettersRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[41]
+	mi := &file_ledger_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2477,7 +2806,7 @@ func (x *ReplayDeadLettersRequest) String() string {
 func (*ReplayDeadLettersRequest) ProtoMessage() {}
 
 func (x *ReplayDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[41]
+	mi := &file_ledger_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2490,7 +2819,7 @@ func (x *ReplayDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ReplayDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ReplayDeadLettersRequest) GetFilter() *DeadLetterFilter {
@@ -2528,7 +2857,7 @@ type ReplayDeadLettersResponse struct {
 
 func (x *ReplayDeadLettersResponse) Reset() {
 	*x = ReplayDeadLettersResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[42]
+	mi := &file_ledger_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2540,7 +2869,7 @@ func (x *ReplayDeadLettersResponse) String() string {
 func (*ReplayDeadLettersResponse) ProtoMessage() {}
 
 func (x *ReplayDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[42]
+	mi := &file_ledger_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2553,7 +2882,7 @@ func (x *ReplayDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ReplayDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ReplayDeadLettersResponse) GetMatched() int64 {
@@ -2603,7 +2932,7 @@ type ReconcileRequest struct {
 
 func (x *ReconcileRequest) Reset() {
 	*x = ReconcileRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[43]
+	mi := &file_ledger_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2615,7 +2944,7 @@ func (x *ReconcileRequest) String() string {
 func (*ReconcileRequest) ProtoMessage() {}
 
 func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[43]
+	mi := &file_ledger_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2628,7 +2957,7 @@ func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileRequest.ProtoReflect.Descriptor instead.
 func (*ReconcileRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ReconcileRequest) GetTenantId() string {
@@ -2674,7 +3003,7 @@ type ReconcileFinding struct {
 
 func (x *ReconcileFinding) Reset() {
 	*x = ReconcileFinding{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[44]
+	mi := &file_ledger_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2686,7 +3015,7 @@ func (x *ReconcileFinding) String() string {
 func (*ReconcileFinding) ProtoMessage() {}
 
 func (x *ReconcileFinding) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[44]
+	mi := &file_ledger_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2699,7 +3028,7 @@ func (x *ReconcileFinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileFinding.ProtoReflect.Descriptor instead.
 func (*ReconcileFinding) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ReconcileFinding) GetCode() string {
@@ -2808,7 +3137,7 @@ type ReconcileResponse struct {
 
 func (x *ReconcileResponse) Reset() {
 	*x = ReconcileResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[45]
+	mi := &file_ledger_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2820,7 +3149,7 @@ func (x *ReconcileResponse) String() string {
 func (*ReconcileResponse) ProtoMessage() {}
 
 func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[45]
+	mi := &file_ledger_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2833,7 +3162,7 @@ func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileResponse.ProtoReflect.Descriptor instead.
 func (*ReconcileResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ReconcileResponse) GetSince() *timestamppb.Timestamp {
@@ -2898,7 +3227,7 @@ type ListReconcileFindingsRequest struct {
 
 func (x *ListReconcileFindingsRequest) Reset() {
 	*x = ListReconcileFindingsRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[46]
+	mi := &file_ledger_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2910,7 +3239,7 @@ func (x *ListReconcileFindingsRequest) String() string {
 func (*ListReconcileFindingsRequest) ProtoMessage() {}
 
 func (x *ListReconcileFindingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[46]
+	mi := &file_ledger_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2923,7 +3252,7 @@ func (x *ListReconcileFindingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReconcileFindingsRequest.ProtoReflect.Descriptor instead.
 func (*ListReconcileFindingsRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListReconcileFindingsRequest) GetTenantId() string {
@@ -2956,7 +3285,7 @@ type ListReconcileFindingsResponse struct {
 
 func (x *ListReconcileFindingsResponse) Reset() {
 	*x = ListReconcileFindingsResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[47]
+	mi := &file_ledger_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2968,7 +3297,7 @@ func (x *ListReconcileFindingsResponse) String() string {
 func (*ListReconcileFindingsResponse) ProtoMessage() {}
 
 func (x *ListReconcileFindingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[47]
+	mi := &file_ledger_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2981,7 +3310,7 @@ func (x *ListReconcileFindingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReconcileFindingsResponse.ProtoReflect.Descriptor instead.
 func (*ListReconcileFindingsResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListReconcileFindingsResponse) GetFindings() []*ReconcileFinding {
@@ -3003,7 +3332,7 @@ type GetDailyTotalsRequest struct {
 
 func (x *GetDailyTotalsRequest) Reset() {
 	*x = GetDailyTotalsRequest{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[48]
+	mi := &file_ledger_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3015,7 +3344,7 @@ func (x *GetDailyTotalsRequest) String() string {
 func (*GetDailyTotalsRequest) ProtoMessage() {}
 
 func (x *GetDailyTotalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[48]
+	mi := &file_ledger_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3028,7 +3357,7 @@ func (x *GetDailyTotalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDailyTotalsRequest.ProtoReflect.Descriptor instead.
 func (*GetDailyTotalsRequest) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetDailyTotalsRequest) GetTenantId() string {
@@ -3069,7 +3398,7 @@ type DailyTotal struct {
 
 func (x *DailyTotal) Reset() {
 	*x = DailyTotal{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[49]
+	mi := &file_ledger_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3081,7 +3410,7 @@ func (x *DailyTotal) String() string {
 func (*DailyTotal) ProtoMessage() {}
 
 func (x *DailyTotal) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[49]
+	mi := &file_ledger_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3094,7 +3423,7 @@ func (x *DailyTotal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DailyTotal.ProtoReflect.Descriptor instead.
 func (*DailyTotal) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DailyTotal) GetDay() string {
@@ -3148,7 +3477,7 @@ type GetDailyTotalsResponse struct {
 
 func (x *GetDailyTotalsResponse) Reset() {
 	*x = GetDailyTotalsResponse{}
-	mi := &file_ledger_v1_admin_proto_msgTypes[50]
+	mi := &file_ledger_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3160,7 +3489,7 @@ func (x *GetDailyTotalsResponse) String() string {
 func (*GetDailyTotalsResponse) ProtoMessage() {}
 
 func (x *GetDailyTotalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ledger_v1_admin_proto_msgTypes[50]
+	mi := &file_ledger_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3173,7 +3502,7 @@ func (x *GetDailyTotalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDailyTotalsResponse.ProtoReflect.Descriptor instead.
 func (*GetDailyTotalsResponse) Descriptor() ([]byte, []int) {
-	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetDailyTotalsResponse) GetTotals() []*DailyTotal {
@@ -3183,11 +3512,290 @@ func (x *GetDailyTotalsResponse) GetTotals() []*DailyTotal {
 	return nil
 }
 
+type PurgeDeadLettersRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Filter *DeadLetterFilter      `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	DryRun bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// When > 0, delete only if exactly this many match (else FailedPrecondition
+	// naming the count now matching, and nothing is deleted).
+	ExpectedCount int64 `protobuf:"varint,3,opt,name=expected_count,json=expectedCount,proto3" json:"expected_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeDeadLettersRequest) Reset() {
+	*x = PurgeDeadLettersRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeDeadLettersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeDeadLettersRequest) ProtoMessage() {}
+
+func (x *PurgeDeadLettersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeDeadLettersRequest.ProtoReflect.Descriptor instead.
+func (*PurgeDeadLettersRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *PurgeDeadLettersRequest) GetFilter() *DeadLetterFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *PurgeDeadLettersRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *PurgeDeadLettersRequest) GetExpectedCount() int64 {
+	if x != nil {
+		return x.ExpectedCount
+	}
+	return 0
+}
+
+type PurgeDeadLettersResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Matched int64                  `protobuf:"varint,1,opt,name=matched,proto3" json:"matched,omitempty"`
+	Purged  int64                  `protobuf:"varint,2,opt,name=purged,proto3" json:"purged,omitempty"`
+	// Dead letters that matched but could not be deleted (they stay).
+	Failed        int64  `protobuf:"varint,3,opt,name=failed,proto3" json:"failed,omitempty"`
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeDeadLettersResponse) Reset() {
+	*x = PurgeDeadLettersResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeDeadLettersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeDeadLettersResponse) ProtoMessage() {}
+
+func (x *PurgeDeadLettersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeDeadLettersResponse.ProtoReflect.Descriptor instead.
+func (*PurgeDeadLettersResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *PurgeDeadLettersResponse) GetMatched() int64 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
+}
+
+func (x *PurgeDeadLettersResponse) GetPurged() int64 {
+	if x != nil {
+		return x.Purged
+	}
+	return 0
+}
+
+func (x *PurgeDeadLettersResponse) GetFailed() int64 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *PurgeDeadLettersResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type GetOAuthStatusRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// Return the current access token (LEDGER_ENV=dev only).
+	RevealToken   bool `protobuf:"varint,2,opt,name=reveal_token,json=revealToken,proto3" json:"reveal_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOAuthStatusRequest) Reset() {
+	*x = GetOAuthStatusRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOAuthStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOAuthStatusRequest) ProtoMessage() {}
+
+func (x *GetOAuthStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOAuthStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetOAuthStatusRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *GetOAuthStatusRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *GetOAuthStatusRequest) GetRevealToken() bool {
+	if x != nil {
+		return x.RevealToken
+	}
+	return false
+}
+
+type GetOAuthStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// not_connected | active | token_revoked.
+	Status          string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	BusinessId      string                 `protobuf:"bytes,2,opt,name=business_id,json=businessId,proto3" json:"business_id,omitempty"`
+	Region          string                 `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`
+	Scopes          []string               `protobuf:"bytes,4,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	AccessExpiresAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=access_expires_at,json=accessExpiresAt,proto3" json:"access_expires_at,omitempty"`
+	// When the tokens were last obtained or refreshed.
+	RefreshedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=refreshed_at,json=refreshedAt,proto3" json:"refreshed_at,omitempty"`
+	// Only with reveal_token in dev.
+	AccessToken   string `protobuf:"bytes,7,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOAuthStatusResponse) Reset() {
+	*x = GetOAuthStatusResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOAuthStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOAuthStatusResponse) ProtoMessage() {}
+
+func (x *GetOAuthStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOAuthStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetOAuthStatusResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *GetOAuthStatusResponse) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *GetOAuthStatusResponse) GetBusinessId() string {
+	if x != nil {
+		return x.BusinessId
+	}
+	return ""
+}
+
+func (x *GetOAuthStatusResponse) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *GetOAuthStatusResponse) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *GetOAuthStatusResponse) GetAccessExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AccessExpiresAt
+	}
+	return nil
+}
+
+func (x *GetOAuthStatusResponse) GetRefreshedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RefreshedAt
+	}
+	return nil
+}
+
+func (x *GetOAuthStatusResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
 var File_ledger_v1_admin_proto protoreflect.FileDescriptor
 
 const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x15ledger/v1/admin.proto\x12\tledger.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16ledger/v1/events.proto\"\xc6\x02\n" +
+	"\x15ledger/v1/admin.proto\x12\tledger.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16ledger/v1/events.proto\"\xfe\x02\n" +
 	"\x06Tenant\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12:\n" +
@@ -3199,14 +3807,24 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\vsage_region\x18\a \x01(\tR\n" +
 	"sageRegion\x129\n" +
 	"\n" +
-	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x94\x01\n" +
+	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x126\n" +
+	"\vshop_health\x18\t \x01(\v2\x15.ledger.v1.ShopHealthR\n" +
+	"shopHealth\"\x83\x02\n" +
+	"\n" +
+	"ShopHealth\x12\x18\n" +
+	"\averdict\x18\x01 \x01(\tR\averdict\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12B\n" +
+	"\x0flast_webhook_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\rlastWebhookAt\x12/\n" +
+	"\x13unauthorized_recent\x18\x04 \x01(\x05R\x12unauthorizedRecent\x12L\n" +
+	"\x14last_unauthorized_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x12lastUnauthorizedAt\"\xb7\x01\n" +
 	"\tRunCounts\x12\x18\n" +
 	"\apending\x18\x01 \x01(\x03R\apending\x12\x1c\n" +
 	"\tsucceeded\x18\x02 \x01(\x03R\tsucceeded\x12\x18\n" +
 	"\askipped\x18\x03 \x01(\x03R\askipped\x12\x16\n" +
 	"\x06failed\x18\x04 \x01(\x03R\x06failed\x12\x1d\n" +
 	"\n" +
-	"failed_24h\x18\x05 \x01(\x03R\tfailed24h\"F\n" +
+	"failed_24h\x18\x05 \x01(\x03R\tfailed24h\x12!\n" +
+	"\fdead_letters\x18\x06 \x01(\x03R\vdeadLetters\"F\n" +
 	"\x13CreateTenantRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"A\n" +
@@ -3262,15 +3880,36 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\vfinished_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12\x19\n" +
 	"\btrace_id\x18\x0f \x01(\tR\atraceId\x12\x16\n" +
-	"\x06change\x18\x10 \x01(\tR\x06change\"\\\n" +
+	"\x06change\x18\x10 \x01(\tR\x06change\"\xa9\x01\n" +
 	"\x0fListRunsRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"6\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\x12,\n" +
+	"\x06filter\x18\x04 \x01(\v2\x14.ledger.v1.RunFilterR\x06filter\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"\x8b\x03\n" +
+	"\tRunFilter\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x1f\n" +
+	"\ventity_type\x18\x03 \x01(\tR\n" +
+	"entityType\x12\x14\n" +
+	"\x05event\x18\x04 \x01(\tR\x05event\x12\x1f\n" +
+	"\verror_class\x18\x05 \x01(\tR\n" +
+	"errorClass\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x06 \x01(\tR\terrorCode\x12\x1f\n" +
+	"\vskip_reason\x18\a \x01(\tR\n" +
+	"skipReason\x12*\n" +
+	"\x11magento_entity_id\x18\b \x01(\x03R\x0fmagentoEntityId\x12!\n" +
+	"\fincrement_id\x18\t \x01(\tR\vincrementId\x120\n" +
+	"\x05since\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"^\n" +
 	"\x10ListRunsResponse\x12\"\n" +
-	"\x04runs\x18\x01 \x03(\v2\x0e.ledger.v1.RunR\x04runs\"/\n" +
+	"\x04runs\x18\x01 \x03(\v2\x0e.ledger.v1.RunR\x04runs\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"/\n" +
 	"\rGetRunRequest\x12\x1e\n" +
-	"\vsync_run_id\x18\x01 \x01(\tR\tsyncRunId\"\x85\x02\n" +
+	"\vsync_run_id\x18\x01 \x01(\tR\tsyncRunId\"\xc0\x02\n" +
 	"\aAttempt\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
@@ -3283,20 +3922,29 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"request_id\x18\x06 \x01(\tR\trequestId\x12\x18\n" +
 	"\aoutcome\x18\a \x01(\tR\aoutcome\x12!\n" +
 	"\ferror_source\x18\b \x01(\tR\verrorSource\x12\x1a\n" +
-	"\benvelope\x18\t \x01(\tR\benvelope\"b\n" +
+	"\benvelope\x18\t \x01(\tR\benvelope\x129\n" +
+	"\n" +
+	"created_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xb5\x01\n" +
 	"\x0eGetRunResponse\x12 \n" +
 	"\x03run\x18\x01 \x01(\v2\x0e.ledger.v1.RunR\x03run\x12.\n" +
-	"\battempts\x18\x02 \x03(\v2\x12.ledger.v1.AttemptR\battempts\"4\n" +
+	"\battempts\x18\x02 \x03(\v2\x12.ledger.v1.AttemptR\battempts\x12%\n" +
+	"\x0ecanonical_json\x18\x03 \x01(\tR\rcanonicalJson\x12*\n" +
+	"\x11sage_request_json\x18\x04 \x01(\tR\x0fsageRequestJson\"\x91\x01\n" +
 	"\x10RetryRunsRequest\x12 \n" +
 	"\fsync_run_ids\x18\x01 \x03(\tR\n" +
-	"syncRunIds\"i\n" +
+	"syncRunIds\x12,\n" +
+	"\x06filter\x18\x02 \x01(\v2\x14.ledger.v1.RunFilterR\x06filter\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"i\n" +
 	"\n" +
 	"RetriedRun\x12\x1e\n" +
 	"\vsync_run_id\x18\x01 \x01(\tR\tsyncRunId\x12%\n" +
 	"\x0fnew_sync_run_id\x18\x02 \x01(\tR\fnewSyncRunId\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\">\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"X\n" +
 	"\x11RetryRunsResponse\x12)\n" +
-	"\x04runs\x18\x01 \x03(\v2\x15.ledger.v1.RetriedRunR\x04runs\"\x96\x01\n" +
+	"\x04runs\x18\x01 \x03(\v2\x15.ledger.v1.RetriedRunR\x04runs\x12\x18\n" +
+	"\amatched\x18\x02 \x01(\x03R\amatched\"\x96\x01\n" +
 	"\x12RecoverRunsRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x124\n" +
 	"\bidle_for\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\aidleFor\x12\x17\n" +
@@ -3438,7 +4086,28 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"difference\x18\x06 \x01(\tR\n" +
 	"difference\"G\n" +
 	"\x16GetDailyTotalsResponse\x12-\n" +
-	"\x06totals\x18\x01 \x03(\v2\x15.ledger.v1.DailyTotalR\x06totals2\xde\r\n" +
+	"\x06totals\x18\x01 \x03(\v2\x15.ledger.v1.DailyTotalR\x06totals\"\x8e\x01\n" +
+	"\x17PurgeDeadLettersRequest\x123\n" +
+	"\x06filter\x18\x01 \x01(\v2\x1b.ledger.v1.DeadLetterFilterR\x06filter\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12%\n" +
+	"\x0eexpected_count\x18\x03 \x01(\x03R\rexpectedCount\"~\n" +
+	"\x18PurgeDeadLettersResponse\x12\x18\n" +
+	"\amatched\x18\x01 \x01(\x03R\amatched\x12\x16\n" +
+	"\x06purged\x18\x02 \x01(\x03R\x06purged\x12\x16\n" +
+	"\x06failed\x18\x03 \x01(\x03R\x06failed\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"W\n" +
+	"\x15GetOAuthStatusRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\freveal_token\x18\x02 \x01(\bR\vrevealToken\"\xab\x02\n" +
+	"\x16GetOAuthStatusResponse\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\tR\x06status\x12\x1f\n" +
+	"\vbusiness_id\x18\x02 \x01(\tR\n" +
+	"businessId\x12\x16\n" +
+	"\x06region\x18\x03 \x01(\tR\x06region\x12\x16\n" +
+	"\x06scopes\x18\x04 \x03(\tR\x06scopes\x12F\n" +
+	"\x11access_expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0faccessExpiresAt\x12=\n" +
+	"\frefreshed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vrefreshedAt\x12!\n" +
+	"\faccess_token\x18\a \x01(\tR\vaccessToken2\x92\x0f\n" +
 	"\fAdminService\x12O\n" +
 	"\fCreateTenant\x12\x1e.ledger.v1.CreateTenantRequest\x1a\x1f.ledger.v1.CreateTenantResponse\x12L\n" +
 	"\vListTenants\x12\x1d.ledger.v1.ListTenantsRequest\x1a\x1e.ledger.v1.ListTenantsResponse\x12F\n" +
@@ -3460,7 +4129,9 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\x11ReplayDeadLetters\x12#.ledger.v1.ReplayDeadLettersRequest\x1a$.ledger.v1.ReplayDeadLettersResponse0\x01\x12F\n" +
 	"\tReconcile\x12\x1b.ledger.v1.ReconcileRequest\x1a\x1c.ledger.v1.ReconcileResponse\x12j\n" +
 	"\x15ListReconcileFindings\x12'.ledger.v1.ListReconcileFindingsRequest\x1a(.ledger.v1.ListReconcileFindingsResponse\x12U\n" +
-	"\x0eGetDailyTotals\x12 .ledger.v1.GetDailyTotalsRequest\x1a!.ledger.v1.GetDailyTotalsResponseB7Z5github.com/ledgersync/ledger/proto/ledger/v1;ledgerv1b\x06proto3"
+	"\x0eGetDailyTotals\x12 .ledger.v1.GetDailyTotalsRequest\x1a!.ledger.v1.GetDailyTotalsResponse\x12[\n" +
+	"\x10PurgeDeadLetters\x12\".ledger.v1.PurgeDeadLettersRequest\x1a#.ledger.v1.PurgeDeadLettersResponse\x12U\n" +
+	"\x0eGetOAuthStatus\x12 .ledger.v1.GetOAuthStatusRequest\x1a!.ledger.v1.GetOAuthStatusResponseB7Z5github.com/ledgersync/ledger/proto/ledger/v1;ledgerv1b\x06proto3"
 
 var (
 	file_ledger_v1_admin_proto_rawDescOnce sync.Once
@@ -3474,147 +4145,168 @@ func file_ledger_v1_admin_proto_rawDescGZIP() []byte {
 	return file_ledger_v1_admin_proto_rawDescData
 }
 
-var file_ledger_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_ledger_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_ledger_v1_admin_proto_goTypes = []any{
 	(*Tenant)(nil),                        // 0: ledger.v1.Tenant
-	(*RunCounts)(nil),                     // 1: ledger.v1.RunCounts
-	(*CreateTenantRequest)(nil),           // 2: ledger.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),          // 3: ledger.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),            // 4: ledger.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),           // 5: ledger.v1.ListTenantsResponse
-	(*GetTenantRequest)(nil),              // 6: ledger.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),             // 7: ledger.v1.GetTenantResponse
-	(*ConnectMagentoRequest)(nil),         // 8: ledger.v1.ConnectMagentoRequest
-	(*ConnectMagentoResponse)(nil),        // 9: ledger.v1.ConnectMagentoResponse
-	(*DisconnectMagentoRequest)(nil),      // 10: ledger.v1.DisconnectMagentoRequest
-	(*DisconnectMagentoResponse)(nil),     // 11: ledger.v1.DisconnectMagentoResponse
-	(*StartSageConnectRequest)(nil),       // 12: ledger.v1.StartSageConnectRequest
-	(*StartSageConnectResponse)(nil),      // 13: ledger.v1.StartSageConnectResponse
-	(*DisconnectSageRequest)(nil),         // 14: ledger.v1.DisconnectSageRequest
-	(*DisconnectSageResponse)(nil),        // 15: ledger.v1.DisconnectSageResponse
-	(*Run)(nil),                           // 16: ledger.v1.Run
-	(*ListRunsRequest)(nil),               // 17: ledger.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),              // 18: ledger.v1.ListRunsResponse
-	(*GetRunRequest)(nil),                 // 19: ledger.v1.GetRunRequest
-	(*Attempt)(nil),                       // 20: ledger.v1.Attempt
-	(*GetRunResponse)(nil),                // 21: ledger.v1.GetRunResponse
-	(*RetryRunsRequest)(nil),              // 22: ledger.v1.RetryRunsRequest
-	(*RetriedRun)(nil),                    // 23: ledger.v1.RetriedRun
-	(*RetryRunsResponse)(nil),             // 24: ledger.v1.RetryRunsResponse
-	(*RecoverRunsRequest)(nil),            // 25: ledger.v1.RecoverRunsRequest
-	(*RecoverRunsResponse)(nil),           // 26: ledger.v1.RecoverRunsResponse
-	(*BackfillSyncStateRequest)(nil),      // 27: ledger.v1.BackfillSyncStateRequest
-	(*BackfillSyncStateResponse)(nil),     // 28: ledger.v1.BackfillSyncStateResponse
-	(*SetXrefRequest)(nil),                // 29: ledger.v1.SetXrefRequest
-	(*SetXrefResponse)(nil),               // 30: ledger.v1.SetXrefResponse
-	(*GetPolicyRequest)(nil),              // 31: ledger.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),             // 32: ledger.v1.GetPolicyResponse
-	(*SetPolicyRequest)(nil),              // 33: ledger.v1.SetPolicyRequest
-	(*SetPolicyResponse)(nil),             // 34: ledger.v1.SetPolicyResponse
-	(*RefreshReferenceDataRequest)(nil),   // 35: ledger.v1.RefreshReferenceDataRequest
-	(*RefreshReferenceDataResponse)(nil),  // 36: ledger.v1.RefreshReferenceDataResponse
-	(*DeadLetterFilter)(nil),              // 37: ledger.v1.DeadLetterFilter
-	(*DeadLetterSummary)(nil),             // 38: ledger.v1.DeadLetterSummary
-	(*ListDeadLettersRequest)(nil),        // 39: ledger.v1.ListDeadLettersRequest
-	(*ListDeadLettersResponse)(nil),       // 40: ledger.v1.ListDeadLettersResponse
-	(*ReplayDeadLettersRequest)(nil),      // 41: ledger.v1.ReplayDeadLettersRequest
-	(*ReplayDeadLettersResponse)(nil),     // 42: ledger.v1.ReplayDeadLettersResponse
-	(*ReconcileRequest)(nil),              // 43: ledger.v1.ReconcileRequest
-	(*ReconcileFinding)(nil),              // 44: ledger.v1.ReconcileFinding
-	(*ReconcileResponse)(nil),             // 45: ledger.v1.ReconcileResponse
-	(*ListReconcileFindingsRequest)(nil),  // 46: ledger.v1.ListReconcileFindingsRequest
-	(*ListReconcileFindingsResponse)(nil), // 47: ledger.v1.ListReconcileFindingsResponse
-	(*GetDailyTotalsRequest)(nil),         // 48: ledger.v1.GetDailyTotalsRequest
-	(*DailyTotal)(nil),                    // 49: ledger.v1.DailyTotal
-	(*GetDailyTotalsResponse)(nil),        // 50: ledger.v1.GetDailyTotalsResponse
-	nil,                                   // 51: ledger.v1.RefreshReferenceDataResponse.CountsEntry
-	nil,                                   // 52: ledger.v1.ReconcileResponse.ListedEntry
-	(*timestamppb.Timestamp)(nil),         // 53: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 54: google.protobuf.Duration
-	(*DeadLetter)(nil),                    // 55: ledger.v1.DeadLetter
+	(*ShopHealth)(nil),                    // 1: ledger.v1.ShopHealth
+	(*RunCounts)(nil),                     // 2: ledger.v1.RunCounts
+	(*CreateTenantRequest)(nil),           // 3: ledger.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),          // 4: ledger.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),            // 5: ledger.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),           // 6: ledger.v1.ListTenantsResponse
+	(*GetTenantRequest)(nil),              // 7: ledger.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),             // 8: ledger.v1.GetTenantResponse
+	(*ConnectMagentoRequest)(nil),         // 9: ledger.v1.ConnectMagentoRequest
+	(*ConnectMagentoResponse)(nil),        // 10: ledger.v1.ConnectMagentoResponse
+	(*DisconnectMagentoRequest)(nil),      // 11: ledger.v1.DisconnectMagentoRequest
+	(*DisconnectMagentoResponse)(nil),     // 12: ledger.v1.DisconnectMagentoResponse
+	(*StartSageConnectRequest)(nil),       // 13: ledger.v1.StartSageConnectRequest
+	(*StartSageConnectResponse)(nil),      // 14: ledger.v1.StartSageConnectResponse
+	(*DisconnectSageRequest)(nil),         // 15: ledger.v1.DisconnectSageRequest
+	(*DisconnectSageResponse)(nil),        // 16: ledger.v1.DisconnectSageResponse
+	(*Run)(nil),                           // 17: ledger.v1.Run
+	(*ListRunsRequest)(nil),               // 18: ledger.v1.ListRunsRequest
+	(*RunFilter)(nil),                     // 19: ledger.v1.RunFilter
+	(*ListRunsResponse)(nil),              // 20: ledger.v1.ListRunsResponse
+	(*GetRunRequest)(nil),                 // 21: ledger.v1.GetRunRequest
+	(*Attempt)(nil),                       // 22: ledger.v1.Attempt
+	(*GetRunResponse)(nil),                // 23: ledger.v1.GetRunResponse
+	(*RetryRunsRequest)(nil),              // 24: ledger.v1.RetryRunsRequest
+	(*RetriedRun)(nil),                    // 25: ledger.v1.RetriedRun
+	(*RetryRunsResponse)(nil),             // 26: ledger.v1.RetryRunsResponse
+	(*RecoverRunsRequest)(nil),            // 27: ledger.v1.RecoverRunsRequest
+	(*RecoverRunsResponse)(nil),           // 28: ledger.v1.RecoverRunsResponse
+	(*BackfillSyncStateRequest)(nil),      // 29: ledger.v1.BackfillSyncStateRequest
+	(*BackfillSyncStateResponse)(nil),     // 30: ledger.v1.BackfillSyncStateResponse
+	(*SetXrefRequest)(nil),                // 31: ledger.v1.SetXrefRequest
+	(*SetXrefResponse)(nil),               // 32: ledger.v1.SetXrefResponse
+	(*GetPolicyRequest)(nil),              // 33: ledger.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),             // 34: ledger.v1.GetPolicyResponse
+	(*SetPolicyRequest)(nil),              // 35: ledger.v1.SetPolicyRequest
+	(*SetPolicyResponse)(nil),             // 36: ledger.v1.SetPolicyResponse
+	(*RefreshReferenceDataRequest)(nil),   // 37: ledger.v1.RefreshReferenceDataRequest
+	(*RefreshReferenceDataResponse)(nil),  // 38: ledger.v1.RefreshReferenceDataResponse
+	(*DeadLetterFilter)(nil),              // 39: ledger.v1.DeadLetterFilter
+	(*DeadLetterSummary)(nil),             // 40: ledger.v1.DeadLetterSummary
+	(*ListDeadLettersRequest)(nil),        // 41: ledger.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),       // 42: ledger.v1.ListDeadLettersResponse
+	(*ReplayDeadLettersRequest)(nil),      // 43: ledger.v1.ReplayDeadLettersRequest
+	(*ReplayDeadLettersResponse)(nil),     // 44: ledger.v1.ReplayDeadLettersResponse
+	(*ReconcileRequest)(nil),              // 45: ledger.v1.ReconcileRequest
+	(*ReconcileFinding)(nil),              // 46: ledger.v1.ReconcileFinding
+	(*ReconcileResponse)(nil),             // 47: ledger.v1.ReconcileResponse
+	(*ListReconcileFindingsRequest)(nil),  // 48: ledger.v1.ListReconcileFindingsRequest
+	(*ListReconcileFindingsResponse)(nil), // 49: ledger.v1.ListReconcileFindingsResponse
+	(*GetDailyTotalsRequest)(nil),         // 50: ledger.v1.GetDailyTotalsRequest
+	(*DailyTotal)(nil),                    // 51: ledger.v1.DailyTotal
+	(*GetDailyTotalsResponse)(nil),        // 52: ledger.v1.GetDailyTotalsResponse
+	(*PurgeDeadLettersRequest)(nil),       // 53: ledger.v1.PurgeDeadLettersRequest
+	(*PurgeDeadLettersResponse)(nil),      // 54: ledger.v1.PurgeDeadLettersResponse
+	(*GetOAuthStatusRequest)(nil),         // 55: ledger.v1.GetOAuthStatusRequest
+	(*GetOAuthStatusResponse)(nil),        // 56: ledger.v1.GetOAuthStatusResponse
+	nil,                                   // 57: ledger.v1.RefreshReferenceDataResponse.CountsEntry
+	nil,                                   // 58: ledger.v1.ReconcileResponse.ListedEntry
+	(*timestamppb.Timestamp)(nil),         // 59: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 60: google.protobuf.Duration
+	(*DeadLetter)(nil),                    // 61: ledger.v1.DeadLetter
 }
 var file_ledger_v1_admin_proto_depIdxs = []int32{
-	53, // 0: ledger.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
-	0,  // 1: ledger.v1.CreateTenantResponse.tenant:type_name -> ledger.v1.Tenant
-	0,  // 2: ledger.v1.ListTenantsResponse.tenants:type_name -> ledger.v1.Tenant
-	0,  // 3: ledger.v1.GetTenantResponse.tenant:type_name -> ledger.v1.Tenant
-	1,  // 4: ledger.v1.GetTenantResponse.counts:type_name -> ledger.v1.RunCounts
-	0,  // 5: ledger.v1.ConnectMagentoResponse.tenant:type_name -> ledger.v1.Tenant
-	0,  // 6: ledger.v1.DisconnectMagentoResponse.tenant:type_name -> ledger.v1.Tenant
-	0,  // 7: ledger.v1.DisconnectSageResponse.tenant:type_name -> ledger.v1.Tenant
-	53, // 8: ledger.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	53, // 9: ledger.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
-	16, // 10: ledger.v1.ListRunsResponse.runs:type_name -> ledger.v1.Run
-	16, // 11: ledger.v1.GetRunResponse.run:type_name -> ledger.v1.Run
-	20, // 12: ledger.v1.GetRunResponse.attempts:type_name -> ledger.v1.Attempt
-	23, // 13: ledger.v1.RetryRunsResponse.runs:type_name -> ledger.v1.RetriedRun
-	54, // 14: ledger.v1.RecoverRunsRequest.idle_for:type_name -> google.protobuf.Duration
-	23, // 15: ledger.v1.RecoverRunsResponse.failed:type_name -> ledger.v1.RetriedRun
-	53, // 16: ledger.v1.BackfillSyncStateRequest.since:type_name -> google.protobuf.Timestamp
-	51, // 17: ledger.v1.RefreshReferenceDataResponse.counts:type_name -> ledger.v1.RefreshReferenceDataResponse.CountsEntry
-	53, // 18: ledger.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
-	53, // 19: ledger.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
-	55, // 20: ledger.v1.DeadLetterSummary.dead_letter:type_name -> ledger.v1.DeadLetter
-	37, // 21: ledger.v1.ListDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
-	38, // 22: ledger.v1.ListDeadLettersResponse.dead_letters:type_name -> ledger.v1.DeadLetterSummary
-	37, // 23: ledger.v1.ReplayDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
-	53, // 24: ledger.v1.ReconcileRequest.since:type_name -> google.protobuf.Timestamp
-	53, // 25: ledger.v1.ReconcileFinding.first_seen_at:type_name -> google.protobuf.Timestamp
-	53, // 26: ledger.v1.ReconcileFinding.last_seen_at:type_name -> google.protobuf.Timestamp
-	53, // 27: ledger.v1.ReconcileFinding.resolved_at:type_name -> google.protobuf.Timestamp
-	53, // 28: ledger.v1.ReconcileResponse.since:type_name -> google.protobuf.Timestamp
-	53, // 29: ledger.v1.ReconcileResponse.high_water:type_name -> google.protobuf.Timestamp
-	52, // 30: ledger.v1.ReconcileResponse.listed:type_name -> ledger.v1.ReconcileResponse.ListedEntry
-	44, // 31: ledger.v1.ReconcileResponse.findings:type_name -> ledger.v1.ReconcileFinding
-	44, // 32: ledger.v1.ListReconcileFindingsResponse.findings:type_name -> ledger.v1.ReconcileFinding
-	49, // 33: ledger.v1.GetDailyTotalsResponse.totals:type_name -> ledger.v1.DailyTotal
-	2,  // 34: ledger.v1.AdminService.CreateTenant:input_type -> ledger.v1.CreateTenantRequest
-	4,  // 35: ledger.v1.AdminService.ListTenants:input_type -> ledger.v1.ListTenantsRequest
-	6,  // 36: ledger.v1.AdminService.GetTenant:input_type -> ledger.v1.GetTenantRequest
-	8,  // 37: ledger.v1.AdminService.ConnectMagento:input_type -> ledger.v1.ConnectMagentoRequest
-	10, // 38: ledger.v1.AdminService.DisconnectMagento:input_type -> ledger.v1.DisconnectMagentoRequest
-	12, // 39: ledger.v1.AdminService.StartSageConnect:input_type -> ledger.v1.StartSageConnectRequest
-	14, // 40: ledger.v1.AdminService.DisconnectSage:input_type -> ledger.v1.DisconnectSageRequest
-	17, // 41: ledger.v1.AdminService.ListRuns:input_type -> ledger.v1.ListRunsRequest
-	19, // 42: ledger.v1.AdminService.GetRun:input_type -> ledger.v1.GetRunRequest
-	22, // 43: ledger.v1.AdminService.RetryRuns:input_type -> ledger.v1.RetryRunsRequest
-	25, // 44: ledger.v1.AdminService.RecoverRuns:input_type -> ledger.v1.RecoverRunsRequest
-	27, // 45: ledger.v1.AdminService.BackfillSyncState:input_type -> ledger.v1.BackfillSyncStateRequest
-	29, // 46: ledger.v1.AdminService.SetXref:input_type -> ledger.v1.SetXrefRequest
-	31, // 47: ledger.v1.AdminService.GetPolicy:input_type -> ledger.v1.GetPolicyRequest
-	33, // 48: ledger.v1.AdminService.SetPolicy:input_type -> ledger.v1.SetPolicyRequest
-	35, // 49: ledger.v1.AdminService.RefreshReferenceData:input_type -> ledger.v1.RefreshReferenceDataRequest
-	39, // 50: ledger.v1.AdminService.ListDeadLetters:input_type -> ledger.v1.ListDeadLettersRequest
-	41, // 51: ledger.v1.AdminService.ReplayDeadLetters:input_type -> ledger.v1.ReplayDeadLettersRequest
-	43, // 52: ledger.v1.AdminService.Reconcile:input_type -> ledger.v1.ReconcileRequest
-	46, // 53: ledger.v1.AdminService.ListReconcileFindings:input_type -> ledger.v1.ListReconcileFindingsRequest
-	48, // 54: ledger.v1.AdminService.GetDailyTotals:input_type -> ledger.v1.GetDailyTotalsRequest
-	3,  // 55: ledger.v1.AdminService.CreateTenant:output_type -> ledger.v1.CreateTenantResponse
-	5,  // 56: ledger.v1.AdminService.ListTenants:output_type -> ledger.v1.ListTenantsResponse
-	7,  // 57: ledger.v1.AdminService.GetTenant:output_type -> ledger.v1.GetTenantResponse
-	9,  // 58: ledger.v1.AdminService.ConnectMagento:output_type -> ledger.v1.ConnectMagentoResponse
-	11, // 59: ledger.v1.AdminService.DisconnectMagento:output_type -> ledger.v1.DisconnectMagentoResponse
-	13, // 60: ledger.v1.AdminService.StartSageConnect:output_type -> ledger.v1.StartSageConnectResponse
-	15, // 61: ledger.v1.AdminService.DisconnectSage:output_type -> ledger.v1.DisconnectSageResponse
-	18, // 62: ledger.v1.AdminService.ListRuns:output_type -> ledger.v1.ListRunsResponse
-	21, // 63: ledger.v1.AdminService.GetRun:output_type -> ledger.v1.GetRunResponse
-	24, // 64: ledger.v1.AdminService.RetryRuns:output_type -> ledger.v1.RetryRunsResponse
-	26, // 65: ledger.v1.AdminService.RecoverRuns:output_type -> ledger.v1.RecoverRunsResponse
-	28, // 66: ledger.v1.AdminService.BackfillSyncState:output_type -> ledger.v1.BackfillSyncStateResponse
-	30, // 67: ledger.v1.AdminService.SetXref:output_type -> ledger.v1.SetXrefResponse
-	32, // 68: ledger.v1.AdminService.GetPolicy:output_type -> ledger.v1.GetPolicyResponse
-	34, // 69: ledger.v1.AdminService.SetPolicy:output_type -> ledger.v1.SetPolicyResponse
-	36, // 70: ledger.v1.AdminService.RefreshReferenceData:output_type -> ledger.v1.RefreshReferenceDataResponse
-	40, // 71: ledger.v1.AdminService.ListDeadLetters:output_type -> ledger.v1.ListDeadLettersResponse
-	42, // 72: ledger.v1.AdminService.ReplayDeadLetters:output_type -> ledger.v1.ReplayDeadLettersResponse
-	45, // 73: ledger.v1.AdminService.Reconcile:output_type -> ledger.v1.ReconcileResponse
-	47, // 74: ledger.v1.AdminService.ListReconcileFindings:output_type -> ledger.v1.ListReconcileFindingsResponse
-	50, // 75: ledger.v1.AdminService.GetDailyTotals:output_type -> ledger.v1.GetDailyTotalsResponse
-	55, // [55:76] is the sub-list for method output_type
-	34, // [34:55] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	59, // 0: ledger.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
+	1,  // 1: ledger.v1.Tenant.shop_health:type_name -> ledger.v1.ShopHealth
+	59, // 2: ledger.v1.ShopHealth.last_webhook_at:type_name -> google.protobuf.Timestamp
+	59, // 3: ledger.v1.ShopHealth.last_unauthorized_at:type_name -> google.protobuf.Timestamp
+	0,  // 4: ledger.v1.CreateTenantResponse.tenant:type_name -> ledger.v1.Tenant
+	0,  // 5: ledger.v1.ListTenantsResponse.tenants:type_name -> ledger.v1.Tenant
+	0,  // 6: ledger.v1.GetTenantResponse.tenant:type_name -> ledger.v1.Tenant
+	2,  // 7: ledger.v1.GetTenantResponse.counts:type_name -> ledger.v1.RunCounts
+	0,  // 8: ledger.v1.ConnectMagentoResponse.tenant:type_name -> ledger.v1.Tenant
+	0,  // 9: ledger.v1.DisconnectMagentoResponse.tenant:type_name -> ledger.v1.Tenant
+	0,  // 10: ledger.v1.DisconnectSageResponse.tenant:type_name -> ledger.v1.Tenant
+	59, // 11: ledger.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	59, // 12: ledger.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	19, // 13: ledger.v1.ListRunsRequest.filter:type_name -> ledger.v1.RunFilter
+	59, // 14: ledger.v1.RunFilter.since:type_name -> google.protobuf.Timestamp
+	59, // 15: ledger.v1.RunFilter.until:type_name -> google.protobuf.Timestamp
+	17, // 16: ledger.v1.ListRunsResponse.runs:type_name -> ledger.v1.Run
+	59, // 17: ledger.v1.Attempt.created_at:type_name -> google.protobuf.Timestamp
+	17, // 18: ledger.v1.GetRunResponse.run:type_name -> ledger.v1.Run
+	22, // 19: ledger.v1.GetRunResponse.attempts:type_name -> ledger.v1.Attempt
+	19, // 20: ledger.v1.RetryRunsRequest.filter:type_name -> ledger.v1.RunFilter
+	25, // 21: ledger.v1.RetryRunsResponse.runs:type_name -> ledger.v1.RetriedRun
+	60, // 22: ledger.v1.RecoverRunsRequest.idle_for:type_name -> google.protobuf.Duration
+	25, // 23: ledger.v1.RecoverRunsResponse.failed:type_name -> ledger.v1.RetriedRun
+	59, // 24: ledger.v1.BackfillSyncStateRequest.since:type_name -> google.protobuf.Timestamp
+	57, // 25: ledger.v1.RefreshReferenceDataResponse.counts:type_name -> ledger.v1.RefreshReferenceDataResponse.CountsEntry
+	59, // 26: ledger.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
+	59, // 27: ledger.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
+	61, // 28: ledger.v1.DeadLetterSummary.dead_letter:type_name -> ledger.v1.DeadLetter
+	39, // 29: ledger.v1.ListDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
+	40, // 30: ledger.v1.ListDeadLettersResponse.dead_letters:type_name -> ledger.v1.DeadLetterSummary
+	39, // 31: ledger.v1.ReplayDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
+	59, // 32: ledger.v1.ReconcileRequest.since:type_name -> google.protobuf.Timestamp
+	59, // 33: ledger.v1.ReconcileFinding.first_seen_at:type_name -> google.protobuf.Timestamp
+	59, // 34: ledger.v1.ReconcileFinding.last_seen_at:type_name -> google.protobuf.Timestamp
+	59, // 35: ledger.v1.ReconcileFinding.resolved_at:type_name -> google.protobuf.Timestamp
+	59, // 36: ledger.v1.ReconcileResponse.since:type_name -> google.protobuf.Timestamp
+	59, // 37: ledger.v1.ReconcileResponse.high_water:type_name -> google.protobuf.Timestamp
+	58, // 38: ledger.v1.ReconcileResponse.listed:type_name -> ledger.v1.ReconcileResponse.ListedEntry
+	46, // 39: ledger.v1.ReconcileResponse.findings:type_name -> ledger.v1.ReconcileFinding
+	46, // 40: ledger.v1.ListReconcileFindingsResponse.findings:type_name -> ledger.v1.ReconcileFinding
+	51, // 41: ledger.v1.GetDailyTotalsResponse.totals:type_name -> ledger.v1.DailyTotal
+	39, // 42: ledger.v1.PurgeDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
+	59, // 43: ledger.v1.GetOAuthStatusResponse.access_expires_at:type_name -> google.protobuf.Timestamp
+	59, // 44: ledger.v1.GetOAuthStatusResponse.refreshed_at:type_name -> google.protobuf.Timestamp
+	3,  // 45: ledger.v1.AdminService.CreateTenant:input_type -> ledger.v1.CreateTenantRequest
+	5,  // 46: ledger.v1.AdminService.ListTenants:input_type -> ledger.v1.ListTenantsRequest
+	7,  // 47: ledger.v1.AdminService.GetTenant:input_type -> ledger.v1.GetTenantRequest
+	9,  // 48: ledger.v1.AdminService.ConnectMagento:input_type -> ledger.v1.ConnectMagentoRequest
+	11, // 49: ledger.v1.AdminService.DisconnectMagento:input_type -> ledger.v1.DisconnectMagentoRequest
+	13, // 50: ledger.v1.AdminService.StartSageConnect:input_type -> ledger.v1.StartSageConnectRequest
+	15, // 51: ledger.v1.AdminService.DisconnectSage:input_type -> ledger.v1.DisconnectSageRequest
+	18, // 52: ledger.v1.AdminService.ListRuns:input_type -> ledger.v1.ListRunsRequest
+	21, // 53: ledger.v1.AdminService.GetRun:input_type -> ledger.v1.GetRunRequest
+	24, // 54: ledger.v1.AdminService.RetryRuns:input_type -> ledger.v1.RetryRunsRequest
+	27, // 55: ledger.v1.AdminService.RecoverRuns:input_type -> ledger.v1.RecoverRunsRequest
+	29, // 56: ledger.v1.AdminService.BackfillSyncState:input_type -> ledger.v1.BackfillSyncStateRequest
+	31, // 57: ledger.v1.AdminService.SetXref:input_type -> ledger.v1.SetXrefRequest
+	33, // 58: ledger.v1.AdminService.GetPolicy:input_type -> ledger.v1.GetPolicyRequest
+	35, // 59: ledger.v1.AdminService.SetPolicy:input_type -> ledger.v1.SetPolicyRequest
+	37, // 60: ledger.v1.AdminService.RefreshReferenceData:input_type -> ledger.v1.RefreshReferenceDataRequest
+	41, // 61: ledger.v1.AdminService.ListDeadLetters:input_type -> ledger.v1.ListDeadLettersRequest
+	43, // 62: ledger.v1.AdminService.ReplayDeadLetters:input_type -> ledger.v1.ReplayDeadLettersRequest
+	45, // 63: ledger.v1.AdminService.Reconcile:input_type -> ledger.v1.ReconcileRequest
+	48, // 64: ledger.v1.AdminService.ListReconcileFindings:input_type -> ledger.v1.ListReconcileFindingsRequest
+	50, // 65: ledger.v1.AdminService.GetDailyTotals:input_type -> ledger.v1.GetDailyTotalsRequest
+	53, // 66: ledger.v1.AdminService.PurgeDeadLetters:input_type -> ledger.v1.PurgeDeadLettersRequest
+	55, // 67: ledger.v1.AdminService.GetOAuthStatus:input_type -> ledger.v1.GetOAuthStatusRequest
+	4,  // 68: ledger.v1.AdminService.CreateTenant:output_type -> ledger.v1.CreateTenantResponse
+	6,  // 69: ledger.v1.AdminService.ListTenants:output_type -> ledger.v1.ListTenantsResponse
+	8,  // 70: ledger.v1.AdminService.GetTenant:output_type -> ledger.v1.GetTenantResponse
+	10, // 71: ledger.v1.AdminService.ConnectMagento:output_type -> ledger.v1.ConnectMagentoResponse
+	12, // 72: ledger.v1.AdminService.DisconnectMagento:output_type -> ledger.v1.DisconnectMagentoResponse
+	14, // 73: ledger.v1.AdminService.StartSageConnect:output_type -> ledger.v1.StartSageConnectResponse
+	16, // 74: ledger.v1.AdminService.DisconnectSage:output_type -> ledger.v1.DisconnectSageResponse
+	20, // 75: ledger.v1.AdminService.ListRuns:output_type -> ledger.v1.ListRunsResponse
+	23, // 76: ledger.v1.AdminService.GetRun:output_type -> ledger.v1.GetRunResponse
+	26, // 77: ledger.v1.AdminService.RetryRuns:output_type -> ledger.v1.RetryRunsResponse
+	28, // 78: ledger.v1.AdminService.RecoverRuns:output_type -> ledger.v1.RecoverRunsResponse
+	30, // 79: ledger.v1.AdminService.BackfillSyncState:output_type -> ledger.v1.BackfillSyncStateResponse
+	32, // 80: ledger.v1.AdminService.SetXref:output_type -> ledger.v1.SetXrefResponse
+	34, // 81: ledger.v1.AdminService.GetPolicy:output_type -> ledger.v1.GetPolicyResponse
+	36, // 82: ledger.v1.AdminService.SetPolicy:output_type -> ledger.v1.SetPolicyResponse
+	38, // 83: ledger.v1.AdminService.RefreshReferenceData:output_type -> ledger.v1.RefreshReferenceDataResponse
+	42, // 84: ledger.v1.AdminService.ListDeadLetters:output_type -> ledger.v1.ListDeadLettersResponse
+	44, // 85: ledger.v1.AdminService.ReplayDeadLetters:output_type -> ledger.v1.ReplayDeadLettersResponse
+	47, // 86: ledger.v1.AdminService.Reconcile:output_type -> ledger.v1.ReconcileResponse
+	49, // 87: ledger.v1.AdminService.ListReconcileFindings:output_type -> ledger.v1.ListReconcileFindingsResponse
+	52, // 88: ledger.v1.AdminService.GetDailyTotals:output_type -> ledger.v1.GetDailyTotalsResponse
+	54, // 89: ledger.v1.AdminService.PurgeDeadLetters:output_type -> ledger.v1.PurgeDeadLettersResponse
+	56, // 90: ledger.v1.AdminService.GetOAuthStatus:output_type -> ledger.v1.GetOAuthStatusResponse
+	68, // [68:91] is the sub-list for method output_type
+	45, // [45:68] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_ledger_v1_admin_proto_init() }
@@ -3629,7 +4321,7 @@ func file_ledger_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ledger_v1_admin_proto_rawDesc), len(file_ledger_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   53,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -40,6 +40,8 @@ const (
 	AdminService_Reconcile_FullMethodName             = "/ledger.v1.AdminService/Reconcile"
 	AdminService_ListReconcileFindings_FullMethodName = "/ledger.v1.AdminService/ListReconcileFindings"
 	AdminService_GetDailyTotals_FullMethodName        = "/ledger.v1.AdminService/GetDailyTotals"
+	AdminService_PurgeDeadLetters_FullMethodName      = "/ledger.v1.AdminService/PurgeDeadLetters"
+	AdminService_GetOAuthStatus_FullMethodName        = "/ledger.v1.AdminService/GetOAuthStatus"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -110,6 +112,17 @@ type AdminServiceClient interface {
 	// totals against Sage's for the invoices Ledger created, as the
 	// reconciliation passes last saw them.
 	GetDailyTotals(ctx context.Context, in *GetDailyTotalsRequest, opts ...grpc.CallOption) (*GetDailyTotalsResponse, error)
+	// PurgeDeadLetters deletes the dead letters a filter matches, for failures
+	// that must never be replayed. With dry_run it only counts. With
+	// expected_count > 0 it deletes nothing unless exactly that many match (the
+	// count the operator confirmed). A purge that fails midway keeps every dead
+	// letter it did not delete and says how many it deleted.
+	PurgeDeadLetters(ctx context.Context, in *PurgeDeadLettersRequest, opts ...grpc.CallOption) (*PurgeDeadLettersResponse, error)
+	// GetOAuthStatus describes a tenant's Sage OAuth connection: binding state,
+	// scopes, access-token expiry and the last refresh. The access token itself
+	// is returned only with reveal_token on a LEDGER_ENV=dev service;
+	// otherwise asking for it is PermissionDenied.
+	GetOAuthStatus(ctx context.Context, in *GetOAuthStatusRequest, opts ...grpc.CallOption) (*GetOAuthStatusResponse, error)
 }
 
 type adminServiceClient struct {
@@ -348,6 +361,26 @@ func (c *adminServiceClient) GetDailyTotals(ctx context.Context, in *GetDailyTot
 	return out, nil
 }
 
+func (c *adminServiceClient) PurgeDeadLetters(ctx context.Context, in *PurgeDeadLettersRequest, opts ...grpc.CallOption) (*PurgeDeadLettersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PurgeDeadLettersResponse)
+	err := c.cc.Invoke(ctx, AdminService_PurgeDeadLetters_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetOAuthStatus(ctx context.Context, in *GetOAuthStatusRequest, opts ...grpc.CallOption) (*GetOAuthStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetOAuthStatusResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetOAuthStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -416,6 +449,17 @@ type AdminServiceServer interface {
 	// totals against Sage's for the invoices Ledger created, as the
 	// reconciliation passes last saw them.
 	GetDailyTotals(context.Context, *GetDailyTotalsRequest) (*GetDailyTotalsResponse, error)
+	// PurgeDeadLetters deletes the dead letters a filter matches, for failures
+	// that must never be replayed. With dry_run it only counts. With
+	// expected_count > 0 it deletes nothing unless exactly that many match (the
+	// count the operator confirmed). A purge that fails midway keeps every dead
+	// letter it did not delete and says how many it deleted.
+	PurgeDeadLetters(context.Context, *PurgeDeadLettersRequest) (*PurgeDeadLettersResponse, error)
+	// GetOAuthStatus describes a tenant's Sage OAuth connection: binding state,
+	// scopes, access-token expiry and the last refresh. The access token itself
+	// is returned only with reveal_token on a LEDGER_ENV=dev service;
+	// otherwise asking for it is PermissionDenied.
+	GetOAuthStatus(context.Context, *GetOAuthStatusRequest) (*GetOAuthStatusResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -488,6 +532,12 @@ func (UnimplementedAdminServiceServer) ListReconcileFindings(context.Context, *L
 }
 func (UnimplementedAdminServiceServer) GetDailyTotals(context.Context, *GetDailyTotalsRequest) (*GetDailyTotalsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetDailyTotals not implemented")
+}
+func (UnimplementedAdminServiceServer) PurgeDeadLetters(context.Context, *PurgeDeadLettersRequest) (*PurgeDeadLettersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PurgeDeadLetters not implemented")
+}
+func (UnimplementedAdminServiceServer) GetOAuthStatus(context.Context, *GetOAuthStatusRequest) (*GetOAuthStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetOAuthStatus not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -874,6 +924,42 @@ func _AdminService_GetDailyTotals_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_PurgeDeadLetters_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PurgeDeadLettersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).PurgeDeadLetters(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_PurgeDeadLetters_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).PurgeDeadLetters(ctx, req.(*PurgeDeadLettersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetOAuthStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetOAuthStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetOAuthStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetOAuthStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetOAuthStatus(ctx, req.(*GetOAuthStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -956,6 +1042,14 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetDailyTotals",
 			Handler:    _AdminService_GetDailyTotals_Handler,
+		},
+		{
+			MethodName: "PurgeDeadLetters",
+			Handler:    _AdminService_PurgeDeadLetters_Handler,
+		},
+		{
+			MethodName: "GetOAuthStatus",
+			Handler:    _AdminService_GetOAuthStatus_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
