@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -335,19 +337,89 @@ func (s *Store) NoteRunError(ctx context.Context, id, class, message string) err
 
 // RunFilter selects runs for ListRuns.
 type RunFilter struct {
-	TenantID string
-	Status   string
-	Limit    int
+	TenantID        string
+	Status          string
+	EntityType      string
+	Event           string
+	ErrorClass      string
+	ErrorCode       string
+	SkipReason      string
+	MagentoEntityID int64
+	// IncrementID is Magento's document number, matched against the webhook
+	// payload's increment_id.
+	IncrementID string
+	// Since and Until bound created_at: since ≤ created_at < until (zero:
+	// unbounded).
+	Since, Until time.Time
+	// Finished keeps only finished runs (succeeded, skipped, failed).
+	Finished bool
+	// After continues a listing: only runs older than this cursor (the
+	// last run of the previous page).
+	After *RunCursor
+	Limit int
 }
 
-// ListRuns returns runs newest first.
+// RunCursor is a position in the newest-first order of runs.
+type RunCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// Cursor is the position just after r in the newest-first order.
+func (r Run) Cursor() RunCursor { return RunCursor{CreatedAt: r.CreatedAt, ID: r.ID} }
+
+// where renders the filter as a WHERE clause with its arguments (the
+// arguments are numbered from 1).
+func (f RunFilter) where() (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	for _, c := range []struct {
+		col, v string
+	}{{"tenant_id", f.TenantID}, {"status", f.Status}, {"entity_type", f.EntityType}, {"event", f.Event},
+		{"error_class", f.ErrorClass}, {"error_code", f.ErrorCode}, {"skip_reason", f.SkipReason}} {
+		if c.v != "" {
+			add(c.col+" = ?", c.v)
+		}
+	}
+	if f.Finished {
+		conds = append(conds, "status IN ('succeeded', 'skipped', 'failed')")
+	}
+	if f.MagentoEntityID != 0 {
+		add("magento_entity_id = ?", f.MagentoEntityID)
+	}
+	if f.IncrementID != "" {
+		add("payload->>'increment_id' = ?", f.IncrementID)
+	}
+	if !f.Since.IsZero() {
+		add("created_at >= ?", f.Since)
+	}
+	if !f.Until.IsZero() {
+		add("created_at < ?", f.Until)
+	}
+	if f.After != nil {
+		args = append(args, f.After.CreatedAt, f.After.ID)
+		conds = append(conds, fmt.Sprintf("(created_at, sync_run_id) < ($%d, $%d::uuid)", len(args)-1, len(args)))
+	}
+	if len(conds) == 0 {
+		return "", args
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// ListRuns returns runs newest first (created_at, then id, both descending,
+// so a page's last run is a stable cursor for the next page).
 func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 50
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+runCols+` FROM sync_runs
-		WHERE ($1 = '' OR tenant_id = $1) AND ($2 = '' OR status = $2)
-		ORDER BY created_at DESC, sync_run_id LIMIT $3`, f.TenantID, f.Status, f.Limit)
+	where, args := f.where()
+	args = append(args, f.Limit)
+	rows, err := s.pool.Query(ctx, `SELECT `+runCols+` FROM sync_runs`+where+
+		` ORDER BY created_at DESC, sync_run_id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -396,6 +468,8 @@ type Attempt struct {
 	Outcome     string // ok | retry | failed
 	ErrorSource string
 	Envelope    string // the response body of a failure, secrets redacted
+	// At is when the attempt was recorded (its end); read back only.
+	At time.Time
 }
 
 // RecordAttempt appends to a run's attempt history.
@@ -410,7 +484,7 @@ func (s *Store) RecordAttempt(ctx context.Context, a Attempt) error {
 // Attempts lists a run's attempts in order.
 func (s *Store) Attempts(ctx context.Context, runID string) ([]Attempt, error) {
 	rows, err := s.pool.Query(ctx, `SELECT sync_run_id::text, stage, method, path, http_status, duration_ms, request_id,
-		outcome, error_source, envelope FROM sync_attempts WHERE sync_run_id = $1 ORDER BY id`, runID)
+		outcome, error_source, envelope, created_at FROM sync_attempts WHERE sync_run_id = $1 ORDER BY id`, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -419,7 +493,7 @@ func (s *Store) Attempts(ctx context.Context, runID string) ([]Attempt, error) {
 	for rows.Next() {
 		var a Attempt
 		var ms int64
-		if err := rows.Scan(&a.RunID, &a.Stage, &a.Method, &a.Path, &a.HTTPStatus, &ms, &a.RequestID, &a.Outcome, &a.ErrorSource, &a.Envelope); err != nil {
+		if err := rows.Scan(&a.RunID, &a.Stage, &a.Method, &a.Path, &a.HTTPStatus, &ms, &a.RequestID, &a.Outcome, &a.ErrorSource, &a.Envelope, &a.At); err != nil {
 			return nil, err
 		}
 		a.Duration = time.Duration(ms) * time.Millisecond

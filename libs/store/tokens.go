@@ -19,6 +19,9 @@ type Tokens struct {
 	Scope            string
 	RequestedByID    string
 	Version          int64
+	// UpdatedAt is when the pair was last obtained or refreshed (read back
+	// only).
+	UpdatedAt time.Time
 }
 
 // SaveTokens stores a fresh token pair (after the authorization-code exchange).
@@ -54,7 +57,7 @@ func saveTokens(ctx context.Context, s *Store, db dbExec, tenantID string, t Tok
 func (s *Store) scanTokens(row pgx.Row) (Tokens, error) {
 	var t Tokens
 	var acc, ref []byte
-	if err := row.Scan(&acc, &ref, &t.AccessExpiresAt, &t.RefreshExpiresAt, &t.Scope, &t.RequestedByID, &t.Version); err != nil {
+	if err := row.Scan(&acc, &ref, &t.AccessExpiresAt, &t.RefreshExpiresAt, &t.Scope, &t.RequestedByID, &t.Version, &t.UpdatedAt); err != nil {
 		return Tokens{}, err
 	}
 	var err error
@@ -67,7 +70,7 @@ func (s *Store) scanTokens(row pgx.Row) (Tokens, error) {
 	return t, nil
 }
 
-const tokenCols = `access_token_sealed, refresh_token_sealed, access_expires_at, refresh_expires_at, scope, requested_by_id, version`
+const tokenCols = `access_token_sealed, refresh_token_sealed, access_expires_at, refresh_expires_at, scope, requested_by_id, version, updated_at`
 
 // Tokens returns a binding's tokens or ErrNotFound.
 func (s *Store) Tokens(ctx context.Context, tenantID string) (Tokens, error) {

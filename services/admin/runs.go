@@ -63,7 +63,7 @@ func (s *Service) GetRun(ctx context.Context, req *ledgerv1.GetRunRequest) (*led
 		out.Attempts = append(out.Attempts, &ledgerv1.Attempt{
 			Stage: a.Stage, Method: a.Method, Path: a.Path, HttpStatus: int32(a.HTTPStatus),
 			DurationMs: a.Duration.Milliseconds(), RequestId: a.RequestID, Outcome: a.Outcome,
-			ErrorSource: a.ErrorSource, Envelope: a.Envelope,
+			ErrorSource: a.ErrorSource, Envelope: a.Envelope, CreatedAt: timestamppb.New(a.At),
 		})
 	}
 	return out, nil
@@ -78,16 +78,28 @@ func (s *Service) GetRun(ctx context.Context, req *ledgerv1.GetRunRequest) (*led
 // refused (it is being processed now); each id gets its own answer.
 func (s *Service) RetryRuns(ctx context.Context, req *ledgerv1.RetryRunsRequest) (*ledgerv1.RetryRunsResponse, error) {
 	ids := req.GetSyncRunIds()
-	if len(ids) == 0 {
-		return nil, status.Error(codes.InvalidArgument, "sync_run_ids is empty: give at least one run id (ledgerctl runs list shows them)")
+	if len(ids) > 0 && req.GetFilter() != nil {
+		return nil, status.Error(codes.InvalidArgument, "give either sync_run_ids or filter, not both")
+	}
+	if len(ids) == 0 && req.GetFilter() == nil {
+		return nil, status.Error(codes.InvalidArgument, "sync_run_ids is empty and no filter is given: give run ids (ledgerctl runs list shows them) or a filter with tenant_id")
 	}
 	if len(ids) > MaxRetryRuns {
 		return nil, status.Errorf(codes.InvalidArgument, "%d run ids: retry at most %d at once", len(ids), MaxRetryRuns)
 	}
+	if req.GetFilter() != nil {
+		var err error
+		if ids, err = s.runsToRetry(ctx, req); err != nil || req.GetDryRun() {
+			return &ledgerv1.RetryRunsResponse{Matched: int64(len(ids))}, err
+		}
+	}
+	if req.GetDryRun() {
+		return &ledgerv1.RetryRunsResponse{Matched: int64(len(ids))}, nil
+	}
 	if err := s.requireBus(); err != nil {
 		return nil, err
 	}
-	out := &ledgerv1.RetryRunsResponse{Runs: make([]*ledgerv1.RetriedRun, 0, len(ids))}
+	out := &ledgerv1.RetryRunsResponse{Runs: make([]*ledgerv1.RetriedRun, 0, len(ids)), Matched: int64(len(ids))}
 	seen := map[string]bool{}
 	for _, raw := range ids {
 		res := &ledgerv1.RetriedRun{SyncRunId: strings.TrimSpace(raw)}
@@ -113,6 +125,36 @@ func (s *Service) RetryRuns(ctx context.Context, req *ledgerv1.RetryRunsRequest)
 		}
 	}
 	return out, nil
+}
+
+// runsToRetry selects the finished runs a RetryRuns filter matches, newest
+// first, at most limit (default and max MaxRetryRuns). The filter must name
+// the tenant: a retry never spans tenants by accident.
+func (s *Service) runsToRetry(ctx context.Context, req *ledgerv1.RetryRunsRequest) ([]string, error) {
+	f, err := parseRunFilter(req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	if f.TenantID == "" {
+		return nil, status.Error(codes.InvalidArgument, "filter.tenant_id is required: a retry by filter covers one tenant (ledgerctl tenants list)")
+	}
+	if f.Status == store.RunPending || f.Status == store.RunRunning {
+		return nil, status.Errorf(codes.InvalidArgument, "filter.status %q: only finished runs (succeeded, skipped, failed) are retried; pending and running ones are being processed", f.Status)
+	}
+	f.Finished = true
+	if f.Limit, err = runLimit(req.GetLimit(), MaxRetryRuns); err != nil {
+		return nil, err
+	}
+	runs, err := s.st.ListRuns(ctx, f)
+	if err != nil {
+		return nil, s.storeErr(ctx, "list runs to retry", err)
+	}
+	ids := make([]string, len(runs))
+	for i, r := range runs {
+		ids[i] = r.ID
+	}
+	s.log.InfoContext(ctx, "retry by filter", "filter", describeRunFilter(f), "matched", len(ids), "dry_run", req.GetDryRun())
+	return ids, nil
 }
 
 // retryRun resets one run and publishes its event again.

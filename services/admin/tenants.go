@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ledgersync/ledger/libs/store"
@@ -85,22 +85,29 @@ func (s *Service) GetTenant(ctx context.Context, req *ledgerv1.GetTenantRequest)
 // runStatuses are the statuses ListRuns filters on.
 var runStatuses = []string{store.RunPending, store.RunRunning, store.RunSucceeded, store.RunSkipped, store.RunFailed}
 
-// ListRuns lists runs newest first, optionally of one tenant and status.
+// ListRuns lists runs newest first, filtered (RunFilter; the request's
+// tenant_id and status fill the filter's when it leaves them empty) and paged
+// by next_page_token.
 func (s *Service) ListRuns(ctx context.Context, req *ledgerv1.ListRunsRequest) (*ledgerv1.ListRunsResponse, error) {
-	f := store.RunFilter{TenantID: strings.TrimSpace(req.GetTenantId()), Status: strings.TrimSpace(req.GetStatus()), Limit: int(req.GetLimit())}
-	if f.TenantID != "" {
-		if err := store.ValidTenantID(f.TenantID); err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "tenant_id: %v", err)
-		}
+	rf := &ledgerv1.RunFilter{}
+	if req.GetFilter() != nil {
+		rf = proto.CloneOf(req.GetFilter())
 	}
-	if f.Status != "" && !slices.Contains(runStatuses, f.Status) {
-		return nil, status.Errorf(codes.InvalidArgument, "status %q: use one of %s", f.Status, strings.Join(runStatuses, ", "))
+	if rf.TenantId == "" {
+		rf.TenantId = req.GetTenantId()
 	}
-	switch {
-	case f.Limit == 0:
-		f.Limit = 50
-	case f.Limit < 0 || f.Limit > 1000:
-		return nil, status.Errorf(codes.InvalidArgument, "limit %d: use 1–1000 (default 50)", f.Limit)
+	if rf.Status == "" {
+		rf.Status = req.GetStatus()
+	}
+	f, err := parseRunFilter(rf)
+	if err != nil {
+		return nil, err
+	}
+	if f.Limit, err = runLimit(req.GetLimit(), 50); err != nil {
+		return nil, err
+	}
+	if f.After, err = parsePageToken(req.GetPageToken()); err != nil {
+		return nil, err
 	}
 	runs, err := s.st.ListRuns(ctx, f)
 	if err != nil {
@@ -109,6 +116,9 @@ func (s *Service) ListRuns(ctx context.Context, req *ledgerv1.ListRunsRequest) (
 	out := &ledgerv1.ListRunsResponse{Runs: make([]*ledgerv1.Run, 0, len(runs))}
 	for _, r := range runs {
 		out.Runs = append(out.Runs, runProto(r))
+	}
+	if len(runs) == f.Limit {
+		out.NextPageToken = pageToken(runs[len(runs)-1].Cursor())
 	}
 	return out, nil
 }
@@ -176,7 +186,7 @@ func runProto(r store.Run) *ledgerv1.Run {
 		SyncRunId: r.ID, TenantId: r.TenantID, Event: r.Event, EntityType: r.EntityType,
 		MagentoEntityId: r.MagentoEntityID, Status: r.Status, SageId: r.SageID, SkipReason: r.SkipReason,
 		ErrorClass: r.ErrorClass, ErrorCode: r.ErrorCode, LastError: r.LastError, Attempts: int32(r.Attempts),
-		CreatedAt: timestamppb.New(r.CreatedAt), TraceId: r.TraceID, Change: r.Change,
+		CreatedAt: timestamppb.New(r.CreatedAt), TraceId: r.TraceID, Change: r.Change, AppliedQuirks: r.AppliedQuirks,
 	}
 	if r.FinishedAt != nil {
 		out.FinishedAt = timestamppb.New(*r.FinishedAt)

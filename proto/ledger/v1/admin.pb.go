@@ -972,7 +972,10 @@ type Run struct {
 	TraceId string `protobuf:"bytes,15,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
 	// What a succeeded run did in Sage: created | updated | unchanged (empty
 	// for other statuses and for runs finished before it was recorded).
-	Change        string `protobuf:"bytes,16,opt,name=change,proto3" json:"change,omitempty"`
+	Change string `protobuf:"bytes,16,opt,name=change,proto3" json:"change,omitempty"`
+	// The catalogued Sage quirk rules the mapper applied (DESIGN's quirk
+	// catalogue, services/mapper/quirks), in catalogue order.
+	AppliedQuirks []string `protobuf:"bytes,17,rep,name=applied_quirks,json=appliedQuirks,proto3" json:"applied_quirks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1117,6 +1120,13 @@ func (x *Run) GetChange() string {
 		return x.Change
 	}
 	return ""
+}
+
+func (x *Run) GetAppliedQuirks() []string {
+	if x != nil {
+		return x.AppliedQuirks
+	}
+	return nil
 }
 
 type ListRunsRequest struct {
@@ -3855,7 +3865,7 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\x15DisconnectSageRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\"C\n" +
 	"\x16DisconnectSageResponse\x12)\n" +
-	"\x06tenant\x18\x01 \x01(\v2\x11.ledger.v1.TenantR\x06tenant\"\x9d\x04\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x11.ledger.v1.TenantR\x06tenant\"\xc4\x04\n" +
 	"\x03Run\x12\x1e\n" +
 	"\vsync_run_id\x18\x01 \x01(\tR\tsyncRunId\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
@@ -3880,7 +3890,8 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\vfinished_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12\x19\n" +
 	"\btrace_id\x18\x0f \x01(\tR\atraceId\x12\x16\n" +
-	"\x06change\x18\x10 \x01(\tR\x06change\"\xa9\x01\n" +
+	"\x06change\x18\x10 \x01(\tR\x06change\x12%\n" +
+	"\x0eapplied_quirks\x18\x11 \x03(\tR\rappliedQuirks\"\xa9\x01\n" +
 	"\x0fListRunsRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x14\n" +
