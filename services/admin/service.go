@@ -130,6 +130,7 @@ type metrics struct {
 	retried  *prometheus.CounterVec
 	backfill *prometheus.CounterVec
 	replayed *prometheus.CounterVec
+	purged   *prometheus.CounterVec
 	// The Sage client's families (as the writer's): every call admin makes
 	// to Sage, and its token refreshes.
 	sageCalls *prometheus.CounterVec
@@ -185,6 +186,9 @@ func New(cfg Config, st Store, log *slog.Logger, opts ...Option) (*Service, erro
 		replayed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ledger_admin_dead_letters_replayed_total", Help: "Dead letters replayed by outcome (ok, failed).",
 		}, []string{"outcome"}),
+		purged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_admin_dead_letters_purged_total", Help: "Dead letters deleted by a purge, by outcome (ok, failed).",
+		}, []string{"outcome"}),
 	}
 	s.metrics.sageCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ledger_sage_calls_total",
@@ -194,7 +198,7 @@ func New(cfg Config, st Store, log *slog.Logger, opts ...Option) (*Service, erro
 		Name: "ledger_sage_oauth_refreshes_total",
 		Help: "Sage token refreshes by outcome: ok, refused (4xx, e.g. invalid_grant: the binding becomes token_revoked), failed (5xx or no answer).",
 	}, []string{"outcome"})
-	s.reg.MustRegister(s.metrics.rpcs, s.metrics.pairings, s.metrics.sage, s.metrics.retried, s.metrics.backfill, s.metrics.replayed,
+	s.reg.MustRegister(s.metrics.rpcs, s.metrics.pairings, s.metrics.sage, s.metrics.retried, s.metrics.backfill, s.metrics.replayed, s.metrics.purged,
 		s.metrics.sageCalls, s.metrics.refreshes, newActivityCollector(st, cfg.MetricsTenants))
 	// Count the calls to Sage's hosts (the same client calls shops).
 	s.hc.Transport = &sageCalls{base: s.hc.Transport, hosts: sageHosts(cfg.Sage), calls: s.metrics.sageCalls}

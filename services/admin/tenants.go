@@ -79,7 +79,9 @@ func (s *Service) GetTenant(ctx context.Context, req *ledgerv1.GetTenantRequest)
 	}
 	tp := s.tenantProto(t)
 	tp.ShopHealth = s.shopHealth(ctx, t)
-	return &ledgerv1.GetTenantResponse{Tenant: tp, Counts: countsProto(c)}, nil
+	counts := countsProto(c)
+	counts.DeadLetters = s.tenantDeadLetters(ctx, t.ID)
+	return &ledgerv1.GetTenantResponse{Tenant: tp, Counts: counts}, nil
 }
 
 // runStatuses are the statuses ListRuns filters on.
