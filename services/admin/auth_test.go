@@ -56,12 +56,17 @@ func TestHTTPOperatorRoutesRequireToken(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		// ?token= only works with LEDGER_ENV=dev; the harness runs prod.
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("GET %s without a header: %d, want 401", path, resp.StatusCode)
+		// A browser without a session goes to the login page; ?token= only
+		// logs in with LEDGER_ENV=dev (the harness runs prod).
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/login?next=") {
+			t.Errorf("GET %s without a header: %d Location %q, want 303 to /login", path, resp.StatusCode, loc)
 		}
 	}
-	for _, path := range []string{"/metrics"} {
+	// A script with a wrong token is redirected too, never served.
+	if code, _, _ := h.get(t, h.http.URL+"/dashboard", http.Header{"Authorization": {"Bearer wrong-token-123456"}}); code != http.StatusSeeOther {
+		t.Errorf("wrong bearer token: %d, want 303", code)
+	}
+	for _, path := range []string{"/metrics", "/login"} {
 		resp, err := h.browser.Get(h.http.URL + path)
 		if err != nil {
 			t.Fatal(err)
@@ -116,10 +121,10 @@ func TestDevBrowserTokenBecomesCookie(t *testing.T) {
 		t.Fatalf("cookies %v", cookies)
 	}
 	code, _, body := h.get(t, h.http.URL+"/dashboard", http.Header{"Cookie": {cookies[0].String()}})
-	if code != http.StatusOK || !strings.Contains(body, "operator dashboard") {
+	if code != http.StatusOK || !strings.Contains(body, "<h1>Tenants</h1>") {
 		t.Fatalf("with the cookie: %d", code)
 	}
-	if code, _, _ := h.get(t, h.http.URL+"/dashboard?token=wrong-token-123456", nil); code != http.StatusUnauthorized {
+	if code, loc, _ := h.get(t, h.http.URL+"/dashboard?token=wrong-token-123456", nil); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/login") {
 		t.Fatalf("wrong ?token=: %d", code)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 //go:embed templates/*.html
@@ -21,6 +23,13 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
+	// pbtime formats a protobuf timestamp ("—" when unset).
+	"pbtime": func(ts *timestamppb.Timestamp) string {
+		if ts == nil || !ts.IsValid() || ts.AsTime().IsZero() {
+			return "—"
+		}
+		return ts.AsTime().UTC().Format("2006-01-02 15:04:05Z")
+	},
 }).ParseFS(templateFS, "templates/*.html"))
 
 // page is a one-message HTML page (errors and the OAuth outcome).
@@ -30,6 +39,8 @@ type page struct {
 	Fix     string
 	OK      bool
 	Details [][2]string
+	// Back is a console page to return to (console pages only).
+	Back string
 }
 
 func (s *Service) render(w http.ResponseWriter, code int, name string, data any) {

@@ -1,0 +1,192 @@
+package admin_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ledgersync/ledger/services/admin"
+)
+
+// consoleBrowser is a cookie-keeping client of the console that does not
+// follow redirects.
+type consoleBrowser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newConsoleBrowser(t *testing.T, h *harness) *consoleBrowser {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	return &consoleBrowser{t: t, base: h.http.URL, c: &http.Client{Timeout: 10 * time.Second, Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *consoleBrowser) do(method, path string, form url.Values, header http.Header) (*http.Response, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(b.t.Context(), method, b.base+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp, string(out)
+}
+
+var csrfInput = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrfOf is the form token of a rendered page.
+func csrfOf(t *testing.T, body string) string {
+	t.Helper()
+	m := csrfInput.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no csrf field in the page:\n%s", body)
+	}
+	return m[1]
+}
+
+// login logs the browser in through the login form and returns the
+// session's form token.
+func (b *consoleBrowser) login(token string) string {
+	b.t.Helper()
+	_, page := b.do(http.MethodGet, "/login?next=/tenants", nil, nil)
+	resp, body := b.do(http.MethodPost, "/login", url.Values{"csrf": {csrfOf(b.t, page)}, "token": {token}, "next": {"/tenants"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/tenants" {
+		b.t.Fatalf("login: %d Location %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	resp, body = b.do(http.MethodGet, "/tenants", nil, nil)
+	if resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("tenants after login: %d\n%s", resp.StatusCode, body)
+	}
+	return csrfOf(b.t, body)
+}
+
+func TestConsoleLoginCSRFAndLogout(t *testing.T) {
+	t.Parallel()
+	// dev: plain-http cookies (prod marks them Secure, checked below).
+	h := newHarness(t, func(c *admin.Config) { c.Env = "dev" })
+	b := newConsoleBrowser(t, h)
+
+	// A wrong token is refused with the field named; nothing is logged in.
+	_, page := b.do(http.MethodGet, "/login", nil, nil)
+	resp, body := b.do(http.MethodPost, "/login", url.Values{"csrf": {csrfOf(t, page)}, "token": {"not-the-token-at-all"}}, nil)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "token: not the operator credential") || strings.Contains(body, testToken) {
+		t.Fatalf("wrong token: %d\n%s", resp.StatusCode, body)
+	}
+	// A login form without its token (cross-site login) is refused.
+	resp, _ = b.do(http.MethodPost, "/login", url.Values{"csrf": {"forged"}, "token": {testToken}}, nil)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("forged login form: %d", resp.StatusCode)
+	}
+
+	csrf := b.login(testToken)
+	var session *http.Cookie
+	u, _ := url.Parse(h.http.URL)
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == "ledger_console" {
+			session = c
+		}
+	}
+	if session == nil || len(session.Value) < 40 || session.Value == testToken {
+		t.Fatalf("session cookie %v", session)
+	}
+
+	// Forged, missing and cross-origin form tokens: 403, still logged in.
+	for name, tc := range map[string]struct {
+		form   url.Values
+		header http.Header
+	}{
+		"forged":       {url.Values{"csrf": {"x" + csrf}}, nil},
+		"missing":      {url.Values{}, nil},
+		"cross-origin": {url.Values{"csrf": {csrf}}, http.Header{"Origin": {"https://evil.example"}}},
+		"cross-site":   {url.Values{"csrf": {csrf}}, http.Header{"Sec-Fetch-Site": {"cross-site"}}},
+	} {
+		resp, body := b.do(http.MethodPost, "/logout", tc.form, tc.header)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "nothing was changed") {
+			t.Fatalf("%s: %d\n%s", name, resp.StatusCode, body)
+		}
+		if resp, _ := b.do(http.MethodGet, "/dashboard", nil, nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("after a %s logout: the session ended (%d)", name, resp.StatusCode)
+		}
+	}
+
+	// Logout with the token ends the session.
+	resp, _ = b.do(http.MethodPost, "/logout", url.Values{"csrf": {csrf}}, http.Header{"Origin": {h.http.URL}, "Sec-Fetch-Site": {"same-origin"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+		t.Fatalf("logout: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := b.do(http.MethodGet, "/dashboard", nil, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after logout: %d", resp.StatusCode)
+	}
+	// The old cookie is dead server-side too.
+	if code, _, _ := h.get(t, h.http.URL+"/dashboard", http.Header{"Cookie": {session.Name + "=" + session.Value}}); code != http.StatusSeeOther {
+		t.Fatalf("replayed session cookie after logout: %d", code)
+	}
+	// A POST without a session is refused, not redirected.
+	if resp, _ := b.do(http.MethodPost, "/logout", url.Values{"csrf": {csrf}}, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("POST without a session: %d", resp.StatusCode)
+	}
+}
+
+func TestConsoleCookiesAreSecureOutsideDev(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	b := newConsoleBrowser(t, h)
+	_, page := b.do(http.MethodGet, "/login", nil, nil)
+	resp, _ := b.do(http.MethodPost, "/login", url.Values{"csrf": {csrfOf(t, page)}, "token": {testToken}}, nil)
+	var found bool
+	for _, c := range resp.Cookies() {
+		if c.Name == "ledger_console" {
+			found = true
+			if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.MaxAge <= 0 || c.MaxAge > 12*3600 {
+				t.Fatalf("session cookie attributes: %+v", c)
+			}
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || !found {
+		t.Fatalf("login: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+}
+
+func TestConsoleScriptsUseTheBearerToken(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.createTenant(t, "scripted")
+	code, _, body := h.get(t, h.http.URL+"/tenants", http.Header{"Authorization": {"Bearer " + testToken}})
+	if code != http.StatusOK || !strings.Contains(body, "scripted") {
+		t.Fatalf("tenants with a bearer token: %d\n%s", code, body)
+	}
+}
+
+func TestConsoleNextStaysOnSite(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *admin.Config) { c.Env = "dev" })
+	for _, next := range []string{"https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"} {
+		b := newConsoleBrowser(t, h)
+		_, page := b.do(http.MethodGet, "/login", nil, nil)
+		resp, _ := b.do(http.MethodPost, "/login", url.Values{"csrf": {csrfOf(t, page)}, "token": {testToken}, "next": {next}}, nil)
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/dashboard" {
+			t.Fatalf("next=%q: %d Location %q", next, resp.StatusCode, loc)
+		}
+	}
+}
