@@ -2,23 +2,50 @@ package store
 
 import "context"
 
-// SetPolicySnapshot records the policy a run was mapped with (sync_runs.policy_snapshot),
-// so a later policy edit never changes how a past run can be explained. The mapper
-// writes it on every processing attempt; the latest attempt wins.
-func (s *Store) SetPolicySnapshot(ctx context.Context, runID string, doc []byte) error {
-	return s.execOne(ctx, `UPDATE sync_runs SET policy_snapshot = $2::jsonb, updated_at = now() WHERE sync_run_id = $1`,
-		"sync run "+runID, runID, string(doc))
+// Mapping is what the mapper made a run from and of: the policy it applied,
+// the canonical Magento documents it fetched and the Sage operations it built
+// (each JSON; nil when there was none, e.g. a fetch that failed).
+type Mapping struct {
+	Policy, Canonical, SageRequest []byte
+}
+
+// RecordMapping stores a run's mapping in one statement. A later policy edit
+// never changes how the run was made; the run page shows the documents.
+func (s *Store) RecordMapping(ctx context.Context, runID string, m Mapping) error {
+	return s.execOne(ctx, `UPDATE sync_runs SET policy_snapshot = $2::jsonb, canonical = $3::jsonb,
+		sage_request = $4::jsonb, updated_at = now() WHERE sync_run_id = $1`,
+		"sync run "+runID, runID, jsonText(m.Policy), jsonText(m.Canonical), jsonText(m.SageRequest))
+}
+
+// jsonText is a JSON document as a nullable text argument.
+func jsonText(doc []byte) *string {
+	if len(doc) == 0 {
+		return nil
+	}
+	s := string(doc)
+	return &s
 }
 
 // PolicySnapshot returns the policy a run was mapped with; nil when none was recorded.
 func (s *Store) PolicySnapshot(ctx context.Context, runID string) ([]byte, error) {
-	var doc *string
-	err := s.pool.QueryRow(ctx, `SELECT policy_snapshot::text FROM sync_runs WHERE sync_run_id = $1`, runID).Scan(&doc)
+	m, err := s.RunMapping(ctx, runID)
+	return m.Policy, err
+}
+
+// RunMapping returns what RecordMapping stored for a run (nil parts when
+// nothing was recorded).
+func (s *Store) RunMapping(ctx context.Context, runID string) (Mapping, error) {
+	var pol, canonical, req *string
+	err := s.pool.QueryRow(ctx, `SELECT policy_snapshot::text, canonical::text, sage_request::text
+		FROM sync_runs WHERE sync_run_id = $1`, runID).Scan(&pol, &canonical, &req)
 	if err != nil {
-		return nil, notFound(err, "sync run "+runID)
+		return Mapping{}, notFound(err, "sync run "+runID)
 	}
-	if doc == nil {
-		return nil, nil
+	bytesOf := func(p *string) []byte {
+		if p == nil {
+			return nil
+		}
+		return []byte(*p)
 	}
-	return []byte(*doc), nil
+	return Mapping{Policy: bytesOf(pol), Canonical: bytesOf(canonical), SageRequest: bytesOf(req)}, nil
 }

@@ -86,9 +86,17 @@ func TestGetRunAndRetryRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if err := h.st.RecordMapping(t.Context(), done.ID, store.Mapping{Policy: []byte(`{}`),
+		Canonical: []byte(`{"invoice/42":{"increment_id":"000000042"}}`), SageRequest: []byte(`{"operations":[]}`)}); err != nil {
+		t.Fatal(err)
+	}
 	got, err := h.client.GetRun(h.ctx(t), &ledgerv1.GetRunRequest{SyncRunId: done.ID})
 	if err != nil {
 		t.Fatalf("GetRun: %v", err)
+	}
+	if !strings.Contains(got.GetCanonicalJson(), `"increment_id": "000000042"`) || !strings.Contains(got.GetSageRequestJson(), `"operations"`) ||
+		got.GetAttempts()[0].GetCreatedAt() == nil {
+		t.Fatalf("GetRun documents: %q / %q, attempt %v", got.GetCanonicalJson(), got.GetSageRequestJson(), got.GetAttempts()[0])
 	}
 	if got.GetRun().GetStatus() != "succeeded" || got.GetRun().GetSageId() != "sage-42" || len(got.GetAttempts()) != 1 ||
 		got.GetAttempts()[0].GetHttpStatus() != 201 || got.GetAttempts()[0].GetDurationMs() != 30 {

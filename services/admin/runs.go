@@ -58,7 +58,12 @@ func (s *Service) GetRun(ctx context.Context, req *ledgerv1.GetRunRequest) (*led
 	if err != nil {
 		return nil, s.storeErr(ctx, "load attempts", err)
 	}
-	out := &ledgerv1.GetRunResponse{Run: runProto(r), Attempts: make([]*ledgerv1.Attempt, 0, len(attempts))}
+	m, err := s.st.RunMapping(ctx, id)
+	if err != nil {
+		return nil, s.storeErr(ctx, "load the run's documents", err)
+	}
+	out := &ledgerv1.GetRunResponse{Run: runProto(r), Attempts: make([]*ledgerv1.Attempt, 0, len(attempts)),
+		CanonicalJson: optionalJSON(m.Canonical), SageRequestJson: optionalJSON(m.SageRequest)}
 	for _, a := range attempts {
 		out.Attempts = append(out.Attempts, &ledgerv1.Attempt{
 			Stage: a.Stage, Method: a.Method, Path: a.Path, HttpStatus: int32(a.HTTPStatus),
@@ -67,6 +72,14 @@ func (s *Service) GetRun(ctx context.Context, req *ledgerv1.GetRunRequest) (*led
 		})
 	}
 	return out, nil
+}
+
+// optionalJSON is indentJSON of a document that may be absent ("").
+func optionalJSON(doc []byte) string {
+	if len(doc) == 0 {
+		return ""
+	}
+	return indentJSON(doc)
 }
 
 // RetryRuns re-runs finished runs, as the dashboard's Retry button does: each

@@ -45,6 +45,7 @@ type Store interface {
 	// Runs: show and retry.
 	Run(ctx context.Context, id string) (store.Run, error)
 	Attempts(ctx context.Context, runID string) ([]store.Attempt, error)
+	RunMapping(ctx context.Context, runID string) (store.Mapping, error)
 	ResetRun(ctx context.Context, id string) (store.Run, error)
 	IdleRuns(ctx context.Context, tenantID string, before time.Time, limit int) ([]store.Run, error)
 

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -178,6 +179,31 @@ func TestEndToEnd(t *testing.T) {
 		}
 		if snap, err := s.st.PolicySnapshot(t.Context(), run); err != nil || !strings.Contains(string(snap), `"default_ledger_account_id"`) {
 			t.Errorf("policy snapshot %s, %v", snap, err)
+		}
+		// The run page's documents: the invoice as fetched, the operations as
+		// built with their bodies.
+		m, err := s.st.RunMapping(t.Context(), run)
+		var canonical map[string]Invoice
+		var req struct {
+			EntityType string `json:"entity_type"`
+			Operations []struct {
+				Operation struct {
+					Key      string `json:"key"`
+					Resource string `json:"resource"`
+				} `json:"operation"`
+				Body json.RawMessage `json:"body"`
+			} `json:"operations"`
+		}
+		if err != nil || json.Unmarshal(m.Canonical, &canonical) != nil || json.Unmarshal(m.SageRequest, &req) != nil {
+			t.Fatalf("run mapping %s / %s: %v", m.Canonical, m.SageRequest, err)
+		}
+		if canonical["invoice/42"].IncrementID != inv.IncrementID || len(req.Operations) != len(w.GetOperations()) || req.EntityType != w.GetEntityType() {
+			t.Errorf("run mapping: canonical %s, request %s", m.Canonical, m.SageRequest)
+		}
+		for i, op := range req.Operations {
+			if op.Operation.Key != w.GetOperations()[i].GetKey() || !jsonEqual(op.Body, w.GetOperations()[i].GetBody()) {
+				t.Errorf("operation %d recorded as %s %s, built as %v", i, op.Operation.Key, op.Body, w.GetOperations()[i])
+			}
 		}
 		attempts, err := s.st.Attempts(t.Context(), run)
 		if err != nil || len(attempts) != 1 || attempts[0].HTTPStatus != 200 || attempts[0].Stage != "mapper" ||
@@ -495,3 +521,12 @@ const (
 )
 
 func ptr[T any](v T) *T { return &v }
+
+// jsonEqual reports whether two JSON documents have the same value.
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
+}

@@ -81,6 +81,15 @@ type job struct {
 	// new message with a new id.
 	seq uint64
 	log *slog.Logger
+	// fetched are the canonical documents fetched for the run, in order,
+	// for the run page (store.Mapping.Canonical).
+	fetched []fetchedDoc
+}
+
+// fetchedDoc is one canonical document as Magento answered it.
+type fetchedDoc struct {
+	key string // "<kind>/<id>"
+	raw json.RawMessage
 }
 
 // Handle maps one OUTBOX message. It is the bus.Handler of Run; bus.Settle turns
@@ -245,17 +254,37 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 	if err != nil {
 		return failf(ClassValidation, CodePolicyInvalid, "the tenant policy is not valid: %v", err)
 	}
-	// The run keeps the policy it was mapped with, so a later edit never
-	// changes how it was made.
-	if err := j.s.st.SetPolicySnapshot(ctx, j.ev.SyncRunId, pol.JSON()); err != nil {
-		return &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err}
+	write, err := j.buildWith(ctx, t, pol)
+	// The run keeps the policy it was mapped with (a later edit never changes
+	// how it was made), the documents it was made from and the operations
+	// built, whatever became of them.
+	if rerr := j.s.st.RecordMapping(ctx, j.ev.SyncRunId, store.Mapping{
+		Policy: pol.JSON(), Canonical: j.canonicalJSON(), SageRequest: sageRequestJSON(write),
+	}); rerr != nil {
+		return &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: rerr}
 	}
-	refs, err := j.references(ctx, t.ID)
 	if err != nil {
 		return err
 	}
+	subject := bus.SageSubject(t.ID, write.EntityType)
+	if _, err := bus.Publish(ctx, j.s.js, subject, write, SageWriteMsgID(j.ev.SyncRunId, j.seq)); err != nil {
+		return &retryable{class: ClassInternal, code: CodePublishFailed, err: err}
+	}
+	j.log.InfoContext(ctx, "mapper: SageWrite published", "subject", subject, "operations", len(write.Operations),
+		"applied_quirks", write.AppliedQuirks)
+	return nil
+}
+
+// buildWith loads the reference data, fetches the canonical entity and builds
+// the SageWrite under pol.
+func (j *job) buildWith(ctx context.Context, t store.Tenant, pol policy.Policy) (*ledgerv1.SageWrite, error) {
+	b := t.Binding
+	refs, err := j.references(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
 	if j.ev.MagentoEntityId <= 0 {
-		return failf(ClassValidation, CodeEntityIDInvalid, "%s has no Magento entity id to fetch", j.ev.Event)
+		return nil, failf(ClassValidation, CodeEntityIDInvalid, "%s has no Magento entity id to fetch", j.ev.Event)
 	}
 	client := &magento.Client{BaseURL: b.MagentoBaseURL, TenantID: t.ID, APIKey: b.APIKey, HTTP: j.s.http}
 	base := pol.BaseCurrency
@@ -267,17 +296,11 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 
 	write, err := j.build(ctx, client, builder, pol)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	write.SyncRunId, write.Event = j.ev.SyncRunId, j.ev.Event
 	write.MagentoEntityId = j.ev.MagentoEntityId
-	subject := bus.SageSubject(t.ID, write.EntityType)
-	if _, err := bus.Publish(ctx, j.s.js, subject, write, SageWriteMsgID(j.ev.SyncRunId, j.seq)); err != nil {
-		return &retryable{class: ClassInternal, code: CodePublishFailed, err: err}
-	}
-	j.log.InfoContext(ctx, "mapper: SageWrite published", "subject", subject, "operations", len(write.Operations),
-		"applied_quirks", write.AppliedQuirks)
-	return nil
+	return write, nil
 }
 
 // build fetches what the event needs and applies the policy's filters and the
@@ -383,6 +406,7 @@ func (j *job) fetch(ctx context.Context, c *magento.Client, kind string, id int6
 	var raw json.RawMessage
 	err := c.Get(ctx, path, &raw)
 	if err == nil {
+		j.fetched = append(j.fetched, fetchedDoc{key: fmt.Sprintf("%s/%d", kind, id), raw: raw})
 		if derr := json.Unmarshal(raw, out); derr != nil {
 			err = &decodeError{derr}
 		}

@@ -26,7 +26,7 @@ type Store interface {
 	Tenant(ctx context.Context, id string) (store.Tenant, error)
 	SetMagentoStatus(ctx context.Context, tenantID, status string) error
 	Policy(ctx context.Context, tenantID string) ([]byte, error)
-	SetPolicySnapshot(ctx context.Context, runID string, doc []byte) error
+	RecordMapping(ctx context.Context, runID string, m store.Mapping) error
 	RefCache(ctx context.Context, tenantID, kind string) ([]byte, time.Time, error)
 	Xref(ctx context.Context, tenantID, kind, magentoKey, currency string) (store.Xref, error)
 	PutXref(ctx context.Context, x store.Xref) error
