@@ -769,7 +769,7 @@ func TestRunbooksCoverEveryCode(t *testing.T) {
 			t.Error("a malformed entry heading was not reported")
 		}
 
-		if !anyContains(checkLedgerctlMentions("`ledgerctl dlq purge --tenant T`", cmds, globals), `no command "dlq purge"`) ||
+		if !anyContains(checkLedgerctlMentions("`ledgerctl dlq drain --tenant T`", cmds, globals), `no command "dlq drain"`) ||
 			!anyContains(checkLedgerctlMentions("`ledgerctl dlq replay --all`", cmds, globals), "has no flag --all") {
 			t.Error("a ledgerctl command or flag that does not exist was not reported")
 		}

@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
@@ -16,7 +17,7 @@ var magentoCommands = []command{
 		summary: "pair a shop with its pairing code",
 		help: "Pairs a shop. In the Magento admin open Stores → Configuration → Byte8 → Sage Accounting, generate a\n" +
 			"pairing code (valid 30 minutes, single use) and pass it with --code exactly as shown.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			shop := fs.String("shop", "", "storefront base URL, e.g. https://shop.example.com (required)")
 			code := fs.String("code", "", "the 32-character pairing code from the Magento admin (required)")
@@ -61,7 +62,7 @@ var magentoCommands = []command{
 		args:    "--tenant T",
 		summary: "revoke the shop's binding",
 		help:    "Revokes the shop's binding: Ledger forgets its api key and refuses its webhooks until it is paired again.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			return func(c *cli, ctx context.Context, args []string) error {
 				if len(args) > 0 {

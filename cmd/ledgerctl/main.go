@@ -4,16 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -34,6 +34,12 @@ const (
 const (
 	defaultAddr    = "127.0.0.1:9090"
 	defaultTimeout = 60 * time.Second
+)
+
+// Output formats of --output.
+const (
+	outputTable = "table"
+	outputJSON  = "json"
 )
 
 func main() {
@@ -68,24 +74,68 @@ type globals struct {
 	addr    string
 	token   string
 	tls     bool
-	json    bool
+	json    bool // --json, or --output json once the flags are settled
+	output  string
 	timeout time.Duration
 }
 
-// register defines the global flags on fs. A word in backquotes is the
-// flag's value in usage texts.
-func (g *globals) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.addr, "addr", g.addr, "`HOST:PORT` of the AdminService (env LEDGER_ADMIN_ADDR)")
-	fs.StringVar(&g.token, "token", g.token, "operator `TOKEN` (env LEDGER_ADMIN_TOKEN)")
-	fs.BoolVar(&g.tls, "tls", g.tls, "use TLS to reach the service (env LEDGER_ADMIN_TLS=true)")
-	fs.BoolVar(&g.json, "json", g.json, "print responses as JSON")
-	fs.DurationVar(&g.timeout, "timeout", g.timeout, "deadline `DUR` of each call")
+// register defines the global flags on fs with their built-in defaults; the
+// environment is applied after parsing (settle), so no help text ever shows
+// the token from the environment. A word in backquotes is the flag's value in
+// usage texts.
+func (g *globals) register(fs *pflag.FlagSet) {
+	fs.StringVar(&g.addr, "addr", defaultAddr, "`HOST:PORT` of the AdminService (env LEDGER_ADMIN_ADDR)")
+	fs.StringVar(&g.token, "token", "", "operator `TOKEN` (env LEDGER_ADMIN_TOKEN)")
+	fs.BoolVar(&g.tls, "tls", false, "use TLS to reach the service (env LEDGER_ADMIN_TLS=true)")
+	fs.StringVarP(&g.output, "output", "o", outputTable, "output `FORMAT`: table (text for people) or json (protojson of the response)")
+	fs.BoolVar(&g.json, "json", false, "print responses as JSON (the same as --output json)")
+	fs.DurationVar(&g.timeout, "timeout", defaultTimeout, "deadline `DUR` of each call")
+}
+
+// settle applies the environment to the global flags the command line left
+// unset, and checks them.
+func (g *globals) settle(fs *pflag.FlagSet) error {
+	if v := strings.TrimSpace(os.Getenv("LEDGER_ADMIN_ADDR")); v != "" && !fs.Changed("addr") {
+		g.addr = v
+	}
+	if !fs.Changed("token") {
+		g.token = strings.TrimSpace(os.Getenv("LEDGER_ADMIN_TOKEN"))
+	}
+	if v := strings.TrimSpace(os.Getenv("LEDGER_ADMIN_TLS")); v != "" && !fs.Changed("tls") {
+		tls, err := strconv.ParseBool(v)
+		if err != nil {
+			return usagef("LEDGER_ADMIN_TLS=%q: use true or false (1 and 0 work too)", v)
+		}
+		g.tls = tls
+	}
+	switch g.output {
+	case outputTable:
+		if g.json && fs.Changed("output") {
+			return usagef("--json and --output table disagree: give one of them")
+		}
+	case outputJSON:
+		g.json = true
+	default:
+		return usagef("--output %q: use table or json", g.output)
+	}
+	if g.json {
+		g.output = outputJSON
+	}
+	if g.addr == "" {
+		return usagef("--addr is empty: give the AdminService host:port, e.g. --addr %s", defaultAddr)
+	}
+	if g.timeout <= 0 {
+		return usagef("--timeout %s: use a positive duration such as 30s", g.timeout)
+	}
+	return nil
 }
 
 // cli is one invocation.
 type cli struct {
 	g              globals
+	stdin          io.Reader
 	stdout, stderr io.Writer
+	root           *cobra.Command // the command tree, for completion scripts
 	client         ledgerv1.AdminServiceClient
 	conn           *grpc.ClientConn
 }
@@ -96,7 +146,7 @@ type command struct {
 	args    string // the synopsis after the name: "[--id ID] --name NAME"
 	summary string // one line for ledgerctl --help
 	help    string // the paragraph of ledgerctl GROUP NAME --help
-	setup   func(fs *flag.FlagSet) func(c *cli, ctx context.Context, args []string) error
+	setup   func(fs *pflag.FlagSet) func(c *cli, ctx context.Context, args []string) error
 }
 
 // commandGroup is a group of the command table.
@@ -106,12 +156,14 @@ type commandGroup struct {
 }
 
 // commandTable is every command, in the order ledgerctl --help lists them.
-// Dispatch, ledgerctl --help and each group's and command's usage are
-// generated from it, so none of them can leave a command out.
+// The cobra command tree is built from it (newRoot), and dispatch, shell
+// completion, ledgerctl --help and each group's and command's usage come from
+// that tree, so none of them can leave a command out.
 var commandTable = []commandGroup{
 	{"tenants", tenantCommands},
 	{"magento", magentoCommands},
 	{"sage", sageCommands},
+	{"oauth", oauthCommands},
 	{"runs", runCommands},
 	{"backfill", backfillCommands},
 	{"xref", xrefCommands},
@@ -119,6 +171,7 @@ var commandTable = []commandGroup{
 	{"refdata", refdataCommands},
 	{"dlq", dlqCommands},
 	{"reconcile", reconcileCommands},
+	{"completion", completionCommands},
 }
 
 // groupDefaults are the commands a group runs when a flag follows its name:
@@ -130,174 +183,273 @@ func (g commandGroup) synopsis(c command) string {
 	return strings.TrimSpace(g.name + " " + c.name + " " + c.args)
 }
 
-// findGroup returns the group named name.
-func findGroup(name string) (commandGroup, bool) {
-	i := slices.IndexFunc(commandTable, func(g commandGroup) bool { return g.name == name })
-	if i < 0 {
-		return commandGroup{}, false
-	}
-	return commandTable[i], true
-}
-
-// find returns the group's command named name.
-func (g commandGroup) find(name string) (command, bool) {
-	i := slices.IndexFunc(g.commands, func(c command) bool { return c.name == name })
-	if i < 0 {
-		return command{}, false
-	}
-	return g.commands[i], true
-}
-
-// groupNames are the groups, sorted.
+// groupNames are the groups, in table order.
 func groupNames() []string {
 	var names []string
 	for _, g := range commandTable {
 		names = append(names, g.name)
 	}
-	slices.Sort(names)
 	return names
 }
 
 // run executes one command line (without the program name).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := &cli{stdout: stdout, stderr: stderr}
-	c.g = globals{addr: defaultAddr, timeout: defaultTimeout}
-	if v := strings.TrimSpace(os.Getenv("LEDGER_ADMIN_ADDR")); v != "" {
-		c.g.addr = v
-	}
-	c.g.token = strings.TrimSpace(os.Getenv("LEDGER_ADMIN_TOKEN"))
-	if v := strings.TrimSpace(os.Getenv("LEDGER_ADMIN_TLS")); v != "" {
-		tls, err := strconv.ParseBool(v)
-		if err != nil {
-			return usagef("LEDGER_ADMIN_TLS=%q: use true or false (1 and 0 work too)", v)
-		}
-		c.g.tls = tls
-	}
-
-	top := flag.NewFlagSet("ledgerctl", flag.ContinueOnError)
-	top.SetOutput(io.Discard)
-	c.g.register(top)
-	help := top.Bool("help", false, "")
-	top.BoolVar(help, "h", false, "")
-	if err := top.Parse(args); err != nil {
-		return usagef("%v\n\n%s", err, usage())
-	}
-	rest := top.Args()
-	if *help || (len(rest) > 0 && rest[0] == "help") {
-		fmt.Fprint(stdout, usage())
-		return nil
-	}
-	if len(rest) == 0 {
-		return usagef("no command given\n\n%s", usage())
-	}
-	grp, ok := findGroup(rest[0])
-	if !ok {
-		return usagef("unknown command group %q: use one of %s (ledgerctl --help lists the commands)", rest[0], strings.Join(groupNames(), ", "))
-	}
-	if def, ok := groupDefaults[grp.name]; ok && len(rest) > 1 && strings.HasPrefix(rest[1], "-") {
-		rest = slices.Insert(rest, 1, def)
-	}
-	if len(rest) < 2 {
-		return usagef("%s: which command?\n\n%s", rest[0], groupUsage(grp))
-	}
-	cmd, ok := grp.find(rest[1])
-	if !ok {
-		return usagef("unknown command %q %q\n\n%s", rest[0], rest[1], groupUsage(grp))
-	}
-	name := rest[0] + " " + rest[1]
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	c.g.register(fs)
-	exec := cmd.setup(fs)
-	positional, err := parseInterleaved(fs, rest[2:])
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, commandUsage(grp, cmd, fs))
-		return nil
-	}
-	if err != nil {
-		return usagef("%s: %v\n\n%s", name, err, commandUsage(grp, cmd, fs))
-	}
-	if c.g.addr == "" {
-		return usagef("--addr is empty: give the AdminService host:port, e.g. --addr %s", defaultAddr)
-	}
-	if c.g.timeout <= 0 {
-		return usagef("--timeout %s: use a positive duration such as 30s", c.g.timeout)
-	}
-	return exec(c, ctx, positional)
+	return runIO(ctx, args, os.Stdin, stdout, stderr)
 }
 
-// parseInterleaved parses flags that may come before or after positional
-// arguments, returning the positionals.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
+// runIO is run with standard input given (dlq purge reads its confirmation).
+func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRoot(c)
+	root.SetArgs(normaliseArgs(root, args))
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return root.ExecuteContext(ctx)
+}
+
+// newRoot builds the cobra command tree from the command table. Every
+// command's usage is generated from the tree (helpFor); cobra's own error
+// printing is off: report prints the one error and picks the exit code.
+func newRoot(c *cli) *cobra.Command {
+	cobra.EnableCommandSorting = false // keep the table's order
+	root := &cobra.Command{
+		Use:               "ledgerctl",
+		Short:             "the operator CLI for Ledger's AdminService",
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true}, // the table has its own completion group
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command group %q: use one of %s (ledgerctl --help lists the commands)", args[0], strings.Join(groupNames(), ", "))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef("no command given\n\n%s", usage(cmd.Root()))
+		},
+	}
+	c.root = root
+	c.g.register(root.PersistentFlags())
+	registerChoices(root, "output", outputTable, outputJSON)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		name := strings.TrimPrefix(cmd.CommandPath(), "ledgerctl ")
+		if cmd == cmd.Root() {
+			return usagef("%v\n\n%s", err, usage(cmd.Root()))
 		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
+		return usagef("%s: %v\n\n%s", name, err, helpFor(cmd))
+	})
+	root.SetHelpFunc(func(cmd *cobra.Command, _ []string) { fmt.Fprint(cmd.OutOrStdout(), helpFor(cmd)) })
+	for _, g := range commandTable {
+		var names []string
+		for _, row := range g.commands {
+			names = append(names, row.name)
 		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
+		group := &cobra.Command{
+			Use:   g.name,
+			Short: strings.Join(names, ", "),
+			Args: func(cmd *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return usagef("unknown command %q %q\n\n%s", cmd.Name(), args[0], groupUsage(cmd))
+				}
+				return nil
+			},
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return usagef("%s: which command?\n\n%s", cmd.Name(), groupUsage(cmd))
+			},
 		}
-		pos = append(pos, args[0])
-		args = args[1:]
+		for _, row := range g.commands {
+			leaf := &cobra.Command{
+				Use:   strings.TrimSpace(row.name + " " + row.args),
+				Short: row.summary,
+				Long:  row.help,
+				Args:  cobra.ArbitraryArgs, // each command checks its own arguments and says what it wants
+			}
+			exec := row.setup(leaf.Flags())
+			leaf.RunE = func(cmd *cobra.Command, args []string) error {
+				if err := c.g.settle(cmd.Flags()); err != nil {
+					return err
+				}
+				return exec(c, cmd.Context(), args)
+			}
+			completeChoices(c, leaf)
+			group.AddCommand(leaf)
+		}
+		root.AddCommand(group)
+	}
+	return root
+}
+
+// normaliseArgs keeps the command lines of the standard library's flag
+// package working: a long flag with one dash (-json, -tenant=acme) becomes
+// --json, which pflag would otherwise read as the shorthands -j -s -o -n. It
+// also inserts a group's default command (groupDefaults) when a flag follows
+// the group's name.
+func normaliseArgs(root *cobra.Command, args []string) []string {
+	long := map[string]bool{"help": true}
+	var walk func(*cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		for _, fs := range []*pflag.FlagSet{cmd.Flags(), cmd.PersistentFlags()} {
+			fs.VisitAll(func(f *pflag.Flag) { long[f.Name] = true })
+		}
+		for _, sub := range cmd.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	out := make([]string, 0, len(args)+1)
+	for i, a := range args {
+		if a == "--" {
+			out = append(out, args[i:]...)
+			break
+		}
+		if name, _, _ := strings.Cut(a, "="); len(name) > 2 && name[0] == '-' && name[1] != '-' && long[name[1:]] {
+			a = "-" + a
+		}
+		out = append(out, a)
+	}
+	// The group is the first word that is neither a global flag nor its value.
+	for i := 0; i < len(out); i++ {
+		a := out[i]
+		if a == "--" {
+			break
+		}
+		if strings.HasPrefix(a, "-") {
+			if f := globalFlag(root, a); f != nil && f.NoOptDefVal == "" && !strings.Contains(a, "=") {
+				i++ // its value
+			}
+			continue
+		}
+		if def, ok := groupDefaults[a]; ok && i+1 < len(out) && strings.HasPrefix(out[i+1], "-") &&
+			out[i+1] != "--help" && out[i+1] != "-h" {
+			out = append(out[:i+1], append([]string{def}, out[i+1:]...)...)
+		}
+		break
+	}
+	return out
+}
+
+// globalFlag returns the global flag arg names (--addr, --addr=x or -o).
+func globalFlag(root *cobra.Command, arg string) *pflag.Flag {
+	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+	if strings.HasPrefix(arg, "--") {
+		return root.PersistentFlags().Lookup(name)
+	}
+	if len(name) == 1 {
+		return root.PersistentFlags().ShorthandLookup(name)
+	}
+	return nil
+}
+
+// helpFor is the help text of any command of the tree.
+func helpFor(cmd *cobra.Command) string {
+	switch {
+	case !cmd.HasParent():
+		return usage(cmd)
+	case cmd.HasSubCommands():
+		return groupUsage(cmd)
+	default:
+		return commandUsage(cmd)
 	}
 }
 
-// usage is the text of ledgerctl --help, generated from the command table
-// and the global flags.
-func usage() string {
+// leafSynopsis is how a command of the tree is typed, after "ledgerctl ".
+func leafSynopsis(cmd *cobra.Command) string {
+	return cmd.Parent().Name() + " " + cmd.Use
+}
+
+// usage is the text of ledgerctl --help, generated from the command tree and
+// the global flags.
+func usage(root *cobra.Command) string {
 	var b strings.Builder
 	b.WriteString("ledgerctl is the operator CLI for Ledger's AdminService.\n\n" +
 		"Usage:\n  ledgerctl [global flags] <group> <command> [flags]\n\nCommands:\n")
 	const width = 40 // synopses longer than this put the summary on the next line
-	for _, g := range commandTable {
-		for _, c := range g.commands {
-			if syn := g.synopsis(c); len(syn) <= width {
-				fmt.Fprintf(&b, "  %-*s %s\n", width, syn, c.summary)
+	for _, g := range root.Commands() {
+		if !g.IsAvailableCommand() {
+			continue // help and cobra's hidden __complete
+		}
+		for _, c := range g.Commands() {
+			if syn := leafSynopsis(c); len(syn) <= width {
+				fmt.Fprintf(&b, "  %-*s %s\n", width, syn, c.Short)
 			} else {
-				fmt.Fprintf(&b, "  %s\n  %*s %s\n", syn, width, "", c.summary)
+				fmt.Fprintf(&b, "  %s\n  %*s %s\n", syn, width, "", c.Short)
 			}
 		}
 	}
 	b.WriteString("\nGlobal flags (also accepted after the command):\n")
-	fs := flag.NewFlagSet("ledgerctl", flag.ContinueOnError)
-	defaults := globals{addr: defaultAddr, timeout: defaultTimeout} // never the environment's: it holds the token
-	defaults.register(fs)
-	fs.VisitAll(func(f *flag.Flag) {
-		value, text := flag.UnquoteUsage(f)
-		if def := f.DefValue; def != "" && def != "false" {
-			if strings.HasSuffix(text, ")") { // "(env X)" → "(env X, default D)"
+	b.WriteString(globalFlagUsage())
+	b.WriteString("\nRun \"ledgerctl <group> <command> --help\" for a command's flags.\n" + exitStatusHelp)
+	return b.String()
+}
+
+// exitStatusHelp closes ledgerctl --help; README.md says the same.
+const exitStatusHelp = "Exit status: 0 success; 1 the service refused or failed the request, or part of it failed\n" +
+	"(a run not retried, a dead letter not replayed or purged, a purge not confirmed); 2 usage error\n" +
+	"(unknown command, missing or bad flag or argument).\n"
+
+// globalFlagUsage lists the global flags with their built-in defaults (never
+// the environment's: it holds the token).
+func globalFlagUsage() string {
+	fs := pflag.NewFlagSet("ledgerctl", pflag.ContinueOnError)
+	new(globals).register(fs)
+	fs.SortFlags = false
+	return flagUsage(fs)
+}
+
+// flagUsage lists fs's flags (but --help) one a line: the flag, the value
+// named in backquotes in its usage, the usage and a default other than the
+// zero value.
+func flagUsage(fs *pflag.FlagSet) string {
+	type line struct{ flag, text string }
+	var lines []line
+	width := 0
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name == "help" {
+			return
+		}
+		value, text := pflag.UnquoteUsage(f)
+		if !strings.Contains(f.Usage, "`") {
+			value = "" // pflag's type name (string, int) says nothing the text does not
+		}
+		if def := f.DefValue; def != "" && def != "false" && def != "0" && def != "[]" {
+			if strings.HasSuffix(text, ")") && strings.Contains(text, "(env ") { // "(env X)" → "(env X, default D)"
 				text = strings.TrimSuffix(text, ")") + ", default " + def + ")"
 			} else {
 				text += " (default " + def + ")"
 			}
 		}
-		fmt.Fprintf(&b, "  %-18s %s\n", strings.TrimSpace("--"+f.Name+" "+value), text)
+		name := "--" + f.Name
+		if f.Shorthand != "" {
+			name = "-" + f.Shorthand + ", " + name
+		}
+		l := line{strings.TrimSpace(name + " " + value), text}
+		width = max(width, len(l.flag))
+		lines = append(lines, l)
 	})
-	b.WriteString("\nRun \"ledgerctl <group> <command> --help\" for a command's flags.\n" +
-		"Exit status: 0 success, 1 failure, 2 usage error.\n")
-	return b.String()
-}
-
-func groupUsage(g commandGroup) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Commands of %s:\n", g.name)
-	for _, c := range g.commands {
-		fmt.Fprintf(&b, "  ledgerctl %s\n", g.synopsis(c))
+	for _, l := range lines {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, l.flag, l.text)
 	}
 	return b.String()
 }
 
-func commandUsage(g commandGroup, cmd command, fs *flag.FlagSet) string {
+func groupUsage(g *cobra.Command) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Usage: ledgerctl %s\n\n%s\n\nFlags:\n", g.synopsis(cmd), cmd.help)
-	fs.VisitAll(func(f *flag.Flag) {
-		_, text := flag.UnquoteUsage(f)
-		fmt.Fprintf(&b, "  --%-9s %s\n", f.Name, text)
-	})
+	fmt.Fprintf(&b, "Commands of %s:\n", g.Name())
+	for _, c := range g.Commands() {
+		fmt.Fprintf(&b, "  ledgerctl %s\n", leafSynopsis(c))
+	}
+	return b.String()
+}
+
+func commandUsage(cmd *cobra.Command) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: ledgerctl %s\n\n%s\n\n", leafSynopsis(cmd), cmd.Long)
+	if local := flagUsage(cmd.LocalNonPersistentFlags()); local != "" {
+		b.WriteString("Flags:\n" + local + "\n")
+	}
+	b.WriteString("Global flags:\n" + globalFlagUsage())
 	return b.String()
 }
 
@@ -405,6 +557,8 @@ func (c *cli) explain(err error) error {
 		}
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("no answer within %s from %s: %s (raise --timeout or check the service)", c.g.timeout, c.g.addr, st.Message())
+	case codes.Unimplemented:
+		return fmt.Errorf("%s (the admin service at %s is older than this ledgerctl: upgrade the service)", st.Message(), c.g.addr)
 	}
 	return errors.New(st.Message())
 }

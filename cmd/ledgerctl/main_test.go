@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -28,8 +29,9 @@ const token = "cli-test-token"
 // fakeAdmin is an AdminService that checks the token and records requests.
 type fakeAdmin struct {
 	ledgerv1.UnimplementedAdminServiceServer
-	mu   sync.Mutex
-	last any
+	mu     sync.Mutex
+	last   any
+	purges []*ledgerv1.PurgeDeadLettersRequest
 }
 
 func (f *fakeAdmin) auth(ctx context.Context, req any) error {
@@ -93,6 +95,11 @@ func (f *fakeAdmin) ListRuns(ctx context.Context, r *ledgerv1.ListRunsRequest) (
 	if err := f.auth(ctx, r); err != nil {
 		return nil, err
 	}
+	if r.GetFilter().GetTenantId() == "paged" { // three pages of one run: p2 and p3 follow
+		next := map[string]string{"": "p2", "p2": "p3", "p3": ""}[r.GetPageToken()]
+		id := "run-" + r.GetPageToken()
+		return &ledgerv1.ListRunsResponse{Runs: []*ledgerv1.Run{{SyncRunId: id, TenantId: "paged", Status: "failed"}}, NextPageToken: next}, nil
+	}
 	return &ledgerv1.ListRunsResponse{Runs: []*ledgerv1.Run{{SyncRunId: "r1", TenantId: "acme", Event: "invoice.created",
 		EntityType: "invoice", MagentoEntityId: 42, Status: "failed", ErrorClass: "validation", ErrorCode: "payment_method_not_mapped",
 		LastError: "map checkmo\tto a bank account", Attempts: 3, CreatedAt: created}}}, nil
@@ -115,8 +122,14 @@ func startFake(t *testing.T) (*fakeAdmin, string) {
 // ledgerctl runs the CLI and returns stdout, stderr and the exit code.
 func ledgerctl(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
+	return ledgerctlIn(t, strings.NewReader(""), args...)
+}
+
+// ledgerctlIn runs the CLI with stdin as its standard input.
+func ledgerctlIn(t *testing.T, stdin io.Reader, args ...string) (string, string, int) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code := report(run(t.Context(), args, &out, &errb), &errb)
+	code := report(runIO(t.Context(), args, stdin, &out, &errb), &errb)
 	return out.String(), errb.String(), code
 }
 
@@ -128,7 +141,7 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{nil, "no command given"},
-		{[]string{"--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"--bogus"}, "unknown flag: --bogus"},
 		{[]string{"widgets", "list"}, `unknown command group "widgets"`},
 		{[]string{"tenants"}, "tenants: which command?"},
 		{[]string{"tenants", "delete"}, `unknown command "tenants" "delete"`},
@@ -140,7 +153,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"sage", "connect"}, "--tenant is required"},
 		{[]string{"runs", "list", "--limit", "0"}, "--limit 0: use 1-1000"},
 		{[]string{"runs", "list", "--status", "done"}, `--status "done"`},
-		{[]string{"runs", "list", "--limit", "many"}, `invalid value "many" for flag -limit`},
+		{[]string{"runs", "list", "--limit", "many"}, `invalid argument "many" for "--limit" flag`},
 	} {
 		stdout, stderr, code := ledgerctl(t, tc.args...)
 		if code != exitUsage || !strings.Contains(stderr, tc.want) || stdout != "" {

@@ -1,9 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
@@ -66,7 +67,7 @@ var backfillCommands = []command{
 			"first in batches and sent through statecallback; the backfill keeps pace with what the shop confirms.\n" +
 			"Interrupt it at any time (Ctrl-C): the same command resumes after the last published batch. Running it\n" +
 			"twice is harmless: an entity's newest result always wins, and a repeat within 2 minutes sends nothing.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			entity := fs.String("entity", "invoice,creditmemo", "entity types: invoice, creditmemo, customer, product (comma-separated)")
 			since := fs.String("since", "", "only runs finished at or after this time (2026-05-01, an RFC 3339 time, or an age such as 30d)")
@@ -141,7 +142,7 @@ var xrefCommands = []command{
 			"Typical use: a synced Sage contact was deleted (Sage keeps its reference reserved) and re-created by hand;\n" +
 			"link the customer's reference to the new contact: --kind contact --key M42 --currency GBP --sage-id <id>.\n" +
 			"Kinds: contact, invoice, credit_note, payment, product, service.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			kind := fs.String("kind", "", "contact, invoice, credit_note, payment, product or service (required)")
 			key := fs.String("key", "", `the Magento key: a contact reference such as M42, or an invoice/credit memo id (required)`)
@@ -194,7 +195,7 @@ var policyCommands = []command{
 		args:    "--tenant T",
 		summary: "print the tenant's sync policy (JSON)",
 		help:    "Prints the tenant's stored sync policy as JSON. Keys it leaves out take their defaults.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			return func(c *cli, ctx context.Context, args []string) error {
 				if len(args) > 0 {
@@ -223,7 +224,7 @@ var policyCommands = []command{
 			"their shapes, the Sage ids against the tenant's reference data and the mapped Magento payment method\n" +
 			"codes against the shop's list, and names every bad field.\n" +
 			"Edit the output of policy get: ledgerctl policy get --tenant acme > p.json; …; ledgerctl policy set --tenant acme --file p.json",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			file := fs.String("file", "", "the policy JSON file, or - for standard input (required)")
 			return func(c *cli, ctx context.Context, args []string) error {
@@ -279,7 +280,7 @@ var refdataCommands = []command{
 		summary: "re-read the tenant's Sage reference data",
 		help: "Re-reads the tenant's Sage reference data (ledger accounts, tax rates, bank accounts) now, e.g. after\n" +
 			"adding a bank account in Sage. The policy is not changed.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			return func(c *cli, ctx context.Context, args []string) error {
 				if len(args) > 0 {
@@ -315,7 +316,7 @@ type dlqFlags struct {
 	tenant, stage, class, code, entity, since, until, runs *string
 }
 
-func registerDLQFlags(fs *flag.FlagSet) dlqFlags {
+func registerDLQFlags(fs *pflag.FlagSet) dlqFlags {
 	return dlqFlags{
 		tenant: fs.String("tenant", "", "only this tenant's dead letters"),
 		stage:  fs.String("stage", "", "only this stage's: mapper, sage-writer or statecallback"),
@@ -349,7 +350,7 @@ var dlqCommands = []command{
 		summary: "list dead letters",
 		help: "Lists dead letters (messages a stage gave up on), oldest first, with the error that stopped them.\n" +
 			"Fix the cause (see ledgerctl runs show RUN), then replay them with dlq replay and the same filters.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			f := registerDLQFlags(fs)
 			limit := fs.Int("limit", 100, "at most this many (1-1000)")
 			return func(c *cli, ctx context.Context, args []string) error {
@@ -405,7 +406,7 @@ var dlqCommands = []command{
 		help: "Republishes matching dead letters to the subject they came from; each is removed from the DLQ only after\n" +
 			"the republish was acknowledged. Later stages are idempotent, so replaying twice changes nothing in Sage.\n" +
 			"Fix the cause first. --dry-run shows how many would move.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			f := registerDLQFlags(fs)
 			dry := fs.Bool("dry-run", false, "count what would be replayed, replay nothing")
 			rate := fs.Int("rate", 0, "at most this many messages per second (0: unlimited)")
@@ -455,6 +456,118 @@ var dlqCommands = []command{
 			}
 		},
 	},
+	{
+		name:    "purge",
+		args:    "[--tenant T] [--stage S] [--class C] [--code C] [--entity E] [--since T] [--until T] [--run IDS] [--dry-run] [--yes]",
+		summary: "delete dead letters that must never be replayed (confirms the count)",
+		help: "Deletes the matching dead letters for good, for failures that must never be replayed (a test order, a\n" +
+			"document already fixed by hand in Sage). Give at least one filter (the flags of dlq list). The command\n" +
+			"first counts what matches and asks you to confirm that count (--yes skips the question); the purge then\n" +
+			"deletes nothing if a different number matches by then. A purge that fails midway keeps every dead letter\n" +
+			"it did not delete and says how many it deleted. --dry-run only counts.",
+		setup: purgeDeadLetters,
+	},
+}
+
+// dlqFilterFlagNames are the flags registerDLQFlags defines.
+var dlqFilterFlagNames = []string{"tenant", "stage", "class", "code", "entity", "since", "until", "run"}
+
+// purgeDeadLetters is dlq purge. A dry run counts the matching dead letters,
+// the operator confirms that count (or passes --yes), and the purge carries
+// the count as expected_count, so the service deletes nothing when the
+// matching set changed in between.
+func purgeDeadLetters(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
+	f := registerDLQFlags(fs)
+	dry := fs.Bool("dry-run", false, "count what would be purged, delete nothing")
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	return func(c *cli, ctx context.Context, args []string) error {
+		const name = "dlq purge"
+		if len(args) > 0 {
+			return usagef("%s: unexpected argument %q: filter with --tenant, --stage, --code, …", name, args[0])
+		}
+		var given []string
+		for _, n := range dlqFilterFlagNames {
+			if fs.Changed(n) {
+				given = append(given, n)
+			}
+		}
+		if len(given) == 0 {
+			return usagef("%s: give at least one filter (--tenant, --stage, --class, --code, --entity, --since, --until, --run): "+
+				"the whole DLQ is never purged at once, e.g. ledgerctl dlq purge --tenant acme --code customer_email_missing", name)
+		}
+		filter, err := f.filter()
+		if err != nil {
+			return err
+		}
+		count, err := call(ctx, c, ledgerv1.AdminServiceClient.PurgeDeadLetters, &ledgerv1.PurgeDeadLettersRequest{Filter: filter, DryRun: true})
+		if err != nil {
+			return err
+		}
+		n := count.GetMatched()
+		if *dry || n == 0 {
+			if c.g.json {
+				return printJSON(c.stdout, count)
+			}
+			if n == 0 {
+				fmt.Fprintln(c.stdout, "No dead letters match: nothing to purge.")
+			} else {
+				fmt.Fprintf(c.stdout, "dry run: %d dead letters would be purged (run again without --dry-run).\n", n)
+			}
+			return nil
+		}
+		if !*yes {
+			ok, err := confirm(c, fmt.Sprintf("Delete %d dead letters for good (%s)? They cannot be replayed afterwards. Type yes to purge: ",
+				n, describeDLQFilter(fs, given)))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errors.New("purge not confirmed: nothing was deleted")
+			}
+		}
+		resp, err := call(ctx, c, ledgerv1.AdminServiceClient.PurgeDeadLetters, &ledgerv1.PurgeDeadLettersRequest{Filter: filter, ExpectedCount: n})
+		if err != nil {
+			return fmt.Errorf("%w (the dead letters not purged stay in the DLQ: the same command with --dry-run counts them)", err)
+		}
+		if c.g.json {
+			if err := printJSON(c.stdout, resp); err != nil {
+				return err
+			}
+		} else if msg := resp.GetMessage(); msg != "" {
+			fmt.Fprintln(c.stdout, msg)
+		} else {
+			fmt.Fprintf(c.stdout, "Purged %d of %d dead letters.\n", resp.GetPurged(), resp.GetMatched())
+		}
+		if resp.GetFailed() > 0 {
+			return fmt.Errorf("%d of %d dead letters were not purged (they stay in the DLQ); %d were", resp.GetFailed(), resp.GetMatched(), resp.GetPurged())
+		}
+		return nil
+	}
+}
+
+// describeDLQFilter says which filter flags were given, for the confirmation.
+func describeDLQFilter(fs *pflag.FlagSet, given []string) string {
+	parts := make([]string, 0, len(given))
+	for _, n := range given {
+		parts = append(parts, "--"+n+" "+fs.Lookup(n).Value.String())
+	}
+	return strings.Join(parts, " ")
+}
+
+// confirm asks a yes/no question on stderr and reads the answer from
+// standard input; anything but y or yes (and no input at all) is no.
+func confirm(c *cli, question string) (bool, error) {
+	fmt.Fprint(c.stderr, question)
+	line, err := bufio.NewReader(c.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("reading the confirmation: %w", err)
+	}
+	if line == "" {
+		fmt.Fprintln(c.stderr)
+		return false, errors.New("purge not confirmed: standard input gave no answer (pass --yes to purge without the question): nothing was deleted")
+	}
+	answer := strings.ToLower(strings.TrimSpace(line))
+	return answer == "y" || answer == "yes", nil
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

@@ -34,8 +34,15 @@ func (f *fakeAdmin) RetryRuns(ctx context.Context, r *ledgerv1.RetryRunsRequest)
 	if err := f.auth(ctx, r); err != nil {
 		return nil, err
 	}
-	out := &ledgerv1.RetryRunsResponse{}
-	for _, id := range r.GetSyncRunIds() {
+	ids := r.GetSyncRunIds()
+	if r.GetFilter() != nil {
+		ids = []string{"f1", "f2", "f3"}[:min(3, int(r.GetLimit()))]
+	}
+	out := &ledgerv1.RetryRunsResponse{Matched: int64(len(ids))}
+	if r.GetDryRun() {
+		return out, nil
+	}
+	for _, id := range ids {
 		rr := &ledgerv1.RetriedRun{SyncRunId: id}
 		if id == "busy" {
 			rr.Error = "run busy is running now: wait until it finishes, then retry it"
@@ -144,7 +151,7 @@ func TestOpsUsageErrors(t *testing.T) {
 		{[]string{"refdata", "refresh"}, "--tenant is required"},
 		{[]string{"dlq", "list", "--limit", "5000"}, "--limit 5000"},
 		{[]string{"dlq", "replay", "--until", "soon"}, `--until "soon"`},
-		{[]string{"dlq", "purge"}, `unknown command "dlq" "purge"`},
+		{[]string{"dlq", "purge"}, "dlq purge: give at least one filter"},
 	} {
 		stdout, stderr, code := ledgerctl(t, tc.args...)
 		if code != exitUsage || !strings.Contains(stderr, tc.want) || stdout != "" {

@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
@@ -22,7 +23,7 @@ var reconcileCommands = []command{
 			"last pass stopped) that Ledger created are compared with Ledger's record and Magento. Each finding has a\n" +
 			"code and says how to act (docs/reconciliation.md); nothing is changed in Sage or Magento. A long window\n" +
 			"may need a longer --timeout. \"ledgerctl reconcile --tenant T --since DATE\" is the same command.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			since := fs.String("since", "", "start of the window: a date (2026-05-01), an RFC 3339 time or an age such as 7d (default: the last pass's high-water mark)")
 			return func(c *cli, ctx context.Context, args []string) error {
@@ -60,7 +61,7 @@ var reconcileCommands = []command{
 		summary: "list the tenant's reconciliation findings, most recently seen first",
 		help: "Lists the findings the reconciliation passes stored for the tenant: open ones, and with --resolved also\n" +
 			"those a later pass saw agree again. Each message names the fix (docs/reconciliation.md).",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			resolved := fs.Bool("resolved", false, "include resolved findings")
 			limit := fs.Int("limit", 100, "at most this many findings (1-1000)")
@@ -93,7 +94,7 @@ var reconcileCommands = []command{
 		help: "Prints what was invoiced per invoice date and currency for the invoices Ledger created: Magento's grand\n" +
 			"totals against what Sage holds for them (void and deleted invoices count 0), as the reconciliation passes\n" +
 			"last saw them. A difference points at findings of that day (reconcile findings).",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			from := fs.String("from", "", "first invoice date, YYYY-MM-DD (default 30 days ago)")
 			to := fs.String("to", "", "last invoice date, YYYY-MM-DD (default today)")

@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
@@ -16,28 +17,46 @@ var runStatuses = map[string]bool{"pending": true, "running": true, "succeeded":
 
 var runCommands = []command{
 	{
-		name:    "list",
-		args:    "[--tenant T] [--status S] [--limit N]",
-		summary: "list sync runs, newest first",
-		help:    "Lists sync runs (one per event delivery), newest first.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
-			tenant := fs.String("tenant", "", "only this tenant's runs")
-			st := fs.String("status", "", "only runs in this status: pending, running, succeeded, skipped or failed")
-			limit := fs.Int("limit", 50, "at most this many runs (1-1000)")
+		name: "list",
+		args: "[--tenant T] [--status S] [--entity E] [--event EV] [--class C] [--code C] [--skip-reason R] " +
+			"[--magento-id N] [--increment-id N] [--since T] [--until T] [--limit N] [--page-token P] [--all]",
+		summary: "list sync runs, newest first, by any filter",
+		help: "Lists sync runs (one per event delivery), newest first. Every filter is optional and they combine with AND\n" +
+			"(the dashboard's runs page has the same ones). A page holds --limit runs; when more match, the last line\n" +
+			"gives the --page-token of the next (older) page, and --all follows every page.",
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
+			f := registerRunFilterFlags(fs)
+			limit := fs.Int("limit", 50, "runs per page (1-1000; with --all the default is 1000)")
+			page := fs.String("page-token", "", "start at this page (the token the previous page printed)")
+			all := fs.Bool("all", false, "follow every page to the last")
 			return func(c *cli, ctx context.Context, args []string) error {
+				const name = "runs list"
 				if len(args) > 0 {
-					return usagef("runs list: unexpected argument %q: filter with --tenant, --status and --limit", args[0])
+					return usagef("%s: unexpected argument %q: filter with --tenant, --status, --code, … (ledgerctl runs list --help)", name, args[0])
 				}
-				if *st != "" && !runStatuses[*st] {
-					return usagef("runs list: --status %q: use pending, running, succeeded, skipped or failed", *st)
+				if *all && !fs.Changed("limit") {
+					*limit = 1000
 				}
 				if *limit < 1 || *limit > 1000 {
-					return usagef("runs list: --limit %d: use 1-1000 (default 50)", *limit)
+					return usagef("%s: --limit %d: use 1-1000 (default 50)", name, *limit)
 				}
-				resp, err := call(ctx, c, ledgerv1.AdminServiceClient.ListRuns,
-					&ledgerv1.ListRunsRequest{TenantId: *tenant, Status: *st, Limit: int32(*limit)})
+				filter, err := f.filter(name)
 				if err != nil {
 					return err
+				}
+				req := &ledgerv1.ListRunsRequest{TenantId: filter.GetTenantId(), Status: filter.GetStatus(), Filter: filter,
+					Limit: int32(*limit), PageToken: strings.TrimSpace(*page)}
+				resp, err := call(ctx, c, ledgerv1.AdminServiceClient.ListRuns, req)
+				if err != nil {
+					return err
+				}
+				for *all && resp.GetNextPageToken() != "" {
+					req.PageToken = resp.GetNextPageToken()
+					next, err := call(ctx, c, ledgerv1.AdminServiceClient.ListRuns, req)
+					if err != nil {
+						return fmt.Errorf("after %d runs: %w", len(resp.GetRuns()), err)
+					}
+					resp.Runs, resp.NextPageToken = append(resp.Runs, next.GetRuns()...), next.GetNextPageToken()
 				}
 				if c.g.json {
 					return printJSON(c.stdout, resp)
@@ -60,7 +79,13 @@ var runCommands = []command{
 						r.GetEntityType()+" "+strconv.FormatInt(r.GetMagentoEntityId(), 10), r.GetStatus(),
 						strconv.Itoa(int(r.GetAttempts())), result, errCol, truncate(r.GetLastError(), 60), r.GetSyncRunId())
 				}
-				return t.flush()
+				if err := t.flush(); err != nil {
+					return err
+				}
+				if tok := resp.GetNextPageToken(); tok != "" {
+					fmt.Fprintf(c.stdout, "(more runs match: add --page-token %s for the next page, or --all)\n", tok)
+				}
+				return nil
 			}
 		},
 	},
@@ -69,7 +94,7 @@ var runCommands = []command{
 		args:    "RUN",
 		summary: "one run with its attempt history",
 		help:    "Shows one sync run with its outcome and every HTTP attempt it made (Magento fetches, Sage calls, callbacks).",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			return func(c *cli, ctx context.Context, args []string) error {
 				if len(args) != 1 {
 					return usagef("runs show: give exactly one run id, e.g. ledgerctl runs show 5d0c… (ledgerctl runs list shows them)")
@@ -131,19 +156,42 @@ var runCommands = []command{
 		},
 	},
 	{
-		name:    "retry",
-		args:    "RUN...",
-		summary: "re-run runs; re-fires the sync-state callback",
+		name: "retry",
+		args: "[RUN...] [--tenant T] [--status S] [--entity E] [--event EV] [--class C] [--code C] [--skip-reason R] " +
+			"[--magento-id N] [--increment-id N] [--since T] [--until T] [--limit N] [--dry-run]",
+		summary: "re-run runs by id or by filter; re-fires the sync-state callback",
 		help: "Re-runs finished runs, like the dashboard's Retry button: each run goes back to pending and its event is\n" +
 			"processed again. The sync is idempotent (nothing is duplicated in Sage) and the new result fires the\n" +
 			"sync-state callback again, so the Magento grid shows it. Fix the cause first (policy, mapping, Sage).\n" +
-			"A running run is refused.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+			"A running run is refused. Give run ids, or a filter (the flags of runs list; --tenant is required) to\n" +
+			"retry the finished runs it matches, newest first, at most --limit. --dry-run prints how many would be retried.",
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
+			f := registerRunFilterFlags(fs)
+			limit := fs.Int("limit", 1000, "with a filter: retry at most this many runs (1-1000)")
+			dry := fs.Bool("dry-run", false, "count the runs that would be retried, retry nothing")
 			return func(c *cli, ctx context.Context, args []string) error {
-				if len(args) == 0 {
-					return usagef("runs retry: give one or more run ids, e.g. ledgerctl runs retry 5d0c… 9a1b… (ledgerctl runs list --status failed shows them)")
+				const name = "runs retry"
+				req := &ledgerv1.RetryRunsRequest{SyncRunIds: args, DryRun: *dry}
+				switch set := f.set(fs); {
+				case len(args) > 0 && len(set) > 0:
+					return usagef("%s: give run ids or a filter (%s), not both", name, strings.Join(set, ", "))
+				case len(args) == 0 && len(set) == 0:
+					return usagef("%s: give one or more run ids, e.g. ledgerctl runs retry 5d0c… 9a1b… (ledgerctl runs list --status failed shows them),\n"+
+						"or a filter, e.g. ledgerctl runs retry --tenant acme --code payment_method_not_mapped --dry-run", name)
+				case len(set) > 0:
+					if err := requireTenant(name, *f.tenant); err != nil {
+						return err
+					}
+					if *limit < 1 || *limit > 1000 {
+						return usagef("%s: --limit %d: use 1-1000 (default 1000)", name, *limit)
+					}
+					filter, err := f.filter(name)
+					if err != nil {
+						return err
+					}
+					req.Filter, req.Limit = filter, int32(*limit)
 				}
-				resp, err := call(ctx, c, ledgerv1.AdminServiceClient.RetryRuns, &ledgerv1.RetryRunsRequest{SyncRunIds: args})
+				resp, err := call(ctx, c, ledgerv1.AdminServiceClient.RetryRuns, req)
 				if err != nil {
 					return err
 				}
@@ -151,6 +199,12 @@ var runCommands = []command{
 					if err := printJSON(c.stdout, resp); err != nil {
 						return err
 					}
+				}
+				if *dry {
+					if !c.g.json {
+						fmt.Fprintf(c.stdout, "dry run: %d runs match and would be retried (run again without --dry-run).\n", resp.GetMatched())
+					}
+					return nil
 				}
 				failed := 0
 				for _, r := range resp.GetRuns() {
@@ -169,6 +223,10 @@ var runCommands = []command{
 					return fmt.Errorf("%d of %d runs were not retried (reasons above)", failed, len(resp.GetRuns()))
 				}
 				if !c.g.json {
+					if len(resp.GetRuns()) == 0 {
+						fmt.Fprintln(c.stdout, "No finished runs match: nothing retried.")
+						return nil
+					}
 					fmt.Fprintln(c.stdout, "Follow them with: ledgerctl runs show <run>")
 				}
 				return nil
@@ -184,7 +242,7 @@ var runCommands = []command{
 			"older backup) they are the work that was in flight. Each is redone idempotently: entity_xref and the\n" +
 			"writer's Sage lookups keep Sage free of duplicates. --dry-run only counts them. Restart nothing first:\n" +
 			"the services make their streams and consumers again when NATS comes back.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "only this tenant's runs")
 			idle := fs.Duration("idle", 10*time.Minute, "only runs unchanged for at least this long")
 			limit := fs.Int("limit", 0, "at most this many runs (0: 10000)")

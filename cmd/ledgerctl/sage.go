@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
@@ -15,7 +16,7 @@ var sageCommands = []command{
 		args:    "--tenant T",
 		summary: "print the Sage authorization URL to open",
 		help:    "Prints the Sage authorization URL. Open it in a browser within 10 minutes, sign in to Sage and choose Allow.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			return func(c *cli, ctx context.Context, args []string) error {
 				if len(args) > 0 {
@@ -42,7 +43,7 @@ var sageCommands = []command{
 		args:    "--tenant T",
 		summary: "revoke the Sage authorization and delete the tokens",
 		help:    "Revokes the tenant's Sage authorisation at Sage and deletes its tokens; writes pause until Sage is connected again.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			tenant := fs.String("tenant", "", "tenant id (required)")
 			return func(c *cli, ctx context.Context, args []string) error {
 				if len(args) > 0 {

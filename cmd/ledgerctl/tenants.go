@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
@@ -16,7 +17,7 @@ var tenantCommands = []command{
 		args:    "[--id ID] --name NAME",
 		summary: "register a tenant (one per shop)",
 		help:    "Registers a tenant (one per Magento shop). Without --id the service assigns a UUID.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			id := fs.String("id", "", "explicit tenant id: 1-64 letters, digits, '-' or '_' (default: a UUID)")
 			name := fs.String("name", "", "shop or company name (required)")
 			return func(c *cli, ctx context.Context, args []string) error {
@@ -48,7 +49,7 @@ var tenantCommands = []command{
 		args:    "",
 		summary: "list tenants and their connections",
 		help:    "Lists every tenant with its Magento and Sage connection state.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			return func(c *cli, ctx context.Context, args []string) error {
 				if len(args) > 0 {
 					return usagef("tenants list: unexpected argument %q (it takes no arguments)", args[0])
@@ -64,10 +65,10 @@ var tenantCommands = []command{
 					fmt.Fprintln(c.stdout, `No tenants yet. Create one with: ledgerctl tenants create --name "Shop name"`)
 					return nil
 				}
-				t := newTable(c.stdout, "TENANT", "NAME", "MAGENTO", "SHOP URL", "SAGE", "SAGE BUSINESS", "CREATED")
+				t := newTable(c.stdout, "TENANT", "NAME", "MAGENTO", "SHOP URL", "SAGE", "SAGE BUSINESS", "CREATED", "SHOP HEALTH")
 				for _, x := range resp.GetTenants() {
 					t.row(x.GetTenantId(), x.GetName(), x.GetMagentoConnectionStatus(), x.GetMagentoBaseUrl(),
-						x.GetSageStatus(), x.GetSageBusinessId(), ts(x.GetCreatedAt()))
+						x.GetSageStatus(), x.GetSageBusinessId(), ts(x.GetCreatedAt()), x.GetShopHealth().GetVerdict())
 				}
 				return t.flush()
 			}
@@ -76,9 +77,10 @@ var tenantCommands = []command{
 	{
 		name:    "show",
 		args:    "TENANT",
-		summary: "one tenant with its run counts",
-		help:    "Shows one tenant's connections and its sync run counts.",
-		setup: func(fs *flag.FlagSet) func(*cli, context.Context, []string) error {
+		summary: "one tenant with its shop health, run counts and dead letters",
+		help: "Shows one tenant's connections, the shop's health as Ledger sees it from the webhooks (verdict, what to do,\n" +
+			"the last webhook received, webhooks refused as unauthorized lately), its sync run counts and its dead letters.",
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
 			return func(c *cli, ctx context.Context, args []string) error {
 				if len(args) != 1 {
 					return usagef("tenants show: give exactly one tenant id, e.g. ledgerctl tenants show acme (ledgerctl tenants list shows them)")
@@ -91,13 +93,36 @@ var tenantCommands = []command{
 					return printJSON(c.stdout, resp)
 				}
 				n := resp.GetCounts()
+				h := resp.GetTenant().GetShopHealth()
+				refused := ""
+				if h != nil {
+					refused = strconv.Itoa(int(h.GetUnauthorizedRecent()))
+					if last := ts(h.GetLastUnauthorizedAt()); last != "" {
+						refused += " (last " + last + ")"
+					}
+				}
+				dead := itoa(n.GetDeadLetters())
+				if n.GetDeadLetters() < 0 {
+					dead = "unknown (the DLQ stream could not be read)"
+				}
 				kv := append(tenantFields(resp.GetTenant()),
+					"Shop health", h.GetVerdict(),
+					"Shop health note", h.GetMessage(),
+					"Last webhook", ts(h.GetLastWebhookAt()),
+					"Refused 401s lately", refused,
 					"Runs pending", itoa(n.GetPending()),
 					"Runs succeeded", itoa(n.GetSucceeded()),
 					"Runs skipped", itoa(n.GetSkipped()),
 					"Runs failed", itoa(n.GetFailed()),
-					"Failed in 24 h", itoa(n.GetFailed_24H()))
-				return fields(c.stdout, kv...)
+					"Failed in 24 h", itoa(n.GetFailed_24H()),
+					"Dead letters", dead)
+				if err := fields(c.stdout, kv...); err != nil {
+					return err
+				}
+				if n.GetDeadLetters() > 0 {
+					fmt.Fprintf(c.stdout, "\nSee them with: ledgerctl dlq list --tenant %s\n", resp.GetTenant().GetTenantId())
+				}
+				return nil
 			}
 		},
 	},

@@ -1,13 +1,14 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 )
 
 // TestHelpListsEveryCommand: ledgerctl --help names every command of the
@@ -113,7 +114,7 @@ var (
 )
 
 func tableProblems(table []commandGroup) []string {
-	global := flag.NewFlagSet("", flag.ContinueOnError)
+	global := pflag.NewFlagSet("", pflag.ContinueOnError)
 	new(globals).register(global)
 	var out []string
 	groups := map[string]bool{}
@@ -145,7 +146,7 @@ func tableProblems(table []commandGroup) []string {
 				out = append(out, id+" has no setup")
 				continue
 			}
-			fs := flag.NewFlagSet(id, flag.ContinueOnError)
+			fs := pflag.NewFlagSet(id, pflag.ContinueOnError)
 			c.setup(fs)
 			named := map[string]bool{}
 			for _, m := range synopsisFlag.FindAllStringSubmatch(c.args, -1) {
@@ -154,7 +155,7 @@ func tableProblems(table []commandGroup) []string {
 					out = append(out, fmt.Sprintf("%s: the synopsis names --%s, which the command does not define", id, m[1]))
 				}
 			}
-			fs.VisitAll(func(f *flag.Flag) {
+			fs.VisitAll(func(f *pflag.Flag) {
 				if !named[f.Name] && global.Lookup(f.Name) == nil {
 					out = append(out, fmt.Sprintf("%s: the synopsis leaves out --%s", id, f.Name))
 				}
