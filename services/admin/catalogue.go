@@ -25,6 +25,14 @@ func (e runbookEntry) Anchor() string { return e.Kind + "-" + e.Value }
 // DocLink is where the entry is in the repository's docs.
 func (e runbookEntry) DocLink() string { return "docs/runbooks.md#" + e.Anchor() }
 
+// SummaryHTML, MeansHTML, ConfirmHTML, FixHTML and ReplayHTML are the parts
+// as HTML (runbookHTML).
+func (e runbookEntry) SummaryHTML() template.HTML { return runbookHTML(e.Summary) }
+func (e runbookEntry) MeansHTML() template.HTML   { return runbookHTML(e.Means) }
+func (e runbookEntry) ConfirmHTML() template.HTML { return runbookHTML(e.Confirm) }
+func (e runbookEntry) FixHTML() template.HTML     { return runbookHTML(e.Fix) }
+func (e runbookEntry) ReplayHTML() template.HTML  { return runbookHTML(e.Replay) }
+
 // catalogued looks an entry up by kind ("code", "class", "skip", "ingest")
 // and value.
 func catalogued(kind, value string) (runbookEntry, bool) {
