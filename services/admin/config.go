@@ -13,6 +13,7 @@ import (
 	"github.com/ledgersync/ledger/libs/env"
 	"github.com/ledgersync/ledger/libs/sage"
 	"github.com/ledgersync/ledger/libs/secrets"
+	"github.com/ledgersync/ledger/libs/shophealth"
 )
 
 // Defaults.
@@ -101,6 +102,10 @@ type Config struct {
 	// NATSReplicas is how many copies the shared rate-budget buckets keep
 	// (LEDGER_NATS_REPLICAS, set by Program from the common settings).
 	NATSReplicas int
+	// ShopSilentAfter is how long a shop that used to send may send nothing
+	// before its health verdict is silent (LEDGER_SHOP_SILENT_AFTER, default
+	// 6h; ingest's tile reads the same variable; shophealth.go).
+	ShopSilentAfter time.Duration
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -133,6 +138,9 @@ func (c Config) WithDefaults() Config {
 	if c.JobScan <= 0 {
 		c.JobScan = DefaultJobScan
 	}
+	if c.ShopSilentAfter == 0 {
+		c.ShopSilentAfter = shophealth.DefaultSilentAfter
+	}
 	return c
 }
 
@@ -160,6 +168,7 @@ func ConfigFromEnv() (Config, error) {
 		RefDataEvery:      r.Duration("ADMIN_REFDATA_EVERY", DefaultRefDataEvery),
 		ReconcileEvery:    r.Duration("ADMIN_RECONCILE_EVERY", DefaultReconcileEvery),
 		SageRatePerMinute: r.Int("ADMIN_SAGE_RATE_PER_MINUTE", DefaultSageRatePerMinute),
+		ShopSilentAfter:   r.Duration("LEDGER_SHOP_SILENT_AFTER", shophealth.DefaultSilentAfter),
 	}
 	if err := r.Err(); err != nil {
 		return Config{}, err
@@ -223,6 +232,9 @@ func (c Config) Validate() error {
 	}
 	if c.SageRatePerMinute < 1 {
 		errs = append(errs, fmt.Errorf("ADMIN_SAGE_RATE_PER_MINUTE=%d: use at least 1 (default %d)", c.SageRatePerMinute, DefaultSageRatePerMinute))
+	}
+	if c.ShopSilentAfter < time.Second {
+		errs = append(errs, fmt.Errorf("LEDGER_SHOP_SILENT_AFTER=%s: use at least 1s (default %s)", c.ShopSilentAfter, shophealth.DefaultSilentAfter))
 	}
 	if (c.SageClientID == "") != (c.SageClientSecret.Reveal() == "") {
 		errs = append(errs, errors.New("SAGE_CLIENT_ID and SAGE_CLIENT_SECRET: set both (the Sage app registration) or neither"))

@@ -68,6 +68,8 @@ type Store interface {
 
 	// Metrics (metrics.go).
 	TenantActivity(ctx context.Context) ([]store.TenantActivity, error)
+	// Shop health (shophealth.go).
+	ShopActivity(ctx context.Context, tenantID string) (store.ShopActivity, error)
 
 	// Scheduled jobs and reconciliation (jobs.go, reconcile.go).
 	JobStore

@@ -71,10 +71,15 @@ func (v verdict) Permanent() bool { return v.Err != nil && v.Status != http.Stat
 func (s *Service) accept(ctx context.Context, d inbound) verdict {
 	if store.ValidTenantID(d.Tenant) != nil {
 		return verdict{Status: http.StatusUnauthorized, Outcome: outcomeUnauthorized,
-			Err: &authError{"", "unknown tenant: the tenant segment is not a valid tenant id"}}
+			Err: &authError{Reason: "unknown tenant: the tenant segment is not a valid tenant id"}}
 	}
 	if _, err := s.authenticate(ctx, d.Header, d.Tenant, d.VerifyAt, d.ReplayOwner); err != nil {
-		if errors.As(err, new(*authError)) {
+		var ae *authError
+		if errors.As(err, &ae) {
+			if ae.drift {
+				// The paired shop signing with another key? (drift.go)
+				s.refusedAsDrift(ctx, d.Tenant, ae.Reason, s.now())
+			}
 			return verdict{Status: http.StatusUnauthorized, Outcome: outcomeUnauthorized, Err: err}
 		}
 		return verdict{Status: http.StatusServiceUnavailable, Outcome: outcomeUnavailable, Err: err}
@@ -122,6 +127,8 @@ func (s *Service) accept(ctx context.Context, d inbound) verdict {
 			Err: &unavailableError{"database unavailable", err}}
 	}
 	telemetry.Annotate(ctx, telemetry.AttrRunID.String(acc.RunID), attribute.Bool("ledger.duplicate", acc.Duplicate))
+	// The shop is alive, whether or not this is a repeat (activity.go).
+	s.activity.saw(tenant, s.now())
 	if acc.Duplicate {
 		s.log.InfoContext(ctx, "ingest: webhook is a repeat of a live run; nothing published",
 			"transport", d.transport(), "tenant", tenant, "event", event, "idempotency_key", key, "sync_run_id", acc.RunID)

@@ -17,6 +17,10 @@ import (
 type authError struct {
 	Tenant string // the tenant the request claimed, when known; for logs
 	Reason string
+	// drift is set when the token is plausibly the paired shop's own (its
+	// claims are right for the tenant) and only its signature fails: what a
+	// shop holding another api key sends (drift.go counts these).
+	drift bool
 }
 
 func (e *authError) Error() string { return "unauthorized: " + e.Reason }
@@ -41,15 +45,15 @@ func (e *unavailableError) Unwrap() error { return e.Err }
 func (s *Service) authenticate(ctx context.Context, h http.Header, pathTenant string, now time.Time, owner string) (store.Tenant, error) {
 	if len(h.Values("Authorization")) > 1 {
 		// Which one counts would be a guess; a proxy may have added one.
-		return store.Tenant{}, &authError{"", "Authorization header sent more than once; send one Bearer token"}
+		return store.Tenant{}, &authError{Reason: "Authorization header sent more than once; send one Bearer token"}
 	}
 	raw, ok := bearer(h.Get("Authorization"))
 	if !ok {
-		return store.Tenant{}, &authError{"", "missing Authorization: Bearer <token> header"}
+		return store.Tenant{}, &authError{Reason: "missing Authorization: Bearer <token> header"}
 	}
 	tok, err := magento.Parse(raw)
 	if err != nil {
-		return store.Tenant{}, &authError{"", err.Error()}
+		return store.Tenant{}, &authError{Reason: err.Error()}
 	}
 	tenantID := pathTenant
 	if tenantID == "" {
@@ -57,30 +61,34 @@ func (s *Service) authenticate(ctx context.Context, h http.Header, pathTenant st
 	}
 	if store.ValidTenantID(tenantID) != nil {
 		// It cannot be a paired tenant, so there is nothing to look up.
-		return store.Tenant{}, &authError{"", "unknown tenant"}
+		return store.Tenant{}, &authError{Reason: "unknown tenant"}
 	}
 	t, err := s.st.Tenant(ctx, tenantID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return store.Tenant{}, &authError{tenantID, fmt.Sprintf("unknown tenant %q", tenantID)}
+		return store.Tenant{}, &authError{Tenant: tenantID, Reason: fmt.Sprintf("unknown tenant %q", tenantID)}
 	case err != nil:
 		return store.Tenant{}, &unavailableError{"database unavailable", err}
 	case t.Binding.APIKey == "":
-		return store.Tenant{}, &authError{tenantID, fmt.Sprintf("tenant %q is not paired (never paired, disconnected or revoked); pair the shop again", tenantID)}
+		return store.Tenant{}, &authError{Tenant: tenantID, Reason: fmt.Sprintf("tenant %q is not paired (never paired, disconnected or revoked); pair the shop again", tenantID)}
 	}
 	if err := magento.VerifyOutbound(tok, t.Binding.APIKey, tenantID, now); err != nil {
+		reason := "token refused"
 		var ve *magento.VerifyError
 		if errors.As(err, &ve) {
-			return store.Tenant{}, &authError{tenantID, ve.Reason}
+			reason = ve.Reason
 		}
-		return store.Tenant{}, &authError{tenantID, "token refused"}
+		return store.Tenant{}, &authError{Tenant: tenantID, Reason: reason,
+			drift: t.Binding.MagentoConnectionStatus == store.StatusActive &&
+				!tok.SignatureValid(magento.Subkey(t.Binding.APIKey, magento.PurposeOutbound)) &&
+				plausibleShopToken(tok, tenantID, now)}
 	}
 	first, err := s.replay.firstUse(ctx, tenantID, tok.Claims.Jti, owner)
 	switch {
 	case err != nil:
 		return store.Tenant{}, &unavailableError{"too many recent tokens to check for replay", err}
 	case !first:
-		return store.Tenant{}, &authError{tenantID, "token replayed: its jti was already used; mint a fresh token per request"}
+		return store.Tenant{}, &authError{Tenant: tenantID, Reason: "token replayed: its jti was already used; mint a fresh token per request"}
 	}
 	return t, nil
 }

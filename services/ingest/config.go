@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/ledgersync/ledger/libs/env"
+	"github.com/ledgersync/ledger/libs/shophealth"
 )
 
 // Config configures the service. The zero value of every field means its
@@ -56,19 +58,41 @@ type Config struct {
 	// (INGEST_TENANT_MAX_IN_FLIGHT, default 8); more are answered 503. The
 	// shop's drain sends one at a time.
 	TenantMaxInFlight int
+	// AuthDriftThreshold and AuthDriftWindow decide when refused webhooks are
+	// auth drift (INGEST_AUTH_DRIFT_THRESHOLD, default 5;
+	// INGEST_AUTH_DRIFT_WINDOW, default 10m): once that many deliveries of a
+	// paired tenant failed their signature within the window (with nothing
+	// accepted since), ingest pings the shop with Ledger's key and, when the
+	// shop refuses it too, flips the binding to token_revoked (drift.go).
+	AuthDriftThreshold int
+	AuthDriftWindow    time.Duration
+	// ShopSilentAfter is how long a shop that used to send may send nothing
+	// before the tile says it is silent (LEDGER_SHOP_SILENT_AFTER, default
+	// 6h; the admin service reads the same variable).
+	ShopSilentAfter time.Duration
+	// ActivityFlushEvery is how often the last accepted delivery of each
+	// tenant is written to shop_activity, in one statement for all tenants
+	// (default 10s; not an environment setting).
+	ActivityFlushEvery time.Duration
+	// ShopHTTP calls shops to confirm auth drift (a ping); nil means a traced
+	// client with a 10 s timeout.
+	ShopHTTP *http.Client
 }
 
 // Defaults.
 const (
-	DefaultAddr              = "127.0.0.1:8080"
-	DefaultDedupWindow       = 168 * time.Hour
-	DefaultKeyRetentionEvery = time.Hour
-	DefaultMaxBodyBytes      = 512 << 10
-	DefaultRequestTimeout    = 10 * time.Second
-	DefaultReplayCacheSize   = 1_000_000
-	DefaultReadHeaderTimeout = 10 * time.Second
-	DefaultReadTimeout       = 10 * time.Second
-	DefaultTenantMaxInFlight = 8
+	DefaultAddr               = "127.0.0.1:8080"
+	DefaultDedupWindow        = 168 * time.Hour
+	DefaultKeyRetentionEvery  = time.Hour
+	DefaultMaxBodyBytes       = 512 << 10
+	DefaultRequestTimeout     = 10 * time.Second
+	DefaultReplayCacheSize    = 1_000_000
+	DefaultReadHeaderTimeout  = 10 * time.Second
+	DefaultReadTimeout        = 10 * time.Second
+	DefaultTenantMaxInFlight  = 8
+	DefaultAuthDriftThreshold = 5
+	DefaultAuthDriftWindow    = 10 * time.Minute
+	DefaultActivityFlushEvery = 10 * time.Second
 
 	// maxRequestTimeout keeps the answer inside Magento's 15 s CURLOPT_TIMEOUT.
 	maxRequestTimeout = 14 * time.Second
@@ -103,6 +127,18 @@ func (c Config) WithDefaults() Config {
 	if c.TenantMaxInFlight == 0 {
 		c.TenantMaxInFlight = DefaultTenantMaxInFlight
 	}
+	if c.AuthDriftThreshold == 0 {
+		c.AuthDriftThreshold = DefaultAuthDriftThreshold
+	}
+	if c.AuthDriftWindow == 0 {
+		c.AuthDriftWindow = DefaultAuthDriftWindow
+	}
+	if c.ShopSilentAfter == 0 {
+		c.ShopSilentAfter = shophealth.DefaultSilentAfter
+	}
+	if c.ActivityFlushEvery == 0 {
+		c.ActivityFlushEvery = DefaultActivityFlushEvery
+	}
 	return c
 }
 
@@ -111,15 +147,18 @@ func (c Config) WithDefaults() Config {
 func ConfigFromEnv() (Config, error) {
 	var r env.Reader
 	c := Config{
-		Addr:              r.String("INGEST_ADDR", DefaultAddr),
-		DedupWindow:       r.Duration("INGEST_DEDUP_WINDOW", DefaultDedupWindow),
-		KeyRetentionEvery: r.Duration("INGEST_KEY_RETENTION_EVERY", DefaultKeyRetentionEvery),
-		MaxBodyBytes:      int64(r.Int("INGEST_MAX_BODY_BYTES", DefaultMaxBodyBytes)),
-		RequestTimeout:    r.Duration("INGEST_REQUEST_TIMEOUT", DefaultRequestTimeout),
-		ReplayCacheSize:   r.Int("INGEST_REPLAY_CACHE_SIZE", DefaultReplayCacheSize),
-		ReadHeaderTimeout: r.Duration("INGEST_READ_HEADER_TIMEOUT", DefaultReadHeaderTimeout),
-		ReadTimeout:       r.Duration("INGEST_READ_TIMEOUT", DefaultReadTimeout),
-		TenantMaxInFlight: r.Int("INGEST_TENANT_MAX_IN_FLIGHT", DefaultTenantMaxInFlight),
+		Addr:               r.String("INGEST_ADDR", DefaultAddr),
+		DedupWindow:        r.Duration("INGEST_DEDUP_WINDOW", DefaultDedupWindow),
+		KeyRetentionEvery:  r.Duration("INGEST_KEY_RETENTION_EVERY", DefaultKeyRetentionEvery),
+		MaxBodyBytes:       int64(r.Int("INGEST_MAX_BODY_BYTES", DefaultMaxBodyBytes)),
+		RequestTimeout:     r.Duration("INGEST_REQUEST_TIMEOUT", DefaultRequestTimeout),
+		ReplayCacheSize:    r.Int("INGEST_REPLAY_CACHE_SIZE", DefaultReplayCacheSize),
+		ReadHeaderTimeout:  r.Duration("INGEST_READ_HEADER_TIMEOUT", DefaultReadHeaderTimeout),
+		ReadTimeout:        r.Duration("INGEST_READ_TIMEOUT", DefaultReadTimeout),
+		TenantMaxInFlight:  r.Int("INGEST_TENANT_MAX_IN_FLIGHT", DefaultTenantMaxInFlight),
+		AuthDriftThreshold: r.Int("INGEST_AUTH_DRIFT_THRESHOLD", DefaultAuthDriftThreshold),
+		AuthDriftWindow:    r.Duration("INGEST_AUTH_DRIFT_WINDOW", DefaultAuthDriftWindow),
+		ShopSilentAfter:    r.Duration("LEDGER_SHOP_SILENT_AFTER", shophealth.DefaultSilentAfter),
 	}
 	if err := r.Err(); err != nil {
 		return Config{}, err
@@ -158,6 +197,18 @@ func (c Config) Validate() error {
 	if c.TenantMaxInFlight < 1 {
 		errs = append(errs, fmt.Errorf("INGEST_TENANT_MAX_IN_FLIGHT=%d: want at least 1 (default %d)", c.TenantMaxInFlight, DefaultTenantMaxInFlight))
 	}
+	if c.AuthDriftThreshold < 1 || c.AuthDriftThreshold > 1000 {
+		errs = append(errs, fmt.Errorf("INGEST_AUTH_DRIFT_THRESHOLD=%d: want 1 to 1000 refused webhooks (default %d)", c.AuthDriftThreshold, DefaultAuthDriftThreshold))
+	}
+	if c.AuthDriftWindow < time.Second {
+		errs = append(errs, fmt.Errorf("INGEST_AUTH_DRIFT_WINDOW=%s: want at least 1s (default %s)", c.AuthDriftWindow, DefaultAuthDriftWindow))
+	}
+	if c.ShopSilentAfter < time.Second {
+		errs = append(errs, fmt.Errorf("LEDGER_SHOP_SILENT_AFTER=%s: want at least 1s (default %s)", c.ShopSilentAfter, shophealth.DefaultSilentAfter))
+	}
+	if c.ActivityFlushEvery <= 0 {
+		errs = append(errs, fmt.Errorf("ingest: ActivityFlushEvery=%s: want more than 0 (default %s)", c.ActivityFlushEvery, DefaultActivityFlushEvery))
+	}
 	return errors.Join(errs...)
 }
 
@@ -167,5 +218,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("key_retention_every", c.KeyRetentionEvery.String()),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes), slog.String("request_timeout", c.RequestTimeout.String()),
 		slog.Int("replay_cache_size", c.ReplayCacheSize), slog.String("read_header_timeout", c.ReadHeaderTimeout.String()),
-		slog.String("read_timeout", c.ReadTimeout.String()), slog.Int("tenant_max_in_flight", c.TenantMaxInFlight))
+		slog.String("read_timeout", c.ReadTimeout.String()), slog.Int("tenant_max_in_flight", c.TenantMaxInFlight),
+		slog.Int("auth_drift_threshold", c.AuthDriftThreshold), slog.String("auth_drift_window", c.AuthDriftWindow.String()),
+		slog.String("shop_silent_after", c.ShopSilentAfter.String()))
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ledgersync/ledger/libs/shophealth"
 	"github.com/ledgersync/ledger/libs/store"
 )
 
@@ -17,6 +18,17 @@ type TileHealth struct {
 	Tenant  TileTenant  `json:"tenant"`
 	Binding TileBinding `json:"binding"`
 	Sync    TileSync    `json:"sync"`
+	// Health is Ledger's verdict on the shop side (libs/shophealth), an
+	// addition the module ignores until it reads it (wire §2.2: all keys
+	// optional, unknown keys ignored).
+	Health TileShopHealth `json:"health"`
+}
+
+// TileShopHealth is the shop-side verdict: ok, silent, auth_drift, not_paired
+// or never_sent, with one sentence saying what to do.
+type TileShopHealth struct {
+	Verdict string `json:"verdict"`
+	Message string `json:"message"`
 }
 
 // TileTenant is the Magento side: pending, active or token_revoked.
@@ -31,11 +43,19 @@ type TileBinding struct {
 }
 
 // TileSync summarises the tenant's sync runs. LastRunAt is the latest finish
-// time, RFC 3339 UTC, omitted when no run has finished.
+// time, RFC 3339 UTC, omitted when no run has finished. DeadLetterCount (an
+// addition) is the tenant's messages in Ledger's DLQ stream, every stage,
+// omitted when NATS could not be read; they are not folded into failed_24h,
+// which keeps its meaning (runs failed in the last 24 h; most dead letters
+// are failed runs counted there while they are recent). LastWebhookAt (an
+// addition) is the last delivery Ledger accepted from the shop, omitted when
+// none.
 type TileSync struct {
-	PendingCount int64  `json:"pending_count"`
-	Failed24h    int64  `json:"failed_24h"`
-	LastRunAt    string `json:"last_run_at,omitempty"`
+	PendingCount    int64  `json:"pending_count"`
+	Failed24h       int64  `json:"failed_24h"`
+	LastRunAt       string `json:"last_run_at,omitempty"`
+	DeadLetterCount *int64 `json:"dead_letter_count,omitempty"`
+	LastWebhookAt   string `json:"last_webhook_at,omitempty"`
 }
 
 // tileHealth serves GET /v1/tile/health.
@@ -59,6 +79,27 @@ func (s *Service) tileHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	if c.LastRunAt != nil {
 		h.Sync.LastRunAt = c.LastRunAt.UTC().Format(time.RFC3339)
+	}
+	act, err := s.st.ShopActivity(ctx, t.ID)
+	if err != nil {
+		s.unavailable(w, r, t.ID, &unavailableError{"database unavailable", err})
+		return
+	}
+	// This very call is no delivery: the admin page answers while the cron
+	// may be stopped, which is what the verdict is for.
+	if !act.LastWebhookAt.IsZero() {
+		h.Sync.LastWebhookAt = act.LastWebhookAt.UTC().Format(time.RFC3339)
+	}
+	verdict := shophealth.Judge(shophealth.Facts{
+		MagentoStatus: t.Binding.MagentoConnectionStatus, Paired: t.Binding.APIKey != "",
+		LastWebhookAt: act.LastWebhookAt, UnauthorizedRecent: act.UnauthorizedRecent,
+		LastUnauthorizedAt: act.LastUnauthorizedAt, Now: s.now(),
+	}, s.cfg.ShopSilentAfter)
+	h.Health = TileShopHealth{Verdict: verdict.Verdict, Message: verdict.Message}
+	if n, err := s.deadLetters(ctx, t.ID); err != nil {
+		s.log.WarnContext(ctx, "ingest: could not count the tenant's dead letters for the tile; dead_letter_count left out", "tenant", t.ID, "err", err)
+	} else {
+		h.Sync.DeadLetterCount = &n
 	}
 	writeJSON(w, http.StatusOK, h)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgersync/ledger/libs/bus"
 	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/store"
 	"github.com/ledgersync/ledger/services/ingest"
@@ -22,7 +23,10 @@ func TestTileHealthReportsRealCounts(t *testing.T) {
 
 	r := f.do(t, http.MethodGet, "/v1/tile/health", nil, bearer(t))
 	wantCode(t, r, http.StatusOK)
-	if got := strings.TrimSpace(string(r.Body)); got != `{"tenant":{"magento_connection_status":"active"},"binding":{"status":"pending","region":"uk"},"sync":{"pending_count":0,"failed_24h":0}}` {
+	// The documented keys (wire §2.2) keep their names and values; the
+	// additions (sync.dead_letter_count, health) come after them.
+	const documented = `{"tenant":{"magento_connection_status":"active"},"binding":{"status":"pending","region":"uk"},"sync":{"pending_count":0,"failed_24h":0`
+	if got := strings.TrimSpace(string(r.Body)); !strings.HasPrefix(got, documented+`,"dead_letter_count":0},"health":{"verdict":"never_sent","message":"Paired, but Ledger has not received anything`) {
 		t.Errorf("fresh tenant: %s", got)
 	}
 
@@ -49,6 +53,12 @@ func TestTileHealthReportsRealCounts(t *testing.T) {
 	sync := body["sync"].(map[string]any)
 	if binding["status"] != "active" || sync["pending_count"] != 1.0 || sync["failed_24h"] != 1.0 {
 		t.Errorf("tile %s", r.Body)
+	}
+	if sync["dead_letter_count"] != 0.0 || body["health"].(map[string]any)["verdict"] != "ok" {
+		t.Errorf("tile %s: want no dead letters and verdict ok", r.Body)
+	}
+	if lw, err := time.Parse(time.RFC3339, sync["last_webhook_at"].(string)); err != nil || time.Since(lw) > time.Minute {
+		t.Errorf("last_webhook_at %v (%v), want RFC 3339 UTC of now", sync["last_webhook_at"], err)
 	}
 	last, err := time.Parse(time.RFC3339, sync["last_run_at"].(string))
 	if err != nil || time.Since(last) > time.Minute || !strings.HasSuffix(sync["last_run_at"].(string), "Z") {
@@ -128,4 +138,32 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+}
+
+// The tile counts the tenant's dead letters of every stage, and only its own,
+// and says silent once the shop has sent nothing for ShopSilentAfter.
+func TestTileHealthCountsDeadLettersAndSilence(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, devtest.NATS(t), ingest.Config{ShopSilentAfter: time.Second})
+	ctx := t.Context()
+	for _, subj := range []string{
+		bus.DLQSubject("mapper", tenantID, "invoice"), bus.DLQSubject("sage-writer", tenantID, "contact"),
+		bus.DLQSubject("ingest", tenantID, "invoice"), bus.DLQSubject("mapper", "t10", "invoice"),
+	} {
+		if _, err := f.js.Publish(ctx, subj, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantCode(t, f.webhook(t, tenantID, "invoice.created", "invoice.created:1", token(t), envelope), http.StatusAccepted)
+	r := f.do(t, http.MethodGet, "/v1/tile/health", nil, bearer(t))
+	wantCode(t, r, http.StatusOK)
+	body := r.json(t)
+	if n := body["sync"].(map[string]any)["dead_letter_count"]; n != 3.0 {
+		t.Fatalf("dead_letter_count %v, want 3 (t10's is not t1's): %s", n, r.Body)
+	}
+	devtest.Eventually(t, "the tile to say silent", func() bool {
+		r := f.do(t, http.MethodGet, "/v1/tile/health", nil, bearer(t))
+		h := r.json(t)["health"].(map[string]any)
+		return h["verdict"] == "silent" && strings.Contains(h["message"].(string), "cron:run --group=default")
+	})
 }

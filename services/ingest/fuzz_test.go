@@ -307,6 +307,11 @@ func (s *fuzzStore) LatestRun(context.Context, string, string, int64) (store.Run
 	return store.Run{}, store.ErrNotFound
 }
 func (s *fuzzStore) ForgetWebhookKeys(context.Context, time.Duration) (int64, error) { return 0, nil }
+func (s *fuzzStore) TouchShops(context.Context, map[string]time.Time) error          { return nil }
+func (s *fuzzStore) RecordUnauthorized(context.Context, store.Refusal) (int, error)  { return 1, nil }
+func (s *fuzzStore) ShopActivity(context.Context, string) (store.ShopActivity, error) {
+	return store.ShopActivity{}, nil
+}
 
 // fuzzJetStream records publishes and keeps the replay bucket in a map. Any
 // other JetStream call panics (the embedded interface is nil): the webhook
@@ -329,6 +334,12 @@ func (j *fuzzJetStream) published() []*nats.Msg {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return append([]*nats.Msg(nil), j.msgs...)
+}
+
+// Stream is the DLQ the tile counts: none here, so the tile leaves the count
+// out.
+func (j *fuzzJetStream) Stream(context.Context, string) (jetstream.Stream, error) {
+	return nil, jetstream.ErrStreamNotFound
 }
 
 func (j *fuzzJetStream) CreateOrUpdateKeyValue(context.Context, jetstream.KeyValueConfig) (jetstream.KeyValue, error) {

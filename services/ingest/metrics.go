@@ -31,6 +31,7 @@ type metrics struct {
 	stage    *prometheus.HistogramVec // ledger_stage_duration_seconds{stage="ingest"}: one webhook or relayed row, whatever its answer
 	relayed  *prometheus.CounterVec   // ledger_ingest_relayed_total{outcome,code}: relayed rows by outcome
 	bus      *bus.Metrics             // the INGEST consume loop's (deliveries, consumer state, dead letters)
+	drift    *prometheus.CounterVec   // ledger_ingest_auth_drift_checks_total{outcome}: pings that confirmed or refuted auth drift
 }
 
 // stageIngest is ingest's stage label on the metrics every stage shares.
@@ -59,11 +60,15 @@ func newMetrics(replayEntries func() int, js jetstream.JetStream) *metrics {
 		Name: "ledger_ingest_relayed_total",
 		Help: "Outbox rows relays published on INGEST, by outcome (accepted, duplicate, unauthorized, rejected, too_large, unavailable, overloaded) and the webhook status code it stands for.",
 	}, []string{"outcome", "code"})
+	m.drift = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ledger_ingest_auth_drift_checks_total",
+		Help: "Pings of a shop whose webhooks kept failing their signature (INGEST_AUTH_DRIFT_THRESHOLD within INGEST_AUTH_DRIFT_WINDOW), by outcome: confirmed (the shop refused Ledger's key too; binding token_revoked), refuted (the shop accepts Ledger's key; nothing changed), unconfirmed (no useful answer).",
+	}, []string{"outcome"})
 	// The consume loop's metrics register the stage histogram the webhooks
 	// share.
 	m.bus = bus.NewMetrics(reg, js, bus.MetricsOptions{})
 	m.stage = m.bus.StageDuration()
-	reg.MustRegister(m.requests, m.webhooks, m.publish, m.relayed,
+	reg.MustRegister(m.requests, m.webhooks, m.publish, m.relayed, m.drift,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ledger_ingest_replay_cache_entries",
 			Help: "JWT ids remembered in the replay set shared by every ingest replica (-1 when NATS does not answer).",

@@ -38,6 +38,7 @@ func Program(cfg Config) process.Program {
 			}
 			return process.Started{Handler: s.Handler(), Components: []process.Component{
 				{Name: "webhook-key-retention", Run: s.RunKeyRetention},
+				{Name: "shop-activity-flush", Run: s.RunActivityFlush},
 				{Name: "relay-consumer", Run: s.RunRelayed, Shutdown: s.RelaySpec().ShutdownTime()},
 			}, Ready: []process.Check{{Name: "relay-consumer", Check: s.RelayConsuming}}}, nil
 		}}

@@ -27,6 +27,10 @@ type Store interface {
 	RunCounts(ctx context.Context, tenantID string) (store.Counts, error)
 	LatestRun(ctx context.Context, tenantID, entityType string, magentoID int64) (store.Run, error)
 	ForgetWebhookKeys(ctx context.Context, age time.Duration) (int64, error)
+	// Shop health (activity.go, drift.go, the tile).
+	TouchShops(ctx context.Context, seen map[string]time.Time) error
+	RecordUnauthorized(ctx context.Context, r store.Refusal) (int, error)
+	ShopActivity(ctx context.Context, tenantID string) (store.ShopActivity, error)
 	Ping(ctx context.Context) error
 }
 
@@ -44,6 +48,12 @@ type Service struct {
 	now     func() time.Time
 	// relayRunning is true while the INGEST consumer runs (RunRelayed).
 	relayRunning atomic.Bool
+	// activity holds each tenant's last accepted delivery until the next
+	// flush; drift paces the pings that confirm auth drift; shopHTTP sends
+	// them.
+	activity *shopActivity
+	drift    *driftGuard
+	shopHTTP *http.Client
 }
 
 // New returns the service. cfg's zero fields take their defaults; st is
@@ -67,7 +77,11 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 		return nil, err
 	}
 	s := &Service{cfg: cfg, st: st, js: js, log: log, replay: replay,
-		tenants: newTenantLimiter(cfg.TenantMaxInFlight), now: time.Now}
+		tenants: newTenantLimiter(cfg.TenantMaxInFlight), now: time.Now,
+		activity: newShopActivity(), drift: newDriftGuard(), shopHTTP: cfg.ShopHTTP}
+	if s.shopHTTP == nil {
+		s.shopHTTP = defaultShopHTTP()
+	}
 	s.metrics = newMetrics(s.replay.entries, js)
 	return s, nil
 }
