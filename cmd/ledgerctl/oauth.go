@@ -17,7 +17,7 @@ var oauthCommands = []command{
 		name:    "status",
 		args:    "TENANT [--reveal-token]",
 		summary: "the tenant's Sage OAuth connection: binding, scopes, expiry, last refresh",
-		help: "Shows the tenant's Sage OAuth connection: its state (not_connected, active, token_revoked), the Sage\n" +
+		help: "Shows the tenant's Sage OAuth connection: its state (not_connected, active, token_revoked, revoked), the Sage\n" +
 			"business and region, the granted scopes, when the access token expires and when the tokens were last\n" +
 			"obtained or refreshed. --reveal-token also prints the access token itself, for calling Sage by hand while\n" +
 			"debugging; the service answers it only when it runs with LEDGER_ENV=dev and refuses it otherwise, saying why.",
@@ -58,7 +58,7 @@ var oauthCommands = []command{
 					fmt.Fprintln(c.stderr, "The access token is a live credential: use it only against this development stack, never paste it anywhere.")
 				}
 				switch resp.GetStatus() {
-				case "not_connected":
+				case "not_connected", "revoked":
 					fmt.Fprintf(c.stdout, "\nConnect Sage with: ledgerctl sage connect --tenant %s\n", args[0])
 				case "token_revoked":
 					fmt.Fprintf(c.stdout, "\nSage refused the refresh token: authorise again with ledgerctl sage connect --tenant %s\n", args[0])
