@@ -316,18 +316,19 @@ func (s *Service) console(next http.Handler) http.Handler {
 }
 
 // crossSite explains why a state-changing request does not come from this
-// site ("" when it does): Sec-Fetch-Site and Origin are checked when the
-// browser sends them.
+// site ("" when it does). Browsers send Sec-Fetch-Site; it must be
+// same-origin. Without it, an Origin header must be this site's; "null" is
+// what a browser sends under this site's Referrer-Policy: no-referrer, so it
+// proves nothing either way (the CSRF token still decides).
 func (s *Service) crossSite(r *http.Request) string {
-	if v := r.Header.Get("Sec-Fetch-Site"); v != "" && v != "same-origin" {
-		return "The request came from another site (Sec-Fetch-Site: " + v + ")."
-	}
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		if !sameOrigin(o, s.cfg.PublicURL) && !sameOrigin(o, requestOrigin(r)) {
-			return "The request came from another origin."
+	if v := r.Header.Get("Sec-Fetch-Site"); v != "" {
+		if v != "same-origin" {
+			return "The request came from another site (Sec-Fetch-Site: " + v + ")."
 		}
-	} else if o == "null" {
-		return "The request came from an opaque origin."
+		return ""
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != "null" && !sameOrigin(o, s.cfg.PublicURL) && !sameOrigin(o, requestOrigin(r)) {
+		return "The request came from another origin."
 	}
 	return ""
 }
