@@ -32,9 +32,28 @@
 // HKDF subkey, minted for that request and valid for 60 s. Ingest verifies
 // it (magento.VerifyOutbound: signature, iss, aud and times with leeway; sub
 // equal to the URL's tenant on webhooks), answers 401 when it fails, and
-// keeps a replay cache of (tenant, jti) until exp plus leeway. The cache is in
-// memory and per replica; running several replicas would move it to a NATS KV
-// bucket so a token cannot be replayed against another replica.
+// keeps a replay set of (tenant, jti) until exp plus leeway, shared by every
+// replica (the NATS KV bucket LEDGER_JTI), so a token cannot be replayed
+// against another replica.
+//
+// # Shop health
+//
+// Ingest is where Ledger hears from the shop, so it records what the shop
+// health verdict (libs/shophealth; Tenant.shop_health, the dashboard, the
+// tile) is judged from, in the table shop_activity:
+//
+//   - The last accepted delivery per tenant. A repeat of a live run counts
+//     (the shop is alive, its cron is running), though it creates no run. It
+//     is kept in memory and written for every tenant in one statement every
+//     ActivityFlushEvery (activity.go), not per event: issue 13 counts each
+//     event's Postgres commits, and deriving it from sync_runs.created_at
+//     alone would miss the repeats. Readers take the later of it and the
+//     tenant's newest run, so new events count at once and a crash loses at
+//     most one interval of repeats.
+//   - Webhooks of a paired tenant refused only for their signature, counted in
+//     a window; at the threshold a ping with Ledger's key confirms the drift
+//     before the binding becomes token_revoked (drift.go says why the count
+//     alone is not enough).
 //
 // # Publishing and deduplication
 //

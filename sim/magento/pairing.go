@@ -153,3 +153,22 @@ func (s *Shop) notifyDisconnect(ctx context.Context, base, tenant, key string) e
 
 // disconnectTimeout bounds Disconnect's call when the caller's context has none.
 const disconnectTimeout = 15 * time.Second
+
+// SetAPIKey replaces the stored api key without pairing, as an admin pasting
+// another value into byte8/client/api_key (or a pairing with another Ledger)
+// does: the shop then signs its webhooks with a key Ledger does not hold and
+// refuses Ledger's tokens, which is auth drift. ErrNotConnected when the
+// shop is not paired.
+func (s *Shop) SetAPIKey(key string) error {
+	key = phpTrim(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.connectedLocked() {
+		return ErrNotConnected
+	}
+	if key == "" {
+		return fmt.Errorf("magentosim: SetAPIKey needs a non-empty key")
+	}
+	s.apiKey = key
+	return nil
+}

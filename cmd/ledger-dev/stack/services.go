@@ -37,7 +37,11 @@ func (s *Stack) startServices(ctx context.Context, opt Options) error {
 		return nil
 	}
 	// ingest: Magento's webhooks.
-	ing, err := s.startProgram(ctx, ingest.Program(ingest.Config{Addr: loopback}))
+	icfg := ingest.Config{Addr: loopback}
+	if opt.IngestConfig != nil {
+		opt.IngestConfig(&icfg)
+	}
+	ing, err := s.startProgram(ctx, ingest.Program(icfg))
 	if err != nil {
 		return err
 	}
@@ -82,13 +86,17 @@ func (s *Stack) startServices(ctx context.Context, opt Options) error {
 		return fmt.Errorf("admin grpc: listen: %w", err)
 	}
 	httpURL := "http://" + httpLn.Addr().String()
-	ad, err := s.startProgram(ctx, admin.Program(admin.Config{
+	acfg := admin.Config{
 		GRPCAddr: grpcLn.Addr().String(), HTTPAddr: httpLn.Addr().String(), PublicURL: httpURL,
 		HTTPListener: httpLn, GRPCListener: grpcLn,
 		AdminToken: secrets.String(s.AdminToken), Env: "dev", LedgerBaseURL: s.IngestURL,
 		Sage: s.SageEndpoints(), SageClientID: SageClientID, SageClientSecret: secrets.String(SageClientSecret),
 		SageRatePerMinute: DevBusinessPerMinute, // the simulator is not throttled
-	}))
+	}
+	if opt.AdminConfig != nil {
+		opt.AdminConfig(&acfg)
+	}
+	ad, err := s.startProgram(ctx, admin.Program(acfg))
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,8 @@ import (
 	"github.com/ledgersync/ledger/libs/sage"
 	"github.com/ledgersync/ledger/libs/secrets"
 	"github.com/ledgersync/ledger/libs/store"
+	"github.com/ledgersync/ledger/services/admin"
+	"github.com/ledgersync/ledger/services/ingest"
 	magentosim "github.com/ledgersync/ledger/sim/magento"
 	sagesim "github.com/ledgersync/ledger/sim/sage"
 )
@@ -58,6 +60,11 @@ type Options struct {
 	// NATSReplicas is LEDGER_NATS_REPLICAS of every service: 1 (the default)
 	// for a single server, 3 or 5 on a JetStream cluster.
 	NATSReplicas int
+	// IngestConfig and AdminConfig, when set, adjust the configuration of
+	// ingest and admin before they start (tests shorten windows and
+	// thresholds, e.g. LEDGER_SHOP_SILENT_AFTER).
+	IngestConfig func(*ingest.Config)
+	AdminConfig  func(*admin.Config)
 }
 
 // Stack is a running pipeline. Close stops everything it started.
