@@ -334,3 +334,27 @@ func TestCompletion(t *testing.T) {
 		t.Fatalf("completion tcsh: %d %s", code, stderr)
 	}
 }
+
+// Flags written the standard library's way keep working: one dash before a
+// long flag, =value, flags before the group, and -- ending the flags.
+func TestOneDashLongFlags(t *testing.T) {
+	f, addr := startFake(t)
+	t.Setenv("LEDGER_ADMIN_TOKEN", "")
+	stdout, stderr, code := ledgerctl(t, "-addr", addr, "-token="+token, "runs", "list", "-tenant=acme", "-status", "failed", "-limit", "7")
+	if code != exitOK || !strings.Contains(stdout, "invoice 42") {
+		t.Fatalf("one-dash flags: %d %s\n%s", code, stderr, stdout)
+	}
+	if req := f.lastRequest().(*ledgerv1.ListRunsRequest); req.GetFilter().GetTenantId() != "acme" || req.GetFilter().GetStatus() != "failed" || req.GetLimit() != 7 {
+		t.Fatalf("request %v", req)
+	}
+	t.Setenv("LEDGER_ADMIN_TOKEN", token)
+	if _, _, code := ledgerctl(t, "--addr", addr, "runs", "retry", "--", "-r1"); code != exitOK {
+		t.Fatalf("an id after --: exit %d", code)
+	}
+	if req := f.lastRequest().(*ledgerv1.RetryRunsRequest); strings.Join(req.GetSyncRunIds(), ",") != "-r1" {
+		t.Fatalf("request %v", req)
+	}
+	if _, stderr, code := ledgerctl(t, "runs", "retry", "r1", "--limit", "5"); code != exitUsage || !strings.Contains(stderr, "--limit caps a retry by filter") {
+		t.Fatalf("ids with --limit: %d %s", code, stderr)
+	}
+}

@@ -175,6 +175,8 @@ var runCommands = []command{
 				switch set := f.set(fs); {
 				case len(args) > 0 && len(set) > 0:
 					return usagef("%s: give run ids or a filter (%s), not both", name, strings.Join(set, ", "))
+				case len(args) > 0 && fs.Changed("limit"):
+					return usagef("%s: --limit caps a retry by filter; with run ids every id given is retried", name)
 				case len(args) == 0 && len(set) == 0:
 					return usagef("%s: give one or more run ids, e.g. ledgerctl runs retry 5d0c… 9a1b… (ledgerctl runs list --status failed shows them),\n"+
 						"or a filter, e.g. ledgerctl runs retry --tenant acme --code payment_method_not_mapped --dry-run", name)
