@@ -190,3 +190,61 @@ func TestConsoleNextStaysOnSite(t *testing.T) {
 		}
 	}
 }
+
+func TestConsoleCreateTenantAndDisconnect(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *admin.Config) { c.Env = "dev" })
+	b := newConsoleBrowser(t, h)
+	csrf := b.login(testToken)
+
+	// A forged token creates nothing.
+	resp, _ := b.do(http.MethodPost, "/tenants", url.Values{"csrf": {"forged"}, "name": {"Forged"}, "tenant_id": {"forged"}}, nil)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("forged create: %d", resp.StatusCode)
+	}
+	if _, err := h.st.Tenant(t.Context(), "forged"); err == nil {
+		t.Fatal("a forged form created a tenant")
+	}
+	// A bad id is shown next to its field, the values kept and escaped.
+	resp, body := b.do(http.MethodPost, "/tenants", url.Values{"csrf": {csrf}, "name": {"<b>Shop</b>"}, "tenant_id": {"bad id!"}}, nil)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `id="tenant_id-error"`) || !strings.Contains(body, "&lt;b&gt;Shop&lt;/b&gt;") {
+		t.Fatalf("bad tenant id: %d\n%s", resp.StatusCode, body)
+	}
+	resp, _ = b.do(http.MethodPost, "/tenants", url.Values{"csrf": {csrf}, "name": {"Console shop"}, "tenant_id": {"console-shop"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/tenants/console-shop" {
+		t.Fatalf("create: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, body = b.do(http.MethodGet, "/tenants/console-shop", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Tenant console-shop created") || !strings.Contains(body, "Connect the shop") ||
+		!strings.Contains(body, "Connect Sage") {
+		t.Fatalf("tenant page: %d\n%s", resp.StatusCode, body)
+	}
+
+	// Pairing errors are shown as ConnectMagento reports them, by field.
+	resp, body = b.do(http.MethodPost, "/tenants/console-shop/connect/magento", url.Values{"csrf": {csrf}, "shop_url": {"not a url"}, "pairing_code": {"x"}}, nil)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `id="shop_url-error">shop_url must be an absolute http(s) URL`) {
+		t.Fatalf("bad shop url: %d\n%s", resp.StatusCode, body)
+	}
+
+	// Sage connect sends the browser to Sage's authorization page.
+	resp, _ = b.do(http.MethodPost, "/tenants/console-shop/connect/sage", url.Values{"csrf": {csrf}}, nil)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "state=") {
+		t.Fatalf("sage connect: %d %q", resp.StatusCode, loc)
+	}
+
+	// Disconnect asks first, naming the tenant.
+	resp, body = b.do(http.MethodGet, "/tenants/console-shop/disconnect/magento", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "console-shop") || !strings.Contains(body, "Console shop") {
+		t.Fatalf("disconnect confirmation: %d\n%s", resp.StatusCode, body)
+	}
+	resp, _ = b.do(http.MethodPost, "/tenants/console-shop/disconnect/magento", url.Values{"csrf": {csrf}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disconnect: %d", resp.StatusCode)
+	}
+	if tn, err := h.st.Tenant(t.Context(), "console-shop"); err != nil || tn.Binding.MagentoConnectionStatus != "revoked" {
+		t.Fatalf("after disconnect: %+v %v", tn.Binding, err)
+	}
+	if resp, _ := b.do(http.MethodGet, "/tenants/nobody", nil, nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown tenant: %d", resp.StatusCode)
+	}
+}

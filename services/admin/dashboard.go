@@ -39,6 +39,8 @@ type dashboardData struct {
 	Error   string
 	// TracingUI is LEDGER_TRACING_UI_URL: runs link to their traces.
 	TracingUI string
+	// Create is the "create a tenant" form after a refused submission.
+	Create *createForm
 }
 
 // TraceLink is the tracing UI's page of a run's trace ("" when there is
@@ -98,7 +100,13 @@ func (s *Service) tenantRows(r *http.Request) ([]tenantRow, error) {
 // tenant's bindings with the action they need, shop health, counts and dead
 // letters, then the most recent runs (?tenant=T and ?status=S filter them).
 func (s *Service) handleDashboard(w http.ResponseWriter, r *http.Request) {
-	data := dashboardData{Now: time.Now().UTC(), TracingUI: s.cfg.TracingUIURL}
+	s.renderDashboard(w, r, http.StatusOK, nil)
+}
+
+// renderDashboard renders the tenants page with code, and the create form
+// as submitted when it was refused.
+func (s *Service) renderDashboard(w http.ResponseWriter, r *http.Request, code int, create *createForm) {
+	data := dashboardData{Now: time.Now().UTC(), TracingUI: s.cfg.TracingUIURL, Create: create}
 	data.Filter.TenantID = strings.TrimSpace(r.URL.Query().Get("tenant"))
 	data.Filter.Status = strings.TrimSpace(r.URL.Query().Get("status"))
 	rows, err := s.tenantRows(r)
@@ -115,5 +123,5 @@ func (s *Service) handleDashboard(w http.ResponseWriter, r *http.Request) {
 	} else {
 		data.Runs = runs.GetRuns()
 	}
-	s.renderConsole(w, r, http.StatusOK, "dashboard.html", "Tenants", data)
+	s.renderConsole(w, r, code, "dashboard.html", "Tenants", data)
 }
