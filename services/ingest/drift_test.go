@@ -249,3 +249,30 @@ func TestLastWebhookIncludesRepeats(t *testing.T) {
 }
 
 func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+// A relay's rows go through the same accept: rows signed with a drifted key
+// count toward the threshold like webhooks (and are dead-lettered as
+// relay_unauthorized), and accepted ones are the shop's last delivery.
+func TestAuthDriftCountsRelayedRows(t *testing.T) {
+	t.Parallel()
+	shop := newFakeShop(t, true)
+	f := driftFixture(t, ingest.Config{AuthDriftThreshold: 2, AuthDriftWindow: time.Minute}, shop)
+	runRelayed(t, f.svc)
+	relay(t, f.js, tenantID, "invoice.created", "invoice.created:1", "", token(t), envelope)
+	devtest.Eventually(t, "the accepted row", func() bool { return len(f.outbox(t)) == 1 && settled(t, f.js) })
+	if err := f.svc.FlushActivity(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if act, _ := f.st.ShopActivity(t.Context(), tenantID); act.LastWebhookAt.IsZero() {
+		t.Fatal("an accepted relayed row is no delivery")
+	}
+	for _, key := range []string{"invoice.created:2", "invoice.created:3"} {
+		relay(t, f.js, tenantID, "invoice.created", key, "", signedWith(t, otherKey, tenantID, time.Now()), envelope)
+	}
+	devtest.Eventually(t, "the binding to flip after two drifted rows", func() bool {
+		return f.magentoStatus(t, tenantID) == store.StatusTokenRevoked
+	})
+	if n := len(deadLetters(t, f.js)); n != 2 || shop.pings.Load() != 1 {
+		t.Fatalf("%d dead letters and %d pings, want 2 and 1", n, shop.pings.Load())
+	}
+}
