@@ -15,8 +15,10 @@ type TenantActivity struct {
 	// Unfinished counts its runs still pending or running: events accepted
 	// and not yet synced, skipped or failed.
 	Unfinished int64
-	// LastRunAt is when its newest run was created (ingest accepted a
-	// webhook); zero when it has none.
+	// LastRunAt is when ingest last accepted a delivery of the tenant: its
+	// newest run's creation, or the last delivery recorded in shop_activity
+	// (a repeat of a live run creates no run), whichever is later; zero when
+	// it has neither.
 	LastRunAt time.Time
 }
 
@@ -26,7 +28,8 @@ type TenantActivity struct {
 func (s *Store) TenantActivity(ctx context.Context) ([]TenantActivity, error) {
 	rows, err := s.pool.Query(ctx, `SELECT t.tenant_id, b.magento_connection_status, b.status, t.created_at,
 		(SELECT count(*) FROM sync_runs r WHERE r.tenant_id = t.tenant_id AND r.status IN ('pending', 'running')),
-		(SELECT max(r.created_at) FROM sync_runs r WHERE r.tenant_id = t.tenant_id)
+		GREATEST((SELECT max(r.created_at) FROM sync_runs r WHERE r.tenant_id = t.tenant_id),
+			(SELECT a.last_webhook_at FROM shop_activity a WHERE a.tenant_id = t.tenant_id))
 		FROM tenants t JOIN bindings b USING (tenant_id) ORDER BY t.tenant_id`)
 	if err != nil {
 		return nil, err

@@ -111,3 +111,19 @@ func TestRecordUnauthorizedConcurrent(t *testing.T) {
 		t.Fatalf("counted %d of 20 concurrent refusals", got.UnauthorizedRecent)
 	}
 }
+
+// The metrics' last-webhook time (TenantActivity) counts a delivery recorded
+// by TouchShops, such as a repeat, that created no run.
+func TestTenantActivityCountsRecordedDeliveries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := open(t)
+	at := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond) // later than any run
+	if err := st.TouchShops(ctx, map[string]time.Time{"t1": at}); err != nil {
+		t.Fatal(err)
+	}
+	acts, err := st.TenantActivity(ctx)
+	if err != nil || len(acts) != 1 || !acts[0].LastRunAt.Equal(at) {
+		t.Fatalf("activity %+v %v, want the last delivery at %s", acts, err, at)
+	}
+}
