@@ -12,12 +12,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ledgersync/ledger/libs/bus"
+	"github.com/ledgersync/ledger/services/relay"
 )
 
 // TestRelayUsersPublishOnlyTheirTenant runs nats-server with
 // deploy/nats/relay/hub.conf (ports and store moved to the test's) and checks
 // what a relay user may do: publish its own tenant's rows to INGEST and get
-// the acknowledgement on its inbox; nothing else.
+// the acknowledgement on its inbox, and take its own tenant's back channel on
+// SHOP (the relay's consumer); nothing else.
 func TestRelayUsersPublishOnlyTheirTenant(t *testing.T) {
 	opts, err := server.ProcessConfigFile(filepath.Join(repoRoot, "deploy", "nats", "relay", "hub.conf"))
 	if err != nil {
@@ -90,5 +92,52 @@ func TestRelayUsersPublishOnlyTheirTenant(t *testing.T) {
 	info, err := s.Info(ctx)
 	if err != nil || info.State.Msgs != 1 {
 		t.Fatalf("INGEST holds %v messages (%v), want relay-t1's one", info.State.Msgs, err)
+	}
+
+	// The back channel: Ledger publishes for both tenants; relay-t1 takes
+	// its own through its consumer and acknowledges it, and can neither make
+	// a consumer that reads t2's nor one under another name.
+	for _, tenant := range []string{"t1", "t2"} {
+		if _, err := ljs.Publish(ctx, bus.ShopSubject(tenant, bus.ShopRefused), []byte(tenant)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, bus.StreamShop, jetstream.ConsumerConfig{Durable: relay.BackDurable("t1"),
+		FilterSubject: bus.ShopTenantFilter("t1"), AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatalf("relay-t1 cannot create its back-channel consumer: %v", err)
+	}
+	batch, err := cons.Fetch(10, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for m := range batch.Messages() {
+		got = append(got, string(m.Data()))
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Errorf("relay-t1 cannot acknowledge its message: %v", err)
+		}
+	}
+	if len(got) != 1 || got[0] != "t1" {
+		t.Fatalf("relay-t1 fetched %q, want its own one message", got)
+	}
+	for name, cfg := range map[string]jetstream.ConsumerConfig{
+		"t2's filter":  {Durable: relay.BackDurable("t1"), FilterSubject: bus.ShopTenantFilter("t2"), AckPolicy: jetstream.AckExplicitPolicy},
+		"t2's name":    {Durable: relay.BackDurable("t2"), FilterSubject: bus.ShopTenantFilter("t2"), AckPolicy: jetstream.AckExplicitPolicy},
+		"every tenant": {Durable: relay.BackDurable("t1"), FilterSubject: bus.ShopAll, AckPolicy: jetstream.AckExplicitPolicy},
+	} {
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := js.CreateOrUpdateConsumer(cctx, bus.StreamShop, cfg)
+		ccancel()
+		if err == nil {
+			t.Errorf("relay-t1 created a SHOP consumer with %s", name)
+		}
+	}
+	sh, err := ljs.Stream(ctx, bus.StreamShop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := sh.Info(ctx); err != nil || info.State.Msgs != 1 {
+		t.Fatalf("SHOP holds %v messages (%v), want only t2's", info.State.Msgs, err)
 	}
 }

@@ -19,6 +19,8 @@ func rebuild(s Subject) string {
 		return ResultSubject(s.Tenant, s.Entity)
 	case StreamDLQ:
 		return DLQSubject(s.Stage, s.Tenant, s.Entity)
+	case StreamShop:
+		return ShopSubject(s.Tenant, s.Entity)
 	}
 	return ""
 }
@@ -50,6 +52,10 @@ func FuzzParseSubject(f *testing.F) {
 		checkParse(t, SageSubject(tenant, entity), Subject{Stream: StreamSage, Tenant: token(tenant), Entity: token(entity)})
 		checkParse(t, ResultSubject(tenant, entity), Subject{Stream: StreamResults, Tenant: token(tenant), Entity: token(entity)})
 		checkParse(t, DLQSubject(stage, tenant, entity), Subject{Stream: StreamDLQ, Stage: token(stage), Tenant: token(tenant), Entity: token(entity)})
+		checkParse(t, ShopSubject(tenant, entity), Subject{Stream: StreamShop, Tenant: token(tenant), Entity: token(entity)})
+		if filter := ShopTenantFilter(tenant); !strings.HasPrefix(ShopSubject(tenant, entity), strings.TrimSuffix(filter, ">")) {
+			t.Fatalf("ShopTenantFilter(%q) = %q does not select ShopSubject %q", tenant, filter, ShopSubject(tenant, entity))
+		}
 		if filter := SageTenantFilter(tenant); !strings.HasPrefix(SageSubject(tenant, entity), strings.TrimSuffix(filter, ">")) {
 			t.Fatalf("SageTenantFilter(%q) = %q does not select SageSubject %q", tenant, filter, SageSubject(tenant, entity))
 		}

@@ -19,6 +19,20 @@ const (
 	StreamSage    = "SAGE"
 	StreamResults = "RESULTS"
 	StreamDLQ     = "DLQ"
+	// StreamShop is the back channel to relay-connected shops
+	// (ledger.shop.<tenant>.<kind>): sync states for the shop's
+	// byte8_entity_sync_state and rows ingest refused for its outbox, which
+	// the tenant's relay applies to the shop's database (docs/relay.md). A
+	// work queue: a message is gone once the relay acknowledged it.
+	StreamShop = "SHOP"
+)
+
+// Kinds of message on the SHOP stream (the last subject token).
+const (
+	// ShopSyncState carries a ledger.v1.PushSyncStateRequest.
+	ShopSyncState = "syncstate"
+	// ShopRefused carries a ledger.v1.RefusedRow.
+	ShopRefused = "refused"
 )
 
 // Headers Ledger sets on its messages.
@@ -51,6 +65,7 @@ const (
 	SageAll    = "ledger.sage.>"
 	ResultsAll = "ledger.result.>"
 	DLQAll     = "ledger.dlq.>"
+	ShopAll    = "ledger.shop.>"
 )
 
 // SageTenantFilter selects one tenant's Sage writes: ledger.sage.<tenant>.>.
@@ -58,16 +73,16 @@ func SageTenantFilter(tenant string) string { return "ledger.sage." + token(tena
 
 // Subject is a Ledger subject taken apart.
 type Subject struct {
-	Stream string // INGEST, OUTBOX, SAGE, RESULTS or DLQ
+	Stream string // INGEST, OUTBOX, SAGE, RESULTS, DLQ or SHOP
 	Stage  string // DLQ only: the stage that dead-lettered
 	Tenant string
-	// Entity is the entity type (SAGE, RESULTS, DLQ) or, on INGEST and
-	// OUTBOX, the event (invoice.created).
+	// Entity is the entity type (SAGE, RESULTS, DLQ), on INGEST and
+	// OUTBOX the event (invoice.created), on SHOP the kind (syncstate).
 	Entity string
 }
 
 // ParseSubject takes apart a subject built by IngestSubject, OutboxSubject, SageSubject,
-// ResultSubject or DLQSubject, and only such a subject: the token count of its
+// ResultSubject, DLQSubject or ShopSubject, and only such a subject: the token count of its
 // kind, and no empty token or token the builders would have escaped (a
 // wildcard, whitespace), so the parts it returns rebuild the same subject.
 func ParseSubject(subject string) (Subject, error) {
@@ -91,6 +106,8 @@ func ParseSubject(subject string) (Subject, error) {
 		return Subject{Stream: StreamResults, Tenant: parts[2], Entity: parts[3]}, nil
 	case parts[1] == "dlq" && len(parts) == 5:
 		return Subject{Stream: StreamDLQ, Stage: parts[2], Tenant: parts[3], Entity: parts[4]}, nil
+	case parts[1] == "shop" && len(parts) == 4:
+		return Subject{Stream: StreamShop, Tenant: parts[2], Entity: parts[3]}, nil
 	}
 	return Subject{}, fmt.Errorf("bus: %q is not a Ledger subject", subject)
 }
@@ -106,6 +123,15 @@ func OutboxSubject(tenant, event string) string {
 func IngestSubject(tenant, event string) string {
 	return "ledger.ingest." + token(tenant) + "." + eventTokens(event)
 }
+
+// ShopSubject is ledger.shop.<tenant>.<kind> (ShopSyncState, ShopRefused).
+func ShopSubject(tenant, kind string) string {
+	return "ledger.shop." + token(tenant) + "." + token(kind)
+}
+
+// ShopTenantFilter selects everything for one tenant's relay:
+// ledger.shop.<tenant>.>.
+func ShopTenantFilter(tenant string) string { return "ledger.shop." + token(tenant) + ".>" }
 
 // IngestTenantFilter selects one tenant's relayed rows: ledger.ingest.<tenant>.>
 // (what a relay's NATS user may publish to).
@@ -138,7 +164,7 @@ func DLQSubject(stage, tenant, entity string) string {
 // one publish within it is stored once.
 const DedupeWindow = 2 * time.Minute
 
-// Streams returns the configuration of Ledger's five streams. replicas is 1 for a
+// Streams returns the configuration of Ledger's six streams. replicas is 1 for a
 // single server and 3 for a production cluster.
 func Streams(replicas int) []jetstream.StreamConfig {
 	if replicas < 1 {
@@ -153,6 +179,11 @@ func Streams(replicas int) []jetstream.StreamConfig {
 	}
 	dlq := base(StreamDLQ, "dead letters: kept until replayed or purged", DLQAll)
 	dlq.MaxAge = 0
+	// SHOP is consumed by one relay per tenant (filters that never overlap,
+	// as a work queue requires); what a relay never takes ages out after
+	// MaxAge, and BackfillSyncState pushes the sync states again.
+	shop := base(StreamShop, "sync states and refused rows for relay-connected shops (→ relay)", ShopAll)
+	shop.Retention = jetstream.WorkQueuePolicy
 	// INGEST deduplicates on the row's Idempotency-Key (a relay's Nats-Msg-Id)
 	// for the same window as the others; ingest's own dedupe on the key
 	// (INGEST_DEDUP_WINDOW) is the backstop past it.
@@ -162,6 +193,7 @@ func Streams(replicas int) []jetstream.StreamConfig {
 		base(StreamSage, "Sage writes (mapper → sage-writer)", SageAll),
 		base(StreamResults, "terminal sync results (→ statecallback, counters)", ResultsAll),
 		dlq,
+		shop,
 	}
 }
 

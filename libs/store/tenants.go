@@ -38,7 +38,8 @@ type Binding struct {
 	SageRegion              string
 	PairedAt                *time.Time
 	// CallbackTransport is how sync states reach the shop: "http" (the PHP
-	// module's endpoint) or "grpc" (a SyncStateService at CallbackGRPCTarget).
+	// module's endpoint), "grpc" (a SyncStateService at CallbackGRPCTarget)
+	// or "nats" (the SHOP stream, applied by the tenant's relay).
 	CallbackTransport  string
 	CallbackGRPCTarget string
 }
@@ -178,11 +179,21 @@ func (s *Store) SetSageRegion(ctx context.Context, tenantID, region string) erro
 		"tenant "+tenantID, tenantID, strings.ToLower(strings.TrimSpace(region)))
 }
 
+// Sync-state transports (bindings.callback_transport).
+const (
+	TransportHTTP = "http"
+	TransportGRPC = "grpc"
+	TransportNATS = "nats"
+)
+
 // SetCallbackTransport chooses how a binding's sync states are delivered:
-// "http" (target ignored) or "grpc" with a host:port target.
+// "http" or "nats" (target ignored) or "grpc" with a host:port target.
 func (s *Store) SetCallbackTransport(ctx context.Context, tenantID, transport, grpcTarget string) error {
-	if transport != "http" && transport != "grpc" {
-		return fmt.Errorf("callback transport %q: use http or grpc", transport)
+	if transport != TransportHTTP && transport != TransportGRPC && transport != TransportNATS {
+		return fmt.Errorf("callback transport %q: use http, grpc or nats", transport)
+	}
+	if transport != TransportGRPC {
+		grpcTarget = ""
 	}
 	if transport == "grpc" && strings.TrimSpace(grpcTarget) == "" {
 		return fmt.Errorf("callback transport grpc needs a target such as shop.example.com:443")

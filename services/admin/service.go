@@ -31,6 +31,7 @@ type Store interface {
 	SetMagentoStatus(ctx context.Context, tenantID, status string) error
 	RevokeTokens(ctx context.Context, tenantID string, revoke func(context.Context, store.Tokens) error) error
 	SetSageStatus(ctx context.Context, tenantID, status, businessID string) error
+	SetCallbackTransport(ctx context.Context, tenantID, transport, grpcTarget string) error
 	RecordPairingAttempt(ctx context.Context, tenantID, shopURL, outcome, message string) error
 	CreateOAuthState(ctx context.Context, tenantID, state string) error
 	ConsumeOAuthState(ctx context.Context, state string, maxAge time.Duration) (string, error)

@@ -176,6 +176,7 @@ func (s *Service) tenantProto(t store.Tenant) *ledgerv1.Tenant {
 		SageBusinessId:          t.Binding.SageBusinessID,
 		SageRegion:              t.Binding.SageRegion,
 		CreatedAt:               timestamppb.New(t.CreatedAt),
+		SyncStateTransport:      t.Binding.CallbackTransport,
 	}
 }
 

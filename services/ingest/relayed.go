@@ -10,10 +10,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ledgersync/ledger/libs/backoff"
 	"github.com/ledgersync/ledger/libs/bus"
 	"github.com/ledgersync/ledger/libs/magento"
+	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
 // The INGEST consumer: outbox rows a relay publishes to
@@ -130,9 +132,34 @@ func (s *Service) relayRefused(ctx context.Context, msg jetstream.Msg, tenant, e
 	if errors.As(v.Err, &ae) {
 		out.Class, out.Code, out.Message = "auth", CodeRelayUnauthorized, ae.Reason
 	}
+	// The shop sees the refusal as it would the webhook's answer: its relay
+	// marks the row dead_lettered with this status and message. Until the
+	// SHOP stream has it, the row is retried rather than dead-lettered here.
+	if key := rowKey(msg.Headers()); tenant != "" && key != "" {
+		status := int32(v.Status)
+		if ae != nil {
+			status = http.StatusUnauthorized
+		}
+		refused := &ledgerv1.RefusedRow{TenantId: tenant, IdempotencyKey: key, StatusCode: status,
+			Error: out.Message, Code: out.Code, RefusedAt: timestamppb.Now()}
+		if _, err := bus.Publish(ctx, s.js, bus.ShopSubject(tenant, bus.ShopRefused), refused, "refused:"+tenant+":"+key); err != nil {
+			s.log.WarnContext(ctx, "ingest: could not tell the shop its row was refused; retrying", "tenant", tenant, "err", err)
+			return bus.Outcome{Verdict: bus.Retry, Delay: relayRetry.Delay(1), Class: "internal", Code: CodeRelayUnavailable,
+				Message: "telling the shop its row was refused: " + err.Error(), TenantID: tenant, Entity: magento.EntityType(event)}
+		}
+	}
 	s.log.WarnContext(ctx, "ingest: relayed row refused; dead-lettered", "tenant", tenant, "event", event,
 		"subject", msg.Subject(), "code", out.Code, "reason", out.Message)
 	return out
+}
+
+// rowKey is a relayed row's Idempotency-Key (or its Nats-Msg-Id), "" when it
+// has neither.
+func rowKey(h nats.Header) string {
+	if k := h.Get("Idempotency-Key"); k != "" {
+		return k
+	}
+	return h.Get(nats.MsgIdHdr)
 }
 
 // relayHeader turns a relayed message's NATS headers into the webhook's

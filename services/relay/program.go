@@ -29,6 +29,11 @@ func Program(cfg Config) process.Program {
 				return nil, fmt.Errorf("RELAY_MYSQL_DSN: %w", err)
 			}
 			mc.ParseTime = true
+			// The module's session time zone: TIMESTAMP columns hold UTC.
+			if mc.Params == nil {
+				mc.Params = map[string]string{}
+			}
+			mc.Params["time_zone"] = "'+00:00'"
 			conn, err := mysql.NewConnector(mc)
 			if err != nil {
 				return nil, fmt.Errorf("RELAY_MYSQL_DSN: %w", err)
@@ -61,8 +66,9 @@ func Program(cfg Config) process.Program {
 				return process.Started{}, err
 			}
 			return process.Started{Handler: r.Handler(),
-				Components: []process.Component{{Name: "relay", Run: r.Run, Shutdown: cfg.PublishTimeout + 5*time.Second}},
-				Ready:      []process.Check{{Name: "relay", Check: r.Ready}},
-				Stop:       stop}, nil
+				Components: []process.Component{{Name: "relay", Run: r.Run, Shutdown: cfg.PublishTimeout + 5*time.Second},
+					{Name: "shop back channel", Run: r.RunBack, Shutdown: backFetchWait + 35*time.Second}},
+				Ready: []process.Check{{Name: "relay", Check: r.Ready}},
+				Stop:  stop}, nil
 		}}
 }

@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ledgersync/ledger/libs/bus"
 	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/process"
 	"github.com/ledgersync/ledger/libs/secrets"
@@ -40,8 +44,19 @@ func TestProgramStopsOnAMissingTableAndKeepsSecretsOutOfLogs(t *testing.T) {
 
 func TestProgramServesHealthReadinessAndMetrics(t *testing.T) {
 	t.Parallel()
+	url := devtest.NATS(t)
+	// Ledger's services create the streams; the relay only uses them.
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := bus.EnsureStreams(t.Context(), js, 1); err != nil {
+		t.Fatal(err)
+	}
 	cfg := relay.Config{Addr: "127.0.0.1:0", MySQLDSN: secrets.String(devtest.ShopDatabase(t)), TenantID: "t1",
-		APIKey: "byte8_lk_secret", NATSURL: secrets.String(devtest.NATS(t))}
+		APIKey: "byte8_lk_secret", NATSURL: secrets.String(url)}
 	ctx, cancel := context.WithCancel(t.Context())
 	r, err := process.Start(ctx, slog.New(slog.DiscardHandler), process.Settings{}, relay.Program(cfg))
 	if err != nil {

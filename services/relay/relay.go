@@ -99,10 +99,12 @@ type Relay struct {
 	now func() time.Time
 
 	running  atomic.Bool
+	back     backState
 	registry *prometheus.Registry
 	rows     *prometheus.CounterVec
 	failures prometheus.Counter
 	lag      prometheus.Gauge
+	backMsgs *prometheus.CounterVec
 }
 
 // New returns the relay over an open shop database and a NATS connection.
@@ -131,7 +133,11 @@ func New(cfg Config, db *sql.DB, nc *nats.Conn, log *slog.Logger) (*Relay, error
 		Name: "ledger_relay_oldest_due_seconds",
 		Help: "Age of the oldest due pending outbox row at the last poll (0 when none is due).",
 	})
-	r.registry.MustRegister(r.rows, r.failures, r.lag)
+	r.backMsgs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ledger_relay_shop_messages_total",
+		Help: "Messages from Ledger's SHOP stream by kind (syncstate, refused; syncstate_entry for entries) and outcome (applied; stale: an older sync state the newest-wins rule dropped; retry: the shop's database failed; invalid: can never apply, dropped).",
+	}, []string{"kind", "outcome"})
+	r.registry.MustRegister(r.rows, r.failures, r.lag, r.backMsgs)
 	return r, nil
 }
 
@@ -157,6 +163,9 @@ func (r *Relay) Ready(ctx context.Context) error {
 	}
 	if !r.nc.IsConnected() {
 		errs = append(errs, fmt.Errorf("NATS: %s", r.nc.Status()))
+	}
+	if err := r.back.check(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -128,15 +128,7 @@ func (t *GRPCTransport) push(ctx context.Context, shop Shop, states []magento.Sy
 		defer cancel()
 	}
 	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
-	req := &ledgerv1.PushSyncStateRequest{TenantId: shop.TenantID, Entries: make([]*ledgerv1.SyncStateEntry, len(states))}
-	for i, s := range states {
-		req.Entries[i] = &ledgerv1.SyncStateEntry{
-			EntityType: s.EntityType, MagentoEntityId: s.MagentoEntityID, Provider: s.Provider, SyncStatus: s.SyncStatus,
-			ProviderEntityId: deref(s.ProviderEntityID), ProviderReference: deref(s.ProviderReference),
-			SkipReason: deref(s.SkipReason), ErrorCode: deref(s.ErrorCode), LastSyncAt: s.LastSyncAt,
-		}
-	}
-	resp, err := ledgerv1.NewSyncStateServiceClient(cc).PushSyncState(ctx, req)
+	resp, err := ledgerv1.NewSyncStateServiceClient(cc).PushSyncState(ctx, pushRequest(shop.TenantID, states))
 	if err != nil {
 		return nil, grpcFailure(err)
 	}
@@ -144,6 +136,20 @@ func (t *GRPCTransport) push(ctx context.Context, shop Shop, states []magento.Sy
 		return nil, &DeliveryError{Kind: Transient, Message: fmt.Sprintf("receiver answered %d results for %d entries", len(resp.GetResults()), len(states))}
 	}
 	return resp, nil
+}
+
+// pushRequest is states as the SyncStateService (and the SHOP stream) carry
+// them.
+func pushRequest(tenantID string, states []magento.SyncState) *ledgerv1.PushSyncStateRequest {
+	req := &ledgerv1.PushSyncStateRequest{TenantId: tenantID, Entries: make([]*ledgerv1.SyncStateEntry, len(states))}
+	for i, s := range states {
+		req.Entries[i] = &ledgerv1.SyncStateEntry{
+			EntityType: s.EntityType, MagentoEntityId: s.MagentoEntityID, Provider: s.Provider, SyncStatus: s.SyncStatus,
+			ProviderEntityId: deref(s.ProviderEntityID), ProviderReference: deref(s.ProviderReference),
+			SkipReason: deref(s.SkipReason), ErrorCode: deref(s.ErrorCode), LastSyncAt: s.LastSyncAt,
+		}
+	}
+	return req
 }
 
 // deref is the proto3 convention of the gRPC wire: null is "".

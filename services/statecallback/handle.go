@@ -290,7 +290,7 @@ func (s *Service) deliverBatch(ctx context.Context, locker *store.CallbackLocker
 			return s.park(d, bus.Outcome{Class: "auth", Code: CodeBindingRevoked, Message: "the Magento binding was revoked; re-pair the shop"})
 		})
 		return
-	case bd.APIKey == "" || (bd.MagentoBaseURL == "" && bd.CallbackTransport != "grpc"):
+	case bd.APIKey == "" || (bd.MagentoBaseURL == "" && bd.CallbackTransport != store.TransportGRPC && bd.CallbackTransport != store.TransportNATS):
 		log.Warn("statecallback: tenant is not paired with a shop; parking until paired", "results", len(b.all))
 		each(b.all, func(d *delivery) bus.Outcome {
 			return s.park(d, bus.Outcome{Class: "auth", Code: CodeTenantNotPaired, Message: "the tenant is not paired with a Magento shop"})
@@ -568,8 +568,10 @@ func (s *Service) transportFor(b store.Binding) Transport {
 	switch {
 	case s.cfg.Transport != nil:
 		return s.cfg.Transport
-	case b.CallbackTransport == "grpc":
+	case b.CallbackTransport == store.TransportGRPC:
 		return s.grpc
+	case b.CallbackTransport == store.TransportNATS:
+		return s.nats
 	default:
 		return s.http
 	}

@@ -56,6 +56,7 @@ type Service struct {
 	log  *slog.Logger
 	http *HTTPTransport
 	grpc *GRPCTransport
+	nats *NATSTransport
 
 	probeMu sync.Mutex
 	probes  map[string]time.Time // tenant → last call to its token_revoked shop
@@ -87,6 +88,7 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 		cfg: cfg, st: st, js: js, log: log,
 		http:   NewHTTPTransport(cfg.HTTPTimeout),
 		grpc:   NewGRPCTransport(cfg.HTTPTimeout, cfg.GRPCPlaintext),
+		nats:   &NATSTransport{JS: js, Timeout: cfg.HTTPTimeout},
 		probes: map[string]time.Time{},
 		reg:    telemetry.NewRegistry(),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{

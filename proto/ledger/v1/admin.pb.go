@@ -36,6 +36,8 @@ type Tenant struct {
 	SageBusinessId string                 `protobuf:"bytes,6,opt,name=sage_business_id,json=sageBusinessId,proto3" json:"sage_business_id,omitempty"`
 	SageRegion     string                 `protobuf:"bytes,7,opt,name=sage_region,json=sageRegion,proto3" json:"sage_region,omitempty"`
 	CreatedAt      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// How sync states reach the shop: http | grpc | nats.
+	SyncStateTransport string `protobuf:"bytes,10,opt,name=sync_state_transport,json=syncStateTransport,proto3" json:"sync_state_transport,omitempty"`
 	// The shop side's health as Ledger sees it (see ShopHealth).
 	ShopHealth    *ShopHealth `protobuf:"bytes,9,opt,name=shop_health,json=shopHealth,proto3" json:"shop_health,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -126,6 +128,13 @@ func (x *Tenant) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *Tenant) GetSyncStateTransport() string {
+	if x != nil {
+		return x.SyncStateTransport
+	}
+	return ""
 }
 
 func (x *Tenant) GetShopHealth() *ShopHealth {
@@ -3801,11 +3810,117 @@ func (x *GetOAuthStatusResponse) GetAccessToken() string {
 	return ""
 }
 
+type SetSyncStateTransportRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// http | grpc | nats.
+	Transport string `protobuf:"bytes,2,opt,name=transport,proto3" json:"transport,omitempty"`
+	// host:port of the SyncStateService (grpc only).
+	GrpcTarget    string `protobuf:"bytes,3,opt,name=grpc_target,json=grpcTarget,proto3" json:"grpc_target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSyncStateTransportRequest) Reset() {
+	*x = SetSyncStateTransportRequest{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSyncStateTransportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSyncStateTransportRequest) ProtoMessage() {}
+
+func (x *SetSyncStateTransportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSyncStateTransportRequest.ProtoReflect.Descriptor instead.
+func (*SetSyncStateTransportRequest) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *SetSyncStateTransportRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *SetSyncStateTransportRequest) GetTransport() string {
+	if x != nil {
+		return x.Transport
+	}
+	return ""
+}
+
+func (x *SetSyncStateTransportRequest) GetGrpcTarget() string {
+	if x != nil {
+		return x.GrpcTarget
+	}
+	return ""
+}
+
+type SetSyncStateTransportResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSyncStateTransportResponse) Reset() {
+	*x = SetSyncStateTransportResponse{}
+	mi := &file_ledger_v1_admin_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSyncStateTransportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSyncStateTransportResponse) ProtoMessage() {}
+
+func (x *SetSyncStateTransportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_admin_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSyncStateTransportResponse.ProtoReflect.Descriptor instead.
+func (*SetSyncStateTransportResponse) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_admin_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *SetSyncStateTransportResponse) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
 var File_ledger_v1_admin_proto protoreflect.FileDescriptor
 
 const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x15ledger/v1/admin.proto\x12\tledger.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16ledger/v1/events.proto\"\xfe\x02\n" +
+	"\x15ledger/v1/admin.proto\x12\tledger.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16ledger/v1/events.proto\"\xb0\x03\n" +
 	"\x06Tenant\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12:\n" +
@@ -3817,7 +3932,9 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\vsage_region\x18\a \x01(\tR\n" +
 	"sageRegion\x129\n" +
 	"\n" +
-	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x126\n" +
+	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x120\n" +
+	"\x14sync_state_transport\x18\n" +
+	" \x01(\tR\x12syncStateTransport\x126\n" +
 	"\vshop_health\x18\t \x01(\v2\x15.ledger.v1.ShopHealthR\n" +
 	"shopHealth\"\x83\x02\n" +
 	"\n" +
@@ -4118,7 +4235,14 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\x06scopes\x18\x04 \x03(\tR\x06scopes\x12F\n" +
 	"\x11access_expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0faccessExpiresAt\x12=\n" +
 	"\frefreshed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vrefreshedAt\x12!\n" +
-	"\faccess_token\x18\a \x01(\tR\vaccessToken2\x92\x0f\n" +
+	"\faccess_token\x18\a \x01(\tR\vaccessToken\"z\n" +
+	"\x1cSetSyncStateTransportRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x1c\n" +
+	"\ttransport\x18\x02 \x01(\tR\ttransport\x12\x1f\n" +
+	"\vgrpc_target\x18\x03 \x01(\tR\n" +
+	"grpcTarget\"J\n" +
+	"\x1dSetSyncStateTransportResponse\x12)\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x11.ledger.v1.TenantR\x06tenant2\xfe\x0f\n" +
 	"\fAdminService\x12O\n" +
 	"\fCreateTenant\x12\x1e.ledger.v1.CreateTenantRequest\x1a\x1f.ledger.v1.CreateTenantResponse\x12L\n" +
 	"\vListTenants\x12\x1d.ledger.v1.ListTenantsRequest\x1a\x1e.ledger.v1.ListTenantsResponse\x12F\n" +
@@ -4142,7 +4266,8 @@ const file_ledger_v1_admin_proto_rawDesc = "" +
 	"\x15ListReconcileFindings\x12'.ledger.v1.ListReconcileFindingsRequest\x1a(.ledger.v1.ListReconcileFindingsResponse\x12U\n" +
 	"\x0eGetDailyTotals\x12 .ledger.v1.GetDailyTotalsRequest\x1a!.ledger.v1.GetDailyTotalsResponse\x12[\n" +
 	"\x10PurgeDeadLetters\x12\".ledger.v1.PurgeDeadLettersRequest\x1a#.ledger.v1.PurgeDeadLettersResponse\x12U\n" +
-	"\x0eGetOAuthStatus\x12 .ledger.v1.GetOAuthStatusRequest\x1a!.ledger.v1.GetOAuthStatusResponseB7Z5github.com/ledgersync/ledger/proto/ledger/v1;ledgerv1b\x06proto3"
+	"\x0eGetOAuthStatus\x12 .ledger.v1.GetOAuthStatusRequest\x1a!.ledger.v1.GetOAuthStatusResponse\x12j\n" +
+	"\x15SetSyncStateTransport\x12'.ledger.v1.SetSyncStateTransportRequest\x1a(.ledger.v1.SetSyncStateTransportResponseB7Z5github.com/ledgersync/ledger/proto/ledger/v1;ledgerv1b\x06proto3"
 
 var (
 	file_ledger_v1_admin_proto_rawDescOnce sync.Once
@@ -4156,7 +4281,7 @@ func file_ledger_v1_admin_proto_rawDescGZIP() []byte {
 	return file_ledger_v1_admin_proto_rawDescData
 }
 
-var file_ledger_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_ledger_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
 var file_ledger_v1_admin_proto_goTypes = []any{
 	(*Tenant)(nil),                        // 0: ledger.v1.Tenant
 	(*ShopHealth)(nil),                    // 1: ledger.v1.ShopHealth
@@ -4215,17 +4340,19 @@ var file_ledger_v1_admin_proto_goTypes = []any{
 	(*PurgeDeadLettersResponse)(nil),      // 54: ledger.v1.PurgeDeadLettersResponse
 	(*GetOAuthStatusRequest)(nil),         // 55: ledger.v1.GetOAuthStatusRequest
 	(*GetOAuthStatusResponse)(nil),        // 56: ledger.v1.GetOAuthStatusResponse
-	nil,                                   // 57: ledger.v1.RefreshReferenceDataResponse.CountsEntry
-	nil,                                   // 58: ledger.v1.ReconcileResponse.ListedEntry
-	(*timestamppb.Timestamp)(nil),         // 59: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 60: google.protobuf.Duration
-	(*DeadLetter)(nil),                    // 61: ledger.v1.DeadLetter
+	(*SetSyncStateTransportRequest)(nil),  // 57: ledger.v1.SetSyncStateTransportRequest
+	(*SetSyncStateTransportResponse)(nil), // 58: ledger.v1.SetSyncStateTransportResponse
+	nil,                                   // 59: ledger.v1.RefreshReferenceDataResponse.CountsEntry
+	nil,                                   // 60: ledger.v1.ReconcileResponse.ListedEntry
+	(*timestamppb.Timestamp)(nil),         // 61: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 62: google.protobuf.Duration
+	(*DeadLetter)(nil),                    // 63: ledger.v1.DeadLetter
 }
 var file_ledger_v1_admin_proto_depIdxs = []int32{
-	59, // 0: ledger.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
+	61, // 0: ledger.v1.Tenant.created_at:type_name -> google.protobuf.Timestamp
 	1,  // 1: ledger.v1.Tenant.shop_health:type_name -> ledger.v1.ShopHealth
-	59, // 2: ledger.v1.ShopHealth.last_webhook_at:type_name -> google.protobuf.Timestamp
-	59, // 3: ledger.v1.ShopHealth.last_unauthorized_at:type_name -> google.protobuf.Timestamp
+	61, // 2: ledger.v1.ShopHealth.last_webhook_at:type_name -> google.protobuf.Timestamp
+	61, // 3: ledger.v1.ShopHealth.last_unauthorized_at:type_name -> google.protobuf.Timestamp
 	0,  // 4: ledger.v1.CreateTenantResponse.tenant:type_name -> ledger.v1.Tenant
 	0,  // 5: ledger.v1.ListTenantsResponse.tenants:type_name -> ledger.v1.Tenant
 	0,  // 6: ledger.v1.GetTenantResponse.tenant:type_name -> ledger.v1.Tenant
@@ -4233,91 +4360,94 @@ var file_ledger_v1_admin_proto_depIdxs = []int32{
 	0,  // 8: ledger.v1.ConnectMagentoResponse.tenant:type_name -> ledger.v1.Tenant
 	0,  // 9: ledger.v1.DisconnectMagentoResponse.tenant:type_name -> ledger.v1.Tenant
 	0,  // 10: ledger.v1.DisconnectSageResponse.tenant:type_name -> ledger.v1.Tenant
-	59, // 11: ledger.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	59, // 12: ledger.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	61, // 11: ledger.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	61, // 12: ledger.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
 	19, // 13: ledger.v1.ListRunsRequest.filter:type_name -> ledger.v1.RunFilter
-	59, // 14: ledger.v1.RunFilter.since:type_name -> google.protobuf.Timestamp
-	59, // 15: ledger.v1.RunFilter.until:type_name -> google.protobuf.Timestamp
+	61, // 14: ledger.v1.RunFilter.since:type_name -> google.protobuf.Timestamp
+	61, // 15: ledger.v1.RunFilter.until:type_name -> google.protobuf.Timestamp
 	17, // 16: ledger.v1.ListRunsResponse.runs:type_name -> ledger.v1.Run
-	59, // 17: ledger.v1.Attempt.created_at:type_name -> google.protobuf.Timestamp
+	61, // 17: ledger.v1.Attempt.created_at:type_name -> google.protobuf.Timestamp
 	17, // 18: ledger.v1.GetRunResponse.run:type_name -> ledger.v1.Run
 	22, // 19: ledger.v1.GetRunResponse.attempts:type_name -> ledger.v1.Attempt
 	19, // 20: ledger.v1.RetryRunsRequest.filter:type_name -> ledger.v1.RunFilter
 	25, // 21: ledger.v1.RetryRunsResponse.runs:type_name -> ledger.v1.RetriedRun
-	60, // 22: ledger.v1.RecoverRunsRequest.idle_for:type_name -> google.protobuf.Duration
+	62, // 22: ledger.v1.RecoverRunsRequest.idle_for:type_name -> google.protobuf.Duration
 	25, // 23: ledger.v1.RecoverRunsResponse.failed:type_name -> ledger.v1.RetriedRun
-	59, // 24: ledger.v1.BackfillSyncStateRequest.since:type_name -> google.protobuf.Timestamp
-	57, // 25: ledger.v1.RefreshReferenceDataResponse.counts:type_name -> ledger.v1.RefreshReferenceDataResponse.CountsEntry
-	59, // 26: ledger.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
-	59, // 27: ledger.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
-	61, // 28: ledger.v1.DeadLetterSummary.dead_letter:type_name -> ledger.v1.DeadLetter
+	61, // 24: ledger.v1.BackfillSyncStateRequest.since:type_name -> google.protobuf.Timestamp
+	59, // 25: ledger.v1.RefreshReferenceDataResponse.counts:type_name -> ledger.v1.RefreshReferenceDataResponse.CountsEntry
+	61, // 26: ledger.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
+	61, // 27: ledger.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
+	63, // 28: ledger.v1.DeadLetterSummary.dead_letter:type_name -> ledger.v1.DeadLetter
 	39, // 29: ledger.v1.ListDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
 	40, // 30: ledger.v1.ListDeadLettersResponse.dead_letters:type_name -> ledger.v1.DeadLetterSummary
 	39, // 31: ledger.v1.ReplayDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
-	59, // 32: ledger.v1.ReconcileRequest.since:type_name -> google.protobuf.Timestamp
-	59, // 33: ledger.v1.ReconcileFinding.first_seen_at:type_name -> google.protobuf.Timestamp
-	59, // 34: ledger.v1.ReconcileFinding.last_seen_at:type_name -> google.protobuf.Timestamp
-	59, // 35: ledger.v1.ReconcileFinding.resolved_at:type_name -> google.protobuf.Timestamp
-	59, // 36: ledger.v1.ReconcileResponse.since:type_name -> google.protobuf.Timestamp
-	59, // 37: ledger.v1.ReconcileResponse.high_water:type_name -> google.protobuf.Timestamp
-	58, // 38: ledger.v1.ReconcileResponse.listed:type_name -> ledger.v1.ReconcileResponse.ListedEntry
+	61, // 32: ledger.v1.ReconcileRequest.since:type_name -> google.protobuf.Timestamp
+	61, // 33: ledger.v1.ReconcileFinding.first_seen_at:type_name -> google.protobuf.Timestamp
+	61, // 34: ledger.v1.ReconcileFinding.last_seen_at:type_name -> google.protobuf.Timestamp
+	61, // 35: ledger.v1.ReconcileFinding.resolved_at:type_name -> google.protobuf.Timestamp
+	61, // 36: ledger.v1.ReconcileResponse.since:type_name -> google.protobuf.Timestamp
+	61, // 37: ledger.v1.ReconcileResponse.high_water:type_name -> google.protobuf.Timestamp
+	60, // 38: ledger.v1.ReconcileResponse.listed:type_name -> ledger.v1.ReconcileResponse.ListedEntry
 	46, // 39: ledger.v1.ReconcileResponse.findings:type_name -> ledger.v1.ReconcileFinding
 	46, // 40: ledger.v1.ListReconcileFindingsResponse.findings:type_name -> ledger.v1.ReconcileFinding
 	51, // 41: ledger.v1.GetDailyTotalsResponse.totals:type_name -> ledger.v1.DailyTotal
 	39, // 42: ledger.v1.PurgeDeadLettersRequest.filter:type_name -> ledger.v1.DeadLetterFilter
-	59, // 43: ledger.v1.GetOAuthStatusResponse.access_expires_at:type_name -> google.protobuf.Timestamp
-	59, // 44: ledger.v1.GetOAuthStatusResponse.refreshed_at:type_name -> google.protobuf.Timestamp
-	3,  // 45: ledger.v1.AdminService.CreateTenant:input_type -> ledger.v1.CreateTenantRequest
-	5,  // 46: ledger.v1.AdminService.ListTenants:input_type -> ledger.v1.ListTenantsRequest
-	7,  // 47: ledger.v1.AdminService.GetTenant:input_type -> ledger.v1.GetTenantRequest
-	9,  // 48: ledger.v1.AdminService.ConnectMagento:input_type -> ledger.v1.ConnectMagentoRequest
-	11, // 49: ledger.v1.AdminService.DisconnectMagento:input_type -> ledger.v1.DisconnectMagentoRequest
-	13, // 50: ledger.v1.AdminService.StartSageConnect:input_type -> ledger.v1.StartSageConnectRequest
-	15, // 51: ledger.v1.AdminService.DisconnectSage:input_type -> ledger.v1.DisconnectSageRequest
-	18, // 52: ledger.v1.AdminService.ListRuns:input_type -> ledger.v1.ListRunsRequest
-	21, // 53: ledger.v1.AdminService.GetRun:input_type -> ledger.v1.GetRunRequest
-	24, // 54: ledger.v1.AdminService.RetryRuns:input_type -> ledger.v1.RetryRunsRequest
-	27, // 55: ledger.v1.AdminService.RecoverRuns:input_type -> ledger.v1.RecoverRunsRequest
-	29, // 56: ledger.v1.AdminService.BackfillSyncState:input_type -> ledger.v1.BackfillSyncStateRequest
-	31, // 57: ledger.v1.AdminService.SetXref:input_type -> ledger.v1.SetXrefRequest
-	33, // 58: ledger.v1.AdminService.GetPolicy:input_type -> ledger.v1.GetPolicyRequest
-	35, // 59: ledger.v1.AdminService.SetPolicy:input_type -> ledger.v1.SetPolicyRequest
-	37, // 60: ledger.v1.AdminService.RefreshReferenceData:input_type -> ledger.v1.RefreshReferenceDataRequest
-	41, // 61: ledger.v1.AdminService.ListDeadLetters:input_type -> ledger.v1.ListDeadLettersRequest
-	43, // 62: ledger.v1.AdminService.ReplayDeadLetters:input_type -> ledger.v1.ReplayDeadLettersRequest
-	45, // 63: ledger.v1.AdminService.Reconcile:input_type -> ledger.v1.ReconcileRequest
-	48, // 64: ledger.v1.AdminService.ListReconcileFindings:input_type -> ledger.v1.ListReconcileFindingsRequest
-	50, // 65: ledger.v1.AdminService.GetDailyTotals:input_type -> ledger.v1.GetDailyTotalsRequest
-	53, // 66: ledger.v1.AdminService.PurgeDeadLetters:input_type -> ledger.v1.PurgeDeadLettersRequest
-	55, // 67: ledger.v1.AdminService.GetOAuthStatus:input_type -> ledger.v1.GetOAuthStatusRequest
-	4,  // 68: ledger.v1.AdminService.CreateTenant:output_type -> ledger.v1.CreateTenantResponse
-	6,  // 69: ledger.v1.AdminService.ListTenants:output_type -> ledger.v1.ListTenantsResponse
-	8,  // 70: ledger.v1.AdminService.GetTenant:output_type -> ledger.v1.GetTenantResponse
-	10, // 71: ledger.v1.AdminService.ConnectMagento:output_type -> ledger.v1.ConnectMagentoResponse
-	12, // 72: ledger.v1.AdminService.DisconnectMagento:output_type -> ledger.v1.DisconnectMagentoResponse
-	14, // 73: ledger.v1.AdminService.StartSageConnect:output_type -> ledger.v1.StartSageConnectResponse
-	16, // 74: ledger.v1.AdminService.DisconnectSage:output_type -> ledger.v1.DisconnectSageResponse
-	20, // 75: ledger.v1.AdminService.ListRuns:output_type -> ledger.v1.ListRunsResponse
-	23, // 76: ledger.v1.AdminService.GetRun:output_type -> ledger.v1.GetRunResponse
-	26, // 77: ledger.v1.AdminService.RetryRuns:output_type -> ledger.v1.RetryRunsResponse
-	28, // 78: ledger.v1.AdminService.RecoverRuns:output_type -> ledger.v1.RecoverRunsResponse
-	30, // 79: ledger.v1.AdminService.BackfillSyncState:output_type -> ledger.v1.BackfillSyncStateResponse
-	32, // 80: ledger.v1.AdminService.SetXref:output_type -> ledger.v1.SetXrefResponse
-	34, // 81: ledger.v1.AdminService.GetPolicy:output_type -> ledger.v1.GetPolicyResponse
-	36, // 82: ledger.v1.AdminService.SetPolicy:output_type -> ledger.v1.SetPolicyResponse
-	38, // 83: ledger.v1.AdminService.RefreshReferenceData:output_type -> ledger.v1.RefreshReferenceDataResponse
-	42, // 84: ledger.v1.AdminService.ListDeadLetters:output_type -> ledger.v1.ListDeadLettersResponse
-	44, // 85: ledger.v1.AdminService.ReplayDeadLetters:output_type -> ledger.v1.ReplayDeadLettersResponse
-	47, // 86: ledger.v1.AdminService.Reconcile:output_type -> ledger.v1.ReconcileResponse
-	49, // 87: ledger.v1.AdminService.ListReconcileFindings:output_type -> ledger.v1.ListReconcileFindingsResponse
-	52, // 88: ledger.v1.AdminService.GetDailyTotals:output_type -> ledger.v1.GetDailyTotalsResponse
-	54, // 89: ledger.v1.AdminService.PurgeDeadLetters:output_type -> ledger.v1.PurgeDeadLettersResponse
-	56, // 90: ledger.v1.AdminService.GetOAuthStatus:output_type -> ledger.v1.GetOAuthStatusResponse
-	68, // [68:91] is the sub-list for method output_type
-	45, // [45:68] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	61, // 43: ledger.v1.GetOAuthStatusResponse.access_expires_at:type_name -> google.protobuf.Timestamp
+	61, // 44: ledger.v1.GetOAuthStatusResponse.refreshed_at:type_name -> google.protobuf.Timestamp
+	0,  // 45: ledger.v1.SetSyncStateTransportResponse.tenant:type_name -> ledger.v1.Tenant
+	3,  // 46: ledger.v1.AdminService.CreateTenant:input_type -> ledger.v1.CreateTenantRequest
+	5,  // 47: ledger.v1.AdminService.ListTenants:input_type -> ledger.v1.ListTenantsRequest
+	7,  // 48: ledger.v1.AdminService.GetTenant:input_type -> ledger.v1.GetTenantRequest
+	9,  // 49: ledger.v1.AdminService.ConnectMagento:input_type -> ledger.v1.ConnectMagentoRequest
+	11, // 50: ledger.v1.AdminService.DisconnectMagento:input_type -> ledger.v1.DisconnectMagentoRequest
+	13, // 51: ledger.v1.AdminService.StartSageConnect:input_type -> ledger.v1.StartSageConnectRequest
+	15, // 52: ledger.v1.AdminService.DisconnectSage:input_type -> ledger.v1.DisconnectSageRequest
+	18, // 53: ledger.v1.AdminService.ListRuns:input_type -> ledger.v1.ListRunsRequest
+	21, // 54: ledger.v1.AdminService.GetRun:input_type -> ledger.v1.GetRunRequest
+	24, // 55: ledger.v1.AdminService.RetryRuns:input_type -> ledger.v1.RetryRunsRequest
+	27, // 56: ledger.v1.AdminService.RecoverRuns:input_type -> ledger.v1.RecoverRunsRequest
+	29, // 57: ledger.v1.AdminService.BackfillSyncState:input_type -> ledger.v1.BackfillSyncStateRequest
+	31, // 58: ledger.v1.AdminService.SetXref:input_type -> ledger.v1.SetXrefRequest
+	33, // 59: ledger.v1.AdminService.GetPolicy:input_type -> ledger.v1.GetPolicyRequest
+	35, // 60: ledger.v1.AdminService.SetPolicy:input_type -> ledger.v1.SetPolicyRequest
+	37, // 61: ledger.v1.AdminService.RefreshReferenceData:input_type -> ledger.v1.RefreshReferenceDataRequest
+	41, // 62: ledger.v1.AdminService.ListDeadLetters:input_type -> ledger.v1.ListDeadLettersRequest
+	43, // 63: ledger.v1.AdminService.ReplayDeadLetters:input_type -> ledger.v1.ReplayDeadLettersRequest
+	45, // 64: ledger.v1.AdminService.Reconcile:input_type -> ledger.v1.ReconcileRequest
+	48, // 65: ledger.v1.AdminService.ListReconcileFindings:input_type -> ledger.v1.ListReconcileFindingsRequest
+	50, // 66: ledger.v1.AdminService.GetDailyTotals:input_type -> ledger.v1.GetDailyTotalsRequest
+	53, // 67: ledger.v1.AdminService.PurgeDeadLetters:input_type -> ledger.v1.PurgeDeadLettersRequest
+	55, // 68: ledger.v1.AdminService.GetOAuthStatus:input_type -> ledger.v1.GetOAuthStatusRequest
+	57, // 69: ledger.v1.AdminService.SetSyncStateTransport:input_type -> ledger.v1.SetSyncStateTransportRequest
+	4,  // 70: ledger.v1.AdminService.CreateTenant:output_type -> ledger.v1.CreateTenantResponse
+	6,  // 71: ledger.v1.AdminService.ListTenants:output_type -> ledger.v1.ListTenantsResponse
+	8,  // 72: ledger.v1.AdminService.GetTenant:output_type -> ledger.v1.GetTenantResponse
+	10, // 73: ledger.v1.AdminService.ConnectMagento:output_type -> ledger.v1.ConnectMagentoResponse
+	12, // 74: ledger.v1.AdminService.DisconnectMagento:output_type -> ledger.v1.DisconnectMagentoResponse
+	14, // 75: ledger.v1.AdminService.StartSageConnect:output_type -> ledger.v1.StartSageConnectResponse
+	16, // 76: ledger.v1.AdminService.DisconnectSage:output_type -> ledger.v1.DisconnectSageResponse
+	20, // 77: ledger.v1.AdminService.ListRuns:output_type -> ledger.v1.ListRunsResponse
+	23, // 78: ledger.v1.AdminService.GetRun:output_type -> ledger.v1.GetRunResponse
+	26, // 79: ledger.v1.AdminService.RetryRuns:output_type -> ledger.v1.RetryRunsResponse
+	28, // 80: ledger.v1.AdminService.RecoverRuns:output_type -> ledger.v1.RecoverRunsResponse
+	30, // 81: ledger.v1.AdminService.BackfillSyncState:output_type -> ledger.v1.BackfillSyncStateResponse
+	32, // 82: ledger.v1.AdminService.SetXref:output_type -> ledger.v1.SetXrefResponse
+	34, // 83: ledger.v1.AdminService.GetPolicy:output_type -> ledger.v1.GetPolicyResponse
+	36, // 84: ledger.v1.AdminService.SetPolicy:output_type -> ledger.v1.SetPolicyResponse
+	38, // 85: ledger.v1.AdminService.RefreshReferenceData:output_type -> ledger.v1.RefreshReferenceDataResponse
+	42, // 86: ledger.v1.AdminService.ListDeadLetters:output_type -> ledger.v1.ListDeadLettersResponse
+	44, // 87: ledger.v1.AdminService.ReplayDeadLetters:output_type -> ledger.v1.ReplayDeadLettersResponse
+	47, // 88: ledger.v1.AdminService.Reconcile:output_type -> ledger.v1.ReconcileResponse
+	49, // 89: ledger.v1.AdminService.ListReconcileFindings:output_type -> ledger.v1.ListReconcileFindingsResponse
+	52, // 90: ledger.v1.AdminService.GetDailyTotals:output_type -> ledger.v1.GetDailyTotalsResponse
+	54, // 91: ledger.v1.AdminService.PurgeDeadLetters:output_type -> ledger.v1.PurgeDeadLettersResponse
+	56, // 92: ledger.v1.AdminService.GetOAuthStatus:output_type -> ledger.v1.GetOAuthStatusResponse
+	58, // 93: ledger.v1.AdminService.SetSyncStateTransport:output_type -> ledger.v1.SetSyncStateTransportResponse
+	70, // [70:94] is the sub-list for method output_type
+	46, // [46:70] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_ledger_v1_admin_proto_init() }
@@ -4332,7 +4462,7 @@ func file_ledger_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ledger_v1_admin_proto_rawDesc), len(file_ledger_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   59,
+			NumMessages:   61,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

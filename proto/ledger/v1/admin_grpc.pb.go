@@ -42,6 +42,7 @@ const (
 	AdminService_GetDailyTotals_FullMethodName        = "/ledger.v1.AdminService/GetDailyTotals"
 	AdminService_PurgeDeadLetters_FullMethodName      = "/ledger.v1.AdminService/PurgeDeadLetters"
 	AdminService_GetOAuthStatus_FullMethodName        = "/ledger.v1.AdminService/GetOAuthStatus"
+	AdminService_SetSyncStateTransport_FullMethodName = "/ledger.v1.AdminService/SetSyncStateTransport"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -123,6 +124,11 @@ type AdminServiceClient interface {
 	// is returned only with reveal_token on a LEDGER_ENV=dev service;
 	// otherwise asking for it is PermissionDenied.
 	GetOAuthStatus(ctx context.Context, in *GetOAuthStatusRequest, opts ...grpc.CallOption) (*GetOAuthStatusResponse, error)
+	// SetSyncStateTransport chooses how a tenant's sync states reach its shop:
+	// http (the module's REST endpoint, the default), grpc (a SyncStateService
+	// at grpc_target) or nats (the SHOP stream, applied by the tenant's relay:
+	// no inbound call to the shop).
+	SetSyncStateTransport(ctx context.Context, in *SetSyncStateTransportRequest, opts ...grpc.CallOption) (*SetSyncStateTransportResponse, error)
 }
 
 type adminServiceClient struct {
@@ -381,6 +387,16 @@ func (c *adminServiceClient) GetOAuthStatus(ctx context.Context, in *GetOAuthSta
 	return out, nil
 }
 
+func (c *adminServiceClient) SetSyncStateTransport(ctx context.Context, in *SetSyncStateTransportRequest, opts ...grpc.CallOption) (*SetSyncStateTransportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetSyncStateTransportResponse)
+	err := c.cc.Invoke(ctx, AdminService_SetSyncStateTransport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -460,6 +476,11 @@ type AdminServiceServer interface {
 	// is returned only with reveal_token on a LEDGER_ENV=dev service;
 	// otherwise asking for it is PermissionDenied.
 	GetOAuthStatus(context.Context, *GetOAuthStatusRequest) (*GetOAuthStatusResponse, error)
+	// SetSyncStateTransport chooses how a tenant's sync states reach its shop:
+	// http (the module's REST endpoint, the default), grpc (a SyncStateService
+	// at grpc_target) or nats (the SHOP stream, applied by the tenant's relay:
+	// no inbound call to the shop).
+	SetSyncStateTransport(context.Context, *SetSyncStateTransportRequest) (*SetSyncStateTransportResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -538,6 +559,9 @@ func (UnimplementedAdminServiceServer) PurgeDeadLetters(context.Context, *PurgeD
 }
 func (UnimplementedAdminServiceServer) GetOAuthStatus(context.Context, *GetOAuthStatusRequest) (*GetOAuthStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetOAuthStatus not implemented")
+}
+func (UnimplementedAdminServiceServer) SetSyncStateTransport(context.Context, *SetSyncStateTransportRequest) (*SetSyncStateTransportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetSyncStateTransport not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -960,6 +984,24 @@ func _AdminService_GetOAuthStatus_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_SetSyncStateTransport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetSyncStateTransportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SetSyncStateTransport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SetSyncStateTransport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SetSyncStateTransport(ctx, req.(*SetSyncStateTransportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1050,6 +1092,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetOAuthStatus",
 			Handler:    _AdminService_GetOAuthStatus_Handler,
+		},
+		{
+			MethodName: "SetSyncStateTransport",
+			Handler:    _AdminService_SetSyncStateTransport_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -970,6 +970,100 @@ func (x *DeadLetter) GetHttpStatus() int32 {
 	return 0
 }
 
+// RefusedRow tells a relay-connected shop that ingest refused one of its
+// outbox rows for good (published to ledger.shop.<tenant>.refused): the relay
+// marks the row dead_lettered with the status and message, as the module's
+// cron does after the webhook's 4xx, so the shop's dead-letter banner and
+// byte8:sage:outbox:inspect show it.
+type RefusedRow struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// The row's Idempotency-Key (its Nats-Msg-Id on INGEST).
+	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The HTTP status the webhook would have got: 401 (the token does not
+	// prove the tenant) or 400 (the envelope is invalid).
+	StatusCode int32 `protobuf:"varint,3,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	// Ingest's answer, the webhook's error body: what is wrong and the fix.
+	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// Ledger's code (relay_unauthorized, relay_message_invalid).
+	Code          string                 `protobuf:"bytes,5,opt,name=code,proto3" json:"code,omitempty"`
+	RefusedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=refused_at,json=refusedAt,proto3" json:"refused_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefusedRow) Reset() {
+	*x = RefusedRow{}
+	mi := &file_ledger_v1_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefusedRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefusedRow) ProtoMessage() {}
+
+func (x *RefusedRow) ProtoReflect() protoreflect.Message {
+	mi := &file_ledger_v1_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefusedRow.ProtoReflect.Descriptor instead.
+func (*RefusedRow) Descriptor() ([]byte, []int) {
+	return file_ledger_v1_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RefusedRow) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RefusedRow) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *RefusedRow) GetStatusCode() int32 {
+	if x != nil {
+		return x.StatusCode
+	}
+	return 0
+}
+
+func (x *RefusedRow) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *RefusedRow) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *RefusedRow) GetRefusedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RefusedAt
+	}
+	return nil
+}
+
 var File_ledger_v1_events_proto protoreflect.FileDescriptor
 
 const file_ledger_v1_events_proto_rawDesc = "" +
@@ -1064,7 +1158,17 @@ const file_ledger_v1_events_proto_rawDesc = "" +
 	"\x10first_failure_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0efirstFailureAt\x12B\n" +
 	"\x0flast_failure_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\rlastFailureAt\x12\x1f\n" +
 	"\vhttp_status\x18\x0e \x01(\x05R\n" +
-	"httpStatus*\x8d\x02\n" +
+	"httpStatus\"\xd8\x01\n" +
+	"\n" +
+	"RefusedRow\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12'\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x1f\n" +
+	"\vstatus_code\x18\x03 \x01(\x05R\n" +
+	"statusCode\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12\x12\n" +
+	"\x04code\x18\x05 \x01(\tR\x04code\x129\n" +
+	"\n" +
+	"refused_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\trefusedAt*\x8d\x02\n" +
 	"\fSageResource\x12\x1d\n" +
 	"\x19SAGE_RESOURCE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15SAGE_RESOURCE_CONTACT\x10\x01\x12\x1f\n" +
@@ -1097,7 +1201,7 @@ func file_ledger_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_ledger_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ledger_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_ledger_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_ledger_v1_events_proto_goTypes = []any{
 	(SageResource)(0),             // 0: ledger.v1.SageResource
 	(SageWriteMode)(0),            // 1: ledger.v1.SageWriteMode
@@ -1108,23 +1212,25 @@ var file_ledger_v1_events_proto_goTypes = []any{
 	(*SageWrite)(nil),             // 6: ledger.v1.SageWrite
 	(*SyncResult)(nil),            // 7: ledger.v1.SyncResult
 	(*DeadLetter)(nil),            // 8: ledger.v1.DeadLetter
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*RefusedRow)(nil),            // 9: ledger.v1.RefusedRow
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 }
 var file_ledger_v1_events_proto_depIdxs = []int32{
-	9, // 0: ledger.v1.OutboxEvent.received_at:type_name -> google.protobuf.Timestamp
-	0, // 1: ledger.v1.SageOperation.resource:type_name -> ledger.v1.SageResource
-	4, // 2: ledger.v1.SageOperation.bindings:type_name -> ledger.v1.FieldBinding
-	1, // 3: ledger.v1.SageOperation.mode:type_name -> ledger.v1.SageWriteMode
-	5, // 4: ledger.v1.SageWrite.operations:type_name -> ledger.v1.SageOperation
-	2, // 5: ledger.v1.SyncResult.status:type_name -> ledger.v1.SyncStatus
-	9, // 6: ledger.v1.SyncResult.finished_at:type_name -> google.protobuf.Timestamp
-	9, // 7: ledger.v1.DeadLetter.first_failure_at:type_name -> google.protobuf.Timestamp
-	9, // 8: ledger.v1.DeadLetter.last_failure_at:type_name -> google.protobuf.Timestamp
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	10, // 0: ledger.v1.OutboxEvent.received_at:type_name -> google.protobuf.Timestamp
+	0,  // 1: ledger.v1.SageOperation.resource:type_name -> ledger.v1.SageResource
+	4,  // 2: ledger.v1.SageOperation.bindings:type_name -> ledger.v1.FieldBinding
+	1,  // 3: ledger.v1.SageOperation.mode:type_name -> ledger.v1.SageWriteMode
+	5,  // 4: ledger.v1.SageWrite.operations:type_name -> ledger.v1.SageOperation
+	2,  // 5: ledger.v1.SyncResult.status:type_name -> ledger.v1.SyncStatus
+	10, // 6: ledger.v1.SyncResult.finished_at:type_name -> google.protobuf.Timestamp
+	10, // 7: ledger.v1.DeadLetter.first_failure_at:type_name -> google.protobuf.Timestamp
+	10, // 8: ledger.v1.DeadLetter.last_failure_at:type_name -> google.protobuf.Timestamp
+	10, // 9: ledger.v1.RefusedRow.refused_at:type_name -> google.protobuf.Timestamp
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_ledger_v1_events_proto_init() }
@@ -1138,7 +1244,7 @@ func file_ledger_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ledger_v1_events_proto_rawDesc), len(file_ledger_v1_events_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
