@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 	"github.com/ledgersync/ledger/services/admin"
 )
 
@@ -246,5 +247,81 @@ func TestConsoleCreateTenantAndDisconnect(t *testing.T) {
 	}
 	if resp, _ := b.do(http.MethodGet, "/tenants/nobody", nil, nil); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown tenant: %d", resp.StatusCode)
+	}
+}
+
+func TestConsolePolicyForm(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *admin.Config) { c.Env = "dev" })
+	h.createTenant(t, "pol")
+	ctx := t.Context()
+	for kind, doc := range map[string]string{
+		"ledger_accounts": `[{"id":"L4000","displayed_as":"Sales Type A (4000)"},{"id":"L4010","displayed_as":"Sales <b>B</b> (4010)"}]`,
+		"tax_rates":       `[{"id":"GB_STANDARD","displayed_as":"Standard 20.00%"},{"id":"GB_LOWER","displayed_as":"Lower 5.00%"},{"id":"GB_ZERO","displayed_as":"Zero 0.00%"}]`,
+		"bank_accounts":   `[{"id":"BANK1","displayed_as":"Current (1200)"}]`,
+		"payment_methods": `[{"id":"CREDIT_DEBIT","displayed_as":"Credit/Debit Card"}]`,
+	} {
+		if err := h.st.SetRefCache(ctx, "pol", kind, []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.st.SetPolicy(ctx, "pol", []byte(`{"default_ledger_account_id":"L4000","invoice_number_prefix":"WEB"}`)); err != nil {
+		t.Fatal(err)
+	}
+	b := newConsoleBrowser(t, h)
+	csrf := b.login(testToken)
+	resp, body := b.do(http.MethodGet, "/tenants/pol/policy", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `<option value="L4000" selected>Sales Type A (4000) — L4000</option>`) ||
+		!strings.Contains(body, "Sales &lt;b&gt;B&lt;/b&gt;") || !strings.Contains(body, `value="20.00"`) {
+		t.Fatalf("policy page: %d\n%s", resp.StatusCode, body)
+	}
+
+	form := url.Values{"csrf": {csrf}, "default_ledger_account_id": {"STALE"}, "default_tax_rate_id": {"GB_STANDARD"}, "zero_tax_rate_id": {"GB_ZERO"},
+		"tax_rate_map.key": {"20.00", "5", ""}, "tax_rate_map.value": {"GB_STANDARD", "GB_LOWER", ""},
+		"payment_method_map.key": {"checkmo"}, "payment_method_map.value": {"BANK1"},
+		"sync_unpaid_invoices": {"on"}, "website_filter": {"1, x"}, "b2c_enabled": {"on"}, "b2c_threshold": {"50.00"}}
+	// A field the form reads itself is refused before SetPolicy.
+	resp, body = b.do(http.MethodPost, "/tenants/pol/policy", form, nil)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `website_filter: &#34;x&#34; is not a Magento id`) {
+		t.Fatalf("bad website filter: %d\n%s", resp.StatusCode, body)
+	}
+	// SetPolicy's errors are shown next to the fields they name: the shape
+	// first (libs/policy), then the Sage ids.
+	form.Set("website_filter", "1")
+	resp, body = b.do(http.MethodPost, "/tenants/pol/policy", form, nil)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `data-field="tax_rate_map[&#34;5&#34;]"`) ||
+		!strings.Contains(body, `tax_rate_map key &#34;5&#34;: use a percentage`) {
+		t.Fatalf("SetPolicy shape error: %d\n%s", resp.StatusCode, body)
+	}
+	form["tax_rate_map.key"] = []string{"20.00", "5.00", ""}
+	resp, body = b.do(http.MethodPost, "/tenants/pol/policy", form, nil)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `id="default_ledger_account_id-error" role="alert">default_ledger_account_id &#34;STALE&#34; is not a sales-visible ledger account`) ||
+		!strings.Contains(body, `<option value="STALE" selected>STALE (not in the Sage business)</option>`) {
+		t.Fatalf("SetPolicy reference error: %d\n%s", resp.StatusCode, body)
+	}
+	if doc, _ := h.st.Policy(ctx, "pol"); strings.Contains(string(doc), "STALE") {
+		t.Fatalf("a refused policy was stored: %s", doc)
+	}
+	form.Set("default_ledger_account_id", "L4010")
+	resp, body = b.do(http.MethodPost, "/tenants/pol/policy", form, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("valid policy: %d\n%s", resp.StatusCode, body)
+	}
+	got, err := h.client.GetPolicy(h.ctx(t), &ledgerv1.GetPolicyRequest{TenantId: "pol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"default_ledger_account_id": "L4010"`, `"invoice_number_prefix": "WEB"`, `"checkmo": "BANK1"`, `"website_filter": [`, `"threshold": "50.00"`} {
+		if !strings.Contains(got.GetPolicyJson(), want) {
+			t.Errorf("stored policy lacks %s:\n%s", want, got.GetPolicyJson())
+		}
+	}
+	if _, body := b.do(http.MethodGet, "/tenants/pol/policy", nil, nil); !strings.Contains(body, "Policy saved") {
+		t.Fatalf("no flash after saving:\n%s", body)
+	}
+	// The raw JSON fallback reports errors too.
+	resp, body = b.do(http.MethodPost, "/tenants/pol/policy/json", url.Values{"csrf": {csrf}, "policy_json": {`{"colour":"red"}`}}, nil)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `id="raw-errors"`) || !strings.Contains(body, "colour") {
+		t.Fatalf("raw JSON error: %d\n%s", resp.StatusCode, body)
 	}
 }
