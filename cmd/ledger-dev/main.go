@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ledgersync/ledger/cmd/ledger-dev/stack"
+	"github.com/ledgersync/ledger/libs/devstack"
 	"github.com/ledgersync/ledger/libs/telemetry"
 	magentosim "github.com/ledgersync/ledger/sim/magento"
 )
@@ -29,6 +30,9 @@ flags:
   -customers N   demo customers (default 20)
   -timeout D     demo: how long to wait for the outbox to settle (default 5m)
   -state DIR     where NATS keeps its store (default .ledger/)
+  -relay         also run a second demo shop connected through the outbox relay
+                 (its outbox in a throwaway MariaDB; default true, skipped with a
+                 note when mariadb-server is not installed)
   -v             log every component to stderr (run always logs to .ledger/ledger.log)
 `
 
@@ -52,10 +56,11 @@ type flags struct {
 	timeout             time.Duration
 	state               string
 	verbose             bool
+	relay               bool
 }
 
 func parse(args []string) (string, flags, error) {
-	f := flags{invoices: 60, customers: 20, timeout: 5 * time.Minute, state: ".ledger"}
+	f := flags{invoices: 60, customers: 20, timeout: 5 * time.Minute, state: ".ledger", relay: true}
 	if len(args) == 0 {
 		return "", f, usageError{errors.New("a command is required: run or demo")}
 	}
@@ -129,11 +134,27 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	if err := st.Onboard(ctx, "demo", "Demo shop"); err != nil {
 		return fmt.Errorf("onboarding the demo shop: %w", err)
 	}
-	seed := st.Shop.Seed(rand.New(rand.NewPCG(42, 7)), magentosim.Options{
-		Customers: f.customers, Invoices: f.invoices, GuestShare: 0.3,
-	})
+	opts := magentosim.Options{Customers: f.customers, Invoices: f.invoices, GuestShare: 0.3}
+	seed := st.Shop.Seed(rand.New(rand.NewPCG(42, 7)), opts)
 	expected := stack.ExpectSeed(seed)
 	printWhere(stdout, st, len(seed.InvoiceIDs), len(seed.CustomerIDs), filepath.Join(f.state, "ledger.log"), f.verbose)
+
+	// The second demo shop: no cron, no inbound call; the relay between its
+	// MariaDB and NATS carries everything (docs/relay.md).
+	var rs *stack.RelayShop
+	var rexpected []stack.Expected
+	if f.relay {
+		if err := devstack.HaveMariaDB(); err != nil {
+			fmt.Fprintf(stdout, "ledger-dev: no relay-connected demo shop (-relay=false to silence this): %v\n", err)
+		} else {
+			if rs, err = st.StartRelayShop(ctx, relayTenant, "Demo shop behind a relay", relayTenant+"-owner"); err != nil {
+				return fmt.Errorf("the relay-connected demo shop: %w", err)
+			}
+			rseed := rs.Shop.Seed(rand.New(rand.NewPCG(43, 7)), opts)
+			rexpected = stack.ExpectSeed(rseed)
+			printRelayShop(stdout, rs, len(rseed.InvoiceIDs), len(rseed.CustomerIDs))
+		}
+	}
 
 	if cmd == "demo" {
 		wctx, cancel := context.WithTimeout(ctx, f.timeout)
@@ -144,6 +165,14 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 			return fmt.Errorf("demo did not settle cleanly (mismatched=%d, undelivered outbox rows=%d); see %s",
 				sum.Mismatched, sum.Pending, filepath.Join(f.state, "ledger.log"))
 		}
+		if rs != nil {
+			rsum := waitRelayShop(wctx, st, rs, rexpected)
+			fmt.Fprintln(stdout, "relay", rsum)
+			if !rsum.OK() {
+				return fmt.Errorf("the relay demo did not settle cleanly (mismatched=%d, undelivered outbox rows=%d); see %s",
+					rsum.Mismatched, rsum.Pending, filepath.Join(f.state, "ledger.log"))
+			}
+		}
 		return nil
 	}
 
@@ -151,6 +180,11 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 		sum := st.WaitSettled(ctx, expected)
 		if ctx.Err() == nil {
 			fmt.Fprintln(stdout, sum)
+		}
+		if rs != nil {
+			if rsum := waitRelayShop(ctx, st, rs, rexpected); ctx.Err() == nil {
+				fmt.Fprintln(stdout, "relay", rsum)
+			}
 		}
 	}()
 	fmt.Fprintln(stdout, "ledger-dev: serving; press Ctrl-C to stop")
@@ -181,6 +215,37 @@ func printWhere(w io.Writer, st *stack.Stack, invoices, customers int, logPath s
 		st.ShopURL, st.ShopURL, st.SageURL, st.SageURL, st.NATSURL, st.DatabaseURL, invoices, customers)
 	if !verbose {
 		fmt.Fprintf(w, "  logs                     %s\n", logPath)
+	}
+}
+
+// relayTenant is the relay-connected demo shop's tenant.
+const relayTenant = "demo-relay"
+
+func printRelayShop(w io.Writer, rs *stack.RelayShop, invoices, customers int) {
+	fmt.Fprintf(w, `ledger-dev: demo tenant %q: a shop behind the outbox relay (sync state back over NATS)
+  relay health             %s/healthz   (metrics: %s/metrics)
+  its magento simulator    %s
+  its MariaDB              %s
+                           (byte8_event_outbox, byte8_entity_sync_state)
+  relay demo outbox        %d invoices, %d customers raised
+`, rs.TenantID, rs.RelayURL, rs.RelayURL, rs.ShopURL, rs.DSN, invoices, customers)
+}
+
+// waitRelayShop polls the relay shop until its outbox is drained and every
+// expected entity has a terminal state in its MariaDB, or ctx ends.
+func waitRelayShop(ctx context.Context, st *stack.Stack, rs *stack.RelayShop, expected []stack.Expected) stack.Summary {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		sum := rs.Check(ctx, st, expected)
+		if sum.Pending == 0 && sum.Synced+sum.Skipped+sum.Failed == len(expected) {
+			return sum
+		}
+		select {
+		case <-ctx.Done():
+			return sum
+		case <-tick.C:
+		}
 	}
 }
 

@@ -84,8 +84,10 @@ func (s *Stack) Check(expected []Expected) Summary {
 
 // SageDuplicates counts Sage documents that repeat another's reference in the
 // lead business (contacts and sales invoices).
-func (s *Stack) SageDuplicates() int {
-	biz := s.Sage.LeadBusinessID()
+func (s *Stack) SageDuplicates() int { return s.sageDuplicates(s.Sage.LeadBusinessID()) }
+
+// sageDuplicates is SageDuplicates in the business biz.
+func (s *Stack) sageDuplicates(biz string) int {
 	dups := 0
 	seen := map[string]bool{}
 	for _, c := range s.Sage.Contacts(biz) {

@@ -88,43 +88,8 @@ func ShopDatabase(t testing.TB) string {
 	return dsn
 }
 
-// Byte8Tables are the Byte8 Magento module's tables as its db_schema.xml
-// declares them (shared/reference/magento-wire.md §1.1 byte8_event_outbox and
-// §5.2 byte8_entity_sync_state), InnoDB, for tests of what reads and writes
-// a shop's database.
-var Byte8Tables = []string{
-	"CREATE TABLE byte8_event_outbox (" +
-		"entity_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT," +
-		"idempotency_key VARCHAR(128) NOT NULL," +
-		"event_name VARCHAR(64) NOT NULL," +
-		"payload MEDIUMTEXT NOT NULL," +
-		"status VARCHAR(16) NOT NULL DEFAULT 'pending'," +
-		"attempts INT NOT NULL DEFAULT 0," +
-		"last_status_code INT NULL," +
-		"last_attempt_at TIMESTAMP NULL," +
-		"next_attempt_at TIMESTAMP NULL," +
-		"last_error TEXT NULL," +
-		"created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP," +
-		"PRIMARY KEY (entity_id)," +
-		"UNIQUE KEY BYTE8_EVENT_OUTBOX_IDEMPOTENCY_KEY (idempotency_key)," +
-		"KEY BYTE8_EVENT_OUTBOX_STATUS_NEXT_ATTEMPT_AT (status, next_attempt_at)," +
-		"KEY BYTE8_EVENT_OUTBOX_STATUS (status)" +
-		") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-	"CREATE TABLE byte8_entity_sync_state (" +
-		"entity_id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT," +
-		"entity_type VARCHAR(32) NOT NULL," +
-		"magento_id BIGINT UNSIGNED NOT NULL," +
-		"provider VARCHAR(32) NOT NULL," +
-		"sync_status VARCHAR(16) NOT NULL DEFAULT 'pending'," +
-		"provider_entity_id VARCHAR(64) NULL," +
-		"provider_reference VARCHAR(64) NULL," +
-		"skip_reason VARCHAR(64) NULL," +
-		"error_code VARCHAR(64) NULL," +
-		"last_sync_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP," +
-		"PRIMARY KEY (entity_id)," +
-		"UNIQUE KEY BYTE8_ENTITY_SYNC_STATE_ENTITY_PROVIDER (entity_type, magento_id, provider)" +
-		") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-}
+// Byte8Tables are the Byte8 module's tables (devstack.Byte8Tables).
+var Byte8Tables = devstack.Byte8Tables
 
 func openMariaDB(t testing.TB, dsn string) *sql.DB {
 	t.Helper()
