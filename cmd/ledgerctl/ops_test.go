@@ -21,7 +21,8 @@ func (f *fakeAdmin) GetRun(ctx context.Context, r *ledgerv1.GetRunRequest) (*led
 	return &ledgerv1.GetRunResponse{
 		Run: &ledgerv1.Run{SyncRunId: r.GetSyncRunId(), TenantId: "acme", Event: "invoice.created", EntityType: "invoice",
 			MagentoEntityId: 42, Status: "failed", ErrorClass: "validation", ErrorCode: "payment_method_not_mapped",
-			LastError: "map checkmo to a bank account", Attempts: 2, CreatedAt: created},
+			LastError: "map checkmo to a bank account", Attempts: 2, CreatedAt: created, AppliedQuirks: []string{"s7_line_tax", "s23_contact_reference"}},
+		CanonicalJson: `{"entity_id":42,"increment_id":"000000042"}`,
 		Attempts: []*ledgerv1.Attempt{
 			{Stage: "mapper", Method: "GET", Path: "/rest/V1/byte8/invoice/42", HttpStatus: 200, DurationMs: 12, Outcome: "ok"},
 			{Stage: "sage-writer", Method: "POST", Path: "/sales_invoices", HttpStatus: 422, DurationMs: 80, Outcome: "failed",
@@ -167,6 +168,14 @@ func TestRunsShowAndRetry(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "validation/payment_method_not_mapped") || !strings.Contains(stdout, "POST /sales_invoices") ||
 		!strings.Contains(stdout, "line_items.0.ledger_account_id") || !strings.Contains(stdout, "Attempt 2 response:") {
 		t.Fatalf("runs show: %d %s\n%s", code, stderr, stdout)
+	}
+	if !strings.Contains(stdout, "Quirks applied: s7_line_tax, s23_contact_reference") || strings.Contains(stdout, "000000042") {
+		t.Fatalf("runs show without --payloads:\n%s", stdout)
+	}
+	stdout, _, code = ledgerctl(t, "--addr", addr, "runs", "show", "r1", "--payloads")
+	if code != exitOK || !strings.Contains(stdout, "Magento entity as fetched:\n{\n  \"entity_id\": 42,") ||
+		!strings.Contains(stdout, "Sage request as built:\n(not recorded)") {
+		t.Fatalf("runs show --payloads: %d\n%s", code, stdout)
 	}
 	stdout, _, code = ledgerctl(t, "--addr", addr, "runs", "retry", "r1", "r2")
 	if code != exitOK || !strings.Contains(stdout, "r1: retrying") || !strings.Contains(stdout, "r2: retrying") {

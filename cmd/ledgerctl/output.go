@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -96,4 +98,17 @@ func printJSONLine(w io.Writer, m proto.Message) error {
 	}
 	_, err = fmt.Fprintf(w, "%s\n", b)
 	return err
+}
+
+// indentJSON pretty-prints a JSON document for reading; "(not recorded)" when
+// there is none, the text as it is when it is not JSON.
+func indentJSON(doc string) string {
+	if strings.TrimSpace(doc) == "" {
+		return "(not recorded)"
+	}
+	var b bytes.Buffer
+	if err := json.Indent(&b, []byte(doc), "", "  "); err != nil {
+		return doc
+	}
+	return b.String()
 }

@@ -91,10 +91,13 @@ var runCommands = []command{
 	},
 	{
 		name:    "show",
-		args:    "RUN",
+		args:    "RUN [--payloads]",
 		summary: "one run with its attempt history",
-		help:    "Shows one sync run with its outcome and every HTTP attempt it made (Magento fetches, Sage calls, callbacks).",
+		help: "Shows one sync run with its outcome, the Sage quirk rules the mapper applied, and every HTTP attempt it\n" +
+			"made (Magento fetches, Sage calls, callbacks) with the response of each failed one. --payloads also prints\n" +
+			"the Magento entity as the mapper fetched it and the Sage operations as it built them (never a secret).",
 		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
+			payloads := fs.Bool("payloads", false, "also print the canonical Magento entity and the Sage request of the run")
 			return func(c *cli, ctx context.Context, args []string) error {
 				if len(args) != 1 {
 					return usagef("runs show: give exactly one run id, e.g. ledgerctl runs show 5d0c… (ledgerctl runs list shows them)")
@@ -126,29 +129,38 @@ var runCommands = []command{
 					"Created", ts(r.GetCreatedAt()),
 					"Finished", ts(r.GetFinishedAt()),
 					"Trace", r.GetTraceId(),
+					"Quirks applied", strings.Join(r.GetAppliedQuirks(), ", "),
 				); err != nil {
 					return err
 				}
 				if len(resp.GetAttempts()) == 0 {
 					fmt.Fprintln(c.stdout, "\nNo HTTP attempts recorded.")
-					return nil
-				}
-				fmt.Fprintln(c.stdout)
-				t := newTable(c.stdout, "#", "STAGE", "CALL", "HTTP", "MS", "OUTCOME", "SOURCE", "REQUEST ID")
-				for i, a := range resp.GetAttempts() {
-					httpStatus := ""
-					if a.GetHttpStatus() != 0 {
-						httpStatus = strconv.Itoa(int(a.GetHttpStatus()))
+				} else {
+					fmt.Fprintln(c.stdout)
+					t := newTable(c.stdout, "#", "STAGE", "CALL", "HTTP", "MS", "OUTCOME", "SOURCE", "REQUEST ID", "AT")
+					for i, a := range resp.GetAttempts() {
+						httpStatus := ""
+						if a.GetHttpStatus() != 0 {
+							httpStatus = strconv.Itoa(int(a.GetHttpStatus()))
+						}
+						t.row(strconv.Itoa(i+1), a.GetStage(), a.GetMethod()+" "+a.GetPath(), httpStatus,
+							strconv.FormatInt(a.GetDurationMs(), 10), a.GetOutcome(), a.GetErrorSource(), a.GetRequestId(), ts(a.GetCreatedAt()))
 					}
-					t.row(strconv.Itoa(i+1), a.GetStage(), a.GetMethod()+" "+a.GetPath(), httpStatus,
-						strconv.FormatInt(a.GetDurationMs(), 10), a.GetOutcome(), a.GetErrorSource(), a.GetRequestId())
+					if err := t.flush(); err != nil {
+						return err
+					}
+					for i, a := range resp.GetAttempts() {
+						if a.GetEnvelope() != "" {
+							fmt.Fprintf(c.stdout, "\nAttempt %d response:\n%s\n", i+1, a.GetEnvelope())
+						}
+					}
 				}
-				if err := t.flush(); err != nil {
-					return err
-				}
-				for i, a := range resp.GetAttempts() {
-					if a.GetEnvelope() != "" {
-						fmt.Fprintf(c.stdout, "\nAttempt %d response:\n%s\n", i+1, a.GetEnvelope())
+				if *payloads {
+					for _, p := range []struct{ title, doc string }{
+						{"Magento entity as fetched", resp.GetCanonicalJson()},
+						{"Sage request as built", resp.GetSageRequestJson()},
+					} {
+						fmt.Fprintf(c.stdout, "\n%s:\n%s\n", p.title, indentJSON(p.doc))
 					}
 				}
 				return nil
