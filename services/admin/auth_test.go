@@ -62,9 +62,9 @@ func TestHTTPOperatorRoutesRequireToken(t *testing.T) {
 			t.Errorf("GET %s without a header: %d Location %q, want 303 to /login", path, resp.StatusCode, loc)
 		}
 	}
-	// A script with a wrong token is redirected too, never served.
-	if code, _, _ := h.get(t, h.http.URL+"/dashboard", http.Header{"Authorization": {"Bearer wrong-token-123456"}}); code != http.StatusSeeOther {
-		t.Errorf("wrong bearer token: %d, want 303", code)
+	// A script with a wrong token gets 401, never the page nor the login form.
+	if code, _, _ := h.get(t, h.http.URL+"/dashboard", http.Header{"Authorization": {"Bearer wrong-token-123456"}}); code != http.StatusUnauthorized {
+		t.Errorf("wrong bearer token: %d, want 401", code)
 	}
 	for _, path := range []string{"/metrics", "/login"} {
 		resp, err := h.browser.Get(h.http.URL + path)

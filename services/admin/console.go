@@ -274,20 +274,29 @@ func (s *Service) console(next http.Handler) http.Handler {
 			}
 		}
 		cs := s.lookupSession(r)
-		if cs == nil {
-			if _, err := r.Cookie(sessionCookie); err != nil && s.authorizeHTTP(r) && r.Header.Get("Authorization") != "" {
-				// A script with the operator token: no cookie, so no CSRF risk.
-				if r.Method == http.MethodPost {
-					r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-					if err := r.ParseForm(); err != nil {
-						s.renderConsoleMessage(w, r, http.StatusBadRequest, page{Title: "Bad form",
-							Problem: "The form could not be read: " + err.Error(), Fix: "Send application/x-www-form-urlencoded under 512 KiB."})
-						return
-					}
-				}
-				next.ServeHTTP(w, r)
+		if cs == nil && r.Header.Get("Authorization") != "" {
+			// A script: the operator token or 401 (never the login page). A
+			// browser does not add this header to a cross-site request, so
+			// no CSRF token is needed.
+			if !s.tokenOK(bearer(r.Header.Get("Authorization"))) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="ledger-admin"`)
+				s.renderMessage(w, http.StatusUnauthorized, page{Title: "Operator credential required",
+					Problem: "The Authorization header does not carry the operator token.",
+					Fix:     "Send Authorization: Bearer <ADMIN_TOKEN>, or log in at /login in a browser."})
 				return
 			}
+			if r.Method == http.MethodPost {
+				r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+				if err := r.ParseForm(); err != nil {
+					s.renderConsoleMessage(w, r, http.StatusBadRequest, page{Title: "Bad form",
+						Problem: "The form could not be read: " + err.Error(), Fix: "Send application/x-www-form-urlencoded under 512 KiB."})
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		if cs == nil {
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
 				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
