@@ -182,8 +182,9 @@ func TestLedgerctlEndToEnd(t *testing.T) {
 			t.Fatalf("no succeeded invoice run: %v", ok.GetRuns())
 		}
 		var run ledgerv1.GetRunResponse
-		ctl.json(t, &run, "runs", "show", ok.GetRuns()[0].GetSyncRunId())
-		if run.GetRun().GetStatus() != "succeeded" || run.GetRun().GetSageId() == "" || len(run.GetAttempts()) == 0 || run.GetCanonicalJson() == "" {
+		ctl.json(t, &run, "runs", "show", ok.GetRuns()[0].GetSyncRunId(), "--payloads")
+		if run.GetRun().GetStatus() != "succeeded" || run.GetRun().GetSageId() == "" || len(run.GetAttempts()) == 0 || run.GetCanonicalJson() == "" ||
+			run.GetSageRequestJson() == "" || len(run.GetRun().GetAppliedQuirks()) == 0 {
 			t.Fatalf("runs show: %v", protojson.Format(&run))
 		}
 		var failed ledgerv1.GetRunResponse
