@@ -41,7 +41,10 @@ import (
 //   - no answer or another status: unconfirmed, nothing changes.
 //
 // At most one ping per tenant per window and replica, so refusals cannot be
-// used to flood a shop with pings. The trade-off: a drift is flipped only
+// used to flood a shop with pings; and once a tenant's count is at the
+// threshold, its refusals are written at most once a second per replica, so a
+// flood of forged tokens costs the database little more than the tenant
+// lookup every request already makes. The trade-off: a drift is flipped only
 // while the shop answers Ledger (firewalled shops stay active, with the
 // refusals on the dashboard), and the flip comes one ping after the
 // threshold.
@@ -49,9 +52,39 @@ type driftGuard struct {
 	mu sync.Mutex
 	// pinged is when each tenant's shop was last pinged for drift.
 	pinged map[string]time.Time
+	// full is when each tenant's count last reached the threshold: the kept
+	// refusals are then at their cap, so a flood of refusals is recorded at
+	// most once per fullRecordEvery (only last_unauthorized_at would move).
+	full map[string]time.Time
 }
 
-func newDriftGuard() *driftGuard { return &driftGuard{pinged: map[string]time.Time{}} }
+// fullRecordEvery paces the writes of a tenant whose refusals are at the
+// threshold already.
+const fullRecordEvery = time.Second
+
+func newDriftGuard() *driftGuard {
+	return &driftGuard{pinged: map[string]time.Time{}, full: map[string]time.Time{}}
+}
+
+// shouldRecord reports whether a refusal of tenant at now is written: always,
+// unless its count was at the threshold less than fullRecordEvery ago.
+func (g *driftGuard) shouldRecord(tenant string, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	at, ok := g.full[tenant]
+	if ok && now.Sub(at) < fullRecordEvery {
+		return false
+	}
+	delete(g.full, tenant)
+	return true
+}
+
+// atThreshold notes that tenant's count reached the threshold at now.
+func (g *driftGuard) atThreshold(tenant string, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.full[tenant] = now
+}
 
 // mayPing reports whether tenant's shop may be pinged now, and if so notes it.
 func (g *driftGuard) mayPing(tenant string, now time.Time, window time.Duration) bool {
@@ -93,13 +126,20 @@ func plausibleShopToken(tok *magento.Token, tenant string, now time.Time) bool {
 // with a ping and flips the binding. Failures are logged, never returned: the
 // shop gets its 401 whatever happens here.
 func (s *Service) refusedAsDrift(ctx context.Context, tenant, reason string, at time.Time) {
+	if !s.drift.shouldRecord(tenant, at) {
+		return // a flood: the count is at its cap, recorded within the second
+	}
 	n, err := s.st.RecordUnauthorized(ctx, store.Refusal{TenantID: tenant, At: at, Reason: reason,
 		Window: s.cfg.AuthDriftWindow, Keep: s.cfg.AuthDriftThreshold})
 	if err != nil {
 		s.log.WarnContext(ctx, "ingest: could not record an unauthorized delivery", "tenant", tenant, "err", err)
 		return
 	}
-	if n < s.cfg.AuthDriftThreshold || !s.drift.mayPing(tenant, s.now(), s.cfg.AuthDriftWindow) {
+	if n < s.cfg.AuthDriftThreshold {
+		return
+	}
+	s.drift.atThreshold(tenant, at)
+	if !s.drift.mayPing(tenant, s.now(), s.cfg.AuthDriftWindow) {
 		return
 	}
 	t, err := s.st.Tenant(ctx, tenant)

@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/magento"
 	"github.com/ledgersync/ledger/libs/store"
+	"github.com/ledgersync/ledger/libs/telemetry"
 	"github.com/ledgersync/ledger/services/ingest"
 )
 
@@ -274,5 +276,55 @@ func TestAuthDriftCountsRelayedRows(t *testing.T) {
 	})
 	if n := len(deadLetters(t, f.js)); n != 2 || shop.pings.Load() != 1 {
 		t.Fatalf("%d dead letters and %d pings, want 2 and 1", n, shop.pings.Load())
+	}
+}
+
+// refusalCounter counts the refusals ingest writes.
+type refusalCounter struct {
+	ingest.Store
+	writes atomic.Int64
+}
+
+func (s *refusalCounter) RecordUnauthorized(ctx context.Context, r store.Refusal) (int, error) {
+	s.writes.Add(1)
+	return s.Store.RecordUnauthorized(ctx, r)
+}
+
+// A flood of forged tokens: once the count is at the threshold, refusals are
+// written at most about once a second, not once each.
+func TestAuthDriftFloodIsWrittenSparingly(t *testing.T) {
+	t.Parallel()
+	shop := newFakeShop(t, false)
+	f := driftFixture(t, ingest.Config{}, shop)
+	st := &refusalCounter{Store: f.st}
+	svc, err := ingest.New(ingest.Config{AuthDriftThreshold: 2, AuthDriftWindow: time.Hour}, st, f.js, telemetry.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(svc.Handler())
+	t.Cleanup(srv.Close)
+	start := time.Now()
+	const sent = 100
+	for range sent {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/webhooks/magento/t1/invoice.created", strings.NewReader(envelope))
+		req.Header.Set("Authorization", "Bearer "+signedWith(t, "forged", tenantID, time.Now()))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "k")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("status %d", res.StatusCode)
+		}
+	}
+	// Two to reach the threshold, then at most one per started second.
+	limit := int64(2 + time.Since(start)/time.Second + 1)
+	if n := st.writes.Load(); n < 2 || n > limit {
+		t.Fatalf("%d refusals written for %d sent in %s, want 2 to %d", n, sent, time.Since(start).Round(time.Millisecond), limit)
+	}
+	if shop.pings.Load() != 1 || f.magentoStatus(t, tenantID) != store.StatusActive {
+		t.Fatalf("%d pings, status %s", shop.pings.Load(), f.magentoStatus(t, tenantID))
 	}
 }
