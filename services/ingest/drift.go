@@ -118,7 +118,8 @@ func plausibleShopToken(tok *magento.Token, tenant string, now time.Time) bool {
 	n := now.Unix()
 	return c.Iss == magento.IssuerMagento && c.Aud == magento.AudienceLedger && c.Sub == tenant && c.Jti != "" &&
 		c.Exp > n-lw && c.Nbf <= n+lw && c.Iat <= n+lw && c.Exp > c.Iat &&
-		c.Exp-c.Iat <= int64(magento.MaxTokenLifetime/time.Second)
+		// In uint64: exp-iat overflows int64 for absurd times.
+		uint64(c.Exp)-uint64(c.Iat) <= uint64(magento.MaxTokenLifetime/time.Second)
 }
 
 // refusedAsDrift records a delivery of tenant refused with a signature that
