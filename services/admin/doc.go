@@ -1,14 +1,17 @@
 // Package admin is Ledger's operator surface: the gRPC
-// AdminService behind ledgerctl, and an HTTP listener for the Sage OAuth
-// start/callback, a minimal HTML dashboard, /healthz, /readyz and /metrics.
+// AdminService behind ledgerctl, and an HTTP listener for the operator console
+// (console.go: login, tenants, connect, policy, runs, dead letters), the Sage
+// OAuth start/callback, /healthz, /readyz and /metrics.
 //
 // # Authentication
 //
 // Every AdminService call needs the metadata "authorization: Bearer
 // <ADMIN_TOKEN>" (compared in constant time); the gRPC health service is open
-// so orchestrators can probe it, reflection is not. The dashboard and
-// /oauth/sage/start take the same token in an Authorization header; with
-// LEDGER_ENV=dev also as ?token= once (it is then kept in an HttpOnly cookie).
+// so orchestrators can probe it, reflection is not. The console (and
+// /oauth/sage/start) takes a session started at /login with the same token,
+// kept in Postgres behind an HttpOnly, SameSite=Strict cookie, with a CSRF
+// token on every POST; scripts send the token in an Authorization header
+// instead. With LEDGER_ENV=dev a ?token= once starts a session.
 // The Sage callback is public: its single-use, 10-minute state is the
 // credential. With LEDGER_ENV=dev and no ADMIN_TOKEN the service refuses to
 // start unless ADMIN_INSECURE_DEV=true, which switches authentication off.
