@@ -47,7 +47,9 @@ import (
 const ConsoleSessionTTL = 12 * time.Hour
 
 const (
-	// sessionCookie holds the console session id (HttpOnly, SameSite=Strict).
+	// sessionCookie holds the console session id (HttpOnly, SameSite=Strict);
+	// outside dev it is Secure and named with the __Host- prefix, so no
+	// sibling subdomain can set or shadow it.
 	sessionCookie = "ledger_console"
 	// loginCSRFCookie holds the login form's token until the login succeeds.
 	loginCSRFCookie = "ledger_login"
@@ -195,6 +197,16 @@ func takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 // with LEDGER_ENV=dev (plain http on localhost).
 func (s *Service) secureCookies() bool { return s.cfg.Env != "dev" }
 
+// sessionCookieName is the session cookie's name: __Host-ledger_console
+// outside dev (the browser then insists on Secure, Path=/ and no Domain),
+// ledger_console in dev.
+func (s *Service) sessionCookieName() string {
+	if s.secureCookies() {
+		return "__Host-" + sessionCookie
+	}
+	return sessionCookie
+}
+
 func randomToken() string {
 	b := make([]byte, 32) // 256 bits
 	_, _ = rand.Read(b)   // crypto/rand.Read never fails (Go 1.24+)
@@ -225,14 +237,14 @@ func (s *Service) startSession(w http.ResponseWriter, r *http.Request) error {
 		ExpiresAt: time.Now().Add(ConsoleSessionTTL)}); err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: s.secureCookies(),
+	http.SetCookie(w, &http.Cookie{Name: s.sessionCookieName(), Value: id, Path: "/", HttpOnly: true, Secure: s.secureCookies(),
 		SameSite: http.SameSiteStrictMode, MaxAge: int(ConsoleSessionTTL / time.Second)})
 	return nil
 }
 
 // lookupSession returns the request's live session, or nil.
 func (s *Service) lookupSession(r *http.Request) *consoleSession {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(s.sessionCookieName())
 	if err != nil || c.Value == "" {
 		return nil
 	}
@@ -435,7 +447,7 @@ func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: s.sessionCookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		Secure: s.secureCookies(), SameSite: http.SameSiteStrictMode})
 	s.setFlash(w, flashOK, "You are logged out.")
 	http.Redirect(w, r, "/login", http.StatusSeeOther)

@@ -157,7 +157,7 @@ func TestConsoleCookiesAreSecureOutsideDev(t *testing.T) {
 	resp, _ := b.do(http.MethodPost, "/login", url.Values{"csrf": {csrfOf(t, page)}, "token": {testToken}}, nil)
 	var found bool
 	for _, c := range resp.Cookies() {
-		if c.Name == "ledger_console" {
+		if c.Name == "__Host-ledger_console" {
 			found = true
 			if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.MaxAge <= 0 || c.MaxAge > 12*3600 {
 				t.Fatalf("session cookie attributes: %+v", c)
