@@ -206,7 +206,7 @@ func (c Config) Validate() error {
 	if c.ShopSilentAfter < time.Second {
 		errs = append(errs, fmt.Errorf("LEDGER_SHOP_SILENT_AFTER=%s: want at least 1s (default %s)", c.ShopSilentAfter, shophealth.DefaultSilentAfter))
 	}
-	if c.ActivityFlushEvery <= 0 {
+	if c.ActivityFlushEvery < 0 { // 0: the default (not an environment setting)
 		errs = append(errs, fmt.Errorf("ingest: ActivityFlushEvery=%s: want more than 0 (default %s)", c.ActivityFlushEvery, DefaultActivityFlushEvery))
 	}
 	return errors.Join(errs...)

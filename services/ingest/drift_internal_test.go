@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,5 +37,33 @@ func TestPlausibleShopToken(t *testing.T) {
 		if got := plausibleShopToken(&magento.Token{Claims: tc.c}, "t1", now); got != tc.want {
 			t.Errorf("%s: %v, want %v", name, got, tc.want)
 		}
+	}
+}
+
+func TestConfigShopHealth(t *testing.T) {
+	c := Config{}.WithDefaults()
+	if c.AuthDriftThreshold != 5 || c.AuthDriftWindow != 10*time.Minute || c.ShopSilentAfter != 6*time.Hour || c.ActivityFlushEvery != 10*time.Second {
+		t.Fatalf("defaults %+v", c)
+	}
+	for _, tc := range []struct{ name, value string }{
+		{"INGEST_AUTH_DRIFT_THRESHOLD", "-1"},
+		{"INGEST_AUTH_DRIFT_THRESHOLD", "1001"},
+		{"INGEST_AUTH_DRIFT_WINDOW", "500ms"},
+		{"LEDGER_SHOP_SILENT_AFTER", "0.5s"},
+		{"LEDGER_SHOP_SILENT_AFTER", "soon"},
+	} {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			t.Setenv(tc.name, tc.value)
+			if _, err := ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), tc.name) {
+				t.Fatalf("want an error naming %s, got %v", tc.name, err)
+			}
+		})
+	}
+	t.Setenv("INGEST_AUTH_DRIFT_THRESHOLD", "3")
+	t.Setenv("INGEST_AUTH_DRIFT_WINDOW", "1m")
+	t.Setenv("LEDGER_SHOP_SILENT_AFTER", "2h")
+	c, err := ConfigFromEnv()
+	if err != nil || c.AuthDriftThreshold != 3 || c.AuthDriftWindow != time.Minute || c.ShopSilentAfter != 2*time.Hour {
+		t.Fatalf("%+v %v", c, err)
 	}
 }
