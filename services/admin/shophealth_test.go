@@ -81,3 +81,23 @@ func TestTenantShopHealth(t *testing.T) {
 		}
 	}
 }
+
+func TestShopSilentAfterSetting(t *testing.T) {
+	t.Setenv("ADMIN_TOKEN", "shop-health-token-0123456789")
+	t.Setenv("LEDGER_BASE_URL", "https://ledger.example.test")
+	t.Setenv("LEDGER_SHOP_SILENT_AFTER", "2h")
+	c, err := admin.ConfigFromEnv()
+	if err != nil || c.ShopSilentAfter != 2*time.Hour {
+		t.Fatalf("%v %v", c.ShopSilentAfter, err)
+	}
+	for _, bad := range []string{"500ms", "-1h", "later"} {
+		t.Setenv("LEDGER_SHOP_SILENT_AFTER", bad)
+		if _, err := admin.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "LEDGER_SHOP_SILENT_AFTER") {
+			t.Errorf("LEDGER_SHOP_SILENT_AFTER=%s: %v, want an error naming it", bad, err)
+		}
+	}
+	t.Setenv("LEDGER_SHOP_SILENT_AFTER", "")
+	if c, err := admin.ConfigFromEnv(); err != nil || c.ShopSilentAfter != 6*time.Hour {
+		t.Fatalf("default: %v %v", c.ShopSilentAfter, err)
+	}
+}
