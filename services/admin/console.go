@@ -57,6 +57,8 @@ const (
 	flashCookie = "ledger_flash"
 	// csrfField is the hidden form field every console POST carries.
 	csrfField = "csrf"
+	// maxFlashBytes bounds a flash message (it travels in a cookie).
+	maxFlashBytes = 1500
 	// maxFormBytes bounds a console form (the policy's raw JSON is the largest).
 	maxFormBytes = 512 << 10
 )
@@ -170,6 +172,9 @@ func rpcMessage(err error) string {
 
 // setFlash leaves a message for the next console page (after a redirect).
 func (s *Service) setFlash(w http.ResponseWriter, kind, text string) {
+	if len(text) > maxFlashBytes { // a cookie holds about 4 KiB
+		text = strings.ToValidUTF8(text[:maxFlashBytes], "") + "…"
+	}
 	b, _ := json.Marshal(flash{Kind: kind, Text: text})
 	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: base64.RawURLEncoding.EncodeToString(b), Path: "/",
 		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteStrictMode, MaxAge: 60})

@@ -41,6 +41,10 @@ type dashboardData struct {
 	TracingUI string
 	// Create is the "create a tenant" form after a refused submission.
 	Create *createForm
+	// DeadLetters is the sum of the tenants' dead letters (the banner);
+	// DeadLettersUnknown is true when some tenant's could not be counted.
+	DeadLetters        int64
+	DeadLettersUnknown bool
 }
 
 // TraceLink is the tracing UI's page of a run's trace ("" when there is
@@ -116,6 +120,13 @@ func (s *Service) renderDashboard(w http.ResponseWriter, r *http.Request, code i
 		return
 	}
 	data.Tenants = rows
+	for _, row := range rows {
+		if n := row.Counts.GetDeadLetters(); n < 0 || row.Error != "" {
+			data.DeadLettersUnknown = true
+		} else {
+			data.DeadLetters += n
+		}
+	}
 	runs, err := s.ListRuns(r.Context(), &ledgerv1.ListRunsRequest{Limit: dashboardRuns,
 		Filter: &ledgerv1.RunFilter{TenantId: data.Filter.TenantID, Status: data.Filter.Status}})
 	if err != nil {
