@@ -207,7 +207,7 @@ func (s *scanner) parseModule(dir string) error {
 }
 
 func (s *scanner) parseFile(file, importPath string) error {
-	f, err := parser.ParseFile(s.fset, file, nil, 0) // with object resolution: locals shadow imports
+	f, err := parser.ParseFile(s.fset, file, nil, parser.ParseComments) // comments for ignoredByBuild; with object resolution: locals shadow imports
 	if err != nil {
 		return err
 	}

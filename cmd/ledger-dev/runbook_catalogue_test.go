@@ -17,7 +17,7 @@ func TestRunbookCatalogueIsFresh(t *testing.T) {
 	t.Parallel()
 	// The generator prints the file instead of writing it (-out -): the
 	// comparison is made in memory and the tree is left as it is.
-	cmd := exec.CommandContext(t.Context(), "go", "run", "./services/admin/internal/runbookgen",
+	cmd := exec.CommandContext(t.Context(), "go", "run", "./services/admin/internal/runbookgen/main.go",
 		"-in", "docs/runbooks.md", "-out", "-")
 	cmd.Dir = repoRoot
 	var stderr bytes.Buffer

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-//go:generate go run ./internal/runbookgen -in ../../docs/runbooks.md -out runbook_gen.go
+//go:generate go run ./internal/runbookgen/main.go -in ../../docs/runbooks.md -out runbook_gen.go
 
 // runbookEntry is one entry of docs/runbooks.md (runbook_gen.go holds them
 // all): what a class, code, skip reason or ingest answer means, how to

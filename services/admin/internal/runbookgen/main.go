@@ -1,3 +1,5 @@
+//go:build ignore
+
 // Command runbookgen turns docs/runbooks.md into services/admin/runbook_gen.go:
 // the console's catalogue of causes and fixes, one entry per error class,
 // error code, skip reason and ingest answer ("### code: `x`" and the like),
@@ -11,7 +13,10 @@
 //
 // or directly (-out - prints the file instead of writing it):
 //
-//	go run ./services/admin/internal/runbookgen -in docs/runbooks.md -out services/admin/runbook_gen.go
+//	go run ./services/admin/internal/runbookgen/main.go -in docs/runbooks.md -out services/admin/runbook_gen.go
+//
+// It is a build-ignored program run by file name, not a package: a tool of
+// the repository, not one of the services' binaries.
 package main
 
 import (
