@@ -53,6 +53,10 @@ type Config struct {
 	// "authorization: Bearer <token>" metadata, the dashboard as an
 	// Authorization header (ADMIN_TOKEN). Required unless InsecureDev.
 	AdminToken secrets.String
+	// OperatorPasswordHash, when set, is a bcrypt hash of a password that
+	// also logs in to the console (ADMIN_OPERATOR_PASSWORD_HASH), so people
+	// need not handle ADMIN_TOKEN; scripts and ledgerctl still use the token.
+	OperatorPasswordHash secrets.String
 	// InsecureDev disables operator authentication. Only allowed with
 	// LEDGER_ENV=dev and no ADMIN_TOKEN (ADMIN_INSECURE_DEV=true); never use it
 	// on a reachable address.
@@ -149,13 +153,14 @@ func (c Config) WithDefaults() Config {
 func ConfigFromEnv() (Config, error) {
 	var r env.Reader
 	c := Config{
-		GRPCAddr:      r.String("ADMIN_GRPC_ADDR", DefaultGRPCAddr),
-		HTTPAddr:      r.String("ADMIN_HTTP_ADDR", DefaultHTTPAddr),
-		PublicURL:     r.String("ADMIN_PUBLIC_URL", DefaultPublicURL),
-		AdminToken:    secrets.String(r.String("ADMIN_TOKEN", "")),
-		InsecureDev:   r.Bool("ADMIN_INSECURE_DEV", false),
-		Env:           r.String("LEDGER_ENV", "prod"),
-		LedgerBaseURL: r.String("LEDGER_BASE_URL", ""),
+		GRPCAddr:             r.String("ADMIN_GRPC_ADDR", DefaultGRPCAddr),
+		HTTPAddr:             r.String("ADMIN_HTTP_ADDR", DefaultHTTPAddr),
+		PublicURL:            r.String("ADMIN_PUBLIC_URL", DefaultPublicURL),
+		AdminToken:           secrets.String(r.String("ADMIN_TOKEN", "")),
+		OperatorPasswordHash: secrets.String(r.String("ADMIN_OPERATOR_PASSWORD_HASH", "")),
+		InsecureDev:          r.Bool("ADMIN_INSECURE_DEV", false),
+		Env:                  r.String("LEDGER_ENV", "prod"),
+		LedgerBaseURL:        r.String("LEDGER_BASE_URL", ""),
 		Sage: sage.Endpoints{
 			AuthURL:   r.String("SAGE_AUTH_URL", ""),
 			TokenURL:  r.String("SAGE_TOKEN_URL", ""),
@@ -203,6 +208,9 @@ func (c Config) Validate() error {
 	case c.AdminToken.Reveal() != "" && len(c.AdminToken.Reveal()) < 16:
 		errs = append(errs, errors.New("ADMIN_TOKEN is too short: use at least 16 characters, e.g. openssl rand -hex 32"))
 	}
+	if err := checkPasswordHash(c.OperatorPasswordHash.Reveal()); err != nil {
+		errs = append(errs, fmt.Errorf("ADMIN_OPERATOR_PASSWORD_HASH: %w", err))
+	}
 	if err := absoluteHTTPURL(c.PublicURL); err != nil {
 		errs = append(errs, fmt.Errorf("ADMIN_PUBLIC_URL=%q: %w, e.g. %s", c.PublicURL, err, DefaultPublicURL))
 	}
@@ -248,6 +256,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("public_url", c.PublicURL), slog.String("env", c.Env), slog.Bool("insecure_dev", c.InsecureDev),
 		slog.String("ledger_base_url", c.LedgerBaseURL), slog.String("sage_api_url", c.Sage.APIURL),
 		slog.String("sage_client_id", c.SageClientID), slog.String("admin_token", mask(c.AdminToken)),
+		slog.String("operator_password_hash", mask(c.OperatorPasswordHash)),
 		slog.String("sage_client_secret", mask(c.SageClientSecret)), slog.String("tracing_ui_url", c.TracingUIURL),
 		slog.Duration("refdata_every", c.RefDataEvery), slog.Duration("reconcile_every", c.ReconcileEvery),
 		slog.Int("sage_rate_per_minute", c.SageRatePerMinute))

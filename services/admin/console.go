@@ -393,6 +393,8 @@ type loginData struct {
 	Next  string
 	Error string
 	Dev   bool
+	// Password is true when ADMIN_OPERATOR_PASSWORD_HASH is set.
+	Password bool
 }
 
 // handleLoginForm renders the login form with a fresh login token.
@@ -409,6 +411,7 @@ func (s *Service) renderLogin(w http.ResponseWriter, r *http.Request, code int, 
 	http.SetCookie(w, &http.Cookie{Name: loginCSRFCookie, Value: tok, Path: "/login", HttpOnly: true,
 		Secure: s.secureCookies(), SameSite: http.SameSiteStrictMode, MaxAge: 3600})
 	d.Dev = s.cfg.Env == "dev"
+	d.Password = s.cfg.OperatorPasswordHash.Reveal() != ""
 	s.renderLayout(w, code, "login.html", consolePage{Title: "Log in", CSRF: tok, Path: r.URL.Path, Dev: d.Dev,
 		Flash: takeFlash(w, r), Data: d})
 }
@@ -427,10 +430,22 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 			Error: "The login form expired or did not come from this site. Enter the token again."})
 		return
 	}
-	if !s.tokenOK(strings.TrimSpace(r.PostFormValue("token"))) {
+	limiter := s.loginLimiter()
+	if !limiter.allowed(time.Now()) {
+		s.log.WarnContext(r.Context(), "console: login refused: too many failed logins in the last minute")
+		s.renderLogin(w, r, http.StatusTooManyRequests, loginData{Next: next,
+			Error: "Too many failed logins in the last minute: wait a minute, then try again."})
+		return
+	}
+	cred := strings.TrimSpace(r.PostFormValue("token"))
+	if !s.tokenOK(cred) && !s.passwordOK(cred) {
+		limiter.failed(time.Now())
 		s.log.WarnContext(r.Context(), "console: login refused")
-		s.renderLogin(w, r, http.StatusUnauthorized, loginData{Next: next,
-			Error: "token: not the operator credential. Paste the value of ADMIN_TOKEN (the admin service's environment)."})
+		msg := "token: not the operator credential. Paste the value of ADMIN_TOKEN (the admin service's environment)."
+		if s.cfg.OperatorPasswordHash.Reveal() != "" {
+			msg = "token: neither the operator token (ADMIN_TOKEN) nor the operator password."
+		}
+		s.renderLogin(w, r, http.StatusUnauthorized, loginData{Next: next, Error: msg})
 		return
 	}
 	if err := s.startSession(w, r); err != nil {

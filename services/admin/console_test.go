@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/ledgersync/ledger/libs/secrets"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 	"github.com/ledgersync/ledger/services/admin"
 )
@@ -324,4 +327,53 @@ func TestConsolePolicyForm(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `id="raw-errors"`) || !strings.Contains(body, "colour") {
 		t.Fatalf("raw JSON error: %d\n%s", resp.StatusCode, body)
 	}
+}
+
+func TestConsoleOperatorPassword(t *testing.T) {
+	t.Parallel()
+	hash, err := bcrypt.GenerateFromPassword([]byte("correct horse battery"), bcrypt.DefaultCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, func(c *admin.Config) { c.Env = "dev"; c.OperatorPasswordHash = secrets.String(hash) })
+	b := newConsoleBrowser(t, h)
+	b.login("correct horse battery")
+
+	// The token still logs in; a wrong password does not.
+	newConsoleBrowser(t, h).login(testToken)
+	wrong := newConsoleBrowser(t, h)
+	_, page := wrong.do(http.MethodGet, "/login", nil, nil)
+	resp, body := wrong.do(http.MethodPost, "/login", url.Values{"csrf": {csrfOf(t, page)}, "token": {"correct horse"}}, nil)
+	if resp.StatusCode != http.StatusUnauthorized || strings.Contains(body, string(hash)) {
+		t.Fatalf("wrong password: %d\n%s", resp.StatusCode, body)
+	}
+	// Online guessing stops after 10 failures a minute, even for the right one.
+	for range 9 {
+		_, page = wrong.do(http.MethodGet, "/login", nil, nil)
+		wrong.do(http.MethodPost, "/login", url.Values{"csrf": {csrfOf(t, page)}, "token": {"guess"}}, nil)
+	}
+	_, page = wrong.do(http.MethodGet, "/login", nil, nil)
+	if resp, _ := wrong.do(http.MethodPost, "/login", url.Values{"csrf": {csrfOf(t, page)}, "token": {"correct horse battery"}}, nil); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("the 11th login in a minute: %d, want 429", resp.StatusCode)
+	}
+
+	// The hash is checked at start and never printed.
+	for bad, want := range map[string]string{"plaintext": "not a bcrypt hash", string(mustHash(t, 4)): "cost 4 is too low"} {
+		cfg := admin.Config{AdminToken: secrets.String(testToken), LedgerBaseURL: testLedgerURL, OperatorPasswordHash: secrets.String(bad)}
+		if err := cfg.WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), "ADMIN_OPERATOR_PASSWORD_HASH: ") || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), bad) {
+			t.Errorf("hash %q: %v", bad, err)
+		}
+	}
+	if s := (admin.Config{OperatorPasswordHash: secrets.String(hash)}).LogValue().String(); strings.Contains(s, string(hash)) {
+		t.Fatalf("Config.LogValue leaks the hash: %s", s)
+	}
+}
+
+func mustHash(t *testing.T, cost int) []byte {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte("x"), cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
