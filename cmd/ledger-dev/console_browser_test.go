@@ -25,7 +25,9 @@ var expectedStatus = regexp.MustCompile(`status of 4\d\d`)
 // shop does not have first: the error is shown next to that row; then the
 // right one); re-pair a drifted shop (binding token_revoked → "Re-pair",
 // a refused code shown next to its field, then a fresh code from the Magento
-// simulator); a forged CSRF token gets 403 and changes nothing; log out.
+// simulator); disconnect Sage behind its confirmation and connect it again
+// through Sage's authorization page; a forged CSRF token gets 403 and changes
+// nothing; log out.
 // Every page is screenshotted at 1280 and 390 px and must log no console
 // error.
 func TestConsoleInBrowser(t *testing.T) {
@@ -127,6 +129,39 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatalf("after re-pairing the binding is %+v (%v)", tn.Binding, err)
 		}
 		b.Screenshot("tenant-repaired")
+	})
+
+	t.Run("disconnect and reconnect Sage", func(t *testing.T) {
+		b.t = t
+		b.Visit("/tenants/" + tenant)
+		b.Do(chromedp.Click(chromedp.CSS(`#sage-action`)))
+		b.WaitVisible("#confirm-disconnect")
+		if got := b.Text("main"); !strings.Contains(got, tenant) || !strings.Contains(got, "revokes its refresh token") {
+			t.Fatalf("the Sage disconnect confirmation: %q", got)
+		}
+		if code := b.Submit(nil, "#confirm-disconnect"); code != http.StatusOK {
+			t.Fatalf("disconnecting Sage: %d", code)
+		}
+		b.WaitText(".flash-ok", "Sage is disconnected")
+		if got := b.Text("#sage-action"); got != "Connect Sage" {
+			t.Fatalf("after the disconnect the Sage action is %q", got)
+		}
+		b.Do(chromedp.Click(chromedp.CSS(`#sage-action`)))
+		b.WaitVisible("#connect-sage")
+		b.Page("connect-sage", b.Location(), nil)
+		// Go to Sage: StartSageConnect, Sage's authorization page (the
+		// simulator approves at once) and back to the admin's callback.
+		if code := b.Submit(nil, "#connect-sage"); code != http.StatusOK {
+			t.Fatalf("the Sage round trip ended with %d at %s", code, b.Location())
+		}
+		if got := b.Text("h1"); got != "Sage is connected" {
+			t.Fatalf("after Sage's authorization: %q at %s", got, b.Location())
+		}
+		b.NoConsoleErrors("Sage connected")
+		b.Screenshot("sage-connected")
+		if tn, err := st.Store.Tenant(ctx, tenant); err != nil || tn.Binding.Status != store.StatusActive {
+			t.Fatalf("after reconnecting Sage the binding is %+v (%v)", tn.Binding, err)
+		}
 	})
 
 	t.Run("forged CSRF token", func(t *testing.T) {
