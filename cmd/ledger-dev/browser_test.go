@@ -274,7 +274,10 @@ func (b *consoleBrowser) WaitText(sel, want string) {
 
 // Submit sets form fields (CSS selector → value; a select takes its option's
 // value, a checkbox "on"/"off"), clicks the button matching the CSS
-// selector, waits for the page it leads to and answers its HTTP status.
+// selector, waits for the page it leads to (after any redirects) and answers
+// its HTTP status. A click that loads no page (the browser's own validation
+// refused an empty required field, a button outside a form) fails the test
+// after browserStepTimeout. Set subtests' b.t = t so failures land there.
 func (b *consoleBrowser) Submit(fields map[string]string, button string) int64 {
 	b.t.Helper()
 	var acts []chromedp.Action[chromedp.Void]
