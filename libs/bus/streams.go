@@ -124,6 +124,12 @@ func IngestSubject(tenant, event string) string {
 	return "ledger.ingest." + token(tenant) + "." + eventTokens(event)
 }
 
+// RelayMsgID is the Nats-Msg-Id of a relayed outbox row: <tenant>:<key>.
+// JetStream deduplicates message ids across a whole stream, and every shop
+// numbers its rows alike (invoice.created:1), so a bare key would make one
+// shop's row a "duplicate" of another's within the window and drop it.
+func RelayMsgID(tenant, key string) string { return token(tenant) + ":" + key }
+
 // ShopSubject is ledger.shop.<tenant>.<kind> (ShopSyncState, ShopRefused).
 func ShopSubject(tenant, kind string) string {
 	return "ledger.shop." + token(tenant) + "." + token(kind)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -92,7 +93,7 @@ func (s *Service) HandleRelayed(ctx context.Context, msg jetstream.Msg) bus.Outc
 		return s.relayRefused(ctx, msg, "", "", verdict{Status: http.StatusBadRequest, Outcome: outcomeRejected,
 			Err: &EnvelopeError{Field: "subject", Message: fmt.Sprintf("%q is not ledger.ingest.<tenant>.<event>", msg.Subject())}})
 	}
-	h, herr := relayHeader(msg.Headers())
+	h, herr := relayHeader(subj.Tenant, msg.Headers())
 	if herr != nil {
 		return s.relayRefused(ctx, msg, subj.Tenant, subj.Entity, verdict{Status: http.StatusBadRequest, Outcome: outcomeRejected, Err: herr})
 	}
@@ -135,7 +136,7 @@ func (s *Service) relayRefused(ctx context.Context, msg jetstream.Msg, tenant, e
 	// The shop sees the refusal as it would the webhook's answer: its relay
 	// marks the row dead_lettered with this status and message. Until the
 	// SHOP stream has it, the row is retried rather than dead-lettered here.
-	if key := rowKey(msg.Headers()); tenant != "" && key != "" {
+	if key := rowKey(tenant, msg.Headers()); tenant != "" && key != "" {
 		status := int32(v.Status)
 		if ae != nil {
 			status = http.StatusUnauthorized
@@ -153,30 +154,38 @@ func (s *Service) relayRefused(ctx context.Context, msg jetstream.Msg, tenant, e
 	return out
 }
 
-// rowKey is a relayed row's Idempotency-Key (or its Nats-Msg-Id), "" when it
-// has neither.
-func rowKey(h nats.Header) string {
+// rowKey is a relayed row's Idempotency-Key (or the key in its Nats-Msg-Id),
+// "" when it has neither.
+func rowKey(tenant string, h nats.Header) string {
 	if k := h.Get("Idempotency-Key"); k != "" {
 		return k
 	}
-	return h.Get(nats.MsgIdHdr)
+	k, _ := strings.CutPrefix(h.Get(nats.MsgIdHdr), tenant+":")
+	return k
 }
 
 // relayHeader turns a relayed message's NATS headers into the webhook's
-// (canonical keys). Without an Idempotency-Key the Nats-Msg-Id is the key;
-// with both they must agree.
-func relayHeader(nh nats.Header) (http.Header, error) {
+// (canonical keys). Nats-Msg-Id is <tenant>:<key> (bus.RelayMsgID): without an
+// Idempotency-Key the key is taken from it; with both they must agree.
+func relayHeader(tenant string, nh nats.Header) (http.Header, error) {
 	h := make(http.Header, len(nh)+1)
 	for k, vs := range nh {
 		ck := textproto.CanonicalMIMEHeaderKey(k)
 		h[ck] = append(h[ck], vs...)
 	}
 	id := nh.Get(nats.MsgIdHdr)
+	if id == "" {
+		return h, nil
+	}
+	key, scoped := strings.CutPrefix(id, tenant+":")
 	switch keys := h.Values("Idempotency-Key"); {
-	case len(keys) == 0 && id != "":
-		h.Set("Idempotency-Key", id)
-	case len(keys) == 1 && id != "" && keys[0] != id:
-		return nil, &EnvelopeError{Field: nats.MsgIdHdr, Message: "differs from Idempotency-Key; publish the row with Nats-Msg-Id = its idempotency_key"}
+	case !scoped || key == "":
+		return nil, &EnvelopeError{Field: nats.MsgIdHdr, Message: fmt.Sprintf(
+			"%q is not %s:<idempotency_key>: JetStream deduplicates Nats-Msg-Id across the whole INGEST stream, so a bare key would drop another shop's row with the same key; publish with Nats-Msg-Id = <tenant>:<idempotency_key>", id, tenant)}
+	case len(keys) == 0:
+		h.Set("Idempotency-Key", key)
+	case len(keys) == 1 && keys[0] != key:
+		return nil, &EnvelopeError{Field: nats.MsgIdHdr, Message: fmt.Sprintf("%q differs from %s:<Idempotency-Key>; publish the row with Nats-Msg-Id = <tenant>:<idempotency_key>", id, tenant)}
 	}
 	return h, nil
 }

@@ -105,7 +105,7 @@ func TestRelayedRowBecomesOneRunAndOneOutboxEvent(t *testing.T) {
 	f := newFixture(t, devtest.NATS(t), ingest.Config{})
 	runRelayed(t, f.svc)
 	const key = "invoice.created:42"
-	relay(t, f.js, tenantID, "invoice.created", key, key, token(t), envelope)
+	relay(t, f.js, tenantID, "invoice.created", key, tenantID+":"+key, token(t), envelope)
 	devtest.Eventually(t, "one OutboxEvent", func() bool { return len(f.outbox(t)) == 1 && settled(t, f.js) })
 
 	runs, err := f.st.ListRuns(t.Context(), store.RunFilter{TenantID: tenantID})
@@ -139,8 +139,8 @@ func TestRelayedDuplicateKeyIsDeduped(t *testing.T) {
 	const key = "customer.upserted:7"
 	body := `{"magento_entity_id":7,"website_id":1,"store_id":0,"occurred_at":"2026-04-29T10:11:12Z","payload":[]}`
 	// A relay's retried publish (same Nats-Msg-Id) is stored once by JetStream.
-	first := relay(t, f.js, tenantID, "customer.upserted", key, key, token(t), body)
-	if again := relay(t, f.js, tenantID, "customer.upserted", key, key, token(t), body); !again.Duplicate || again.Sequence != first.Sequence {
+	first := relay(t, f.js, tenantID, "customer.upserted", key, tenantID+":"+key, token(t), body)
+	if again := relay(t, f.js, tenantID, "customer.upserted", key, tenantID+":"+key, token(t), body); !again.Duplicate || again.Sequence != first.Sequence {
 		t.Fatalf("the same Nats-Msg-Id was stored twice: %+v, %+v", first, again)
 	}
 	// Past JetStream's window (no Nats-Msg-Id here), ingest's dedupe on the
@@ -184,9 +184,18 @@ func TestRelayedRowsThatCanNeverSucceedAreDeadLettered(t *testing.T) {
 		{"bad envelope", tenantID, "invoice.created:4", token(t), `{"magento_entity_id":"42"}`, ingest.CodeRelayMessageInvalid, "magento_entity_id"},
 		{"not JSON", tenantID, "invoice.created:5", token(t), `not json`, ingest.CodeRelayMessageInvalid, "JSON object"},
 		{"no key", tenantID, "", token(t), envelope, ingest.CodeRelayMessageInvalid, "Idempotency-Key"},
+		// A bare key as Nats-Msg-Id would collide with other shops' rows.
+		{"unscoped message id", tenantID, "invoice.created:7", token(t), envelope, ingest.CodeRelayMessageInvalid, "is not " + tenantID + ":<idempotency_key>"},
 	}
 	for _, c := range cases {
-		relay(t, f.js, c.tenant, "invoice.created", c.key, c.key, c.tok, c.body)
+		msgID := c.tenant + ":" + c.key
+		switch {
+		case c.key == "":
+			msgID = ""
+		case c.name == "unscoped message id":
+			msgID = c.key
+		}
+		relay(t, f.js, c.tenant, "invoice.created", c.key, msgID, c.tok, c.body)
 	}
 	devtest.Eventually(t, "every refused row dead-lettered", func() bool { return len(deadLetters(t, f.js)) == len(cases) && settled(t, f.js) },
 		devtest.Explain(func() string { return fmt.Sprint(len(deadLetters(t, f.js)), " dead letters") }))
@@ -252,7 +261,7 @@ func TestRelayedRowsWaitForTheDatabase(t *testing.T) {
 	runRelayed(t, svc)
 	keys := []string{"invoice.created:1", "invoice.created:2", "invoice.created:3"}
 	for _, k := range keys {
-		relay(t, f.js, tenantID, "invoice.created", k, k, token(t), envelope)
+		relay(t, f.js, tenantID, "invoice.created", k, tenantID+":"+k, token(t), envelope)
 	}
 	// Each row is tried, refused transiently and redelivered after a back-off.
 	devtest.Eventually(t, "every row tried twice", func() bool { return st.calls.Load() >= 2*int64(len(keys)) })

@@ -301,8 +301,8 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 }
 
 // publishAsync publishes one row: the payload byte for byte on
-// ledger.ingest.<tenant>.<event>, Nats-Msg-Id and Idempotency-Key the row's
-// key, Authorization a fresh token as the module's Signer mints it.
+// ledger.ingest.<tenant>.<event>, Idempotency-Key the row's key, Nats-Msg-Id
+// <tenant>:<key> (bus.RelayMsgID), Authorization a fresh token as the module's Signer mints it.
 func (r *Relay) publishAsync(w row) (jetstream.PubAckFuture, error) {
 	tok, err := magento.MintOutbound(r.cfg.APIKey.Reveal(), r.cfg.TenantID, r.now())
 	if err != nil {
@@ -313,7 +313,7 @@ func (r *Relay) publishAsync(w row) (jetstream.PubAckFuture, error) {
 	m.Header.Set("Authorization", "Bearer "+tok)
 	m.Header.Set("Idempotency-Key", w.key)
 	m.Header.Set("Content-Type", "application/json")
-	return r.js.PublishMsgAsync(m, jetstream.WithMsgID(w.key))
+	return r.js.PublishMsgAsync(m, jetstream.WithMsgID(bus.RelayMsgID(r.cfg.TenantID, w.key)))
 }
 
 // succeeded records the module's 2xx outcome.

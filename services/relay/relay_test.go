@@ -144,7 +144,7 @@ func TestRelayPublishesDueRowsAndMarksThemAsTheCronWould(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(m.Data) != envelope(i+1) || m.Header.Get(nats.MsgIdHdr) != key || m.Header.Get("Idempotency-Key") != key {
+		if string(m.Data) != envelope(i+1) || m.Header.Get(nats.MsgIdHdr) != tenant+":"+key || m.Header.Get("Idempotency-Key") != key {
 			t.Fatalf("message %d: %q %v", i, m.Data, m.Header)
 		}
 		tok, err := magento.Parse(strings.TrimPrefix(m.Header.Get("Authorization"), "Bearer "))

@@ -33,17 +33,17 @@ type RelayShop struct {
 	RelayURL string
 }
 
-// StartRelayShop starts MariaDB from the machine's binaries (mariadb-server;
+// StartRelayShop gives tenantID a database of its own on the stack's MariaDB
+// (started from the machine's binaries by the first relay shop;
 // devstack.HaveMariaDB says whether they are there), a simulated shop whose
-// outbox is copied into it as the module writes rows, onboards tenantID
+// outbox is copied into it as the module writes rows, onboards the tenant
 // (Sage user sageUser, so its documents live in a business of their own),
-// sets its sync-state transport to nats and runs the relay.
+// sets its sync-state transport to nats and runs a relay for it.
 func (s *Stack) StartRelayShop(ctx context.Context, tenantID, name, sageUser string) (*RelayShop, error) {
-	m, err := devstack.StartMariaDB(ctx, devstack.MariaDBOptions{Logger: s.Log.With("component", "mariadb")})
+	m, err := s.shopServer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.onClose(func() { _ = m.Stop() })
 	rs := &RelayShop{TenantID: tenantID}
 	if rs.DSN, err = m.CreateShopDatabase(ctx, "magento_"+strings.ReplaceAll(tenantID, "-", "_")); err != nil {
 		return nil, err
@@ -73,14 +73,39 @@ func (s *Stack) StartRelayShop(ctx context.Context, tenantID, name, sageUser str
 		return nil, err
 	}
 	// The relay reads the tenant id and api key the shop holds since pairing.
-	r, err := s.startProgram(ctx, relay.Program(relay.Config{Addr: loopback, MySQLDSN: secrets.String(rs.DSN),
-		TenantID: tenantID, APIKey: secrets.String(t.Binding.APIKey), NATSURL: secrets.String(s.NATSURL),
-		PollInterval: 100 * time.Millisecond}))
+	// Named for the tenant: StopService("relay-<tenant>") stops this one.
+	prog := relay.Program(rs.RelayConfig(s, t.Binding.APIKey))
+	prog.Name = "relay-" + tenantID
+	r, err := s.startProgram(ctx, prog)
 	if err != nil {
 		return nil, err
 	}
 	rs.RelayURL = r.URL()
 	return rs, nil
+}
+
+// RelayConfig is the configuration of a relay of this shop (the stack's
+// shops' back-off instead of the module's minutes); tests start more
+// replicas with it.
+func (rs *RelayShop) RelayConfig(s *Stack, apiKey string) relay.Config {
+	return relay.Config{Addr: loopback, MySQLDSN: secrets.String(rs.DSN), TenantID: rs.TenantID, APIKey: secrets.String(apiKey),
+		NATSURL: secrets.String(s.NATSURL), PollInterval: 100 * time.Millisecond, Backoff: s.shopBackoff}
+}
+
+// shopServer is the stack's MariaDB, started on first use.
+func (s *Stack) shopServer(ctx context.Context) (*devstack.MariaDB, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mariadb != nil {
+		return s.mariadb, nil
+	}
+	m, err := devstack.StartMariaDB(ctx, devstack.MariaDBOptions{Logger: s.Log.With("component", "mariadb")})
+	if err != nil {
+		return nil, err
+	}
+	s.mariadb = m
+	s.closers = append(s.closers, func() { _ = m.Stop() })
+	return m, nil
 }
 
 // copyOutbox plays the module's enqueue: every row the simulated shop puts in

@@ -92,10 +92,13 @@ type Stack struct {
 	MapperURL, WriterURL, StateCallbackURL string
 
 	mu      sync.Mutex
-	closers []func()
-	stops   map[string]func() error // service name → stop
-	wg      sync.WaitGroup
-	errs    chan error
+	mariadb *devstack.MariaDB // the relay shops' server, started by the first
+	// shopBackoff is the shops' (and their relays') transient retry ladder.
+	shopBackoff []time.Duration
+	closers     []func()
+	stops       map[string]func() error // service name → stop
+	wg          sync.WaitGroup
+	errs        chan error
 }
 
 // SageClient is the OAuth client registered in the Sage simulator by default.
@@ -181,6 +184,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	if len(backoff) == 0 {
 		backoff = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, time.Minute}
 	}
+	s.shopBackoff = backoff
 	s.Shop = magentosim.New(magentosim.Config{DrainInterval: drain, Backoff: backoff, Logger: log.With("component", "magento-sim")})
 	if s.ShopURL, err = s.serve("magento-sim", s.Shop.Handler()); err != nil {
 		return nil, err
