@@ -206,6 +206,16 @@ func TestLedgerctlEndToEnd(t *testing.T) {
 		}
 		t.Logf("shop health: %s (%s), last webhook %s", h.GetVerdict(), h.GetMessage(), h.GetLastWebhookAt().AsTime())
 
+		// The sync-state transport round trip (back to http: the shop
+		// simulator mirrors what statecallback sends it).
+		for _, tr := range []string{"nats", "http"} {
+			var set ledgerv1.SetSyncStateTransportResponse
+			ctl.json(t, &set, "tenants", "sync-state", tenant, "--transport", tr)
+			if set.GetTenant().GetSyncStateTransport() != tr {
+				t.Fatalf("tenants sync-state --transport %s: %v", tr, protojson.Format(&set))
+			}
+		}
+
 		var oauth ledgerv1.GetOAuthStatusResponse
 		ctl.json(t, &oauth, "oauth", "status", tenant)
 		if oauth.GetStatus() != "active" || oauth.GetBusinessId() != st.Sage.LeadBusinessID() || oauth.GetAccessExpiresAt() == nil ||

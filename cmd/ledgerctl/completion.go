@@ -95,7 +95,7 @@ func completeChoices(c *cli, cmd *cobra.Command) {
 // tenantCompletions asks the service for the tenant ids starting with
 // prefix; it offers nothing when the service cannot be asked.
 func (c *cli) tenantCompletions(cmd *cobra.Command, prefix string) []cobra.Completion {
-	if err := c.g.settle(cmd.Flags()); err != nil {
+	if err := c.g.applyEnvDefaults(cmd.Flags()); err != nil {
 		return nil
 	}
 	c.g.timeout = min(c.g.timeout, 3*time.Second) // a shell waits on it

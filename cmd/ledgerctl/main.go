@@ -80,7 +80,7 @@ type globals struct {
 }
 
 // register defines the global flags on fs with their built-in defaults; the
-// environment is applied after parsing (settle), so no help text ever shows
+// environment is applied after parsing (applyEnvDefaults), so no help text ever shows
 // the token from the environment. A word in backquotes is the flag's value in
 // usage texts.
 func (g *globals) register(fs *pflag.FlagSet) {
@@ -92,9 +92,9 @@ func (g *globals) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&g.timeout, "timeout", defaultTimeout, "deadline `DUR` of each call")
 }
 
-// settle applies the environment to the global flags the command line left
+// applyEnvDefaults applies the environment to the global flags the command line left
 // unset, and checks them.
-func (g *globals) settle(fs *pflag.FlagSet) error {
+func (g *globals) applyEnvDefaults(fs *pflag.FlagSet) error {
 	if v := strings.TrimSpace(os.Getenv("LEDGER_ADMIN_ADDR")); v != "" && !fs.Changed("addr") {
 		g.addr = v
 	}
@@ -267,7 +267,7 @@ func newRoot(c *cli) *cobra.Command {
 			}
 			exec := row.setup(leaf.Flags())
 			leaf.RunE = func(cmd *cobra.Command, args []string) error {
-				if err := c.g.settle(cmd.Flags()); err != nil {
+				if err := c.g.applyEnvDefaults(cmd.Flags()); err != nil {
 					return err
 				}
 				return exec(c, cmd.Context(), args)

@@ -78,6 +78,7 @@ func tenantFields(t *ledgerv1.Tenant) []string {
 		"Sage", t.GetSageStatus(),
 		"Sage business", t.GetSageBusinessId(),
 		"Sage region", t.GetSageRegion(),
+		"Sync state by", t.GetSyncStateTransport(),
 		"Created", ts(t.GetCreatedAt()),
 	}
 }

@@ -126,6 +126,36 @@ var tenantCommands = []command{
 			}
 		},
 	},
+	{
+		name:    "sync-state",
+		args:    "TENANT --transport http|grpc|nats [--grpc-target HOST:PORT]",
+		summary: "choose how the tenant's sync states reach its shop",
+		help: "Chooses how statecallback delivers the tenant's sync states: http (the module's REST endpoint, the\n" +
+			"default), grpc (a SyncStateService at --grpc-target) or nats (the SHOP stream, which the tenant's\n" +
+			"outbox relay applies to byte8_entity_sync_state: for a shop that takes no inbound call; docs/relay.md).",
+		setup: func(fs *pflag.FlagSet) func(*cli, context.Context, []string) error {
+			transport := fs.String("transport", "", "http, grpc or nats (required)")
+			target := fs.String("grpc-target", "", "the SyncStateService address, host:port (grpc only)")
+			return func(c *cli, ctx context.Context, args []string) error {
+				if len(args) != 1 {
+					return usagef("tenants sync-state: give exactly one tenant id, e.g. ledgerctl tenants sync-state acme --transport nats")
+				}
+				if *transport == "" {
+					return usagef("tenants sync-state: --transport is required: http, grpc (with --grpc-target) or nats")
+				}
+				resp, err := call(ctx, c, ledgerv1.AdminServiceClient.SetSyncStateTransport,
+					&ledgerv1.SetSyncStateTransportRequest{TenantId: args[0], Transport: *transport, GrpcTarget: *target})
+				if err != nil {
+					return err
+				}
+				if c.g.json {
+					return printJSON(c.stdout, resp)
+				}
+				fmt.Fprintf(c.stdout, "Sync states of %s now go by %s.\n\n", resp.GetTenant().GetTenantId(), resp.GetTenant().GetSyncStateTransport())
+				return fields(c.stdout, tenantFields(resp.GetTenant())...)
+			}
+		},
+	},
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -73,16 +73,6 @@ type SessionStore interface {
 
 var _ SessionStore = (*store.Store)(nil)
 
-// sessions is the service's session store: the Store given to New, which must
-// also implement SessionStore (*store.Store does).
-func (s *Service) sessions() (SessionStore, error) {
-	ss, ok := s.st.(SessionStore)
-	if !ok {
-		return nil, errors.New("admin: the store keeps no console sessions (it does not implement SessionStore)")
-	}
-	return ss, nil
-}
-
 // consoleSession is the logged-in browser of a request (nil for a script
 // authenticated by its Authorization header).
 type consoleSession struct {
@@ -233,12 +223,8 @@ func equalTokens(a, b string) bool {
 
 // startSession creates a session and sets its cookie.
 func (s *Service) startSession(w http.ResponseWriter, r *http.Request) error {
-	ss, err := s.sessions()
-	if err != nil {
-		return err
-	}
 	id := randomToken()
-	if err := ss.CreateConsoleSession(r.Context(), store.ConsoleSession{IDHash: hashSessionID(id), CSRFToken: randomToken(),
+	if err := s.st.CreateConsoleSession(r.Context(), store.ConsoleSession{IDHash: hashSessionID(id), CSRFToken: randomToken(),
 		ExpiresAt: time.Now().Add(ConsoleSessionTTL)}); err != nil {
 		return err
 	}
@@ -253,12 +239,7 @@ func (s *Service) lookupSession(r *http.Request) *consoleSession {
 	if err != nil || c.Value == "" {
 		return nil
 	}
-	ss, err := s.sessions()
-	if err != nil {
-		s.log.ErrorContext(r.Context(), "console: sessions", "err", err)
-		return nil
-	}
-	cs, err := ss.ConsoleSessionByHash(r.Context(), hashSessionID(c.Value))
+	cs, err := s.st.ConsoleSessionByHash(r.Context(), hashSessionID(c.Value))
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			s.log.ErrorContext(r.Context(), "console: reading a session", "err", err)
@@ -430,7 +411,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 			Error: "The login form expired or did not come from this site. Enter the token again."})
 		return
 	}
-	limiter := s.loginLimiter()
+	limiter := &s.logins
 	if !limiter.allowed(time.Now()) {
 		s.log.WarnContext(r.Context(), "console: login refused: too many failed logins in the last minute")
 		s.renderLogin(w, r, http.StatusTooManyRequests, loginData{Next: next,
@@ -461,10 +442,8 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 // handleLogout ends the session (a console POST: CSRF checked).
 func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if cs := sessionFrom(r.Context()); cs != nil {
-		if ss, err := s.sessions(); err == nil {
-			if err := ss.DeleteConsoleSession(r.Context(), cs.idHash); err != nil {
-				s.log.ErrorContext(r.Context(), "console: ending a session", "err", err)
-			}
+		if err := s.st.DeleteConsoleSession(r.Context(), cs.idHash); err != nil {
+			s.log.ErrorContext(r.Context(), "console: ending a session", "err", err)
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.sessionCookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true,

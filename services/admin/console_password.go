@@ -71,12 +71,3 @@ func (l *loginLimiter) failed(now time.Time) {
 	}
 	l.failures++
 }
-
-// loginLimits are the limiters of each Service (keyed by pointer, so the
-// Service struct, owned by service.go, needs no new field).
-var loginLimits sync.Map // *Service → *loginLimiter
-
-func (s *Service) loginLimiter() *loginLimiter {
-	l, _ := loginLimits.LoadOrStore(s, &loginLimiter{})
-	return l.(*loginLimiter)
-}

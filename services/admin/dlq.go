@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -226,45 +227,113 @@ func (s *Service) ReplayDeadLetters(req *ledgerv1.ReplayDeadLettersRequest, srv 
 	}
 	log := s.log.With("filter", f.subject)
 	log.InfoContext(ctx, "dlq replay starting", "matched", len(seqs), "rate", rate)
-	pace := newPacer(rate)
-	var gone int
-	var lastErr string
-	lastSent := time.Now()
-	for i, seq := range seqs {
-		if err := pace.wait(ctx); err != nil {
-			return status.Errorf(codes.Canceled, "replay interrupted after %d of %d: run it again to replay the rest", p.Replayed, p.Matched)
-		}
-		switch err := s.replayOne(ctx, stream, seq); {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-			gone++ // replayed or purged meanwhile
-		case err != nil:
-			p.Failed++
-			lastErr = err.Error()
-			s.metrics.replayed.WithLabelValues("failed").Inc()
-			log.WarnContext(ctx, "dlq replay failed", "sequence", seq, "err", err)
-		default:
-			p.Replayed++
-			s.metrics.replayed.WithLabelValues("ok").Inc()
-		}
-		if i == len(seqs)-1 || time.Since(lastSent) > 200*time.Millisecond {
-			lastSent = time.Now()
-			if i < len(seqs)-1 {
-				if err := srv.Send(proto.Clone(p).(*ledgerv1.ReplayDeadLettersResponse)); err != nil {
-					return err
-				}
-			}
-		}
+	res := s.replaySeqs(ctx, stream, seqs, rate, func(done replayCounts) error {
+		p.Replayed, p.Failed = done.replayed, done.failed
+		return srv.Send(proto.Clone(p).(*ledgerv1.ReplayDeadLettersResponse))
+	})
+	p.Replayed, p.Failed = res.replayed, res.failed
+	if res.sendErr != nil {
+		return res.sendErr
+	}
+	if res.interrupted {
+		// The caller went: what moved is final, the rest stays in the DLQ.
+		p.Message = fmt.Sprintf("replay interrupted after %d of %d: run it again to replay the rest", p.Replayed, p.Matched)
+		_ = srv.Send(proto.Clone(p).(*ledgerv1.ReplayDeadLettersResponse))
+		log.InfoContext(ctx, "dlq replay interrupted", "replayed", p.Replayed, "failed", p.Failed)
+		return status.Error(codes.Canceled, p.Message)
 	}
 	p.Done = true
 	p.Message = fmt.Sprintf("replayed %d of %d dead letters", p.Replayed, p.Matched)
-	if gone > 0 {
-		p.Message += fmt.Sprintf("; %d were already gone (replayed or purged meanwhile)", gone)
+	if res.gone > 0 {
+		p.Message += fmt.Sprintf("; %d were already gone (replayed or purged meanwhile)", res.gone)
 	}
 	if p.Failed > 0 {
-		p.Message += fmt.Sprintf("; %d failed and stay in the DLQ (last error: %s)", p.Failed, lastErr)
+		p.Message += fmt.Sprintf("; %d failed and stay in the DLQ (last error: %s)", p.Failed, res.lastErr)
 	}
-	log.InfoContext(ctx, "dlq replay done", "replayed", p.Replayed, "failed", p.Failed, "gone", gone)
+	log.InfoContext(ctx, "dlq replay done", "replayed", p.Replayed, "failed", p.Failed, "gone", res.gone)
 	return srv.Send(p)
+}
+
+// replayWindow is how many dead letters a replay moves at once: each move is
+// three round trips (read, republish with its acknowledgement, delete), so
+// one at a time would cap a replay far below the rates operators ask for.
+const replayWindow = 16
+
+// replayCounts is a replay's progress.
+type replayCounts struct {
+	replayed, failed, gone int64
+	lastErr                string
+	interrupted            bool
+	sendErr                error
+}
+
+// replaySeqs moves the dead letters seqs at rate per second (0: as fast as
+// possible), replayWindow at a time, calling progress at most every 200 ms.
+// When ctx ends it starts no more, waits for the moves under way (each
+// finishes: its publish and delete belong together) and reports interrupted.
+func (s *Service) replaySeqs(ctx context.Context, stream jetstream.Stream, seqs []uint64, rate int,
+	progress func(replayCounts) error) replayCounts {
+	var (
+		mu   sync.Mutex
+		out  replayCounts
+		wg   sync.WaitGroup
+		slot = make(chan struct{}, replayWindow)
+	)
+	snapshot := func() replayCounts {
+		mu.Lock()
+		defer mu.Unlock()
+		return out
+	}
+	pace := newPacer(rate)
+	lastSent := time.Now()
+	interrupted := false
+	for _, seq := range seqs {
+		if pace.wait(ctx) != nil {
+			interrupted = true
+			break
+		}
+		select {
+		case slot <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			interrupted = true
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-slot }()
+			err := s.replayOne(ctx, stream, seq)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, jetstream.ErrMsgNotFound):
+				out.gone++ // replayed or purged meanwhile
+			case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+				// not read before the caller went: it stays, unmoved
+			case err != nil:
+				out.failed++
+				out.lastErr = err.Error()
+				s.metrics.replayed.WithLabelValues("failed").Inc()
+				s.log.WarnContext(ctx, "dlq replay failed", "sequence", seq, "err", err)
+			default:
+				out.replayed++
+				s.metrics.replayed.WithLabelValues("ok").Inc()
+			}
+		})
+		if time.Since(lastSent) > 200*time.Millisecond {
+			lastSent = time.Now()
+			if err := progress(snapshot()); err != nil {
+				wg.Wait()
+				res := snapshot()
+				res.sendErr = err
+				return res
+			}
+		}
+	}
+	wg.Wait()
+	res := snapshot()
+	res.interrupted = interrupted
+	return res
 }
 
 // replayOne republishes one dead letter and deletes it after the ack.

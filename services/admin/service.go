@@ -75,6 +75,8 @@ type Store interface {
 	// Scheduled jobs and reconciliation (jobs.go, reconcile.go).
 	JobStore
 	ReconcileStore
+	// The console's login sessions (console.go).
+	SessionStore
 }
 
 var _ Store = (*store.Store)(nil)
@@ -107,6 +109,8 @@ type Service struct {
 	budget   *budget.Budget
 	// reconcileFindings counts findings as they open, by code.
 	reconcileFindings *prometheus.CounterVec
+	// logins limits failed console logins (console_password.go).
+	logins loginLimiter
 }
 
 // Option configures optional dependencies of New.
