@@ -52,6 +52,12 @@ bench: ## pipeline benchmark (not in make test): services as processes, N shops,
 	@set -o pipefail; LEDGER_BENCH=1 BENCH_DIR=$(BENCH_DIR) go test -count=1 -run '^TestBench$$' -timeout 45m -v ./cmd/ledger-dev 2>&1 | grep -vE '^\s+\{' > $(BENCH_DIR)/test.log || { tail -40 $(BENCH_DIR)/test.log; exit 1; }
 	@cat $(BENCH_DIR)/report.txt
 
+.PHONY: bench-relay
+bench-relay: ## outbox relay benchmark (not in make test): rows/s MariaDB → OUTBOX beside raw JetStream publish, insert → OUTBOX latency at 200 rows/s (docs/performance.md)
+	@mkdir -p $(BENCH_DIR)
+	@set -o pipefail; LEDGER_BENCH=1 BENCH_DIR=$(BENCH_DIR) go test -count=1 -run '^TestRelayBench$$' -timeout 30m -v ./cmd/ledger-dev 2>&1 | grep -vE '^\s+\{' > $(BENCH_DIR)/relay-test.log || { tail -40 $(BENCH_DIR)/relay-test.log; exit 1; }
+	@cat $(BENCH_DIR)/relay-report.txt
+
 .PHONY: check-modules
 check-modules: ## build and vet every module on its own (GOWORK=off), as a user of one module would
 	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...); done

@@ -31,6 +31,8 @@ var expectedStatus = regexp.MustCompile(`status of 4\d\d`)
 // Every page is screenshotted at 1280 and 390 px and must log no console
 // error.
 func TestConsoleInBrowser(t *testing.T) {
+	// Its own stack: it runs beside the other heavy end-to-end tests.
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("the browser run is skipped in -short mode")
 	}

@@ -53,6 +53,8 @@ const (
 )
 
 func TestConsoleReplaysTenThousandDeadLetters(t *testing.T) {
+	// Its own stack: it runs beside the other heavy end-to-end tests.
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	st, _ := startStack(t, ctx, stack.Options{})

@@ -27,6 +27,8 @@ import (
 // shop's sync-state row turn synced, and deletes a dead letter that must
 // never be replayed, confirming the count.
 func TestConsoleRunsAndDeadLettersInBrowser(t *testing.T) {
+	// Its own stack: it runs beside the other heavy end-to-end tests.
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("the browser run is skipped in -short mode")
 	}

@@ -21,6 +21,8 @@ import (
 // the acknowledgement on its inbox, and take its own tenant's back channel on
 // SHOP (the relay's consumer); nothing else.
 func TestRelayUsersPublishOnlyTheirTenant(t *testing.T) {
+	// Its own stack: it runs beside the other heavy end-to-end tests.
+	t.Parallel()
 	opts, err := server.ProcessConfigFile(filepath.Join(repoRoot, "deploy", "nats", "relay", "hub.conf"))
 	if err != nil {
 		t.Fatal(err)

@@ -37,6 +37,8 @@ import (
 // own command tree (cobra's __complete answers it): a command without a case
 // here fails the test.
 func TestLedgerctlEndToEnd(t *testing.T) {
+	// Its own stack: it runs beside the other heavy end-to-end tests.
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end; skipped in -short mode")
 	}

@@ -78,6 +78,8 @@ func (r *relayReplica) stop() {
 }
 
 func TestRelayEndToEnd(t *testing.T) {
+	// Its own stack: it runs beside the other heavy end-to-end tests.
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("5,000 rows through the whole pipeline: not in -short")
 	}

@@ -28,6 +28,8 @@ import (
 )
 
 func TestShopHealthEndToEnd(t *testing.T) {
+	// Its own stack: it runs beside the other heavy end-to-end tests.
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	const (

@@ -38,8 +38,9 @@ type Config struct {
 	// (RELAY_NATS_INBOX, default _INBOX_relay_<tenant>): the relay user's
 	// subscribe permission.
 	Inbox string
-	// PollInterval is how often the table is read when the last read found no
-	// full batch (RELAY_POLL_INTERVAL, default 200ms).
+	// PollInterval is the longest wait between two reads of the table, reached
+	// while it stays idle (RELAY_POLL_INTERVAL, default 200ms); while rows keep
+	// coming the relay reads every BusyPollInterval.
 	PollInterval time.Duration
 	// BatchSize is the most rows claimed at once (RELAY_BATCH_SIZE, default 50,
 	// the module's BATCH_SIZE).
