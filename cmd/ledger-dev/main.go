@@ -200,7 +200,7 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 func printWhere(w io.Writer, st *stack.Stack, invoices, customers int, logPath string, verbose bool) {
 	fmt.Fprintf(w, `ledger-dev: demo tenant "demo" paired with the Magento simulator and connected to the Sage simulator
   ingest (webhooks)        %s/webhooks/magento/demo/{event}
-  admin dashboard          %s/dashboard?token=%s
+  operator console         %s/dashboard?token=%s
   admin gRPC (ledgerctl)   %s   (LEDGER_ADMIN_TOKEN=%s)
   mapper health            %s/healthz
   sage-writer health       %s/healthz
