@@ -22,8 +22,8 @@ import (
 
 	"github.com/ledgersync/ledger/cmd/ledger-dev/stack"
 	"github.com/ledgersync/ledger/libs/devstack/devtest"
-	"github.com/ledgersync/ledger/services/relay"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
+	"github.com/ledgersync/ledger/services/relay"
 )
 
 func TestRelayBench(t *testing.T) {
