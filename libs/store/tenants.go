@@ -201,3 +201,34 @@ func (s *Store) SetCallbackTransport(ctx context.Context, tenantID, transport, g
 	return s.execOne(ctx, `UPDATE bindings SET callback_transport = $2, callback_grpc_target = $3, updated_at = now() WHERE tenant_id = $1`,
 		"tenant "+tenantID, tenantID, transport, strings.TrimSpace(grpcTarget))
 }
+
+// DataVersions identify the current rows of a tenant's policy and Sage
+// reference data: each is built from the rows' xmin (the transaction that
+// wrote them), so any change to a row, however made, changes it. A reader may
+// keep what it parsed from the rows and reload only when a version differs.
+type DataVersions struct {
+	Policy string // "" when the tenant has no policy row
+	Refs   string // "" when no reference data was ever fetched
+}
+
+// TenantWithVersions is Tenant plus the DataVersions of its policy and
+// reference data, in one statement.
+func (s *Store) TenantWithVersions(ctx context.Context, id string) (Tenant, DataVersions, error) {
+	var v DataVersions
+	t, err := s.scanTenant(extraScan{row: s.pool.QueryRow(ctx, `SELECT `+tenantCols+`,
+		COALESCE((SELECT p.xmin::text FROM policies p WHERE p.tenant_id = t.tenant_id), ''),
+		COALESCE((SELECT string_agg(r.kind || ':' || r.xmin::text, ',' ORDER BY r.kind) FROM ref_cache r WHERE r.tenant_id = t.tenant_id), '')
+		FROM tenants t JOIN bindings b USING (tenant_id) WHERE t.tenant_id = $1`, id), extra: []any{&v.Policy, &v.Refs}})
+	if err != nil {
+		return Tenant{}, DataVersions{}, notFound(err, "tenant "+id)
+	}
+	return t, v, nil
+}
+
+// extraScan scans a row into a scanner's destinations and then extra.
+type extraScan struct {
+	row   pgx.Row
+	extra []any
+}
+
+func (e extraScan) Scan(dest ...any) error { return e.row.Scan(append(dest, e.extra...)...) }

@@ -232,7 +232,7 @@ func (j *job) skip(ctx context.Context, reason, message string) bus.Outcome {
 // SageWrite and publishes it. It returns nil only after the SAGE stream
 // acknowledged it; a *Skip, *Failure or *retryable otherwise.
 func (j *job) mapAndPublish(ctx context.Context) error {
-	t, err := j.s.st.Tenant(ctx, j.ev.TenantId)
+	t, versions, err := j.s.st.TenantWithVersions(ctx, j.ev.TenantId)
 	if errors.Is(err, store.ErrNotFound) {
 		return failf(ClassNotFound, CodeTenantNotFound, "tenant %s does not exist", j.ev.TenantId)
 	}
@@ -246,15 +246,11 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 		return &retryable{class: ClassAuth, code: CodeBindingInactive, delay: LongRetry, park: true,
 			err: fmt.Errorf("magento binding of tenant %s is %q: re-pair or reconnect the shop", t.ID, b.MagentoConnectionStatus)}
 	}
-	doc, err := j.s.st.Policy(ctx, t.ID)
+	pol, err := j.policy(ctx, t.ID, versions)
 	if err != nil {
-		return &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err}
+		return err
 	}
-	pol, err := policy.Parse(doc)
-	if err != nil {
-		return failf(ClassValidation, CodePolicyInvalid, "the tenant policy is not valid: %v", err)
-	}
-	write, err := j.buildWith(ctx, t, pol)
+	write, err := j.buildWith(ctx, t, versions, pol)
 	// The run keeps the policy it was mapped with (a later edit never changes
 	// how it was made), the documents it was made from and the operations
 	// built, whatever became of them.
@@ -277,9 +273,9 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 
 // buildWith loads the reference data, fetches the canonical entity and builds
 // the SageWrite under pol.
-func (j *job) buildWith(ctx context.Context, t store.Tenant, pol policy.Policy) (*ledgerv1.SageWrite, error) {
+func (j *job) buildWith(ctx context.Context, t store.Tenant, versions store.DataVersions, pol policy.Policy) (*ledgerv1.SageWrite, error) {
 	b := t.Binding
-	refs, err := j.references(ctx, t.ID)
+	refs, err := j.references(ctx, t.ID, versions)
 	if err != nil {
 		return nil, err
 	}
@@ -377,9 +373,30 @@ func (j *job) build(ctx context.Context, client *magento.Client, builder Builder
 	return nil, skipf(SkipEventNotSupported, "Ledger does not sync %q events to Sage", j.ev.Event)
 }
 
-// references loads the tenant's Sage reference cache; kinds never fetched stay
-// unchecked.
-func (j *job) references(ctx context.Context, tenantID string) (*policy.References, error) {
+// policy is the tenant's parsed policy at versions (tenantData), read and
+// parsed only when it changed.
+func (j *job) policy(ctx context.Context, tenantID string, versions store.DataVersions) (policy.Policy, error) {
+	if pol, ok := j.s.data.policyAt(tenantID, versions.Policy); ok {
+		return pol, nil
+	}
+	doc, err := j.s.st.Policy(ctx, tenantID)
+	if err != nil {
+		return policy.Policy{}, &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err}
+	}
+	pol, err := policy.Parse(doc)
+	if err != nil {
+		return policy.Policy{}, failf(ClassValidation, CodePolicyInvalid, "the tenant policy is not valid: %v", err)
+	}
+	j.s.data.keep(tenantID, versions, &pol, nil)
+	return pol, nil
+}
+
+// references loads the tenant's Sage reference cache (kinds never fetched
+// stay unchecked), read and parsed only when it changed (tenantData).
+func (j *job) references(ctx context.Context, tenantID string, versions store.DataVersions) (*policy.References, error) {
+	if refs, ok := j.s.data.refsAt(tenantID, versions.Refs); ok {
+		return refs, nil
+	}
 	docs := map[string][]byte{}
 	for _, kind := range policy.RefKinds {
 		doc, _, err := j.s.st.RefCache(ctx, tenantID, kind)
@@ -395,6 +412,7 @@ func (j *job) references(ctx context.Context, tenantID string) (*policy.Referenc
 	if err != nil {
 		return nil, failf(ClassValidation, CodeRefCacheStale, "the Sage reference cache is unreadable (%v): refresh it (ledgerctl refdata refresh --tenant %s)", err, tenantID)
 	}
+	j.s.data.keep(tenantID, versions, nil, &refs)
 	return &refs, nil
 }
 

@@ -23,7 +23,7 @@ type Store interface {
 	FinishRun(ctx context.Context, o store.Outcome) (store.Run, error)
 	NoteRunError(ctx context.Context, id, class, message string) error
 	RecordAttempt(ctx context.Context, a store.Attempt) error
-	Tenant(ctx context.Context, id string) (store.Tenant, error)
+	TenantWithVersions(ctx context.Context, id string) (store.Tenant, store.DataVersions, error)
 	SetMagentoStatus(ctx context.Context, tenantID, status string) error
 	Policy(ctx context.Context, tenantID string) ([]byte, error)
 	RecordMapping(ctx context.Context, runID string, m store.Mapping) error
@@ -57,6 +57,8 @@ type Service struct {
 	log     *slog.Logger
 	http    *http.Client
 	running atomic.Bool
+	// data keeps each tenant's parsed policy and reference data (tenantdata.go).
+	data tenantData
 
 	registry *prometheus.Registry
 	outcomes *prometheus.CounterVec
