@@ -132,15 +132,21 @@ type trackedEvent struct {
 // tracker follows one phase's events: accepted (published to OUTBOX), result
 // (published to RESULTS) and sync-state callbacks.
 type tracker struct {
-	mu      sync.Mutex
-	events  map[string]*trackedEvent // by sync_run_id
-	syncs   map[key][]time.Time
-	stray   int // results of runs this phase did not see accepted
+	mu     sync.Mutex
+	events map[string]*trackedEvent // by sync_run_id
+	syncs  map[key][]time.Time
+	// early holds results seen before their run's OutboxEvent: the observer's
+	// two subscriptions are dispatched independently, and a run the mapper
+	// skips at once can have its result handled first. Whatever is left at
+	// the end is a result of a run this phase did not see accepted (stray).
+	early   map[string]earlyResult
 	results int
 }
 
+type earlyResult struct{ at, finished time.Time }
+
 func newTracker() *tracker {
-	return &tracker{events: map[string]*trackedEvent{}, syncs: map[key][]time.Time{}}
+	return &tracker{events: map[string]*trackedEvent{}, syncs: map[key][]time.Time{}, early: map[string]earlyResult{}}
 }
 
 func (t *tracker) outbox(m *nats.Msg, at time.Time) {
@@ -151,7 +157,13 @@ func (t *tracker) outbox(m *nats.Msg, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := t.events[ev.GetSyncRunId()]; !ok {
-		t.events[ev.GetSyncRunId()] = &trackedEvent{key: key{ev.GetTenantId(), magento.EntityType(ev.GetEvent()), ev.GetMagentoEntityId()}, accepted: at}
+		e := &trackedEvent{key: key{ev.GetTenantId(), magento.EntityType(ev.GetEvent()), ev.GetMagentoEntityId()}, accepted: at}
+		t.events[ev.GetSyncRunId()] = e
+		if r, ok := t.early[ev.GetSyncRunId()]; ok {
+			delete(t.early, ev.GetSyncRunId())
+			e.result, e.finished = r.at, r.finished
+			t.results++
+		}
 	}
 }
 
@@ -164,7 +176,9 @@ func (t *tracker) result(m *nats.Msg, at time.Time) {
 	defer t.mu.Unlock()
 	e, ok := t.events[r.GetSyncRunId()]
 	if !ok {
-		t.stray++
+		if _, seen := t.early[r.GetSyncRunId()]; !seen {
+			t.early[r.GetSyncRunId()] = earlyResult{at, r.GetFinishedAt().AsTime()}
+		}
 		return
 	}
 	if e.result.IsZero() {
@@ -246,7 +260,7 @@ type phaseTimes struct {
 func (t *tracker) times() phaseTimes {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p := phaseTimes{Events: len(t.events), Stray: t.stray}
+	p := phaseTimes{Events: len(t.events), Stray: len(t.early)}
 	byKey := t.byKey()
 	for _, e := range t.events {
 		if p.First.IsZero() || e.accepted.Before(p.First) {
