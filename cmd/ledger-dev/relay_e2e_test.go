@@ -158,7 +158,7 @@ func TestRelayEndToEnd(t *testing.T) {
 	start := time.Now()
 	devtest.Eventually(t, "a third of shop A's rows succeeded", func() bool { return succeeded(shops[0].rs.DB) >= shops[0].rows/3 }, devtest.Until(ctx))
 	shops[0].replica.kill()
-	ns = devtest.RestartNATS(t, ns)
+	devtest.RestartNATS(t, ns) // the new server is stopped at cleanup
 	shops[0].replica = startReplica(t, ctx, shops[0].rs.RelayConfig(st, shops[0].key))
 	t.Logf("replica of %s killed and NATS restarted after %s", shops[0].rs.TenantID, time.Since(start).Round(time.Millisecond))
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,33 +53,18 @@ func readDLQForm(get func(string) string) dlqForm {
 		EntityType: v("entity_type"), Since: v("since"), Until: v("until"), Runs: v("runs")}
 }
 
-func (f dlqForm) values() url.Values {
-	q := url.Values{}
-	for i, v := range []string{f.Tenant, f.Stage, f.ErrorClass, f.ErrorCode, f.EntityType, f.Since, f.Until, f.Runs} {
-		if v != "" {
-			q.Set(dlqFormFields[i], v)
-		}
-	}
-	return q
+func (f dlqForm) values() filterValues {
+	return newFilterValues(dlqFormFields, f.Tenant, f.Stage, f.ErrorClass, f.ErrorCode, f.EntityType, f.Since, f.Until, f.Runs)
 }
 
 // Query is the filter as a URL query.
-func (f dlqForm) Query() string { return f.values().Encode() }
+func (f dlqForm) Query() string { return f.values().Query() }
 
 // Empty reports whether no filter is set (everything in the DLQ).
-func (f dlqForm) Empty() bool { return len(f.values()) == 0 }
+func (f dlqForm) Empty() bool { return f.values().Empty() }
 
 // Fields lists the set filters as name/value pairs (hidden form fields).
-func (f dlqForm) Fields() [][2]string {
-	q := f.values()
-	var out [][2]string
-	for _, k := range dlqFormFields {
-		if v := q.Get(k); v != "" {
-			out = append(out, [2]string{k, v})
-		}
-	}
-	return out
-}
+func (f dlqForm) Fields() [][2]string { return f.values().Fields() }
 
 // filter turns the form into a DeadLetterFilter; what the RPC does not check
 // (class and code words, times) is checked here, the rest by the RPC's own

@@ -45,30 +45,49 @@ func readRunsForm(get func(string) string) runsForm {
 }
 
 // values is the filter as URL parameters (empty ones left out).
-func (f runsForm) values() url.Values {
-	q := url.Values{}
-	for k, v := range map[string]string{"tenant": f.Tenant, "status": f.Status, "entity_type": f.EntityType, "event": f.Event,
-		"error_class": f.ErrorClass, "error_code": f.ErrorCode, "skip_reason": f.SkipReason, "magento_id": f.MagentoID,
-		"increment_id": f.IncrementID, "since": f.Since, "until": f.Until} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	return q
+func (f runsForm) values() filterValues {
+	return newFilterValues(runsFormFields, f.Tenant, f.Status, f.EntityType, f.Event, f.ErrorClass, f.ErrorCode,
+		f.SkipReason, f.MagentoID, f.IncrementID, f.Since, f.Until)
 }
 
 // Query is the filter as a URL query ("" when empty).
-func (f runsForm) Query() string { return f.values().Encode() }
+func (f runsForm) Query() string { return f.values().Query() }
 
 // Empty reports whether no filter is set.
-func (f runsForm) Empty() bool { return len(f.values()) == 0 }
+func (f runsForm) Empty() bool { return f.values().Empty() }
 
 // Fields lists the set filters as name/value pairs (hidden form fields).
-func (f runsForm) Fields() [][2]string {
-	q := f.values()
+func (f runsForm) Fields() [][2]string { return f.values().Fields() }
+
+// filterValues are the set fields of a console filter form, in the form's
+// field order: the runs page's and the dead-letter page's.
+type filterValues struct {
+	names []string
+	q     url.Values
+}
+
+// newFilterValues pairs names with vals (same order), leaving empty ones out.
+func newFilterValues(names []string, vals ...string) filterValues {
+	fv := filterValues{names: names, q: url.Values{}}
+	for i, v := range vals {
+		if v != "" {
+			fv.q.Set(names[i], v)
+		}
+	}
+	return fv
+}
+
+// Query is the set fields as a URL query ("" when none).
+func (fv filterValues) Query() string { return fv.q.Encode() }
+
+// Empty reports whether no field is set.
+func (fv filterValues) Empty() bool { return len(fv.q) == 0 }
+
+// Fields lists the set fields as name/value pairs in the form's order.
+func (fv filterValues) Fields() [][2]string {
 	var out [][2]string
-	for _, k := range runsFormFields {
-		if v := q.Get(k); v != "" {
+	for _, k := range fv.names {
+		if v := fv.q.Get(k); v != "" {
 			out = append(out, [2]string{k, v})
 		}
 	}
@@ -193,7 +212,7 @@ func (s *Service) handleRuns(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Runs = resp.GetRuns()
 	link := func(page string, prev []string) string {
-		v := d.Form.values()
+		v := d.Form.values().q
 		if page != "" {
 			v.Set("page", page)
 		}

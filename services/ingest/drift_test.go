@@ -199,8 +199,7 @@ func TestAuthDriftWindowAndAcceptedDeliveries(t *testing.T) {
 	drifted := func() string { return signedWith(t, otherKey, tenantID, time.Now()) }
 
 	f.refused(t, 1, drifted)
-	// Let the window pass (it is measured on the wall clock).
-	time.Sleep(window + 100*time.Millisecond)
+	time.Sleep(window + 100*time.Millisecond) // let the window pass: it is measured on the wall clock, no condition to wait on
 	f.refused(t, 1, drifted)
 	if got := f.magentoStatus(t, tenantID); got != store.StatusActive {
 		t.Fatalf("two refusals a window apart flipped the binding: %s", got)
