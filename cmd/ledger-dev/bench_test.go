@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ledgersync/ledger/cmd/ledger-dev/stack"
+	"github.com/ledgersync/ledger/libs/devstack"
 	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/magento"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
@@ -107,6 +108,8 @@ type benchEnv struct {
 	shops               []*benchShop
 	rng                 *rand.Rand
 	idleCommitsPerSec   float64
+	pg                  *devstack.Postgres // the benchmark's own cluster
+	statements          bool               // pg_stat_statements is loaded
 
 	out strings.Builder
 }
@@ -282,11 +285,20 @@ func (b *benchEnv) setup() {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if b.pg, b.statements, err = benchPostgres(ctx); err != nil {
+		t.Fatalf("starting postgres: %v", err)
+	}
+	t.Setenv(devstack.EnvDatabaseURL, b.pg.URL) // the stack's database is this cluster
 	if b.st, err = stack.Start(ctx, stack.Options{StateDir: b.cfg.Dir, Log: log, External: true, NATSURL: b.natsURL}); err != nil {
 		t.Fatalf("starting the stack: %v", err)
 	}
 	if b.pgPID, err = postmasterPID(ctx, b.st.Store.Pool()); err != nil {
 		t.Fatalf("postmaster pid: %v", err)
+	}
+	if b.statements {
+		if _, err := b.st.Store.Pool().Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
+			t.Fatalf("pg_stat_statements: %v", err)
+		}
 	}
 	addr := map[string]string{}
 	for _, k := range []string{"ingest", "mapper", "sage-writer", "statecallback", "admin", "admin-grpc"} {
@@ -379,6 +391,9 @@ func (b *benchEnv) teardown() {
 	}
 	if b.natsProc != nil {
 		b.natsProc.stop()
+	}
+	if b.pg != nil {
+		_ = b.pg.Stop()
 	}
 }
 
@@ -492,6 +507,7 @@ type pipelineResult struct {
 	times      phaseTimes
 	cpu        map[string]time.Duration
 	pg         pgCounters
+	statements []statementCount
 	nats       natsCounters
 	rss        map[string]int64
 	incomplete bool
@@ -535,6 +551,11 @@ func (b *benchEnv) pipeline(name string, feed func() int, profile bool) *pipelin
 	pg0, err := readPG(ctx, b.st.Store.Pool())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b.statements {
+		if err := resetStatements(ctx, b.st.Store.Pool()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tr := newTracker()
 	b.tr.Store(tr)
@@ -587,6 +608,11 @@ func (b *benchEnv) pipeline(name string, feed func() int, profile bool) *pipelin
 		t.Fatal(err)
 	}
 	r.pg = pg1.sub(pg0)
+	if b.statements {
+		if r.statements, err = readStatements(ctx, b.st.Store.Pool()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r.pg.Commits -= int64(b.idleCommitsPerSec * time.Since(s1.taken).Seconds())
 	t.Logf("%s: %d events (%d expected) in %s: %.1f events/s", name, r.times.Events, expected, r.span().Round(time.Millisecond), r.rate())
 	return r
@@ -700,6 +726,7 @@ func (b *benchEnv) report(r *pipelineResult, baseline float64) {
 	pg := r.pgPerEvent()
 	b.printf("  Postgres per event: %.1f commits, %.1f rows returned (seq+index scans), %.1f rows fetched (index), %.1f inserted, %.1f updated, %.1f deleted\n",
 		pg.Commits, pg.Returned, pg.Fetched, pg.Inserted, pg.Updated, pg.Deleted)
+	b.printStatements(r.statements, tm.Events)
 	b.printf("  NATS per event (varz, less the benchmark's own subscriptions): %.1f messages in, %.1f out, %.0f bytes in, %.0f out; JetStream (jsz): %.1f messages and %.0f bytes stored, %.2f API calls\n",
 		float64(r.nats.InMsgs)/n, float64(r.nats.OutMsgs)/n, float64(r.nats.InBytes)/n, float64(r.nats.OutBytes)/n,
 		float64(r.nats.Stored)/n, float64(r.nats.StoredBytes)/n, float64(r.nats.APICalls)/n)

@@ -51,6 +51,9 @@ type PostgresOptions struct {
 	// Logger receives one line when the cluster is up (URL, directory, pid
 	// file) and one per stale cluster removed. Default: no logging.
 	Logger *slog.Logger
+	// Settings are extra server settings, each "name=value" as postgres -c
+	// takes it (the benchmark loads pg_stat_statements this way).
+	Settings []string
 }
 
 // Postgres is a running throwaway PostgreSQL cluster started by StartPostgres.
@@ -66,10 +69,11 @@ type Postgres struct {
 	// first line stops the cluster.
 	PIDFile string
 
-	bins   postgresBinaries
-	cred   *syscall.Credential
-	exited <-chan struct{} // closed once the postmaster has exited and been reaped
-	proc   *os.Process
+	bins     postgresBinaries
+	cred     *syscall.Credential
+	settings []string
+	exited   <-chan struct{} // closed once the postmaster has exited and been reaped
+	proc     *os.Process
 
 	stopOnce sync.Once
 	stopErr  error
@@ -113,10 +117,11 @@ func StartPostgres(ctx context.Context, opt PostgresOptions) (*Postgres, error) 
 		return nil, fmt.Errorf("devstack: postgres cluster directory: %w", err)
 	}
 	pg := &Postgres{
-		Dir:     dir,
-		PIDFile: filepath.Join(dir, "data", "postmaster.pid"),
-		bins:    bins,
-		cred:    cred,
+		Dir:      dir,
+		PIDFile:  filepath.Join(dir, "data", "postmaster.pid"),
+		bins:     bins,
+		cred:     cred,
+		settings: opt.Settings,
 	}
 	if err := pg.create(ctx); err != nil {
 		_ = os.RemoveAll(dir)
@@ -231,7 +236,7 @@ func (pg *Postgres) start(ctx context.Context) error {
 	defer logf.Close()
 
 	// Not exec.CommandContext: ctx bounds the start, not the server's life.
-	cmd := exec.Command(pg.bins.postgres,
+	args := []string{
 		"-D", pg.dataDir(),
 		"-p", strconv.Itoa(port),
 		"-k", pg.Dir,
@@ -241,7 +246,11 @@ func (pg *Postgres) start(ctx context.Context) error {
 		"-c", "synchronous_commit=off",
 		"-c", "max_connections=300",
 		"-c", "shared_buffers=128MB",
-	)
+	}
+	for _, kv := range pg.settings {
+		args = append(args, "-c", kv)
+	}
+	cmd := exec.Command(pg.bins.postgres, args...)
 	cmd.Dir = pg.Dir
 	cmd.Env = append(os.Environ(), "LC_ALL=C") // log lines we can match
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -247,6 +247,15 @@ func TestBindingsXrefAndMarks(t *testing.T) {
 	if x, err := st.Xref(ctx, "t1", "contact", "M1", "GBP"); err != nil || x.SageID != "s1" {
 		t.Fatalf("xref: %+v %v", x, err)
 	}
+	_ = st.PutXref(ctx, store.Xref{TenantID: "t1", Kind: "contact", MagentoKey: "M2", Currency: "", SageID: "s2", Reference: "M2", Digest: "d2"})
+	xs, err := st.Xrefs(ctx, "t1", []store.XrefKey{{"contact", "M1", "GBP"}, {"contact", "M2", ""}, {"contact", "M1", "EUR"}, {"contact", "M3", ""}})
+	if err != nil || len(xs) != 2 || xs[store.XrefKey{"contact", "M1", "GBP"}].SageID != "s1" ||
+		xs[store.XrefKey{"contact", "M2", ""}] != (store.Xref{TenantID: "t1", Kind: "contact", MagentoKey: "M2", SageID: "s2", Reference: "M2", Digest: "d2"}) {
+		t.Fatalf("xrefs: %+v %v", xs, err)
+	}
+	if xs, err := st.Xrefs(ctx, "t2", []store.XrefKey{{"contact", "M1", "GBP"}}); err != nil || len(xs) != 0 {
+		t.Fatalf("another tenant's links must not show: %+v %v", xs, err)
+	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	run := "11111111-1111-1111-1111-111111111111"
 	_ = st.SetCallbackMark(ctx, "t1", "invoice", 1, now, run)

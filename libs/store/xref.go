@@ -27,6 +27,40 @@ func (s *Store) Xref(ctx context.Context, tenantID, kind, magentoKey, currency s
 	return x, notFound(err, "entity_xref "+kind+" "+magentoKey)
 }
 
+// XrefKey names one link of a tenant.
+type XrefKey struct {
+	Kind, MagentoKey, Currency string
+}
+
+// Xrefs looks up several links of one tenant in one statement and returns
+// those that exist, by key (a key without a link is absent from the map).
+func (s *Store) Xrefs(ctx context.Context, tenantID string, keys []XrefKey) (map[XrefKey]Xref, error) {
+	out := make(map[XrefKey]Xref, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	kinds, mkeys, curs := make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		kinds[i], mkeys[i], curs[i] = k.Kind, k.MagentoKey, k.Currency
+	}
+	rows, err := s.pool.Query(ctx, `SELECT x.kind, x.magento_key, x.currency, x.sage_id, x.reference, x.body_digest
+		FROM entity_xref x JOIN unnest($2::text[], $3::text[], $4::text[]) AS k(kind, magento_key, currency)
+			ON x.kind = k.kind AND x.magento_key = k.magento_key AND x.currency = k.currency
+		WHERE x.tenant_id = $1`, tenantID, kinds, mkeys, curs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		x := Xref{TenantID: tenantID}
+		if err := rows.Scan(&x.Kind, &x.MagentoKey, &x.Currency, &x.SageID, &x.Reference, &x.Digest); err != nil {
+			return nil, err
+		}
+		out[XrefKey{x.Kind, x.MagentoKey, x.Currency}] = x
+	}
+	return out, rows.Err()
+}
+
 // PutXref creates or replaces a link (replacing is the operator's relink),
 // with x.Digest as the digest of the body last written ("" for unknown, which
 // makes the next update of the document send it once).
