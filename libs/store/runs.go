@@ -204,14 +204,20 @@ const runCols = `sync_run_id::text, tenant_id, event, idempotency_key, entity_ty
 func scanRun(row pgx.Row) (Run, error) {
 	var r Run
 	var payload string
-	err := row.Scan(&r.ID, &r.TenantID, &r.Event, &r.IdempotencyKey, &r.EntityType, &r.MagentoEntityID,
-		&r.WebsiteID, &r.StoreID, &r.OccurredAt, &payload, &r.Status,
-		&r.SageID, &r.SkipReason, &r.ErrorClass, &r.ErrorCode, &r.LastError, &r.Attempts, &r.AppliedQuirks,
-		&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.TraceID, &r.TraceSpanID, &r.Change)
+	err := row.Scan(runDest(&r, &payload)...)
 	if payload != "" {
 		r.Payload = []byte(payload)
 	}
 	return r, err
+}
+
+// runDest is where runCols scan into: r's fields, and payload for the
+// payload's text.
+func runDest(r *Run, payload *string) []any {
+	return []any{&r.ID, &r.TenantID, &r.Event, &r.IdempotencyKey, &r.EntityType, &r.MagentoEntityID,
+		&r.WebsiteID, &r.StoreID, &r.OccurredAt, payload, &r.Status,
+		&r.SageID, &r.SkipReason, &r.ErrorClass, &r.ErrorCode, &r.LastError, &r.Attempts, &r.AppliedQuirks,
+		&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.TraceID, &r.TraceSpanID, &r.Change}
 }
 
 // ResetRun puts a finished run back to pending for an operator's retry: the
@@ -236,14 +242,32 @@ func (s *Store) Run(ctx context.Context, id string) (Run, error) {
 // comes back when an operator replays its dead letter or retries it, after
 // fixing the cause.
 func (s *Store) StartRun(ctx context.Context, id string) (Run, error) {
-	r, err := scanRun(s.pool.QueryRow(ctx, `UPDATE sync_runs SET
+	r, _, err := s.StartStage(ctx, id, "")
+	return r, err
+}
+
+// StartStage is StartRun for one stage (sync_attempts.stage), which also
+// reports whether the run's history already holds attempts of that stage: an
+// earlier delivery's, or those of a run an operator retried. The same
+// statement reads it, so a first delivery learns that it has no history to
+// read without another round trip.
+func (s *Store) StartStage(ctx context.Context, id, stage string) (Run, bool, error) {
+	row := s.pool.QueryRow(ctx, `UPDATE sync_runs SET
 			finished_at = CASE WHEN status = 'failed' THEN NULL ELSE finished_at END,
 			attempts = CASE WHEN status IN ('pending', 'running', 'failed') THEN attempts + 1 ELSE attempts END,
 			status = CASE WHEN status IN ('pending', 'running', 'failed') THEN 'running' ELSE status END,
 			started_at = COALESCE(started_at, now()),
 			updated_at = now()
-		WHERE sync_run_id = $1 RETURNING `+runCols, id))
-	return r, notFound(err, "sync run "+id)
+		WHERE sync_run_id = $1 RETURNING `+runCols+`,
+			EXISTS (SELECT 1 FROM sync_attempts a WHERE a.sync_run_id = sync_runs.sync_run_id AND a.stage = $2)`, id, stage)
+	var r Run
+	var payload string
+	var earlier bool
+	err := row.Scan(append(runDest(&r, &payload), &earlier)...)
+	if payload != "" {
+		r.Payload = []byte(payload)
+	}
+	return r, earlier, notFound(err, "sync run "+id)
 }
 
 // StartRunFrom is StartRun for the mapper, which knows the stream sequence of
@@ -307,10 +331,15 @@ type Outcome struct {
 // redelivery produces the same result; a different status (an operator retry)
 // overwrites it.
 func (s *Store) FinishRun(ctx context.Context, o Outcome) (Run, error) {
+	return s.FinishRunWith(ctx, o, Journal{})
+}
+
+// finishRun is FinishRun's statement and its arguments.
+func finishRun(o Outcome) (string, []any, error) {
 	switch o.Status {
 	case RunSucceeded, RunSkipped, RunFailed:
 	default:
-		return Run{}, fmt.Errorf("store: %q is not a terminal run status", o.Status)
+		return "", nil, fmt.Errorf("store: %q is not a terminal run status", o.Status)
 	}
 	quirks := o.AppliedQuirks
 	if quirks == nil {
@@ -320,20 +349,21 @@ func (s *Store) FinishRun(ctx context.Context, o Outcome) (Run, error) {
 	if o.Status == RunSucceeded {
 		change = o.Change
 	}
-	r, err := scanRun(s.pool.QueryRow(ctx, `UPDATE sync_runs SET
+	return `UPDATE sync_runs SET
 			finished_at = CASE WHEN status = $2 AND finished_at IS NOT NULL THEN finished_at ELSE now() END,
 			status = $2, sage_id = $3, skip_reason = $4, error_class = $5, error_code = $6, last_error = $7,
 			applied_quirks = $8, sage_change = $9, updated_at = now()
-		WHERE sync_run_id = $1 RETURNING `+runCols,
-		o.RunID, o.Status, o.SageID, o.SkipReason, o.ErrorClass, o.ErrorCode, o.Message, quirks, change))
-	return r, notFound(err, "sync run "+o.RunID)
+		WHERE sync_run_id = $1 RETURNING ` + runCols,
+		[]any{o.RunID, o.Status, o.SageID, o.SkipReason, o.ErrorClass, o.ErrorCode, o.Message, quirks, change}, nil
 }
 
 // NoteRunError stores the last transient error of a run that will be retried.
 func (s *Store) NoteRunError(ctx context.Context, id, class, message string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE sync_runs SET error_class = $2, last_error = $3, updated_at = now() WHERE sync_run_id = $1`, id, class, message)
-	return err
+	return s.NoteRunErrorWith(ctx, id, class, message, Journal{})
 }
+
+// noteRunError is NoteRunError's statement.
+const noteRunError = `UPDATE sync_runs SET error_class = $2, last_error = $3, updated_at = now() WHERE sync_run_id = $1`
 
 // RunFilter selects runs for ListRuns.
 type RunFilter struct {

@@ -58,16 +58,18 @@ type writeStore struct {
 
 var errStoreDown = errors.New("connection refused")
 
-func (s *writeStore) StartRun(_ context.Context, id string) (store.Run, error) {
+func (s *writeStore) StartStage(_ context.Context, id, _ string) (store.Run, bool, error) {
 	s.started = append(s.started, id)
 	if s.down {
-		return store.Run{}, errStoreDown
+		return store.Run{}, false, errStoreDown
 	}
-	return store.Run{}, store.ErrNotFound
+	return store.Run{}, false, store.ErrNotFound
 }
 
-func (s *writeStore) NoteRunError(context.Context, string, string, string) error { return errStoreDown }
-func (s *writeStore) FinishRun(context.Context, store.Outcome) (store.Run, error) {
+func (s *writeStore) NoteRunErrorWith(context.Context, string, string, string, store.Journal) error {
+	return errStoreDown
+}
+func (s *writeStore) FinishRunWith(context.Context, store.Outcome, store.Journal) (store.Run, error) {
 	return store.Run{}, errStoreDown
 }
 

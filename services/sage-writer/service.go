@@ -39,15 +39,28 @@ type Store interface {
 	lifecycle.RevokeStore
 	TenantLister
 	results.RunFinisher
-	StartRun(ctx context.Context, id string) (store.Run, error)
+	StartStage(ctx context.Context, id, stage string) (store.Run, bool, error)
 	Attempts(ctx context.Context, runID string) ([]store.Attempt, error)
-	NoteRunError(ctx context.Context, id, class, message string) error
-	RecordAttempt(ctx context.Context, a store.Attempt) error
 	Tenant(ctx context.Context, id string) (store.Tenant, error)
 	SetSageStatus(ctx context.Context, tenantID, status, businessID string) error
-	Xref(ctx context.Context, tenantID, kind, magentoKey, currency string) (store.Xref, error)
-	PutXref(ctx context.Context, x store.Xref) error
-	SetXrefDigest(ctx context.Context, tenantID, kind, magentoKey, currency, sageID, digest string) (bool, error)
+	Xrefs(ctx context.Context, tenantID string, keys []store.XrefKey) (map[store.XrefKey]store.Xref, error)
+	// The delivery's journal (attempts, links) with the run's conclusion,
+	// or alone (an ambiguous create's checkpoint).
+	FinishRunWith(ctx context.Context, o store.Outcome, j store.Journal) (store.Run, error)
+	NoteRunErrorWith(ctx context.Context, id, class, message string, j store.Journal) error
+	WriteJournal(ctx context.Context, j store.Journal) error
+}
+
+// journaled finishes a run and writes its delivery's journal in the same
+// transaction (a results.RunFinisher for results.Finish, which publishes the
+// result only after that transaction committed).
+type journaled struct {
+	st Store
+	j  store.Journal
+}
+
+func (f journaled) FinishRun(ctx context.Context, o store.Outcome) (store.Run, error) {
+	return f.st.FinishRunWith(ctx, o, f.j)
 }
 
 // Service consumes SageWrites from the SAGE stream and executes them in Sage.
@@ -291,7 +304,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 		return bus.Outcome{Verdict: bus.DeadLetter, Class: ClassSerde, Code: CodeInvalidWrite,
 			Message: "the SageWrite names no tenant_id or sync_run_id", TenantID: tenant, Entity: entity}
 	}
-	run, err := s.st.StartRun(ctx, w.GetSyncRunId())
+	run, earlier, err := s.st.StartStage(ctx, w.GetSyncRunId(), Stage)
 	if errors.Is(err, store.ErrNotFound) {
 		log.ErrorContext(ctx, "SageWrite for an unknown run dead-lettered")
 		s.writes.WithLabelValues("failed").Inc()
@@ -316,7 +329,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 		s.writes.WithLabelValues("duplicate").Inc()
 		return bus.Done()
 	}
-	wr, err := s.execute(ctx, log, &w, run)
+	wr, err := s.execute(ctx, log, &w, run, earlier, delivered >= uint64(s.cfg.MaxDeliver))
 	return s.conclude(ctx, log, &w, wr, err, delivered)
 }
 
@@ -331,9 +344,12 @@ func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.Sa
 	if err == nil {
 		o := store.Outcome{RunID: w.GetSyncRunId(), Status: store.RunSucceeded, SageID: resultID(w, wr.ids),
 			AppliedQuirks: w.GetAppliedQuirks(), Change: wr.change}
-		if _, ferr := results.Finish(ctx, s.st, s.js, o); ferr != nil {
-			// Everything is in Sage and in entity_xref: the next delivery
-			// makes no call and only finishes the run.
+		if _, ferr := results.Finish(ctx, journaled{s.st, wr.journal}, s.js, o); ferr != nil {
+			// Everything is in Sage. If the transaction committed (only the
+			// publish failed) the next delivery makes no call and only
+			// finishes the run; if not, entity_xref lacks this delivery's
+			// links, and the next delivery's POSTs carry the same
+			// idempotency_ids, which Sage replays (package doc).
 			log.WarnContext(ctx, "write done but its result was not recorded; retrying", "err", ferr)
 			base.Verdict, base.Delay, base.Class, base.Code, base.Message = bus.Retry, time.Second, ClassDatabase, CodeDatabase, ferr.Error()
 			return base
@@ -359,7 +375,7 @@ func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.Sa
 	if d.Verdict == DeadLetter || last {
 		o := store.Outcome{RunID: w.GetSyncRunId(), Status: store.RunFailed, ErrorClass: d.Class, ErrorCode: d.Code,
 			Message: d.Message, AppliedQuirks: w.GetAppliedQuirks()}
-		if _, ferr := results.Finish(ctx, s.st, s.js, o); ferr != nil {
+		if _, ferr := results.Finish(ctx, journaled{s.st, wr.journal}, s.js, o); ferr != nil {
 			log.ErrorContext(ctx, "could not record the failed run; retrying", "err", ferr)
 			if last {
 				// The bus dead-letters it now; the run is then left running
@@ -379,8 +395,8 @@ func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.Sa
 		base.Verdict = bus.Retry // the bus dead-letters the last delivery and acks it
 		return base
 	}
-	if nerr := s.st.NoteRunError(ctx, w.GetSyncRunId(), d.Class, d.Message); nerr != nil {
-		log.WarnContext(ctx, "could not note the run's error", "err", nerr)
+	if nerr := s.st.NoteRunErrorWith(ctx, w.GetSyncRunId(), d.Class, d.Message, wr.journal); nerr != nil {
+		log.WarnContext(ctx, "could not note the run's error and record its attempts and links", "err", nerr)
 	}
 	base.Verdict, base.Hold = bus.Retry, hold
 	base.Delay = d.delay(delivered, schedule{base: s.cfg.RetryBase, limit: s.cfg.RetryCap, pause: s.cfg.PauseDelay})

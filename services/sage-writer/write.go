@@ -18,15 +18,20 @@ import (
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 )
 
-// written is what execute did: the Sage id of each operation by key, and what
-// the run did in Sage (store.ChangeCreated, …).
+// written is what execute did: the Sage id of each operation by key, what the
+// run did in Sage (store.ChangeCreated, …), and the delivery's journal (its
+// attempts and links), which conclude writes with the run's conclusion.
 type written struct {
-	ids    map[string]string
-	change string
+	ids     map[string]string
+	change  string
+	journal store.Journal
 }
 
-// execute runs the write's operations in order against the binding's business.
-func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.SageWrite, run store.Run) (written, error) {
+// execute runs the write's operations in order against the binding's
+// business. earlier: the run's history holds attempts of this stage (an
+// earlier delivery's, or from before an operator's retry), which are read.
+// last: this is the last delivery JetStream allows.
+func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.SageWrite, run store.Run, earlier, last bool) (written, error) {
 	t, err := s.st.Tenant(ctx, w.GetTenantId())
 	if errors.Is(err, store.ErrNotFound) {
 		return written{}, &invalidWrite{msg: "unknown tenant " + w.GetTenantId()}
@@ -53,53 +58,78 @@ func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.Sag
 		s: s, log: log, w: w, ts: ts,
 		client: &sage.Client{BaseURL: s.cfg.RegionAPI.For(b.SageRegion, s.cfg.Endpoints.APIURL), HTTP: s.http,
 			Tokens: ts, BusinessID: b.SageBusinessID},
+		// No redelivery follows a crash in the last allowed delivery: what
+		// it creates is recorded at once (package doc).
+		eager: last,
 	}
-	if run.Attempts > 1 {
+	var history []store.Attempt
+	if earlier {
 		// A retry: find the creates an earlier delivery left ambiguous, so
 		// they are looked up before anything is POSTed again (Sage's
-		// idempotency replay lasts 7 days; the lookup has no limit).
-		ex.unresolved, err = s.unresolvedCreates(ctx, run.ID)
-		if err != nil {
-			return written{}, err
+		// idempotency replay lasts 7 days; the lookup has no limit). A first
+		// delivery has no history and reads none.
+		if history, err = s.st.Attempts(ctx, run.ID); err != nil {
+			return written{}, storeErr("reading the run's attempts", err)
 		}
+		ex.unresolved = unresolvedCreates(history)
+	}
+	// Every link the write's operations may have, in one statement. The
+	// tenant's writes are serialised (one in flight per tenant across
+	// replicas: consumers.go, MaxAckPending 1), so no other write changes
+	// them meanwhile and this read sees what a read before each operation
+	// would; the executor keeps the map current as this write creates
+	// documents and updates digests. Only an operator's relink (ledgerctl
+	// xref set) could race with it, as it could with a read per operation.
+	if ex.links, err = s.st.Xrefs(ctx, w.GetTenantId(), xrefKeys(w)); err != nil {
+		return written{}, storeErr("reading entity_xref", err)
 	}
 	res, err := sagewrite.Execute(ctx, w, ex)
+	out := written{ids: res.IDs, journal: ex.journal}
 	var oe *sagewrite.OpError
 	if errors.As(err, &oe) {
-		return written{ids: res.IDs}, &OpError{TenantID: w.GetTenantId(), Business: b.SageBusinessID, Op: oe.Op, Err: asInvalidWrite(oe.Err)}
+		return out, &OpError{TenantID: w.GetTenantId(), Business: b.SageBusinessID, Op: oe.Op, Err: asInvalidWrite(oe.Err)}
 	}
 	if err != nil {
-		return written{ids: res.IDs}, err
+		return out, err
 	}
-	out := written{ids: res.IDs, change: res.Change()}
-	if out.change != store.ChangeCreated && run.Attempts > 1 {
+	out.change = res.Change()
+	if out.change != store.ChangeCreated && earlier {
 		// An earlier delivery of this run may have written what this one
 		// found already done (its result was not recorded).
-		if out.change, err = s.earlierChange(ctx, run.ID, out.change); err != nil {
-			return written{ids: res.IDs}, err
-		}
+		out.change = earlierChange(history, out.change)
 	}
 	return out, nil
+}
+
+// xrefKeys are the links of w's operations that have one.
+func xrefKeys(w *ledgerv1.SageWrite) []store.XrefKey {
+	var keys []store.XrefKey
+	for _, op := range w.GetOperations() {
+		if op.GetXrefKind() != "" {
+			keys = append(keys, xrefKey(op))
+		}
+	}
+	return keys
+}
+
+func xrefKey(op *ledgerv1.SageOperation) store.XrefKey {
+	return store.XrefKey{Kind: op.GetXrefKind(), MagentoKey: op.GetXrefKey(), Currency: op.GetCurrency()}
 }
 
 // earlierChange is change raised by what the run's earlier deliveries did in
 // Sage (its attempt history): a create (a POST answered, or resolved by
 // lookup) makes it created, an update (a PUT answered) updated.
-func (s *Service) earlierChange(ctx context.Context, runID, change string) (string, error) {
-	atts, err := s.st.Attempts(ctx, runID)
-	if err != nil {
-		return "", storeErr("reading the run's attempts", err)
-	}
-	for _, a := range atts {
+func earlierChange(history []store.Attempt, change string) string {
+	for _, a := range history {
 		switch {
 		case a.Stage != Stage:
 		case a.Method == http.MethodPost && a.Outcome == "ok", a.Outcome == outcomeResolved:
-			return store.ChangeCreated, nil
+			return store.ChangeCreated
 		case a.Method == http.MethodPut && a.Outcome == "ok":
 			change = store.ChangeUpdated
 		}
 	}
-	return change, nil
+	return change
 }
 
 // asInvalidWrite turns the interpreter's refusal of a write that can never be
@@ -122,13 +152,9 @@ const (
 
 // unresolvedCreates returns the collections whose last create attempt in the
 // run's history was ambiguous and not resolved by a lookup since.
-func (s *Service) unresolvedCreates(ctx context.Context, runID string) (map[string]bool, error) {
-	atts, err := s.st.Attempts(ctx, runID)
-	if err != nil {
-		return nil, storeErr("reading the run's attempts", err)
-	}
+func unresolvedCreates(history []store.Attempt) map[string]bool {
 	out := map[string]bool{}
-	for _, a := range atts {
+	for _, a := range history {
 		if a.Stage != Stage {
 			continue
 		}
@@ -143,7 +169,7 @@ func (s *Service) unresolvedCreates(ctx context.Context, runID string) (map[stri
 			out[coll] = false
 		}
 	}
-	return out, nil
+	return out
 }
 
 // executor does the Sage and store side of one write's operations for
@@ -156,6 +182,15 @@ type executor struct {
 	client *sage.Client
 	// unresolved: collections with an ambiguous create in an earlier delivery.
 	unresolved map[string]bool
+	// links: the write's entity_xref links read at its start (execute), kept
+	// current with what this delivery created and updated.
+	links map[store.XrefKey]store.Xref
+	// journal: the attempts and link writes of this delivery not yet
+	// recorded; conclude writes them with the run's conclusion.
+	journal store.Journal
+	// eager: record each created link at once (checkpoint), for a delivery
+	// no redelivery follows.
+	eager bool
 }
 
 // Existing returns the id of op's document when it is known (Known).
@@ -170,13 +205,9 @@ func (ex *executor) Existing(ctx context.Context, op *ledgerv1.SageOperation) (s
 // (recorded, and created by this run).
 func (ex *executor) Known(ctx context.Context, op *ledgerv1.SageOperation) (sagewrite.Known, bool, error) {
 	if op.GetXrefKind() != "" {
-		x, err := ex.s.st.Xref(ctx, ex.w.GetTenantId(), op.GetXrefKind(), op.GetXrefKey(), op.GetCurrency())
-		switch {
-		case err == nil:
+		if x, ok := ex.links[xrefKey(op)]; ok {
 			ex.log.DebugContext(ctx, "document already in Sage", "op", op.GetKey(), "sage_id", x.SageID)
 			return sagewrite.Known{ID: x.SageID, Digest: x.Digest}, true, nil
-		case !errors.Is(err, store.ErrNotFound):
-			return sagewrite.Known{}, false, storeErr("reading entity_xref", err)
 		}
 	}
 	if res, ok := sagewrite.ResourceOf(op.GetResource()); ok && ex.unresolved[res.Collection] && op.GetReference() != "" {
@@ -186,10 +217,11 @@ func (ex *executor) Known(ctx context.Context, op *ledgerv1.SageOperation) (sage
 	return sagewrite.Known{}, false, nil
 }
 
-// Update PUTs req to the known document doc, then records req.Digest as the
-// body last written to it. A PUT is idempotent: after a failure the next
-// delivery sends it again (with the same idempotency_id, so Sage replays one
-// that did arrive); nothing needs looking up.
+// Update PUTs req to the known document doc, then notes req.Digest as the
+// body last written to it (in the journal). A PUT is idempotent: after a
+// failure, or a crash before the journal is written, the next delivery sends
+// it again (with the same idempotency_id, so Sage replays one that did
+// arrive); nothing needs looking up.
 func (ex *executor) Update(ctx context.Context, op *ledgerv1.SageOperation, doc sagewrite.Known, req sagewrite.Request) error {
 	res := req.Resource
 	body, err := req.JSON()
@@ -215,11 +247,16 @@ func (ex *executor) Update(ctx context.Context, op *ledgerv1.SageOperation, doc 
 	ex.attempt(ctx, store.Attempt{Method: http.MethodPut, Path: path, HTTPStatus: resp.Status,
 		Duration: resp.Duration, RequestID: resp.RequestID, Outcome: "ok"})
 	ex.log.InfoContext(ctx, "Sage document updated", "op", op.GetKey(), "sage_id", doc.ID, "path", path)
-	if _, err := ex.s.st.SetXrefDigest(ctx, ex.w.GetTenantId(), op.GetXrefKind(), op.GetXrefKey(), op.GetCurrency(),
-		doc.ID, req.Digest); err != nil {
-		// Sage has the new body; the retry finds the old digest and sends
-		// the same PUT again, which changes nothing.
-		return storeErr("recording the written body's digest in entity_xref", err)
+	// Recorded if the link still names doc.ID when the journal is written
+	// (an operator's relink meanwhile keeps its own); until then a retry
+	// finds the old digest and sends the same PUT again, which changes
+	// nothing.
+	x := store.Xref{TenantID: ex.w.GetTenantId(), Kind: op.GetXrefKind(), MagentoKey: op.GetXrefKey(),
+		Currency: op.GetCurrency(), SageID: doc.ID, Digest: req.Digest}
+	ex.journal.Links = append(ex.journal.Links, store.LinkWrite{Xref: x, DigestOnly: true})
+	if known, ok := ex.links[xrefKey(op)]; ok && known.SageID == doc.ID {
+		known.Digest = req.Digest
+		ex.links[xrefKey(op)] = known
 	}
 	return nil
 }
@@ -325,19 +362,23 @@ func (ex *executor) resolve(ctx context.Context, op *ledgerv1.SageOperation, res
 	return "", fmt.Errorf("%w: %d %s with reference %q", errMultipleMatches, len(docs), res.Collection, op.GetReference())
 }
 
-// created records a document that now exists in Sage, written from a body
-// whose update digest is digest ("" for none), and returns its id.
+// created notes the link of a document that now exists in Sage, written from
+// a body whose update digest is digest ("" for none), and returns its id. The
+// link is written with the run's conclusion (the journal); until then Sage has
+// the document but Ledger does not know it, and a retry's POST replays the
+// same idempotency_id and gets the same document back (package doc).
 func (ex *executor) created(ctx context.Context, op *ledgerv1.SageOperation, doc sage.Document, digest string) (string, error) {
 	if op.GetXrefKind() != "" {
 		ref := doc.Reference
 		if ref == "" {
 			ref = op.GetReference()
 		}
-		if err := ex.s.st.PutXref(ctx, store.Xref{TenantID: ex.w.GetTenantId(), Kind: op.GetXrefKind(),
-			MagentoKey: op.GetXrefKey(), Currency: op.GetCurrency(), SageID: doc.ID, Reference: ref, Digest: digest}); err != nil {
-			// Sage has it but Ledger does not know: the retry's POST replays
-			// the same idempotency_id and gets the same document back.
-			return "", storeErr("recording entity_xref", err)
+		x := store.Xref{TenantID: ex.w.GetTenantId(), Kind: op.GetXrefKind(), MagentoKey: op.GetXrefKey(),
+			Currency: op.GetCurrency(), SageID: doc.ID, Reference: ref, Digest: digest}
+		ex.journal.Links = append(ex.journal.Links, store.LinkWrite{Xref: x})
+		ex.links[xrefKey(op)] = x
+		if ex.eager {
+			ex.checkpoint(ctx)
 		}
 	}
 	return doc.ID, nil
@@ -410,12 +451,28 @@ func (ex *executor) failed(ctx context.Context, method, path string, dur time.Du
 	ex.attempt(ctx, a)
 }
 
-// attempt appends to the run's attempt history; losing one is logged, not fatal.
+// attempt appends to the run's attempt history: to the journal, written with
+// the run's conclusion, except an ambiguous create, which is written at once
+// with everything journaled before it (checkpoint): it is what makes a later
+// delivery look the document up before it POSTs again, and that delivery may
+// come after Sage's 7-day idempotency replay has lapsed.
 func (ex *executor) attempt(ctx context.Context, a store.Attempt) {
-	a.RunID, a.Stage = ex.w.GetSyncRunId(), Stage
-	if err := ex.s.st.RecordAttempt(ctx, a); err != nil {
-		ex.log.WarnContext(ctx, "could not record a Sage attempt", "path", a.Path, "err", err)
+	a.RunID, a.Stage, a.At = ex.w.GetSyncRunId(), Stage, time.Now()
+	ex.journal.Attempts = append(ex.journal.Attempts, a)
+	if a.Outcome == outcomeAmbiguous {
+		ex.checkpoint(ctx)
 	}
+}
+
+// checkpoint writes the journal so far in one transaction and empties it;
+// when that fails it keeps it for the conclusion's transaction (losing it is
+// logged, not fatal: the idempotency replay still stands behind it).
+func (ex *executor) checkpoint(ctx context.Context) {
+	if err := ex.s.st.WriteJournal(ctx, ex.journal); err != nil {
+		ex.log.WarnContext(ctx, "could not record the write's attempts and links yet; they are written with its conclusion", "err", err)
+		return
+	}
+	ex.journal = store.Journal{}
 }
 
 func searchPath(res sagewrite.Resource, ref string) string {
