@@ -33,6 +33,8 @@ func benchPostgres(ctx context.Context) (pg *devstack.Postgres, withStatements b
 type statementCount struct {
 	Query       string
 	Calls, Rows int64
+	ExecMS      float64 // time spent executing it, in all
+	BlocksHit   int64   // shared buffer blocks read (from the cache or not)
 }
 
 // benchQueries marks the benchmark's own statements, left out of the profile.
@@ -46,7 +48,8 @@ func resetStatements(ctx context.Context, pool *pgxpool.Pool) error {
 // readStatements returns the phase's statements in this database, most
 // called first.
 func readStatements(ctx context.Context, pool *pgxpool.Pool) ([]statementCount, error) {
-	rows, err := pool.Query(ctx, `SELECT query, sum(calls)::bigint, sum(rows)::bigint
+	rows, err := pool.Query(ctx, `SELECT query, sum(calls)::bigint, sum(rows)::bigint,
+			sum(total_exec_time)::float8, sum(shared_blks_hit + shared_blks_read)::bigint
 		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
 		WHERE d.datname = current_database()
 		GROUP BY query ORDER BY 2 DESC`)
@@ -57,7 +60,7 @@ func readStatements(ctx context.Context, pool *pgxpool.Pool) ([]statementCount, 
 	var out []statementCount
 	for rows.Next() {
 		var c statementCount
-		if err := rows.Scan(&c.Query, &c.Calls, &c.Rows); err != nil {
+		if err := rows.Scan(&c.Query, &c.Calls, &c.Rows, &c.ExecMS, &c.BlocksHit); err != nil {
 			return nil, err
 		}
 		if !containsAny(c.Query, benchQueries) {
@@ -77,26 +80,30 @@ func containsAny(s string, subs []string) bool {
 }
 
 // printStatements writes the statements called at least once per hundred
-// events, with calls and rows per event; each query on one line, cut at 110
-// characters.
+// events, or taking at least 2 % of the statements' execution time, with
+// calls, rows, execution time and buffer blocks per event; each query on one
+// line, cut at 100 characters.
 func (b *benchEnv) printStatements(st []statementCount, events int) {
 	if len(st) == 0 {
 		return
 	}
 	n := float64(max(events, 1))
-	var total int64
+	var calls int64
+	var execMS float64
 	for _, c := range st {
-		total += c.Calls
+		calls += c.Calls
+		execMS += c.ExecMS
 	}
-	b.printf("  Postgres statements per event (pg_stat_statements; %.1f in all; calls, rows, statement):\n", float64(total)/n)
+	b.printf("  Postgres statements per event (pg_stat_statements; %.1f statements, %.2f ms executing; calls, rows, ms, blocks, statement):\n",
+		float64(calls)/n, execMS/n)
 	for _, c := range st {
-		if float64(c.Calls)/n < 0.01 {
-			break
+		if float64(c.Calls)/n < 0.01 && c.ExecMS < 0.02*execMS {
+			continue
 		}
 		q := strings.Join(strings.Fields(c.Query), " ")
-		if len(q) > 110 {
-			q = q[:110] + "…"
+		if len(q) > 100 {
+			q = q[:100] + "…"
 		}
-		b.printf("    %5.2f %6.2f  %s\n", float64(c.Calls)/n, float64(c.Rows)/n, q)
+		b.printf("    %5.2f %6.2f %6.3f %6.1f  %s\n", float64(c.Calls)/n, float64(c.Rows)/n, c.ExecMS/n, float64(c.BlocksHit)/n, q)
 	}
 }

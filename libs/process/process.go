@@ -151,6 +151,9 @@ func Connect(ctx context.Context, name string, s Settings) (_ *Infra, err error)
 	if in.Store, err = store.Open(ctx, s.DatabaseURL, sealer); err != nil {
 		return nil, fmt.Errorf("database (LEDGER_DATABASE_URL): %w", err)
 	}
+	// Tenants, bindings and Sage tokens are read for every event and change
+	// rarely: keep them in memory, forgotten when a change commits.
+	in.Store.CacheTenants()
 	// No reconnect buffer: while NATS is away a publish fails at once (a 503 to
 	// Magento) instead of waiting in memory where a crash would lose it.
 	in.NC, err = nats.Connect(s.NATSURL, nats.Name("ledger-"+name), nats.MaxReconnects(-1), nats.ReconnectBufSize(-1))

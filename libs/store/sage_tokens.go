@@ -15,6 +15,7 @@ import (
 // When revoke fails nothing changes. A binding without tokens is only marked
 // revoked.
 func (s *Store) RevokeTokens(ctx context.Context, tenantID string, revoke func(context.Context, Tokens) error) error {
+	defer s.changedTenant(tenantID)
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('oauth:' || $1, 0))`, tenantID); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,6 +16,11 @@ import (
 type Store struct {
 	pool   *pgxpool.Pool
 	sealer *secrets.Sealer
+
+	// The tenant cache (CacheTenants); nil cache means none.
+	watchOnce sync.Once
+	cache     *tenantCache
+	stopWatch func()
 }
 
 // ErrNotFound is returned when a looked-up row does not exist.
@@ -44,8 +50,13 @@ func Open(ctx context.Context, url string, sealer *secrets.Sealer) (*Store, erro
 	return &Store{pool: pool, sealer: sealer}, nil
 }
 
-// Close releases the pool.
-func (s *Store) Close() { s.pool.Close() }
+// Close stops the tenant cache's listener, if any, and releases the pool.
+func (s *Store) Close() {
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
+	s.pool.Close()
+}
 
 // Pool exposes the pool for service-specific queries and health checks.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }

@@ -71,6 +71,7 @@ func (s *Store) CreateTenant(ctx context.Context, id, name string) (Tenant, erro
 	if err != nil {
 		return Tenant{}, fmt.Errorf("store: create tenant: %w", err)
 	}
+	s.changedTenant(id)
 	return s.Tenant(ctx, id)
 }
 
@@ -99,12 +100,15 @@ func (s *Store) scanTenant(row pgx.Row) (Tenant, error) {
 }
 
 // Tenant returns one tenant with its binding, or ErrNotFound.
+// With CacheTenants it is served from memory.
 func (s *Store) Tenant(ctx context.Context, id string) (Tenant, error) {
-	t, err := s.scanTenant(s.pool.QueryRow(ctx, `SELECT `+tenantCols+` FROM tenants t JOIN bindings b USING (tenant_id) WHERE t.tenant_id = $1`, id))
-	if err != nil {
-		return Tenant{}, notFound(err, "tenant "+id)
-	}
-	return t, nil
+	return s.cachedTenant(id, func() (Tenant, error) {
+		t, err := s.scanTenant(s.pool.QueryRow(ctx, `SELECT `+tenantCols+` FROM tenants t JOIN bindings b USING (tenant_id) WHERE t.tenant_id = $1`, id))
+		if err != nil {
+			return Tenant{}, notFound(err, "tenant "+id)
+		}
+		return t, nil
+	})
 }
 
 // Tenants lists every tenant, oldest first.
@@ -131,9 +135,9 @@ func (s *Store) SetMagentoPaired(ctx context.Context, tenantID, shopURL, apiKey 
 	if err != nil {
 		return err
 	}
-	return s.execOne(ctx, `UPDATE bindings SET magento_base_url = $2, api_key_sealed = $3,
+	return s.updateBinding(ctx, tenantID, `UPDATE bindings SET magento_base_url = $2, api_key_sealed = $3,
 		magento_connection_status = 'active', paired_at = now(), updated_at = now() WHERE tenant_id = $1`,
-		"tenant "+tenantID, tenantID, shopURL, sealed)
+		tenantID, shopURL, sealed)
 }
 
 // SetMagentoStatus changes magento_connection_status (token_revoked, revoked, active).
@@ -143,15 +147,15 @@ func (s *Store) SetMagentoStatus(ctx context.Context, tenantID, status string) e
 	if status == StatusRevoked {
 		q = `UPDATE bindings SET magento_connection_status = $2, api_key_sealed = NULL, updated_at = now() WHERE tenant_id = $1`
 	}
-	return s.execOne(ctx, q, "tenant "+tenantID, tenantID, status)
+	return s.updateBinding(ctx, tenantID, q, tenantID, status)
 }
 
 // SetSageStatus changes the Sage-side binding status and, when businessID is not
 // empty, the business it writes to.
 func (s *Store) SetSageStatus(ctx context.Context, tenantID, status, businessID string) error {
-	return s.execOne(ctx, `UPDATE bindings SET status = $2,
+	return s.updateBinding(ctx, tenantID, `UPDATE bindings SET status = $2,
 		sage_business_id = CASE WHEN $3 = '' THEN sage_business_id ELSE $3 END, updated_at = now()
-		WHERE tenant_id = $1`, "tenant "+tenantID, tenantID, status, businessID)
+		WHERE tenant_id = $1`, tenantID, status, businessID)
 }
 
 // RecordPairingAttempt keeps the history of pairing attempts for operators.
@@ -172,11 +176,18 @@ func (s *Store) execOne(ctx context.Context, q, what string, args ...any) error 
 	return nil
 }
 
+// updateBinding runs q, a statement that changes exactly tenantID's binding
+// row, then forgets the tenant's cached copy.
+func (s *Store) updateBinding(ctx context.Context, tenantID, q string, args ...any) error {
+	defer s.changedTenant(tenantID)
+	return s.execOne(ctx, q, "tenant "+tenantID, args...)
+}
+
 // SetSageRegion records the region Sage authorised the binding in (the OAuth
 // callback's country, lower-cased: gb, ie, us, ca, …).
 func (s *Store) SetSageRegion(ctx context.Context, tenantID, region string) error {
-	return s.execOne(ctx, `UPDATE bindings SET sage_region = $2, updated_at = now() WHERE tenant_id = $1`,
-		"tenant "+tenantID, tenantID, strings.ToLower(strings.TrimSpace(region)))
+	return s.updateBinding(ctx, tenantID, `UPDATE bindings SET sage_region = $2, updated_at = now() WHERE tenant_id = $1`,
+		tenantID, strings.ToLower(strings.TrimSpace(region)))
 }
 
 // Sync-state transports (bindings.callback_transport).
@@ -198,8 +209,8 @@ func (s *Store) SetCallbackTransport(ctx context.Context, tenantID, transport, g
 	if transport == "grpc" && strings.TrimSpace(grpcTarget) == "" {
 		return fmt.Errorf("callback transport grpc needs a target such as shop.example.com:443")
 	}
-	return s.execOne(ctx, `UPDATE bindings SET callback_transport = $2, callback_grpc_target = $3, updated_at = now() WHERE tenant_id = $1`,
-		"tenant "+tenantID, tenantID, transport, strings.TrimSpace(grpcTarget))
+	return s.updateBinding(ctx, tenantID, `UPDATE bindings SET callback_transport = $2, callback_grpc_target = $3, updated_at = now() WHERE tenant_id = $1`,
+		tenantID, transport, strings.TrimSpace(grpcTarget))
 }
 
 // DataVersions identify the current rows of a tenant's policy and Sage

@@ -26,6 +26,7 @@ type Tokens struct {
 
 // SaveTokens stores a fresh token pair (after the authorization-code exchange).
 func (s *Store) SaveTokens(ctx context.Context, tenantID string, t Tokens) error {
+	defer s.changedTenant(tenantID)
 	return saveTokens(ctx, s, s.pool, tenantID, t)
 }
 
@@ -72,10 +73,13 @@ func (s *Store) scanTokens(row pgx.Row) (Tokens, error) {
 
 const tokenCols = `access_token_sealed, refresh_token_sealed, access_expires_at, refresh_expires_at, scope, requested_by_id, version, updated_at`
 
-// Tokens returns a binding's tokens or ErrNotFound.
+// Tokens returns a binding's tokens or ErrNotFound. With CacheTenants they
+// are served from memory (RefreshTokens always reads Postgres under its lock).
 func (s *Store) Tokens(ctx context.Context, tenantID string) (Tokens, error) {
-	t, err := s.scanTokens(s.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM oauth_tokens WHERE tenant_id = $1`, tenantID))
-	return t, notFound(err, "oauth tokens of "+tenantID)
+	return s.cachedTokens(tenantID, func() (Tokens, error) {
+		t, err := s.scanTokens(s.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM oauth_tokens WHERE tenant_id = $1`, tenantID))
+		return t, notFound(err, "oauth tokens of "+tenantID)
+	})
 }
 
 // RefreshTokens runs refresh under a per-binding lock that holds across processes
@@ -88,6 +92,7 @@ func (s *Store) Tokens(ctx context.Context, tenantID string) (Tokens, error) {
 func (s *Store) RefreshTokens(ctx context.Context, tenantID string, need func(Tokens) bool,
 	refresh func(context.Context, Tokens) (Tokens, error)) (Tokens, error) {
 	var out Tokens
+	defer s.changedTenant(tenantID)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('oauth:' || $1, 0))`, tenantID); err != nil {
 			return err
@@ -116,6 +121,7 @@ func (s *Store) RefreshTokens(ctx context.Context, tenantID string, need func(To
 
 // DeleteTokens forgets a binding's tokens (after revoke on disconnect).
 func (s *Store) DeleteTokens(ctx context.Context, tenantID string) error {
+	defer s.changedTenant(tenantID)
 	_, err := s.pool.Exec(ctx, `DELETE FROM oauth_tokens WHERE tenant_id = $1`, tenantID)
 	return err
 }

@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TenantChangedChannel is the Postgres notification channel on which every
+// committed change to a tenant's rows (tenants, bindings, oauth_tokens,
+// policies, ref_cache) announces the tenant id (migration 00014's triggers).
+const TenantChangedChannel = "ledger_tenant_changed"
+
+// tenantCache keeps tenants (with their bindings) and their Sage tokens in
+// memory while the store listens on TenantChangedChannel. A notification
+// forgets the tenant's copies; so does a change made through this Store
+// (read-your-writes within a process), and losing the listening connection
+// forgets everything and serves from Postgres until it is back.
+//
+// The generation closes the race between a read from Postgres and a
+// notification: a value read is kept only if no invalidation happened since
+// the read began, so a copy older than a committed change is never kept.
+type tenantCache struct {
+	mu      sync.Mutex
+	live    bool   // listening: copies may be kept and served
+	gen     uint64 // bumped by every invalidation
+	tenants map[string]Tenant
+	tokens  map[string]Tokens
+}
+
+func newTenantCache() *tenantCache {
+	return &tenantCache{tenants: map[string]Tenant{}, tokens: map[string]Tokens{}}
+}
+
+// lookup returns the cached value of id in m, and the generation to hand to
+// keep after a read from Postgres.
+func lookup[T any](c *tenantCache, m map[string]T, id string) (v T, ok bool, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.live {
+		return v, false, 0
+	}
+	v, ok = m[id]
+	return v, ok, c.gen
+}
+
+// keep stores v as id's copy in m unless the cache went down or something was
+// invalidated since gen was handed out.
+func keep[T any](c *tenantCache, m map[string]T, id string, v T, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.live && c.gen == gen {
+		m[id] = v
+	}
+}
+
+// forget drops id's copies.
+func (c *tenantCache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.tenants, id)
+	delete(c.tokens, id)
+}
+
+// setLive starts (true) or stops (false) serving copies; either way every
+// copy is dropped, since notifications may have been missed.
+func (c *tenantCache) setLive(live bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.live = live
+	clear(c.tenants)
+	clear(c.tokens)
+}
+
+func (c *tenantCache) isLive() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.live
+}
+
+// CacheTenants makes Tenant and Tokens serve from memory: the store listens
+// on TenantChangedChannel on a connection of its own and forgets a tenant's
+// copies when a change to its rows commits. It is for the services' hot paths
+// (ingest's authentication, the writer's binding and tokens, statecallback's
+// transport), which read the same few rows for every event. A change made
+// elsewhere reaches this process with its notification, a few milliseconds
+// after its commit; until the listener is connected, and whenever it is not,
+// every read goes to Postgres. Close stops it. Calling it twice does nothing.
+func (s *Store) CacheTenants() {
+	s.watchOnce.Do(func() {
+		s.cache = newTenantCache()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		s.stopWatch = func() { cancel(); <-done }
+		go func() {
+			defer close(done)
+			s.watchTenants(ctx)
+		}()
+	})
+}
+
+// TenantCacheLive reports whether Tenant and Tokens are being served from
+// memory (CacheTenants was called and its listener is connected).
+func (s *Store) TenantCacheLive() bool { return s.cache != nil && s.cache.isLive() }
+
+// watchRetry bounds the wait between attempts to listen again.
+const watchRetry = 5 * time.Second
+
+// watchTenants listens until ctx ends, reconnecting after a failure.
+func (s *Store) watchTenants(ctx context.Context) {
+	wait := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		listened := s.listenTenants(ctx)
+		s.cache.setLive(false)
+		if listened {
+			wait = 100 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, watchRetry)
+	}
+}
+
+// listenTenants opens a connection, listens and applies notifications until
+// the connection fails or ctx ends. It reports whether it got as far as
+// listening.
+func (s *Store) listenTenants(ctx context.Context) bool {
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return false
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = conn.Close(closeCtx)
+	}()
+	if _, err := conn.Exec(ctx, `LISTEN `+TenantChangedChannel); err != nil {
+		return false
+	}
+	// Only now can no change be missed: copies start from here.
+	s.cache.setLive(true)
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return true
+		}
+		s.cache.forget(n.Payload)
+	}
+}
+
+// changedTenant forgets id's copies after this Store changed its rows, so
+// this process reads its own writes without waiting for the notification.
+func (s *Store) changedTenant(id string) {
+	if s.cache != nil {
+		s.cache.forget(id)
+	}
+}
+
+// cachedTenant returns id's tenant from the cache, reading it from Postgres
+// (and keeping it when allowed) when there is no copy.
+func (s *Store) cachedTenant(id string, read func() (Tenant, error)) (Tenant, error) {
+	if s.cache == nil {
+		return read()
+	}
+	t, ok, gen := lookup(s.cache, s.cache.tenants, id)
+	if ok {
+		return t, nil
+	}
+	t, err := read()
+	if err == nil {
+		keep(s.cache, s.cache.tenants, id, t, gen)
+	}
+	return t, err
+}
+
+// cachedTokens is cachedTenant for a binding's tokens.
+func (s *Store) cachedTokens(id string, read func() (Tokens, error)) (Tokens, error) {
+	if s.cache == nil {
+		return read()
+	}
+	t, ok, gen := lookup(s.cache, s.cache.tokens, id)
+	if ok {
+		return t, nil
+	}
+	t, err := read()
+	if err == nil {
+		keep(s.cache, s.cache.tokens, id, t, gen)
+	}
+	return t, err
+}
