@@ -16,16 +16,20 @@ type Config struct {
 	// (STATECALLBACK_WORKERS, default 8). Each batch in flight holds one
 	// connection of the entity-lock pool, which has exactly Workers connections.
 	Workers int
-	// PerShop bounds the batches in flight to one shop, i.e. its concurrent
-	// calls (STATECALLBACK_PER_SHOP, default 4).
+	// PerShop bounds one shop's batches in flight and its concurrent calls
+	// (STATECALLBACK_PER_SHOP, default 4): over HTTP the rows of a batch are
+	// posted up to PerShop at a time, over all the shop's batches.
 	PerShop int
 	// BatchSize is the most results delivered in one batch: one PushSyncState
-	// over gRPC, that many sequential POSTs over HTTP (STATECALLBACK_BATCH_SIZE,
+	// over gRPC, that many POSTs over HTTP (STATECALLBACK_BATCH_SIZE,
 	// default 50).
 	BatchSize int
-	// BatchLinger is how long a shop's first worker waits for more results
-	// before taking its first batch (STATECALLBACK_BATCH_LINGER, default 5ms;
-	// later batches never wait).
+	// BatchLinger is the longest a result waits for others of its shop to
+	// join its batch (STATECALLBACK_BATCH_LINGER, default 100ms): a batch
+	// starts when BatchSize results are waiting or its oldest has waited
+	// BatchLinger. Each batch costs one Postgres transaction whatever its
+	// size, so a longer linger means fewer commits per result under a steady
+	// stream, at the price of that much more latency.
 	BatchLinger time.Duration
 	// HTTPTimeout bounds one call to a shop, HTTP or gRPC
 	// (STATECALLBACK_HTTP_TIMEOUT, default 15s).
@@ -78,7 +82,7 @@ const (
 	DefaultWorkers       = 8
 	DefaultPerShop       = 4
 	DefaultBatchSize     = 50
-	DefaultBatchLinger   = 5 * time.Millisecond
+	DefaultBatchLinger   = 100 * time.Millisecond
 	DefaultHTTPTimeout   = 15 * time.Second
 	DefaultAckWait       = 5 * time.Second
 	DefaultAddr          = "127.0.0.1:8085"
@@ -167,7 +171,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("STATECALLBACK_BATCH_SIZE=%d: use 1–500 results per batch", c.BatchSize))
 	}
 	if c.BatchLinger < 0 || c.BatchLinger > time.Second {
-		errs = append(errs, fmt.Errorf("STATECALLBACK_BATCH_LINGER=%s: use 0–1s, e.g. 5ms", c.BatchLinger))
+		errs = append(errs, fmt.Errorf("STATECALLBACK_BATCH_LINGER=%s: use 0–1s, e.g. 100ms", c.BatchLinger))
 	}
 	if c.HTTPTimeout < time.Second || c.HTTPTimeout > 2*time.Minute {
 		errs = append(errs, fmt.Errorf("STATECALLBACK_HTTP_TIMEOUT=%s: use a duration between 1s and 2m, e.g. 15s", c.HTTPTimeout))

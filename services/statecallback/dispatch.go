@@ -13,9 +13,18 @@ import (
 )
 
 // dispatcher groups the consumer's deliveries per shop (tenant) and runs
-// batches: at most PerShop batches of one shop and Workers batches overall in
-// flight, one entity in at most one batch at a time, and only the newest result
-// of an entity in a batch (the older ones are stale and acknowledged unsent).
+// batches: at most PerShop batches and calls of one shop and Workers batches
+// overall in flight, one entity in at most one batch at a time, and only the
+// newest result of an entity in a batch (the older ones are stale and
+// acknowledged unsent).
+//
+// Batches are sized to the work: a batch starts when BatchSize results are
+// waiting or when the oldest waiting result has waited BatchLinger, whichever
+// comes first. A steady stream of results for a shop is therefore delivered
+// BatchLinger's worth at a time (each batch costs one Postgres transaction,
+// whatever its size), a backlog in batches of BatchSize, and no result waits
+// for a batch longer than BatchLinger. A shop has one worker while its backlog
+// fits one batch and up to PerShop while more is waiting.
 type dispatcher struct {
 	s      *Service
 	spec   bus.ConsumerSpec
@@ -29,12 +38,17 @@ type dispatcher struct {
 	held  map[uint64]jetstream.Msg // stream seq → message, queued or in a batch
 }
 
-// shopQueue is one shop's waiting deliveries.
+// shopQueue is one shop's waiting deliveries, in arrival order.
 type shopQueue struct {
 	tenantID string
 	pending  []*delivery
 	inflight map[store.CallbackEntity]bool // entities in a running batch
 	workers  int
+	// wake tells a waiting worker that a full batch is pending.
+	wake chan struct{}
+	// calls bounds the shop's concurrent calls (PerShop), over all its
+	// batches.
+	calls chan struct{}
 }
 
 func newDispatcher(s *Service, runCtx context.Context, spec bus.ConsumerSpec, locker *store.CallbackLocker) *dispatcher {
@@ -84,14 +98,24 @@ func (d *dispatcher) accept(msg jetstream.Msg) {
 	d.held[dl.seq] = msg
 	q := d.shops[tenant]
 	if q == nil {
-		q = &shopQueue{tenantID: tenant, inflight: map[store.CallbackEntity]bool{}}
+		q = &shopQueue{tenantID: tenant, inflight: map[store.CallbackEntity]bool{},
+			wake: make(chan struct{}, 1), calls: make(chan struct{}, d.s.cfg.PerShop)}
 		d.shops[tenant] = q
 	}
 	q.pending = append(q.pending, dl)
-	spawn := q.workers < d.s.cfg.PerShop && !q.inflight[dl.entity]
+	// One worker gathers a batch; more start only for a backlog beyond one
+	// batch (and while an entity waits for a batch in flight, its worker
+	// takes it next).
+	spawn := q.workers == 0 || (q.workers < d.s.cfg.PerShop && len(q.pending) > q.workers*d.s.cfg.BatchSize)
 	if spawn {
 		q.workers++
 		d.wg.Add(1)
+	}
+	if len(q.pending) >= d.s.cfg.BatchSize {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
 	}
 	d.mu.Unlock()
 	if spawn {
@@ -102,20 +126,9 @@ func (d *dispatcher) accept(msg jetstream.Msg) {
 // work runs batches of one shop until nothing it may take is left.
 func (d *dispatcher) work(q *shopQueue) {
 	defer d.wg.Done()
-	if l := d.s.cfg.BatchLinger; l > 0 {
-		// Let a burst of results gather into one batch.
-		select {
-		case <-time.After(l):
-		case <-d.runCtx.Done():
-		}
-	}
-	for {
+	for d.await(q) {
 		d.sem <- struct{}{}
 		batch, stale := d.take(q)
-		if len(batch) == 0 && len(stale) == 0 {
-			<-d.sem
-			return
-		}
 		d.unhold(stale)
 		for _, dl := range stale {
 			dl.log.InfoContext(dl.context(d.runCtx), "statecallback: superseded by a newer result in the same batch; not sending")
@@ -127,7 +140,7 @@ func (d *dispatcher) work(q *shopQueue) {
 			// Bounded so a hung store cannot hold the entities for ever; the
 			// shop calls have their own timeouts.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(d.runCtx), time.Duration(len(batch)+2)*d.s.cfg.HTTPTimeout+30*time.Second)
-			d.s.deliverBatch(ctx, d.locker, &batchRun{tenantID: q.tenantID, all: batch,
+			d.s.deliverBatch(ctx, d.locker, &batchRun{tenantID: q.tenantID, all: batch, calls: q.calls,
 				stopping: func() bool { return d.runCtx.Err() != nil }})
 			cancel()
 			d.unhold(batch)
@@ -140,17 +153,73 @@ func (d *dispatcher) work(q *shopQueue) {
 	}
 }
 
+// await waits until q holds a batch to take: BatchSize deliveries not in
+// flight, or one that has waited BatchLinger. It retires the worker (under the
+// same lock as the check, so accept starts another one for anything that
+// arrives later) and returns false when nothing is left to take, or when the
+// service is stopping.
+func (d *dispatcher) await(q *shopQueue) bool {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		d.mu.Lock()
+		if d.runCtx.Err() != nil {
+			d.retire(q)
+			d.mu.Unlock()
+			return false
+		}
+		n, oldest := 0, time.Time{}
+		for _, dl := range q.pending {
+			if q.inflight[dl.entity] {
+				continue
+			}
+			if n == 0 {
+				oldest = dl.start
+			}
+			n++
+		}
+		if n == 0 {
+			d.retire(q)
+			d.mu.Unlock()
+			return false
+		}
+		wait := d.s.cfg.BatchLinger - time.Since(oldest)
+		d.mu.Unlock()
+		if n >= d.s.cfg.BatchSize || wait <= 0 {
+			return true
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-timer.C:
+		case <-q.wake:
+		case <-d.runCtx.Done():
+		}
+	}
+}
+
+// retire ends a worker of q; the queue goes when its last worker does and
+// nothing is waiting. d.mu is held.
+func (d *dispatcher) retire(q *shopQueue) {
+	q.workers--
+	if q.workers == 0 && len(q.pending) == 0 {
+		delete(d.shops, q.tenantID)
+	}
+}
+
 // take removes the next batch from q: up to BatchSize entities not in flight,
 // the newest delivery of each; older deliveries of those entities come back as
-// stale. It retires the worker (under the same lock) when there is nothing to
-// take, or when the service is stopping.
+// stale. Both may be empty (another worker took them first).
 func (d *dispatcher) take(q *shopQueue) (batch, stale []*delivery) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.runCtx.Err() != nil {
-		q.workers--
-		return nil, nil
-	}
 	newest := map[store.CallbackEntity]int{} // entity → index in batch
 	rest := make([]*delivery, 0, len(q.pending))
 	for _, dl := range q.pending {
@@ -176,12 +245,6 @@ func (d *dispatcher) take(q *shopQueue) (batch, stale []*delivery) {
 	q.pending = rest
 	for _, dl := range batch {
 		q.inflight[dl.entity] = true
-	}
-	if len(batch) == 0 && len(stale) == 0 {
-		q.workers--
-		if q.workers == 0 && len(q.pending) == 0 {
-			delete(d.shops, q.tenantID)
-		}
 	}
 	return batch, stale
 }

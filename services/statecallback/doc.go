@@ -9,23 +9,35 @@
 //   - Only entity types Magento mirrors (invoice, creditmemo, customer, product)
 //     with a positive magento_entity_id are sent; anything else would be a 400,
 //     so it is acknowledged and logged at debug.
-//   - Batched per shop. Results are grouped by tenant; each shop has at most
-//     Config.PerShop batches in flight (its concurrent calls) and all shops
-//     together at most Config.Workers, so a busy or slow shop never holds up
-//     the others. A batch holds at most one result per entity: the newest;
-//     older results of the same entity that were waiting are stale and
+//   - Batched per shop, sized to the work. Results are grouped by tenant; a
+//     shop's batch starts when Config.BatchSize results wait or its oldest
+//     has waited Config.BatchLinger, so a stream of results goes a linger's
+//     worth at a time and a backlog in full batches. Each shop has at most
+//     Config.PerShop batches and calls in flight and all shops together at
+//     most Config.Workers batches, so a busy or slow shop never holds up the
+//     others. A batch holds at most one result per entity: the newest; older
+//     results of the same entity that were waiting are stale and
 //     acknowledged unsent. Over gRPC a batch is one PushSyncState call; over
-//     HTTP it is one POST per row in turn.
+//     HTTP it is one POST per row, up to PerShop at once (the rows are
+//     different entities, so their order does not matter).
 //   - Newest wins, across retries, restarts and replicas. Callbacks overwrite
 //     the row, so the service keeps a callback mark per entity in Postgres (the
-//     finished_at of the newest result delivered). Check, send and mark run
-//     under a Postgres session advisory lock per entity (pg_try_advisory_lock,
-//     one connection per batch, never waited for: an entity another replica
-//     holds is retried shortly). Under the lock a result older than the mark is
-//     acknowledged unsent and the mark of a stored result is written before
-//     the lock is released, so no replica can send an older result after a
-//     newer one was stored, nor two results for one entity at once. Inside one
-//     process an entity is in at most one batch at a time.
+//     finished_at of the newest result delivered). Each batch is one
+//     transaction on a connection of its own (store.CallbackLocker): it takes
+//     a transaction-level advisory lock per entity (pg_try_advisory_xact_lock,
+//     never waited for: an entity another replica holds is retried shortly)
+//     and reads the marks, in one round trip; stays open while the shop is
+//     called; then writes the marks of the stored results and commits, in one
+//     round trip, which releases the locks only once the marks are visible.
+//     Under the lock a result older than the mark is acknowledged unsent, so
+//     no replica can send an older result after a newer one was stored, nor
+//     two results for one entity at once. Inside one process an entity is in
+//     at most one batch at a time. A crash at any point ends the session and
+//     rolls the transaction back, freeing the locks: before the send nothing
+//     was sent or marked; after the send and before the commit the rows are
+//     in the shop unmarked and the redelivered results are sent again (the
+//     same bodies); after the commit and before the acknowledgements they
+//     equal their marks and are sent again, harmlessly.
 //   - Nothing is dropped. A shop that is down, a 5xx, a timeout and Magento's
 //     "Could not upsert" 400 (a database failure) are retried with a capped
 //     exponential back-off; auth drift (a 401 confirmed by a failing ping)

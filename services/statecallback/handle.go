@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -252,6 +253,9 @@ type batchRun struct {
 	tenantID string
 	all      []*delivery
 	stopping func() bool // the service is shutting down: send nothing more
+	// calls bounds the shop's concurrent calls (Config.PerShop), shared by
+	// all its batches; nil means one call at a time.
+	calls chan struct{}
 }
 
 // each sets the outcome of every delivery in ds still undecided, through f.
@@ -311,14 +315,18 @@ func (s *Service) deliverBatch(ctx context.Context, locker *store.CallbackLocker
 	for i, d := range b.all {
 		entities[i] = d.entity
 	}
-	lock, locked, err := locker.Lock(ctx, b.tenantID, entities)
+	// One transaction for the batch: the locks and the marks are read in one
+	// round trip, the marks of what was stored are written by its commit, and
+	// the commit frees the locks. See doc.go for why a crash at any point is
+	// safe.
+	lock, locked, marks, err := locker.Lock(ctx, b.tenantID, entities)
 	if err != nil {
 		log.Warn("statecallback: cannot take the entity locks; retrying", "err", err)
 		each(b.all, func(d *delivery) bus.Outcome { return s.retry(d, storeFailure(err)) })
 		return
 	}
-	defer lock.Release()
-	var todo []*delivery
+	defer lock.Release() // nothing written unless Commit ran
+	var send []*delivery
 	for i, d := range b.all {
 		if !locked[i] {
 			// Another replica is delivering this entity right now.
@@ -327,23 +335,6 @@ func (s *Service) deliverBatch(ctx context.Context, locker *store.CallbackLocker
 				Message: "another statecallback replica is delivering this entity"})
 			continue
 		}
-		todo = append(todo, d)
-	}
-	if len(todo) == 0 {
-		return
-	}
-	entities = entities[:0]
-	for _, d := range todo {
-		entities = append(entities, d.entity)
-	}
-	marks, err := lock.Marks(ctx, entities)
-	if err != nil {
-		log.Warn("statecallback: cannot read the callback marks; retrying", "err", err)
-		each(todo, func(d *delivery) bus.Outcome { return s.retry(d, storeFailure(err)) })
-		return
-	}
-	send := todo[:0:0]
-	for _, d := range todo {
 		if mark, ok := marks[d.entity]; ok && mark.After(d.finishedAt) {
 			d.log.InfoContext(d.context(ctx), "statecallback: stale result, a newer one was already delivered; not sending",
 				"finished_at", d.finishedAt, "delivered_finished_at", mark)
@@ -357,13 +348,13 @@ func (s *Service) deliverBatch(ctx context.Context, locker *store.CallbackLocker
 		return
 	}
 
-	stored, unauthorized := s.send(ctx, tr, shop, send, b.stopping)
+	stored, unauthorized := s.send(ctx, tr, shop, send, b)
 	if len(stored) > 0 {
 		updates := make([]store.CallbackMarkUpdate, len(stored))
 		for i, d := range stored {
 			updates[i] = store.CallbackMarkUpdate{Entity: d.entity, FinishedAt: d.finishedAt, RunID: d.res.GetSyncRunId()}
 		}
-		if err := lock.SetMarks(ctx, updates); err != nil {
+		if err := lock.Commit(ctx, updates); err != nil {
 			// Sending the same body again is harmless; a missing mark is not.
 			log.Warn("statecallback: delivered but the callback marks were not saved; retrying", "err", err)
 			each(stored, func(d *delivery) bus.Outcome { return s.retry(d, storeFailure(err)) })
@@ -382,11 +373,15 @@ func (s *Service) deliverBatch(ctx context.Context, locker *store.CallbackLocker
 }
 
 // send delivers the batch: one call for a BatchTransport, otherwise one call
-// per row in turn, stopping at the first failure that says the shop is not
-// taking anything (down, overloaded, refusing our key); the rest get the same
-// outcome without a call. It sets the outcome of every failed delivery and
-// returns the stored ones and those refused with a 401 (handled together).
-func (s *Service) send(ctx context.Context, tr Transport, shop Shop, ds []*delivery, stopping func() bool) (stored, unauthorized []*delivery) {
+// per row, several at once within the shop's limit (b.calls). Every row is a
+// different entity (the dispatcher keeps only the newest result of each), so
+// their order does not matter for newest-wins. At the first failure that says
+// the shop is not taking anything (down, overloaded, refusing our key) no
+// further call is started, and the rows not sent get the same outcome without
+// a call. It sets the outcome of every failed delivery and returns the stored
+// ones and those refused with a 401 (handled together).
+func (s *Service) send(ctx context.Context, tr Transport, shop Shop, ds []*delivery, b *batchRun) (stored, unauthorized []*delivery) {
+	var mu sync.Mutex // guards stored and unauthorized
 	fail := func(d *delivery, de *DeliveryError) {
 		d.log.WarnContext(d.context(ctx), "statecallback: sync state not delivered", "status", de.Status, "kind", de.Kind.String(), "err", de.Message)
 		switch de.Kind {
@@ -395,7 +390,9 @@ func (s *Service) send(ctx context.Context, tr Transport, shop Shop, ds []*deliv
 			d.out = d.outcome(bus.Outcome{Verdict: bus.DeadLetter, Class: "http", Code: CodeRejected,
 				Message: de.Message, HTTPStatus: de.Status})
 		case Unauthorized:
+			mu.Lock()
 			unauthorized = append(unauthorized, d)
+			mu.Unlock()
 		default:
 			code := CodeShopUnavailable
 			if de.NotSaved {
@@ -437,27 +434,58 @@ func (s *Service) send(ctx context.Context, tr Transport, shop Shop, ds []*deliv
 		}
 		return stored, unauthorized
 	}
+
+	calls := b.calls
+	if calls == nil {
+		calls = make(chan struct{}, 1)
+	}
+	var (
+		wg       sync.WaitGroup
+		shopDown *DeliveryError // set by the first shop-wide failure
+		sent     = make([]bool, len(ds))
+	)
 	for i, d := range ds {
-		if stopping() {
-			for _, rest := range ds[i:] {
-				rest.out = s.retryIn(rest, 0, bus.Outcome{Class: "internal", Code: CodeShuttingDown, Message: "statecallback stopped before sending"})
-			}
-			return stored, unauthorized
+		calls <- struct{}{}
+		mu.Lock()
+		down := shopDown
+		mu.Unlock()
+		if down != nil || b.stopping() {
+			<-calls
+			break
 		}
-		start := time.Now()
-		err := tr.SendSyncState(d.context(ctx), shop, d.state)
-		s.observeCall(start, err)
-		if err == nil {
-			stored = append(stored, d)
-			continue
-		}
-		de := classify(err)
-		fail(d, de)
-		if shopWide(de) {
-			for _, rest := range ds[i+1:] {
-				fail(rest, de)
+		sent[i] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-calls }()
+			start := time.Now()
+			err := tr.SendSyncState(d.context(ctx), shop, d.state)
+			s.observeCall(start, err)
+			if err == nil {
+				mu.Lock()
+				stored = append(stored, d)
+				mu.Unlock()
+				return
 			}
-			return stored, unauthorized
+			de := classify(err)
+			if shopWide(de) {
+				mu.Lock()
+				if shopDown == nil {
+					shopDown = de
+				}
+				mu.Unlock()
+			}
+			fail(d, de)
+		}()
+	}
+	wg.Wait()
+	for i, d := range ds {
+		switch {
+		case sent[i]:
+		case shopDown != nil:
+			fail(d, shopDown)
+		default: // stopping
+			d.out = s.retryIn(d, 0, bus.Outcome{Class: "internal", Code: CodeShuttingDown, Message: "statecallback stopped before sending"})
 		}
 	}
 	return stored, unauthorized

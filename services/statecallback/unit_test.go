@@ -127,8 +127,56 @@ func TestTakeCollapsesToNewest(t *testing.T) {
 		t.Errorf("second batch %s", got)
 	}
 	d.finish(q, batch)
-	if batch, _ = d.take(q); len(batch) != 0 || q.workers != 0 || len(d.shops) != 0 {
-		t.Errorf("empty queue: batch %d, workers %d", len(batch), q.workers)
+	if d.await(q) || q.workers != 0 || len(d.shops) != 0 {
+		t.Errorf("empty queue: worker not retired (workers %d)", q.workers)
+	}
+}
+
+// TestAwaitSizesBatches: a shop's worker takes a batch once BatchSize results
+// wait or the oldest has waited BatchLinger, not before.
+func TestAwaitSizesBatches(t *testing.T) {
+	t.Parallel()
+	ent := func(id int64) store.CallbackEntity { return store.CallbackEntity{EntityType: "invoice", MagentoID: id} }
+	newQueue := func(d *dispatcher) *shopQueue {
+		q := &shopQueue{tenantID: "t", workers: 1, inflight: map[store.CallbackEntity]bool{}, wake: make(chan struct{}, 1)}
+		d.shops["t"] = q
+		return q
+	}
+
+	// A long linger: two fresh results wait; the third fills the batch.
+	d := &dispatcher{s: &Service{cfg: Config{BatchSize: 3, BatchLinger: time.Hour}}, runCtx: context.Background(), shops: map[string]*shopQueue{}}
+	q := newQueue(d)
+	q.pending = []*delivery{{entity: ent(1), start: time.Now()}, {entity: ent(2), start: time.Now()}}
+	ready := make(chan bool, 1)
+	go func() { ready <- d.await(q) }()
+	select {
+	case <-ready:
+		t.Fatal("a batch of 2 was taken before it was full or had waited an hour")
+	case <-time.After(50 * time.Millisecond): // nothing to wait on: the absence of a return is the point
+	}
+	d.mu.Lock()
+	q.pending = append(q.pending, &delivery{entity: ent(3), start: time.Now()})
+	d.mu.Unlock()
+	q.wake <- struct{}{}
+	if !<-ready {
+		t.Fatal("a full batch was not taken")
+	}
+
+	// A short linger: the oldest result's wait decides.
+	d = &dispatcher{s: &Service{cfg: Config{BatchSize: 50, BatchLinger: 30 * time.Millisecond}}, runCtx: context.Background(), shops: map[string]*shopQueue{}}
+	q = newQueue(d)
+	arrived := time.Now()
+	q.pending = []*delivery{{entity: ent(1), start: arrived}}
+	if !d.await(q) {
+		t.Fatal("worker retired with a result waiting")
+	}
+	if waited := time.Since(arrived); waited < 30*time.Millisecond {
+		t.Errorf("batch taken after %s, before the linger of 30ms", waited)
+	}
+	// Results in flight are not waited for.
+	q.inflight[ent(1)] = true
+	if d.await(q) || q.workers != 0 {
+		t.Error("worker waited for a result whose entity is in flight")
 	}
 }
 
