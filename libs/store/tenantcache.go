@@ -13,8 +13,8 @@ import (
 // policies, ref_cache) announces the tenant id (migration 00014's triggers).
 const TenantChangedChannel = "ledger_tenant_changed"
 
-// tenantCache keeps tenants (with their bindings) and their Sage tokens in
-// memory while the store listens on TenantChangedChannel. A notification
+// tenantCache keeps tenants (with their bindings, and with the versions of
+// their policy and reference data) and their Sage tokens in memory while the store listens on TenantChangedChannel. A notification
 // forgets the tenant's copies; so does a change made through this Store
 // (read-your-writes within a process), and losing the listening connection
 // forgets everything and serves from Postgres until it is back.
@@ -23,15 +23,16 @@ const TenantChangedChannel = "ledger_tenant_changed"
 // notification: a value read is kept only if no invalidation happened since
 // the read began, so a copy older than a committed change is never kept.
 type tenantCache struct {
-	mu      sync.Mutex
-	live    bool   // listening: copies may be kept and served
-	gen     uint64 // bumped by every invalidation
-	tenants map[string]Tenant
-	tokens  map[string]Tokens
+	mu        sync.Mutex
+	live      bool   // listening: copies may be kept and served
+	gen       uint64 // bumped by every invalidation
+	tenants   map[string]Tenant
+	tokens    map[string]Tokens
+	versioned map[string]versionedTenant
 }
 
 func newTenantCache() *tenantCache {
-	return &tenantCache{tenants: map[string]Tenant{}, tokens: map[string]Tokens{}}
+	return &tenantCache{tenants: map[string]Tenant{}, tokens: map[string]Tokens{}, versioned: map[string]versionedTenant{}}
 }
 
 // lookup returns the cached value of id in m, and the generation to hand to
@@ -63,6 +64,7 @@ func (c *tenantCache) forget(id string) {
 	c.gen++
 	delete(c.tenants, id)
 	delete(c.tokens, id)
+	delete(c.versioned, id)
 }
 
 // setLive starts (true) or stops (false) serving copies; either way every
@@ -74,6 +76,7 @@ func (c *tenantCache) setLive(live bool) {
 	c.live = live
 	clear(c.tenants)
 	clear(c.tokens)
+	clear(c.versioned)
 }
 
 func (c *tenantCache) isLive() bool {
@@ -162,35 +165,20 @@ func (s *Store) changedTenant(id string) {
 	}
 }
 
-// cachedTenant returns id's tenant from the cache, reading it from Postgres
-// (and keeping it when allowed) when there is no copy.
-func (s *Store) cachedTenant(id string, read func() (Tenant, error)) (Tenant, error) {
+// cached returns id's copy in the cache's map m, reading it with read (and
+// keeping it when allowed) when there is none; without CacheTenants it just
+// reads.
+func cached[T any](s *Store, m func(*tenantCache) map[string]T, id string, read func() (T, error)) (T, error) {
 	if s.cache == nil {
 		return read()
 	}
-	t, ok, gen := lookup(s.cache, s.cache.tenants, id)
+	v, ok, gen := lookup(s.cache, m(s.cache), id)
 	if ok {
-		return t, nil
+		return v, nil
 	}
-	t, err := read()
+	v, err := read()
 	if err == nil {
-		keep(s.cache, s.cache.tenants, id, t, gen)
+		keep(s.cache, m(s.cache), id, v, gen)
 	}
-	return t, err
-}
-
-// cachedTokens is cachedTenant for a binding's tokens.
-func (s *Store) cachedTokens(id string, read func() (Tokens, error)) (Tokens, error) {
-	if s.cache == nil {
-		return read()
-	}
-	t, ok, gen := lookup(s.cache, s.cache.tokens, id)
-	if ok {
-		return t, nil
-	}
-	t, err := read()
-	if err == nil {
-		keep(s.cache, s.cache.tokens, id, t, gen)
-	}
-	return t, err
+	return v, err
 }

@@ -146,3 +146,27 @@ func TestTokensAreCachedAndFollowRefreshes(t *testing.T) {
 		t.Fatal("deleted tokens still served")
 	}
 }
+
+func TestTenantVersionsFollowPolicyAndReferenceChanges(t *testing.T) {
+	ctx := context.Background()
+	cached, other := twoStores(t)
+	_, v0, err := cached.TenantWithVersions(ctx, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.SetPolicy(ctx, "t1", []byte(`{"tax":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	var v1 store.DataVersions
+	devtest.Eventually(t, "the policy's new version is served", func() bool {
+		_, v1, err = cached.TenantWithVersions(ctx, "t1")
+		return err == nil && v1.Policy != v0.Policy
+	})
+	if err := other.SetRefCache(ctx, "t1", "tax_rates", []byte(`[]`)); err != nil {
+		t.Fatal(err)
+	}
+	devtest.Eventually(t, "the reference data's new version is served", func() bool {
+		_, v2, err := cached.TenantWithVersions(ctx, "t1")
+		return err == nil && v2.Refs != v1.Refs && v2.Policy == v1.Policy
+	})
+}

@@ -102,7 +102,7 @@ func (s *Store) scanTenant(row pgx.Row) (Tenant, error) {
 // Tenant returns one tenant with its binding, or ErrNotFound.
 // With CacheTenants it is served from memory.
 func (s *Store) Tenant(ctx context.Context, id string) (Tenant, error) {
-	return s.cachedTenant(id, func() (Tenant, error) {
+	return cached(s, func(c *tenantCache) map[string]Tenant { return c.tenants }, id, func() (Tenant, error) {
 		t, err := s.scanTenant(s.pool.QueryRow(ctx, `SELECT `+tenantCols+` FROM tenants t JOIN bindings b USING (tenant_id) WHERE t.tenant_id = $1`, id))
 		if err != nil {
 			return Tenant{}, notFound(err, "tenant "+id)
@@ -223,17 +223,27 @@ type DataVersions struct {
 }
 
 // TenantWithVersions is Tenant plus the DataVersions of its policy and
-// reference data, in one statement.
+// reference data, in one statement. With CacheTenants it is served from
+// memory (a change to the policy or the reference data is announced too).
 func (s *Store) TenantWithVersions(ctx context.Context, id string) (Tenant, DataVersions, error) {
-	var v DataVersions
-	t, err := s.scanTenant(extraScan{row: s.pool.QueryRow(ctx, `SELECT `+tenantCols+`,
+	tv, err := cached(s, func(c *tenantCache) map[string]versionedTenant { return c.versioned }, id, func() (versionedTenant, error) {
+		var v DataVersions
+		t, err := s.scanTenant(extraScan{row: s.pool.QueryRow(ctx, `SELECT `+tenantCols+`,
 		COALESCE((SELECT p.xmin::text FROM policies p WHERE p.tenant_id = t.tenant_id), ''),
 		COALESCE((SELECT string_agg(r.kind || ':' || r.xmin::text, ',' ORDER BY r.kind) FROM ref_cache r WHERE r.tenant_id = t.tenant_id), '')
 		FROM tenants t JOIN bindings b USING (tenant_id) WHERE t.tenant_id = $1`, id), extra: []any{&v.Policy, &v.Refs}})
-	if err != nil {
-		return Tenant{}, DataVersions{}, notFound(err, "tenant "+id)
-	}
-	return t, v, nil
+		if err != nil {
+			return versionedTenant{}, notFound(err, "tenant "+id)
+		}
+		return versionedTenant{t, v}, nil
+	})
+	return tv.Tenant, tv.Versions, err
+}
+
+// versionedTenant is what TenantWithVersions returns.
+type versionedTenant struct {
+	Tenant   Tenant
+	Versions DataVersions
 }
 
 // extraScan scans a row into a scanner's destinations and then extra.

@@ -76,7 +76,7 @@ const tokenCols = `access_token_sealed, refresh_token_sealed, access_expires_at,
 // Tokens returns a binding's tokens or ErrNotFound. With CacheTenants they
 // are served from memory (RefreshTokens always reads Postgres under its lock).
 func (s *Store) Tokens(ctx context.Context, tenantID string) (Tokens, error) {
-	return s.cachedTokens(tenantID, func() (Tokens, error) {
+	return cached(s, func(c *tenantCache) map[string]Tokens { return c.tokens }, tenantID, func() (Tokens, error) {
 		t, err := s.scanTokens(s.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM oauth_tokens WHERE tenant_id = $1`, tenantID))
 		return t, notFound(err, "oauth tokens of "+tenantID)
 	})
