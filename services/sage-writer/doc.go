@@ -22,6 +22,52 @@
 // changed lead business, 429) and dead-lettering, with an error class and a
 // stable code.
 //
+// # One commit per delivery
+//
+// A write reads the links of all its operations in one statement at its
+// start (the tenant's writes are serialised, so that read sees what a read
+// before each operation would) and reads the run's attempt history only when
+// StartStage says it has earlier writer attempts. What the delivery does —
+// its attempts, the links of the documents it creates, the digests of the
+// bodies it PUTs — is kept in a store.Journal and written in one transaction
+// with the run's conclusion: FinishRunWith when it succeeded or failed for
+// good (then, and only then, the result is published), NoteRunErrorWith when
+// it will be retried. A crash, or a failed conclusion, before that commit is
+// safe at every point:
+//
+//   - a POST answered but its link not recorded: Sage has the document and
+//     Ledger does not know it. The write's message was not acknowledged, so
+//     JetStream delivers it again within WRITER_ACK_WAIT (the tenant's next
+//     write waits for it: one in flight per tenant); that delivery POSTs the
+//     same body with the same deterministic idempotency_id, and Sage answers
+//     with the document it created (for 7 days: reference/sage-v3.1.md §4.8;
+//     sim/sage's write.go replays the remembered answer the same way), which
+//     is then linked. This is the window the writer always had between a POST
+//     and its link ("Sage has it but Ledger does not know"), widened from one
+//     statement to one write.
+//   - a PUT answered but its digest not recorded: the next delivery finds the
+//     old digest and sends the same PUT (same idempotency_id within the run),
+//     which changes nothing.
+//   - attempts not recorded: the history misses them; nothing depends on
+//     them except the two cases below, which are written at once.
+//   - an ambiguous create (5xx, lost answer) is written at once, with
+//     everything journaled before it, in its own transaction (a checkpoint):
+//     it is what makes a later delivery look the document up before POSTing,
+//     and that delivery may come after the idempotency replay lapsed (a write
+//     held for days by a revoked binding, a dead letter replayed later).
+//   - the last allowed delivery (WRITER_MAX_DELIVER) checkpoints each link as
+//     soon as its document exists: no redelivery follows a crash in it, and
+//     the operator's replay may come after the 7 days.
+//
+// What remains wider than before: a crash after a create, then a redelivery
+// that is held (revoked binding, inactive business) for more than 7 days
+// before it POSTs again, would create the document twice; before, the same
+// needed the crash to fall between the POST and its link. And a receipt that
+// settles a document (settles_key) created but not linked is not POSTed again
+// when the settled document has nothing outstanding any more, so its link is
+// never made (no duplicate; the receipt is normally the write's last
+// operation, so its window is the conclusion's commit, as before).
+//
 // OAuth tokens are refreshed ahead of expiry under the store's cross-process
 // per-binding lock (libs/sage/lifecycle), idle bindings get a keep-alive
 // refresh, and [Service.Revoke] (lifecycle.Revoke for other services)

@@ -1,0 +1,110 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ledgersync/ledger/libs/store"
+)
+
+// StartStage reports earlier attempts of its own stage only, in the statement
+// that starts the run.
+func TestStartStageReportsEarlierAttempts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := open(t)
+	acc, _ := st.AcceptWebhook(ctx, delivery("invoice.created:7"), time.Hour)
+	if _, err := st.StartRunFrom(ctx, acc.RunID, 1); err != nil { // the mapper's start
+		t.Fatal(err)
+	}
+	if err := st.RecordAttempt(ctx, store.Attempt{RunID: acc.RunID, Stage: "mapper", Method: "GET", Outcome: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	r, earlier, err := st.StartStage(ctx, acc.RunID, "sage-writer")
+	if err != nil || earlier || r.Status != store.RunRunning || r.Attempts != 2 {
+		t.Fatalf("first writer start: %+v, earlier %v, %v", r, earlier, err)
+	}
+	if err := st.WriteJournal(ctx, store.Journal{Attempts: []store.Attempt{
+		{RunID: acc.RunID, Stage: "sage-writer", Method: "POST", Path: "/contacts", Outcome: "ambiguous"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, earlier, err = st.StartStage(ctx, acc.RunID, "sage-writer"); err != nil || !earlier || r.Attempts != 3 {
+		t.Fatalf("second writer start: %+v, earlier %v, %v", r, earlier, err)
+	}
+	if _, _, err := st.StartStage(ctx, "00000000-0000-0000-0000-000000000000", "sage-writer"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown run: %v", err)
+	}
+}
+
+// A journal is written with the run's conclusion in one transaction: its
+// attempts in order with their own times, its links and digests in order; and
+// when the conclusion fails nothing of it is written.
+func TestJournalIsWrittenWithTheConclusion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := open(t)
+	acc, _ := st.AcceptWebhook(ctx, delivery("invoice.created:8"), time.Hour)
+	if _, _, err := st.StartStage(ctx, acc.RunID, "sage-writer"); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	contact := store.Xref{TenantID: "t1", Kind: "contact", MagentoKey: "M8", Currency: "GBP", SageID: "c8", Reference: "M8", Digest: "d1"}
+	j := store.Journal{
+		Attempts: []store.Attempt{
+			{RunID: acc.RunID, Stage: "sage-writer", Method: "POST", Path: "/contacts", HTTPStatus: 201, Duration: 40 * time.Millisecond,
+				RequestID: "r1", Outcome: "ok", At: at},
+			{RunID: acc.RunID, Stage: "sage-writer", Method: "POST", Path: "/sales_invoices", HTTPStatus: 500, Outcome: "retry",
+				ErrorSource: "base", Envelope: "boom", At: at.Add(time.Second)},
+		},
+		Links: []store.LinkWrite{
+			{Xref: contact},
+			{Xref: store.Xref{TenantID: "t1", Kind: "contact", MagentoKey: "M8", Currency: "GBP", SageID: "c8", Digest: "d2"}, DigestOnly: true},
+			// Names another document than the link: changes nothing.
+			{Xref: store.Xref{TenantID: "t1", Kind: "contact", MagentoKey: "M8", Currency: "GBP", SageID: "other", Digest: "d3"}, DigestOnly: true},
+		},
+	}
+
+	// The conclusion fails (sage_change has a CHECK): nothing is written.
+	if _, err := st.FinishRunWith(ctx, store.Outcome{RunID: acc.RunID, Status: store.RunSucceeded, Change: "bogus"}, j); err == nil {
+		t.Fatal("a change outside the CHECK was accepted")
+	}
+	if atts, _ := st.Attempts(ctx, acc.RunID); len(atts) != 0 {
+		t.Fatalf("attempts written by a failed conclusion: %+v", atts)
+	}
+	if _, err := st.Xref(ctx, "t1", "contact", "M8", "GBP"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("link written by a failed conclusion: %v", err)
+	}
+
+	// A transient failure notes the error with the journal.
+	if err := st.NoteRunErrorWith(ctx, acc.RunID, "provider", "Sage 500", j); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := st.Run(ctx, acc.RunID)
+	if r.ErrorClass != "provider" || r.LastError != "Sage 500" || r.Terminal() {
+		t.Fatalf("run after NoteRunErrorWith: %+v", r)
+	}
+	atts, _ := st.Attempts(ctx, acc.RunID)
+	if len(atts) != 2 || atts[0].Path != "/contacts" || atts[0].HTTPStatus != 201 || atts[0].Duration != 40*time.Millisecond ||
+		atts[0].RequestID != "r1" || !atts[0].At.Equal(at) || atts[1].Outcome != "retry" || atts[1].ErrorSource != "base" ||
+		atts[1].Envelope != "boom" || !atts[1].At.Equal(at.Add(time.Second)) {
+		t.Fatalf("attempts %+v", atts)
+	}
+	want := contact
+	want.Digest = "d2"
+	if x, err := st.Xref(ctx, "t1", "contact", "M8", "GBP"); err != nil || x != want {
+		t.Fatalf("link %+v %v, want %+v", x, err, want)
+	}
+
+	// Success finishes the run with the next delivery's journal.
+	done, err := st.FinishRunWith(ctx, store.Outcome{RunID: acc.RunID, Status: store.RunSucceeded, SageID: "i8",
+		Change: store.ChangeCreated}, store.Journal{Attempts: []store.Attempt{
+		{RunID: acc.RunID, Stage: "sage-writer", Method: "POST", Path: "/sales_invoices", HTTPStatus: 201, Outcome: "ok"}}})
+	if err != nil || done.Status != store.RunSucceeded || done.SageID != "i8" || done.Change != store.ChangeCreated || done.FinishedAt == nil {
+		t.Fatalf("finished %+v %v", done, err)
+	}
+	if atts, _ := st.Attempts(ctx, acc.RunID); len(atts) != 3 || atts[2].Path != "/sales_invoices" || atts[2].At.IsZero() {
+		t.Fatalf("attempts after finishing %+v", atts)
+	}
+}

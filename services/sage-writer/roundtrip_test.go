@@ -1,0 +1,215 @@
+package sagewriter_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/ledgersync/ledger/libs/store"
+	"github.com/ledgersync/ledger/libs/telemetry"
+	sagewriter "github.com/ledgersync/ledger/services/sage-writer"
+	sagesim "github.com/ledgersync/ledger/sim/sage"
+)
+
+// countingStore is the real store, counting the writer's calls of the
+// methods that cost a round trip per write, and failing the first
+// conclusions when told to (a database that fails at the end of a write).
+type countingStore struct {
+	*store.Store
+	mu         sync.Mutex
+	calls      map[string]int
+	journals   []store.Journal // what WriteJournal was given
+	failFinish int             // how many FinishRunWith calls fail before writing
+}
+
+func (c *countingStore) count(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		c.calls = map[string]int{}
+	}
+	c.calls[name]++
+}
+
+func (c *countingStore) counts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range c.calls {
+		out[k] = v
+	}
+	return out
+}
+
+func (c *countingStore) StartStage(ctx context.Context, id, stage string) (store.Run, bool, error) {
+	c.count("StartStage")
+	return c.Store.StartStage(ctx, id, stage)
+}
+
+func (c *countingStore) Attempts(ctx context.Context, runID string) ([]store.Attempt, error) {
+	c.count("Attempts")
+	return c.Store.Attempts(ctx, runID)
+}
+
+func (c *countingStore) Xrefs(ctx context.Context, tenantID string, keys []store.XrefKey) (map[store.XrefKey]store.Xref, error) {
+	c.count("Xrefs")
+	return c.Store.Xrefs(ctx, tenantID, keys)
+}
+
+func (c *countingStore) FinishRunWith(ctx context.Context, o store.Outcome, j store.Journal) (store.Run, error) {
+	c.count("FinishRunWith")
+	c.mu.Lock()
+	fail := c.failFinish > 0
+	c.failFinish--
+	c.mu.Unlock()
+	if fail {
+		return store.Run{}, errors.New("connection reset by peer")
+	}
+	return c.Store.FinishRunWith(ctx, o, j)
+}
+
+func (c *countingStore) NoteRunErrorWith(ctx context.Context, id, class, message string, j store.Journal) error {
+	c.count("NoteRunErrorWith")
+	return c.Store.NoteRunErrorWith(ctx, id, class, message, j)
+}
+
+func (c *countingStore) WriteJournal(ctx context.Context, j store.Journal) error {
+	c.count("WriteJournal")
+	c.mu.Lock()
+	c.journals = append(c.journals, j)
+	c.mu.Unlock()
+	return c.Store.WriteJournal(ctx, j)
+}
+
+// startCounted runs the writer on a countingStore over the stack's store.
+func (s *stack) startCounted(cfg sagewriter.Config, cs *countingStore) {
+	s.t.Helper()
+	cs.Store = s.st
+	svc, err := sagewriter.New(cfg, cs, s.js, telemetry.Logger("sage-writer", testWriter{s.t}))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	s.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			s.t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// A first delivery, started by the mapper as in production (so the run has
+// counted an attempt already), reads no attempt history, reads the write's
+// links in one statement and records its attempts and links with the run's
+// conclusion: three store round trips besides the tenant and its token.
+func TestFirstDeliveryReadsNoHistory(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	cs := &countingStore{}
+	s.startCounted(s.config(), cs)
+	run := s.newRun("invoice.created", 21)
+	if _, err := s.st.StartRunFrom(t.Context(), run, 1); err != nil { // the mapper's start
+		t.Fatal(err)
+	}
+	s.publish(s.invoiceWrite(run, 21))
+	r := s.waitRun(run)
+	if r.Status != store.RunSucceeded || r.Attempts != 2 || r.Change != store.ChangeCreated {
+		t.Fatalf("run %+v", r)
+	}
+	want := map[string]int{"StartStage": 1, "Xrefs": 1, "FinishRunWith": 1}
+	if got := cs.counts(); !equalCounts(got, want) {
+		t.Fatalf("store calls %v, want %v", got, want)
+	}
+	var calls []string
+	for _, a := range s.attempts(run) {
+		calls = append(calls, a.Method+" "+a.Path+" "+a.Outcome)
+	}
+	if !slices.Equal(calls, []string{"POST /contacts ok", "POST /sales_invoices ok"}) {
+		t.Fatalf("attempts %v", calls)
+	}
+	for _, k := range [][2]string{{"contact", "M21"}, {"invoice", "21"}} {
+		if _, err := s.st.Xref(t.Context(), tenantID, k[0], k[1], "GBP"); err != nil {
+			t.Fatalf("link %v: %v", k, err)
+		}
+	}
+
+	// The next write of the same customer finds its contact among the links
+	// read at its start and creates only the invoice.
+	run2 := s.newRun("invoice.created", 22)
+	w := s.invoiceWrite(run2, 22)
+	w.Operations[0] = s.invoiceWrite(run2, 21).Operations[0]
+	s.publish(w)
+	if r := s.waitRun(run2); r.Status != store.RunSucceeded {
+		t.Fatalf("second run %+v", r)
+	}
+	if n := s.posts("contacts"); n != 1 {
+		t.Fatalf("%d contact POSTs, want 1", n)
+	}
+	want = map[string]int{"StartStage": 2, "Xrefs": 2, "FinishRunWith": 2}
+	if got := cs.counts(); !equalCounts(got, want) {
+		t.Fatalf("store calls %v, want %v", got, want)
+	}
+}
+
+// An ambiguous create is recorded at once, not with the run's conclusion: when
+// the conclusion is lost, the next delivery still reads it and looks the
+// documents up instead of POSTing them again (which after Sage's 7-day
+// idempotency window would create them twice).
+func TestAmbiguousCreateIsRecordedBeforeTheConclusion(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	if err := s.sim.SetFaults(sagesim.Faults{CommitThenDropRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{failFinish: 1}
+	s.startCounted(s.config(), cs)
+	run := s.newRun("invoice.created", 23)
+	if _, err := s.st.StartRunFrom(t.Context(), run, 1); err != nil {
+		t.Fatal(err)
+	}
+	s.publish(s.invoiceWrite(run, 23))
+	if r := s.waitRun(run); r.Status != store.RunSucceeded || r.Change != store.ChangeCreated {
+		t.Fatalf("run %+v", r)
+	}
+	if n, m := s.posts("contacts"), s.posts("sales_invoices"); n != 1 || m != 1 {
+		t.Fatalf("POSTs %d and %d: the retry must look the documents up, not POST them again", n, m)
+	}
+	c := cs.counts()
+	if c["WriteJournal"] != 2 || c["FinishRunWith"] != 2 || c["Attempts"] != 1 {
+		t.Fatalf("store calls %v: want two checkpoints (one per ambiguous POST), a lost conclusion, one history read", c)
+	}
+	for _, j := range cs.journals {
+		if last := j.Attempts[len(j.Attempts)-1]; last.Outcome != "ambiguous" {
+			t.Fatalf("a checkpoint ended with %+v, not the ambiguous create", last)
+		}
+	}
+	var outcomes []string
+	for _, a := range s.attempts(run) {
+		outcomes = append(outcomes, a.Method+" "+a.Path+" "+a.Outcome)
+	}
+	// The first delivery's ambiguous POSTs, each checkpointed with what came
+	// before it (so the contact's lookup and link too); the invoice's lookup
+	// was lost with the conclusion, and the second delivery, which knows the
+	// contact, repeats it.
+	want := []string{"POST /contacts ambiguous", "GET /contacts?search=M23 resolved",
+		"POST /sales_invoices ambiguous", "GET /sales_invoices?search=INV23 resolved"}
+	if !slices.Equal(outcomes, want) {
+		t.Fatalf("attempts %q, want %q", outcomes, want)
+	}
+}
+
+func equalCounts(got, want map[string]int) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for k, v := range want {
+		if got[k] != v {
+			return false
+		}
+	}
+	return true
+}
