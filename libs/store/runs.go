@@ -52,8 +52,22 @@ type Acceptance struct {
 // (the shop re-sends keys on purpose). A key recorded but never published (the
 // process died between commit and publish) returns the same run to publish again.
 func (s *Store) AcceptWebhook(ctx context.Context, d Delivery, window time.Duration) (Acceptance, error) {
+	// A key seen for the first time (nearly every delivery) takes one
+	// statement: the key and its run inserted together, or neither. A key
+	// already there is decided in a transaction below.
+	newID := uuid.NewString()
+	tag, err := s.pool.Exec(ctx, `WITH k AS (
+			INSERT INTO webhook_keys (tenant_id, idempotency_key, sync_run_id) VALUES ($2, $4, $1)
+			ON CONFLICT DO NOTHING RETURNING sync_run_id)
+		`+insertRunSQL+` SELECT `+insertRunValues+` FROM k`, d.runArgs(newID)...)
+	if err != nil {
+		return Acceptance{}, fmt.Errorf("store: accept webhook: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return Acceptance{RunID: newID}, nil
+	}
 	var acc Acceptance
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for range 2 {
 			var runID string
 			var published *time.Time
@@ -105,16 +119,25 @@ func (s *Store) AcceptWebhook(ctx context.Context, d Delivery, window time.Durat
 }
 
 func insertRun(ctx context.Context, tx pgx.Tx, id string, d Delivery) error {
+	_, err := tx.Exec(ctx, insertRunSQL+` VALUES (`+insertRunValues+`)`, d.runArgs(id)...)
+	return err
+}
+
+// insertRunSQL and insertRunValues insert a delivery's run; runArgs are
+// their arguments.
+const (
+	insertRunSQL = `INSERT INTO sync_runs (sync_run_id, tenant_id, event, idempotency_key, entity_type, magento_entity_id,
+			website_id, store_id, occurred_at, payload, trace_id, trace_span_id)`
+	insertRunValues = `$1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, NULLIF($11, ''), NULLIF($12, '')`
+)
+
+func (d Delivery) runArgs(id string) []any {
 	var payload any
 	if len(d.Payload) > 0 && json.Valid(d.Payload) {
 		payload = string(d.Payload)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO sync_runs (sync_run_id, tenant_id, event, idempotency_key, entity_type, magento_entity_id,
-			website_id, store_id, occurred_at, payload, trace_id, trace_span_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, NULLIF($11, ''), NULLIF($12, ''))`,
-		id, d.TenantID, d.Event, d.IdempotencyKey, d.EntityType, d.MagentoEntityID, d.WebsiteID, d.StoreID, d.OccurredAt, payload,
-		d.TraceID, d.SpanID)
-	return err
+	return []any{id, d.TenantID, d.Event, d.IdempotencyKey, d.EntityType, d.MagentoEntityID, d.WebsiteID, d.StoreID,
+		d.OccurredAt, payload, d.TraceID, d.SpanID}
 }
 
 // MarkPublished records that JetStream acknowledged the run's event.
