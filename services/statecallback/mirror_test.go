@@ -232,6 +232,47 @@ func TestShopDownForAnHour(t *testing.T) {
 		hour, refused, h.streamMsgs()-uint64(len(w.results)), stores, len(w.newest), len(w.results), recovered.Round(time.Millisecond))
 }
 
+// TestStreamIsBatched: a steady stream of results for one shop (100 a second,
+// as a busy pipeline produces them) is delivered in batches sized to it, a
+// linger's worth at a time, not one result per batch (issue 13: each batch is
+// one Postgres transaction, so the batch size divides statecallback's commits
+// per result). The rows of a batch are posted several at once but never more
+// than PerShop, never two for one entity, and newest wins throughout.
+func TestStreamIsBatched(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(h *harness) {
+		h.cfg.Workers, h.cfg.PerShop, h.cfg.BatchSize, h.cfg.BatchLinger = 4, 3, 50, 250*time.Millisecond
+		h.faults.latency = 2 * time.Millisecond
+	})
+	w := newWorkload(13, 300, 100, 1000)
+	tick := time.NewTicker(10 * time.Millisecond)
+	for _, r := range w.results {
+		<-tick.C
+		h.publish(r)
+	}
+	tick.Stop()
+	w.allMatch(h)
+	h.drained()
+	w.neverOlder(h)
+	h.noDeadLetters()
+
+	batches, inBatches := h.histogram("ledger_statecallback_batch_size")
+	h.faults.mu.Lock()
+	maxBusy := h.faults.maxBusy
+	h.faults.mu.Unlock()
+	t.Logf("%d results for %d entities, 100 a second: %d batches holding %d results (%.1f a batch), %d sync-state calls, at most %d at once",
+		len(w.results), len(w.newest), batches, inBatches, float64(inBatches)/float64(max(batches, 1)), h.faults.calls(), maxBusy)
+	if batches == 0 || inBatches < 8*batches {
+		t.Errorf("%d batches for %d results: want at least 8 results a batch on average (a quarter-second linger at 100 results a second)", batches, inBatches)
+	}
+	if maxBusy > h.cfg.PerShop {
+		t.Errorf("%d calls in the shop at once; PerShop is %d", maxBusy, h.cfg.PerShop)
+	}
+	if maxBusy < 2 {
+		t.Errorf("the rows of a batch were posted one at a time (at most %d call at once)", maxBusy)
+	}
+}
+
 // TestReplicaKilledOnLastDelivery: a replica dies (nothing settled, nothing
 // handed back) in the middle of a held result's last allowed delivery. Only
 // bus.Settle may end a result, re-queueing it when held, so JetStream must

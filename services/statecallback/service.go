@@ -86,7 +86,7 @@ func New(cfg Config, st Store, js jetstream.JetStream, log *slog.Logger) (*Servi
 	}
 	s := &Service{
 		cfg: cfg, st: st, js: js, log: log,
-		http:   NewHTTPTransport(cfg.HTTPTimeout),
+		http:   NewHTTPTransport(cfg.HTTPTimeout, cfg.PerShop),
 		grpc:   NewGRPCTransport(cfg.HTTPTimeout, cfg.GRPCPlaintext),
 		nats:   &NATSTransport{JS: js, Timeout: cfg.HTTPTimeout},
 		probes: map[string]time.Time{},

@@ -83,6 +83,10 @@ type faults struct {
 	inShop   map[int64]int      // calls for an entity being handled right now
 	overlaps int                // times a second call for an entity arrived while one was in the shop
 	statuses map[int]int        // sync-state answers by HTTP status
+	busy     int                // calls being handled right now, all entities
+	maxBusy  int                // the most calls ever handled at once
+	// latency is how long the shop takes to store a row (0: at once).
+	latency time.Duration
 }
 
 type fault struct {
@@ -165,7 +169,13 @@ func (f *faults) wrap(next http.Handler) http.Handler {
 		if f.inShop[v.ID] > 1 {
 			f.overlaps++
 		}
+		f.busy++
+		f.maxBusy = max(f.maxBusy, f.busy)
+		latency := f.latency
 		f.mu.Unlock()
+		if latency > 0 {
+			time.Sleep(latency) // the shop's own latency, simulated: nothing to wait for
+		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		// The shop stores the row inside ServeHTTP; since calls for one entity
 		// never overlap (checked above), the order recorded here is the order
@@ -173,6 +183,7 @@ func (f *faults) wrap(next http.Handler) http.Handler {
 		next.ServeHTTP(rec, r)
 		f.mu.Lock()
 		f.inShop[v.ID]--
+		f.busy--
 		f.statuses[rec.status]++
 		if rec.status/100 == 2 {
 			f.stored[v.ID] = append(f.stored[v.ID], string(b))
@@ -460,6 +471,23 @@ func (h *harness) counter(outcome string) int {
 		}
 	}
 	return 0
+}
+
+// histogram reads a histogram's _count and _sum from /metrics.
+func (h *harness) histogram(name string) (count, sum int) {
+	rec := httptest.NewRecorder()
+	h.svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, l := range strings.Split(rec.Body.String(), "\n") {
+		if v, ok := strings.CutPrefix(l, name+"_count "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			count = int(n)
+		}
+		if v, ok := strings.CutPrefix(l, name+"_sum "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			sum = int(n)
+		}
+	}
+	return count, sum
 }
 
 func str(p *string) string {

@@ -112,9 +112,13 @@ type HTTPTransport struct {
 }
 
 // NewHTTPTransport returns an HTTPTransport whose calls time out after timeout;
-// each call is a client span.
-func NewHTTPTransport(timeout time.Duration) *HTTPTransport {
-	return &HTTPTransport{HTTP: telemetry.HTTPClient(&http.Client{Timeout: timeout})}
+// each call is a client span. It keeps up to perShop idle connections per shop
+// (Go's default is 2), so a shop called perShop at a time reuses them instead
+// of opening new ones.
+func NewHTTPTransport(timeout time.Duration, perShop int) *HTTPTransport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = max(perShop, 2)
+	return &HTTPTransport{HTTP: telemetry.HTTPClient(&http.Client{Timeout: timeout, Transport: tr})}
 }
 
 func (t *HTTPTransport) client(shop Shop) *magento.Client {
