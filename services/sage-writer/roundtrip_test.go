@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/store"
 	"github.com/ledgersync/ledger/libs/telemetry"
 	sagewriter "github.com/ledgersync/ledger/services/sage-writer"
@@ -199,6 +200,47 @@ func TestAmbiguousCreateIsRecordedBeforeTheConclusion(t *testing.T) {
 		"POST /sales_invoices ambiguous", "GET /sales_invoices?search=INV23 resolved"}
 	if !slices.Equal(outcomes, want) {
 		t.Fatalf("attempts %q, want %q", outcomes, want)
+	}
+}
+
+// The last allowed delivery records each link as soon as its document
+// exists: no redelivery follows a crash in it.
+func TestLastDeliveryRecordsLinksAtOnce(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	if err := s.sim.SetFaults(sagesim.Faults{ServerErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{}
+	cfg := s.config()
+	cfg.MaxDeliver = 2
+	s.startCounted(cfg, cs)
+	run := s.newRun("invoice.created", 24)
+	s.publish(s.invoiceWrite(run, 24))
+	devtest.Eventually(t, "the first delivery fails and notes its error", func() bool { return cs.counts()["NoteRunErrorWith"] == 1 })
+	if err := s.sim.SetFaults(sagesim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.waitRun(run); r.Status != store.RunSucceeded {
+		t.Fatalf("run %+v", r)
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	// The first delivery's 500 on POST /contacts is ambiguous: checkpointed
+	// (no link). The last delivery checkpoints each link on its own.
+	var linked [][]string
+	for _, j := range cs.journals {
+		if len(j.Links) == 0 {
+			continue
+		}
+		var kinds []string
+		for _, l := range j.Links {
+			kinds = append(kinds, l.Kind)
+		}
+		linked = append(linked, kinds)
+	}
+	if len(linked) != 2 || !slices.Equal(linked[0], []string{"contact"}) || !slices.Equal(linked[1], []string{"invoice"}) {
+		t.Fatalf("links checkpointed %v, want one checkpoint per created document", linked)
 	}
 }
 
