@@ -83,6 +83,9 @@ func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.Sag
 	if ex.links, err = s.st.Xrefs(ctx, w.GetTenantId(), xrefKeys(w)); err != nil {
 		return written{}, storeErr("reading entity_xref", err)
 	}
+	if ex.links == nil {
+		ex.links = map[store.XrefKey]store.Xref{}
+	}
 	res, err := sagewrite.Execute(ctx, w, ex)
 	out := written{ids: res.IDs, journal: ex.journal}
 	var oe *sagewrite.OpError
