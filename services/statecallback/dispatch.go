@@ -216,10 +216,14 @@ func (d *dispatcher) retire(q *shopQueue) {
 
 // take removes the next batch from q: up to BatchSize entities not in flight,
 // the newest delivery of each; older deliveries of those entities come back as
-// stale. Both may be empty (another worker took them first).
+// stale. Both are empty when another worker took them first, or when the
+// service is stopping (what is queued is handed back by drain).
 func (d *dispatcher) take(q *shopQueue) (batch, stale []*delivery) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.runCtx.Err() != nil {
+		return nil, nil
+	}
 	newest := map[store.CallbackEntity]int{} // entity → index in batch
 	rest := make([]*delivery, 0, len(q.pending))
 	for _, dl := range q.pending {
