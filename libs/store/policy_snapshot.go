@@ -1,20 +1,32 @@
 package store
 
-import "context"
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
 
 // Mapping is what the mapper made a run from and of: the policy it applied,
 // the canonical Magento documents it fetched and the Sage operations it built
 // (each JSON; nil when there was none, e.g. a fetch that failed).
 type Mapping struct {
 	Policy, Canonical, SageRequest []byte
+	// Attempts are the calls the mapping made (the mapper's Magento
+	// fetches), appended to the run's history with the mapping.
+	Attempts []Attempt
 }
 
-// RecordMapping stores a run's mapping in one statement. A later policy edit
-// never changes how the run was made; the run page shows the documents.
+// RecordMapping stores a run's mapping, and its attempts, in one round trip
+// and one transaction. A later policy edit never changes how the run was
+// made; the run page shows the documents.
 func (s *Store) RecordMapping(ctx context.Context, runID string, m Mapping) error {
-	return s.execOne(ctx, `UPDATE sync_runs SET policy_snapshot = $2::jsonb, canonical = $3::jsonb,
-		sage_request = $4::jsonb, updated_at = now() WHERE sync_run_id = $1`,
-		"sync run "+runID, runID, jsonText(m.Policy), jsonText(m.Canonical), jsonText(m.SageRequest))
+	const q = `UPDATE sync_runs SET policy_snapshot = $2::jsonb, canonical = $3::jsonb,
+		sage_request = $4::jsonb, updated_at = now() WHERE sync_run_id = $1`
+	args := []any{runID, jsonText(m.Policy), jsonText(m.Canonical), jsonText(m.SageRequest)}
+	if len(m.Attempts) == 0 {
+		return s.execOne(ctx, q, "sync run "+runID, args...)
+	}
+	return s.withJournal(ctx, Journal{Attempts: m.Attempts}, func(b *pgx.Batch) { b.Queue(q, args...) })
 }
 
 // jsonText is a JSON document as a nullable text argument.

@@ -84,6 +84,9 @@ type job struct {
 	// fetched are the canonical documents fetched for the run, in order,
 	// for the run page (store.Mapping.Canonical).
 	fetched []fetchedDoc
+	// attempts are the Magento calls made for the run, recorded with its
+	// mapping (store.Mapping.Attempts) in one transaction.
+	attempts []store.Attempt
 }
 
 // fetchedDoc is one canonical document as Magento answered it.
@@ -255,7 +258,7 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 	// how it was made), the documents it was made from and the operations
 	// built, whatever became of them.
 	if rerr := j.s.st.RecordMapping(ctx, j.ev.SyncRunId, store.Mapping{
-		Policy: pol.JSON(), Canonical: j.canonicalJSON(), SageRequest: sageRequestJSON(write),
+		Policy: pol.JSON(), Canonical: j.canonicalJSON(), SageRequest: sageRequestJSON(write), Attempts: j.attempts,
 	}); rerr != nil {
 		return &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: rerr}
 	}
@@ -430,7 +433,7 @@ func (j *job) fetch(ctx context.Context, c *magento.Client, kind string, id int6
 		}
 	}
 	classified := j.classify(ctx, c, kind, id, path, err)
-	j.record(ctx, path, start, err, classified)
+	j.record(path, start, err, classified)
 	return classified
 }
 
@@ -468,7 +471,7 @@ func (j *job) classify(ctx context.Context, c *magento.Client, kind string, id i
 func (j *job) authDrift(ctx context.Context, c *magento.Client, he *magento.HTTPError) error {
 	start := time.Now()
 	perr := c.Ping(ctx)
-	j.record(ctx, "/V1/byte8/ping", start, perr, perr)
+	j.record("/V1/byte8/ping", start, perr, perr)
 	if perr == nil || !magento.IsStatus(perr, http.StatusUnauthorized) {
 		return &retryable{class: ClassAuth, code: CodeTokenRevoked, status: he.Status, err: he}
 	}
@@ -480,11 +483,13 @@ func (j *job) authDrift(ctx context.Context, c *magento.Client, he *magento.HTTP
 		err: fmt.Errorf("magento rejected the tenant's api key (HTTP 401): re-pair the shop: %w", he)}
 }
 
-// record appends the attempt to the run's history; a failure to record is
+// record keeps the attempt for the run's history: it is written with the
+// run's mapping (mapAndPublish: every fetch happens while building, and the
+// mapping is recorded whatever the build's outcome). A failure to record is
 // logged, never fatal.
-func (j *job) record(ctx context.Context, path string, start time.Time, err, classified error) {
+func (j *job) record(path string, start time.Time, err, classified error) {
 	a := store.Attempt{RunID: j.ev.SyncRunId, Stage: Stage, Method: http.MethodGet, Path: "/rest" + path,
-		Duration: time.Since(start), Outcome: "ok", HTTPStatus: http.StatusOK}
+		Duration: time.Since(start), Outcome: "ok", HTTPStatus: http.StatusOK, At: start}
 	if err != nil {
 		a.HTTPStatus = 0
 		var he *magento.HTTPError
@@ -500,9 +505,7 @@ func (j *job) record(ctx context.Context, path string, start time.Time, err, cla
 		}
 	}
 	j.s.fetches.WithLabelValues(fmt.Sprint(a.HTTPStatus)).Observe(a.Duration.Seconds())
-	if rerr := j.s.st.RecordAttempt(ctx, a); rerr != nil {
-		j.log.WarnContext(ctx, "mapper: could not record the Magento attempt", "err", rerr)
-	}
+	j.attempts = append(j.attempts, a)
 }
 
 func (j *job) count(outcome string) {

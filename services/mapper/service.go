@@ -22,7 +22,6 @@ type Store interface {
 	StartRunFrom(ctx context.Context, id string, seq uint64) (store.Run, error)
 	FinishRun(ctx context.Context, o store.Outcome) (store.Run, error)
 	NoteRunError(ctx context.Context, id, class, message string) error
-	RecordAttempt(ctx context.Context, a store.Attempt) error
 	TenantWithVersions(ctx context.Context, id string) (store.Tenant, store.DataVersions, error)
 	SetMagentoStatus(ctx context.Context, tenantID, status string) error
 	Policy(ctx context.Context, tenantID string) ([]byte, error)
