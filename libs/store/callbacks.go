@@ -87,7 +87,10 @@ func callbackLockKey(tenantID string, e CallbackEntity) string {
 // The marks are read by a statement of their own, after the locking one: under
 // READ COMMITTED each statement reads what was committed when it started, so a
 // mark committed by the replica that held an entity until just before is seen
-// (read in the locking statement itself, it could be missed).
+// (read in the locking statement itself, it could be missed). The isolation
+// level is set explicitly: under a server default of REPEATABLE READ or
+// SERIALIZABLE the marks would be read from the snapshot the locking
+// statement took before it had the locks.
 //
 // The round trip ends with SET LOCAL idle_in_transaction_session_timeout = 0:
 // the transaction stays open, idle, while the shop is called, and a session
@@ -113,7 +116,7 @@ func (l *CallbackLocker) Lock(ctx context.Context, tenantID string, entities []C
 		types[i], ids[i] = e.EntityType, e.MagentoID
 	}
 	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
+	b.Queue(`BEGIN ISOLATION LEVEL READ COMMITTED`)
 	b.Queue(`SELECT k.i FROM unnest($1::text[]) WITH ORDINALITY AS k(key, i)
 		WHERE pg_try_advisory_xact_lock(hashtextextended(k.key, 0))`, keys)
 	b.Queue(`SELECT m.entity_type, m.magento_entity_id, m.finished_at FROM callback_marks m

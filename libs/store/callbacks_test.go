@@ -114,10 +114,18 @@ func TestCallbackLocks(t *testing.T) {
 // or, once it gets it, reads A's mark. Reading the marks in the locking
 // statement itself (whose snapshot predates the lock) fails this test within a
 // few runs: B gets the lock just after A's commit but reads the mark before it.
+// The database defaults to REPEATABLE READ, under which a transaction that did
+// not ask for READ COMMITTED would read the marks from its locking statement's
+// snapshot all the same.
 func TestCallbackLockMarksAfterLock(t *testing.T) {
 	t.Parallel()
 	st := open(t)
 	ctx := context.Background()
+	if _, err := st.Pool().Exec(ctx, `DO $$ BEGIN
+		EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation = %L', current_database(), 'repeatable read');
+	END $$`); err != nil {
+		t.Fatal(err)
+	}
 	a, err := st.NewCallbackLocker(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
