@@ -9,6 +9,7 @@ import (
 	"github.com/ledgersync/ledger/libs/magento"
 	"github.com/ledgersync/ledger/libs/money"
 	"github.com/ledgersync/ledger/libs/policy"
+	"github.com/ledgersync/ledger/libs/store"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 	"github.com/ledgersync/ledger/services/mapper/quirks"
 )
@@ -50,6 +51,10 @@ func refKey(ref string) string { return strings.ToUpper(ref) }
 func (m *mapping) chooseContact(ctx context.Context, c magento.Contact, currency, invoiceKey string,
 	grand money.Amount, billingCountry string) (contactChoice, error) {
 	ch := contactChoice{currency: currency}
+	// Every link the decision below may ask for, in one read.
+	if err := m.b.Dir.Prefetch(ctx, m.contactKeys(c, currency, invoiceKey)); err != nil {
+		return ch, storeTrouble(err)
+	}
 	if invoiceKey != "" {
 		id, ref, ok, err := m.b.Dir.InvoiceContact(ctx, invoiceKey, currency)
 		if err != nil {
@@ -87,6 +92,26 @@ func (m *mapping) chooseContact(ctx context.Context, c magento.Contact, currency
 		}
 	}
 	return ch, nil
+}
+
+// contactKeys are the links chooseContact may read for c in currency: the
+// invoice's recorded contact, whether the guest has a contact of its own (the
+// B2C rule), and the candidate references (its own and, for a guest the B2C
+// rule may consolidate, the B2C contact's).
+func (m *mapping) contactKeys(c magento.Contact, currency, invoiceKey string) []store.XrefKey {
+	var keys []store.XrefKey
+	if invoiceKey != "" {
+		keys = append(keys, store.XrefKey{Kind: XrefInvoiceContact, MagentoKey: invoiceKey, Currency: currency})
+	}
+	refs := quirks.ReferenceCandidates(c.MagentoID, c.Email, currency, m.b.BaseCurrency)
+	if m.b.Policy.B2C.Enabled && c.IsGuest() {
+		keys = append(keys, store.XrefKey{Kind: XrefContact, MagentoKey: Identity(c), Currency: currency})
+		refs = append(refs, b2cCandidates(currency, m.b.BaseCurrency)...)
+	}
+	for _, ref := range refs {
+		keys = append(keys, store.XrefKey{Kind: XrefContactRef, MagentoKey: refKey(ref)})
+	}
+	return keys
 }
 
 // consolidate is the B2C rule: a guest order with no company, billed in the

@@ -34,6 +34,9 @@ type Directory interface {
 	// ContactExists reports whether the writer recorded a Sage contact for
 	// identity in currency (entity_xref kind "contact").
 	ContactExists(ctx context.Context, identity, currency string) (bool, error)
+	// Prefetch is a hint: the links named by keys are about to be asked
+	// for, so a Directory backed by a database may read them at once.
+	Prefetch(ctx context.Context, keys []store.XrefKey) error
 }
 
 // Directory xref kinds owned by the mapper.
@@ -45,24 +48,88 @@ const (
 // XrefStore is the part of the store a StoreDirectory needs.
 type XrefStore interface {
 	Xref(ctx context.Context, tenantID, kind, magentoKey, currency string) (store.Xref, error)
+	Xrefs(ctx context.Context, tenantID string, keys []store.XrefKey) (map[store.XrefKey]store.Xref, error)
 	PutXref(ctx context.Context, x store.Xref) error
 }
 
-// StoreDirectory is the Directory of one tenant in entity_xref.
+// StoreDirectory is the Directory of one tenant in entity_xref, for one run:
+// what Prefetch read (links found, and keys found absent) and what the run
+// wrote answer later questions without another read. A run's answers come
+// from one moment, as they would from reads made a few milliseconds apart.
 type StoreDirectory struct {
 	TenantID string
 	St       XrefStore
+	known    map[store.XrefKey]*store.Xref // nil value: known to be absent
+}
+
+// NewStoreDirectory returns the Directory of tenantID for one run.
+func NewStoreDirectory(tenantID string, st XrefStore) *StoreDirectory {
+	return &StoreDirectory{TenantID: tenantID, St: st, known: map[store.XrefKey]*store.Xref{}}
+}
+
+// Prefetch implements Directory: one statement for every key not known yet.
+func (d *StoreDirectory) Prefetch(ctx context.Context, keys []store.XrefKey) error {
+	var missing []store.XrefKey
+	for _, k := range keys {
+		if _, ok := d.known[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	found, err := d.St.Xrefs(ctx, d.TenantID, missing)
+	if err != nil {
+		return err
+	}
+	for _, k := range missing {
+		if x, ok := found[k]; ok {
+			d.known[k] = &x
+		} else {
+			d.known[k] = nil
+		}
+	}
+	return nil
+}
+
+// xref is one link: from what is known, else read (and then known).
+func (d *StoreDirectory) xref(ctx context.Context, kind, key, currency string) (store.Xref, error) {
+	k := store.XrefKey{Kind: kind, MagentoKey: key, Currency: currency}
+	if x, ok := d.known[k]; ok {
+		if x == nil {
+			return store.Xref{}, store.ErrNotFound
+		}
+		return *x, nil
+	}
+	x, err := d.St.Xref(ctx, d.TenantID, kind, key, currency)
+	switch {
+	case err == nil:
+		d.known[k] = &x
+	case errors.Is(err, store.ErrNotFound):
+		d.known[k] = nil
+	}
+	return x, err
+}
+
+// put writes a link and knows it.
+func (d *StoreDirectory) put(ctx context.Context, x store.Xref) error {
+	if err := d.St.PutXref(ctx, x); err != nil {
+		delete(d.known, store.XrefKey{Kind: x.Kind, MagentoKey: x.MagentoKey, Currency: x.Currency})
+		return err
+	}
+	d.known[store.XrefKey{Kind: x.Kind, MagentoKey: x.MagentoKey, Currency: x.Currency}] = &x
+	return nil
 }
 
 // ClaimReference implements Directory. Two mappers racing for one free
 // reference both write it; the later write wins and the earlier one's next
 // run moves on. Runs of one customer are idempotent either way.
-func (d StoreDirectory) ClaimReference(ctx context.Context, owner string, candidates []string) (string, error) {
+func (d *StoreDirectory) ClaimReference(ctx context.Context, owner string, candidates []string) (string, error) {
 	for _, ref := range candidates {
-		x, err := d.St.Xref(ctx, d.TenantID, XrefContactRef, refKey(ref), "")
+		x, err := d.xref(ctx, XrefContactRef, refKey(ref), "")
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			if err := d.St.PutXref(ctx, store.Xref{TenantID: d.TenantID, Kind: XrefContactRef, MagentoKey: refKey(ref),
+			if err := d.put(ctx, store.Xref{TenantID: d.TenantID, Kind: XrefContactRef, MagentoKey: refKey(ref),
 				SageID: owner, Reference: ref}); err != nil {
 				return "", err
 			}
@@ -77,8 +144,8 @@ func (d StoreDirectory) ClaimReference(ctx context.Context, owner string, candid
 }
 
 // InvoiceContact implements Directory.
-func (d StoreDirectory) InvoiceContact(ctx context.Context, invoiceKey, currency string) (string, string, bool, error) {
-	x, err := d.St.Xref(ctx, d.TenantID, XrefInvoiceContact, invoiceKey, currency)
+func (d *StoreDirectory) InvoiceContact(ctx context.Context, invoiceKey, currency string) (string, string, bool, error) {
+	x, err := d.xref(ctx, XrefInvoiceContact, invoiceKey, currency)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", "", false, nil
 	}
@@ -89,14 +156,14 @@ func (d StoreDirectory) InvoiceContact(ctx context.Context, invoiceKey, currency
 }
 
 // SetInvoiceContact implements Directory.
-func (d StoreDirectory) SetInvoiceContact(ctx context.Context, invoiceKey, currency, identity, reference string) error {
-	return d.St.PutXref(ctx, store.Xref{TenantID: d.TenantID, Kind: XrefInvoiceContact, MagentoKey: invoiceKey,
+func (d *StoreDirectory) SetInvoiceContact(ctx context.Context, invoiceKey, currency, identity, reference string) error {
+	return d.put(ctx, store.Xref{TenantID: d.TenantID, Kind: XrefInvoiceContact, MagentoKey: invoiceKey,
 		Currency: currency, SageID: identity, Reference: reference})
 }
 
 // ContactExists implements Directory.
-func (d StoreDirectory) ContactExists(ctx context.Context, identity, currency string) (bool, error) {
-	_, err := d.St.Xref(ctx, d.TenantID, XrefContact, identity, currency)
+func (d *StoreDirectory) ContactExists(ctx context.Context, identity, currency string) (bool, error) {
+	_, err := d.xref(ctx, XrefContact, identity, currency)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
@@ -151,6 +218,9 @@ func (m *MemoryDirectory) SetInvoiceContact(_ context.Context, invoiceKey, curre
 	m.invoices[invoiceKey+"|"+currency] = [2]string{identity, reference}
 	return nil
 }
+
+// Prefetch implements Directory: everything is in memory already.
+func (m *MemoryDirectory) Prefetch(context.Context, []store.XrefKey) error { return nil }
 
 // ContactExists implements Directory.
 func (m *MemoryDirectory) ContactExists(_ context.Context, identity, currency string) (bool, error) {

@@ -9,6 +9,7 @@ import (
 	"github.com/ledgersync/ledger/libs/magento"
 	"github.com/ledgersync/ledger/libs/money"
 	"github.com/ledgersync/ledger/libs/policy"
+	"github.com/ledgersync/ledger/libs/store"
 	ledgerv1 "github.com/ledgersync/ledger/proto/ledger/v1"
 	"github.com/ledgersync/ledger/services/mapper/quirks"
 )
@@ -365,6 +366,16 @@ func (b Builder) Customer(ctx context.Context, c magento.Contact) (*ledgerv1.Sag
 	billing, shipping := quirks.ContactAddresses(c)
 	currencies := []string{quirks.ContactCurrency(m.b.BaseCurrency, m.b.BaseCurrency)}
 	identity := Identity(c)
+	// Which currency variants exist, in one read.
+	var variants []store.XrefKey
+	for _, cur := range quirks.TradingCurrencies() {
+		if !strings.EqualFold(cur, m.b.BaseCurrency) {
+			variants = append(variants, store.XrefKey{Kind: XrefContact, MagentoKey: identity, Currency: cur})
+		}
+	}
+	if err := m.b.Dir.Prefetch(ctx, variants); err != nil {
+		return nil, storeTrouble(err)
+	}
 	for _, cur := range quirks.TradingCurrencies() {
 		if strings.EqualFold(cur, m.b.BaseCurrency) {
 			continue

@@ -291,7 +291,7 @@ func (j *job) buildWith(ctx context.Context, t store.Tenant, versions store.Data
 		base = j.s.cfg.BaseCurrency
 	}
 	builder := Builder{TenantID: t.ID, Policy: pol, BaseCurrency: base, Refs: refs,
-		Dir: StoreDirectory{TenantID: t.ID, St: j.s.st}}
+		Dir: NewStoreDirectory(t.ID, j.s.st)}
 
 	write, err := j.build(ctx, client, builder, pol)
 	if err != nil {
