@@ -14,19 +14,27 @@ type Mapping struct {
 	// Attempts are the calls the mapping made (the mapper's Magento
 	// fetches), appended to the run's history with the mapping.
 	Attempts []Attempt
+	// Links are the entity_xref links the mapping decided (the mapper's
+	// own kinds: claimed references, invoices' contacts), written (PutXref's
+	// create or replace) with the mapping.
+	Links []Xref
 }
 
-// RecordMapping stores a run's mapping, and its attempts, in one round trip
-// and one transaction. A later policy edit never changes how the run was
+// RecordMapping stores a run's mapping, with its attempts and links, in one
+// round trip and one transaction. A later policy edit never changes how the run was
 // made; the run page shows the documents.
 func (s *Store) RecordMapping(ctx context.Context, runID string, m Mapping) error {
 	const q = `UPDATE sync_runs SET policy_snapshot = $2::jsonb, canonical = $3::jsonb,
 		sage_request = $4::jsonb, updated_at = now() WHERE sync_run_id = $1`
 	args := []any{runID, jsonText(m.Policy), jsonText(m.Canonical), jsonText(m.SageRequest)}
-	if len(m.Attempts) == 0 {
+	j := Journal{Attempts: m.Attempts}
+	for _, x := range m.Links {
+		j.Links = append(j.Links, LinkWrite{Xref: x})
+	}
+	if j.Empty() {
 		return s.execOne(ctx, q, "sync run "+runID, args...)
 	}
-	return s.withJournal(ctx, Journal{Attempts: m.Attempts}, func(b *pgx.Batch) { b.Queue(q, args...) })
+	return s.withJournal(ctx, j, func(b *pgx.Batch) { b.Queue(q, args...) })
 }
 
 // jsonText is a JSON document as a nullable text argument.

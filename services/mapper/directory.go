@@ -45,21 +45,27 @@ const (
 	XrefInvoiceContact = "invoice_contact"
 )
 
-// XrefStore is the part of the store a StoreDirectory needs.
+// XrefStore is the part of the store a StoreDirectory reads.
 type XrefStore interface {
 	Xref(ctx context.Context, tenantID, kind, magentoKey, currency string) (store.Xref, error)
 	Xrefs(ctx context.Context, tenantID string, keys []store.XrefKey) (map[store.XrefKey]store.Xref, error)
-	PutXref(ctx context.Context, x store.Xref) error
 }
 
 // StoreDirectory is the Directory of one tenant in entity_xref, for one run:
 // what Prefetch read (links found, and keys found absent) and what the run
-// wrote answer later questions without another read. A run's answers come
+// decided answer later questions without another read. A run's answers come
 // from one moment, as they would from reads made a few milliseconds apart.
+//
+// What the run decides (a claimed reference, an invoice's contact) is not
+// written at once: Pending hands it to the run's mapping record
+// (store.Mapping.Links), one transaction with the run's snapshot, written
+// before the SageWrite is published. A crash before it loses only decisions
+// that the redelivery makes again, the same way (they are deterministic).
 type StoreDirectory struct {
 	TenantID string
 	St       XrefStore
 	known    map[store.XrefKey]*store.Xref // nil value: known to be absent
+	pending  []store.Xref
 }
 
 // NewStoreDirectory returns the Directory of tenantID for one run.
@@ -111,14 +117,20 @@ func (d *StoreDirectory) xref(ctx context.Context, kind, key, currency string) (
 	return x, err
 }
 
-// put writes a link and knows it.
-func (d *StoreDirectory) put(ctx context.Context, x store.Xref) error {
-	if err := d.St.PutXref(ctx, x); err != nil {
-		delete(d.known, store.XrefKey{Kind: x.Kind, MagentoKey: x.MagentoKey, Currency: x.Currency})
-		return err
-	}
+// put records a link the run decided: known at once, written with the run's
+// mapping (Pending).
+func (d *StoreDirectory) put(x store.Xref) {
 	d.known[store.XrefKey{Kind: x.Kind, MagentoKey: x.MagentoKey, Currency: x.Currency}] = &x
-	return nil
+	d.pending = append(d.pending, x)
+}
+
+// Pending returns the links the run decided, in order, for its mapping
+// record. A nil directory has none.
+func (d *StoreDirectory) Pending() []store.Xref {
+	if d == nil {
+		return nil
+	}
+	return d.pending
 }
 
 // ClaimReference implements Directory. Two mappers racing for one free
@@ -129,10 +141,7 @@ func (d *StoreDirectory) ClaimReference(ctx context.Context, owner string, candi
 		x, err := d.xref(ctx, XrefContactRef, refKey(ref), "")
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			if err := d.put(ctx, store.Xref{TenantID: d.TenantID, Kind: XrefContactRef, MagentoKey: refKey(ref),
-				SageID: owner, Reference: ref}); err != nil {
-				return "", err
-			}
+			d.put(store.Xref{TenantID: d.TenantID, Kind: XrefContactRef, MagentoKey: refKey(ref), SageID: owner, Reference: ref})
 			return ref, nil
 		case err != nil:
 			return "", err
@@ -156,9 +165,10 @@ func (d *StoreDirectory) InvoiceContact(ctx context.Context, invoiceKey, currenc
 }
 
 // SetInvoiceContact implements Directory.
-func (d *StoreDirectory) SetInvoiceContact(ctx context.Context, invoiceKey, currency, identity, reference string) error {
-	return d.put(ctx, store.Xref{TenantID: d.TenantID, Kind: XrefInvoiceContact, MagentoKey: invoiceKey,
+func (d *StoreDirectory) SetInvoiceContact(_ context.Context, invoiceKey, currency, identity, reference string) error {
+	d.put(store.Xref{TenantID: d.TenantID, Kind: XrefInvoiceContact, MagentoKey: invoiceKey,
 		Currency: currency, SageID: identity, Reference: reference})
+	return nil
 }
 
 // ContactExists implements Directory.

@@ -34,9 +34,11 @@ func (m *xrefMap) Xrefs(_ context.Context, tenantID string, keys []store.XrefKey
 	return out, nil
 }
 
-func (m *xrefMap) PutXref(_ context.Context, x store.Xref) error {
-	m.links[store.XrefKey{Kind: x.Kind, MagentoKey: x.MagentoKey, Currency: x.Currency}] = x
-	return nil
+// record writes what a run decided, as its mapping record does.
+func (m *xrefMap) record(d *StoreDirectory) {
+	for _, x := range d.Pending() {
+		m.links[store.XrefKey{Kind: x.Kind, MagentoKey: x.MagentoKey, Currency: x.Currency}] = x
+	}
 }
 
 // A run's contact decision reads its links once, and decides as a read per
@@ -58,7 +60,9 @@ func TestStoreDirectoryReadsOnceAndDecidesTheSame(t *testing.T) {
 			for round := range 2 {
 				want, werr := Builder{TenantID: "t1", Policy: pol, BaseCurrency: "GBP", Dir: mem}.Invoice(t.Context(), inv)
 				db.single, db.batch = 0, 0
-				got, gerr := Builder{TenantID: "t1", Policy: pol, BaseCurrency: "GBP", Dir: NewStoreDirectory("t1", db)}.Invoice(t.Context(), inv)
+				dir := NewStoreDirectory("t1", db)
+				got, gerr := Builder{TenantID: "t1", Policy: pol, BaseCurrency: "GBP", Dir: dir}.Invoice(t.Context(), inv)
+				db.record(dir)
 				if (werr == nil) != (gerr == nil) {
 					t.Fatalf("round %d: errors differ: %v / %v", round, werr, gerr)
 				}

@@ -87,6 +87,9 @@ type job struct {
 	// attempts are the Magento calls made for the run, recorded with its
 	// mapping (store.Mapping.Attempts) in one transaction.
 	attempts []store.Attempt
+	// dir is the run's directory; the links it decided are recorded with
+	// the mapping too (store.Mapping.Links).
+	dir *StoreDirectory
 }
 
 // fetchedDoc is one canonical document as Magento answered it.
@@ -259,6 +262,7 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 	// built, whatever became of them.
 	if rerr := j.s.st.RecordMapping(ctx, j.ev.SyncRunId, store.Mapping{
 		Policy: pol.JSON(), Canonical: j.canonicalJSON(), SageRequest: sageRequestJSON(write), Attempts: j.attempts,
+		Links: j.dir.Pending(),
 	}); rerr != nil {
 		return &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: rerr}
 	}
@@ -290,8 +294,8 @@ func (j *job) buildWith(ctx context.Context, t store.Tenant, versions store.Data
 	if base == "" {
 		base = j.s.cfg.BaseCurrency
 	}
-	builder := Builder{TenantID: t.ID, Policy: pol, BaseCurrency: base, Refs: refs,
-		Dir: NewStoreDirectory(t.ID, j.s.st)}
+	j.dir = NewStoreDirectory(t.ID, j.s.st)
+	builder := Builder{TenantID: t.ID, Policy: pol, BaseCurrency: base, Refs: refs, Dir: j.dir}
 
 	write, err := j.build(ctx, client, builder, pol)
 	if err != nil {

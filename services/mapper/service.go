@@ -29,7 +29,6 @@ type Store interface {
 	RefCache(ctx context.Context, tenantID, kind string) ([]byte, time.Time, error)
 	Xref(ctx context.Context, tenantID, kind, magentoKey, currency string) (store.Xref, error)
 	Xrefs(ctx context.Context, tenantID string, keys []store.XrefKey) (map[store.XrefKey]store.Xref, error)
-	PutXref(ctx context.Context, x store.Xref) error
 	Ping(ctx context.Context) error
 }
 
