@@ -23,8 +23,10 @@ import (
 // comes first. A steady stream of results for a shop is therefore delivered
 // BatchLinger's worth at a time (each batch costs one Postgres transaction,
 // whatever its size), a backlog in batches of BatchSize, and no result waits
-// for a batch longer than BatchLinger. A shop has one worker while its backlog
-// fits one batch and up to PerShop while more is waiting.
+// for a batch longer than BatchLinger once a worker is free. A shop has one
+// worker gathering its next batch; another starts (up to PerShop) when every
+// worker is delivering one, or for a backlog beyond one batch per gathering
+// worker.
 type dispatcher struct {
 	s      *Service
 	spec   bus.ConsumerSpec
@@ -44,6 +46,7 @@ type shopQueue struct {
 	pending  []*delivery
 	inflight map[store.CallbackEntity]bool // entities in a running batch
 	workers  int
+	waiting  int // workers in await: gathering their next batch, not delivering one
 	// wake tells a waiting worker that a full batch is pending.
 	wake chan struct{}
 	// calls bounds the shop's concurrent calls (PerShop), over all its
@@ -103,10 +106,13 @@ func (d *dispatcher) accept(msg jetstream.Msg) {
 		d.shops[tenant] = q
 	}
 	q.pending = append(q.pending, dl)
-	// One worker gathers a batch; more start only for a backlog beyond one
-	// batch (and while an entity waits for a batch in flight, its worker
-	// takes it next).
-	spawn := q.workers == 0 || (q.workers < d.s.cfg.PerShop && len(q.pending) > q.workers*d.s.cfg.BatchSize)
+	// A worker gathering a batch takes this delivery too; another one starts
+	// (up to PerShop) only when every worker is delivering a batch — a slow
+	// or hung call must not hold up the shop's next batch — or for a backlog
+	// beyond what the gathering workers take in one batch each. (While an
+	// entity waits for a batch in flight, the worker of that batch takes it
+	// next.)
+	spawn := q.workers == 0 || (q.workers < d.s.cfg.PerShop && len(q.pending) > q.waiting*d.s.cfg.BatchSize)
 	if spawn {
 		q.workers++
 		d.wg.Add(1)
@@ -160,6 +166,9 @@ func (d *dispatcher) work(q *shopQueue) {
 // service is stopping.
 func (d *dispatcher) await(q *shopQueue) bool {
 	var timer *time.Timer
+	d.mu.Lock()
+	q.waiting++
+	d.mu.Unlock()
 	defer func() {
 		if timer != nil {
 			timer.Stop()
@@ -168,6 +177,7 @@ func (d *dispatcher) await(q *shopQueue) bool {
 	for {
 		d.mu.Lock()
 		if d.runCtx.Err() != nil {
+			q.waiting--
 			d.retire(q)
 			d.mu.Unlock()
 			return false
@@ -183,15 +193,18 @@ func (d *dispatcher) await(q *shopQueue) bool {
 			n++
 		}
 		if n == 0 {
+			q.waiting--
 			d.retire(q)
 			d.mu.Unlock()
 			return false
 		}
 		wait := d.s.cfg.BatchLinger - time.Since(oldest)
-		d.mu.Unlock()
 		if n >= d.s.cfg.BatchSize || wait <= 0 {
+			q.waiting--
+			d.mu.Unlock()
 			return true
 		}
+		d.mu.Unlock()
 		if timer == nil {
 			timer = time.NewTimer(wait)
 		} else {

@@ -623,6 +623,27 @@ func TestStaleResultIsNeverSent(t *testing.T) {
 	}
 }
 
+// TestHungCallDoesNotHoldUpTheShop: while one call to a shop hangs, the shop's
+// next results are delivered by another batch (up to PerShop batches in
+// flight), not after the hung call returns.
+func TestHungCallDoesNotHoldUpTheShop(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	const hang = 4 * time.Second // under the harness's 5 s call timeout
+	h.faults.inject(60, fault{status: http.StatusOK, body: "[]", hang: hang})
+	h.publish(&ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 60, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED,
+		ProviderEntityId: "hung", FinishedAt: timestamppb.New(t0)})
+	devtest.Eventually(t, "the call for invoice 60 to reach the shop", func() bool { return len(h.faults.seen(60)) == 1 })
+	started := time.Now()
+	h.publish(&ledgerv1.SyncResult{EntityType: "invoice", MagentoEntityId: 61, Status: ledgerv1.SyncStatus_SYNC_STATUS_SYNCED,
+		ProviderEntityId: "next", FinishedAt: timestamppb.New(t0)})
+	h.row("invoice", 61, "synced")
+	if waited := time.Since(started); waited >= hang {
+		t.Errorf("invoice 61 was delivered after %s, behind the hung call for invoice 60 (%s)", waited, hang)
+	}
+	h.drained()
+}
+
 func TestShopDownThenUpIsDelivered(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
