@@ -78,19 +78,10 @@ func (s *Store) withJournal(ctx context.Context, j Journal, run func(b *pgx.Batc
 	}
 	for _, l := range j.Links {
 		if l.DigestOnly {
-			// SetXrefDigest's statement.
-			b.Queue(`UPDATE entity_xref SET body_digest = $6, updated_at = now()
-				WHERE tenant_id = $1 AND kind = $2 AND magento_key = $3 AND currency = $4 AND sage_id = $5`,
-				l.TenantID, l.Kind, l.MagentoKey, l.Currency, l.SageID, l.Digest)
+			b.Queue(setXrefDigestSQL, l.TenantID, l.Kind, l.MagentoKey, l.Currency, l.SageID, l.Digest)
 			continue
 		}
-		// PutXref's statement.
-		b.Queue(`INSERT INTO entity_xref (tenant_id, kind, magento_key, currency, sage_id, reference, body_digest)
-				VALUES ($1,$2,$3,$4,$5,$6,$7)
-				ON CONFLICT (tenant_id, kind, magento_key, currency)
-				DO UPDATE SET sage_id = EXCLUDED.sage_id, reference = EXCLUDED.reference, body_digest = EXCLUDED.body_digest,
-					updated_at = now()`,
-			l.TenantID, l.Kind, l.MagentoKey, l.Currency, l.SageID, l.Reference, l.Digest)
+		b.Queue(putXrefSQL, putXrefArgs(l.Xref)...)
 	}
 	run(b)
 	return s.pool.SendBatch(ctx, b).Close()

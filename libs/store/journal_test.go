@@ -36,6 +36,19 @@ func TestStartStageReportsEarlierAttempts(t *testing.T) {
 	if _, _, err := st.StartStage(ctx, "00000000-0000-0000-0000-000000000000", "sage-writer"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown run: %v", err)
 	}
+
+	// With the links, in the same round trip.
+	if err := st.PutXref(ctx, store.Xref{TenantID: "t1", Kind: "contact", MagentoKey: "M7", Currency: "GBP", SageID: "c7"}); err != nil {
+		t.Fatal(err)
+	}
+	keys := []store.XrefKey{{Kind: "contact", MagentoKey: "M7", Currency: "GBP"}, {Kind: "invoice", MagentoKey: "7", Currency: "GBP"}}
+	r, earlier, links, err := st.StartStageWithLinks(ctx, acc.RunID, "sage-writer", "t1", keys)
+	if err != nil || !earlier || r.Attempts != 4 || len(links) != 1 || links[keys[0]].SageID != "c7" {
+		t.Fatalf("start with links: %+v, earlier %v, links %+v, %v", r, earlier, links, err)
+	}
+	if _, _, _, err := st.StartStageWithLinks(ctx, "00000000-0000-0000-0000-000000000000", "sage-writer", "t1", keys); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown run with links: %v", err)
+	}
 }
 
 // A journal is written with the run's conclusion in one transaction: its

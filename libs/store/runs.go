@@ -275,14 +275,43 @@ func (s *Store) StartRun(ctx context.Context, id string) (Run, error) {
 // statement reads it, so a first delivery learns that it has no history to
 // read without another round trip.
 func (s *Store) StartStage(ctx context.Context, id, stage string) (Run, bool, error) {
-	row := s.pool.QueryRow(ctx, `UPDATE sync_runs SET
+	return scanStartStage(s.pool.QueryRow(ctx, startStageSQL, id, stage), id)
+}
+
+// StartStageWithLinks is StartStage and Xrefs(tenantID, keys) in one round
+// trip and one transaction (the sage-writer's start: the run and every link
+// its operations may have).
+func (s *Store) StartStageWithLinks(ctx context.Context, id, stage, tenantID string, keys []XrefKey) (Run, bool, map[XrefKey]Xref, error) {
+	b := &pgx.Batch{}
+	b.Queue(startStageSQL, id, stage)
+	b.Queue(xrefsSQL, xrefsArgs(tenantID, keys)...)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	r, earlier, err := scanStartStage(br.QueryRow(), id)
+	if err != nil {
+		return Run{}, false, nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return Run{}, false, nil, err
+	}
+	links, err := scanXrefs(rows, tenantID, len(keys))
+	if err != nil {
+		return Run{}, false, nil, err
+	}
+	return r, earlier, links, br.Close()
+}
+
+const startStageSQL = `UPDATE sync_runs SET
 			finished_at = CASE WHEN status = 'failed' THEN NULL ELSE finished_at END,
 			attempts = CASE WHEN status IN ('pending', 'running', 'failed') THEN attempts + 1 ELSE attempts END,
 			status = CASE WHEN status IN ('pending', 'running', 'failed') THEN 'running' ELSE status END,
 			started_at = COALESCE(started_at, now()),
 			updated_at = now()
-		WHERE sync_run_id = $1 RETURNING `+runCols+`,
-			EXISTS (SELECT 1 FROM sync_attempts a WHERE a.sync_run_id = sync_runs.sync_run_id AND a.stage = $2)`, id, stage)
+		WHERE sync_run_id = $1 RETURNING ` + runCols + `,
+			EXISTS (SELECT 1 FROM sync_attempts a WHERE a.sync_run_id = sync_runs.sync_run_id AND a.stage = $2)`
+
+func scanStartStage(row pgx.Row, id string) (Run, bool, error) {
 	var r Run
 	var payload string
 	var earlier bool

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Xref links a Magento identity to a Sage document.
@@ -35,22 +37,32 @@ type XrefKey struct {
 // Xrefs looks up several links of one tenant in one statement and returns
 // those that exist, by key (a key without a link is absent from the map).
 func (s *Store) Xrefs(ctx context.Context, tenantID string, keys []XrefKey) (map[XrefKey]Xref, error) {
-	out := make(map[XrefKey]Xref, len(keys))
 	if len(keys) == 0 {
-		return out, nil
+		return map[XrefKey]Xref{}, nil
 	}
+	rows, err := s.pool.Query(ctx, xrefsSQL, xrefsArgs(tenantID, keys)...)
+	if err != nil {
+		return nil, err
+	}
+	return scanXrefs(rows, tenantID, len(keys))
+}
+
+const xrefsSQL = `SELECT x.kind, x.magento_key, x.currency, x.sage_id, x.reference, x.body_digest
+		FROM entity_xref x JOIN unnest($2::text[], $3::text[], $4::text[]) AS k(kind, magento_key, currency)
+			ON x.kind = k.kind AND x.magento_key = k.magento_key AND x.currency = k.currency
+		WHERE x.tenant_id = $1`
+
+func xrefsArgs(tenantID string, keys []XrefKey) []any {
 	kinds, mkeys, curs := make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
 		kinds[i], mkeys[i], curs[i] = k.Kind, k.MagentoKey, k.Currency
 	}
-	rows, err := s.pool.Query(ctx, `SELECT x.kind, x.magento_key, x.currency, x.sage_id, x.reference, x.body_digest
-		FROM entity_xref x JOIN unnest($2::text[], $3::text[], $4::text[]) AS k(kind, magento_key, currency)
-			ON x.kind = k.kind AND x.magento_key = k.magento_key AND x.currency = k.currency
-		WHERE x.tenant_id = $1`, tenantID, kinds, mkeys, curs)
-	if err != nil {
-		return nil, err
-	}
+	return []any{tenantID, kinds, mkeys, curs}
+}
+
+func scanXrefs(rows pgx.Rows, tenantID string, n int) (map[XrefKey]Xref, error) {
 	defer rows.Close()
+	out := make(map[XrefKey]Xref, n)
 	for rows.Next() {
 		x := Xref{TenantID: tenantID}
 		if err := rows.Scan(&x.Kind, &x.MagentoKey, &x.Currency, &x.SageID, &x.Reference, &x.Digest); err != nil {
@@ -65,13 +77,18 @@ func (s *Store) Xrefs(ctx context.Context, tenantID string, keys []XrefKey) (map
 // with x.Digest as the digest of the body last written ("" for unknown, which
 // makes the next update of the document send it once).
 func (s *Store) PutXref(ctx context.Context, x Xref) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO entity_xref (tenant_id, kind, magento_key, currency, sage_id, reference, body_digest)
+	_, err := s.pool.Exec(ctx, putXrefSQL, putXrefArgs(x)...)
+	return err
+}
+
+const putXrefSQL = `INSERT INTO entity_xref (tenant_id, kind, magento_key, currency, sage_id, reference, body_digest)
 		VALUES ($1,$2,$3,$4,$5,$6,$7)
 		ON CONFLICT (tenant_id, kind, magento_key, currency)
 		DO UPDATE SET sage_id = EXCLUDED.sage_id, reference = EXCLUDED.reference, body_digest = EXCLUDED.body_digest,
-			updated_at = now()`,
-		x.TenantID, x.Kind, x.MagentoKey, x.Currency, x.SageID, x.Reference, x.Digest)
-	return err
+			updated_at = now()`
+
+func putXrefArgs(x Xref) []any {
+	return []any{x.TenantID, x.Kind, x.MagentoKey, x.Currency, x.SageID, x.Reference, x.Digest}
 }
 
 // SetXrefDigest records digest as the body last written to the linked
@@ -79,11 +96,12 @@ func (s *Store) PutXref(ctx context.Context, x Xref) error {
 // write keeps the link's own, so the relinked document is brought up to date
 // by the next update). It reports whether the link was changed.
 func (s *Store) SetXrefDigest(ctx context.Context, tenantID, kind, magentoKey, currency, sageID, digest string) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE entity_xref SET body_digest = $6, updated_at = now()
-		WHERE tenant_id = $1 AND kind = $2 AND magento_key = $3 AND currency = $4 AND sage_id = $5`,
-		tenantID, kind, magentoKey, currency, sageID, digest)
+	tag, err := s.pool.Exec(ctx, setXrefDigestSQL, tenantID, kind, magentoKey, currency, sageID, digest)
 	return tag.RowsAffected() == 1, err
 }
+
+const setXrefDigestSQL = `UPDATE entity_xref SET body_digest = $6, updated_at = now()
+		WHERE tenant_id = $1 AND kind = $2 AND magento_key = $3 AND currency = $4 AND sage_id = $5`
 
 // XrefCount counts a tenant's links of one kind.
 func (s *Store) XrefCount(ctx context.Context, tenantID, kind string) (int64, error) {

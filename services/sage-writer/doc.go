@@ -24,10 +24,11 @@
 //
 // # One commit per delivery
 //
-// A write reads the links of all its operations in one statement at its
-// start (the tenant's writes are serialised, so that read sees what a read
-// before each operation would) and reads the run's attempt history only when
-// StartStage says it has earlier writer attempts. What the delivery does —
+// A write reads the links of all its operations at its start, in the round
+// trip that starts the run (store.StartStageWithLinks; the tenant's writes
+// are serialised, so that read sees what a read before each operation would),
+// and reads the run's attempt history only when the start says it has earlier
+// writer attempts. What the delivery does —
 // its attempts, the links of the documents it creates, the digests of the
 // bodies it PUTs — is kept in a store.Journal and written in one transaction
 // with the run's conclusion: FinishRunWith when it succeeded or failed for

@@ -58,12 +58,12 @@ type writeStore struct {
 
 var errStoreDown = errors.New("connection refused")
 
-func (s *writeStore) StartStage(_ context.Context, id, _ string) (store.Run, bool, error) {
+func (s *writeStore) StartStageWithLinks(_ context.Context, id, _, _ string, _ []store.XrefKey) (store.Run, bool, map[store.XrefKey]store.Xref, error) {
 	s.started = append(s.started, id)
 	if s.down {
-		return store.Run{}, false, errStoreDown
+		return store.Run{}, false, nil, errStoreDown
 	}
-	return store.Run{}, false, store.ErrNotFound
+	return store.Run{}, false, nil, store.ErrNotFound
 }
 
 func (s *writeStore) NoteRunErrorWith(context.Context, string, string, string, store.Journal) error {

@@ -39,11 +39,12 @@ type Store interface {
 	lifecycle.RevokeStore
 	TenantLister
 	results.RunFinisher
-	StartStage(ctx context.Context, id, stage string) (store.Run, bool, error)
+	// The run's start and every link its operations may have, in one
+	// round trip.
+	StartStageWithLinks(ctx context.Context, id, stage, tenantID string, keys []store.XrefKey) (store.Run, bool, map[store.XrefKey]store.Xref, error)
 	Attempts(ctx context.Context, runID string) ([]store.Attempt, error)
 	Tenant(ctx context.Context, id string) (store.Tenant, error)
 	SetSageStatus(ctx context.Context, tenantID, status, businessID string) error
-	Xrefs(ctx context.Context, tenantID string, keys []store.XrefKey) (map[store.XrefKey]store.Xref, error)
 	// The delivery's journal (attempts, links) with the run's conclusion,
 	// or alone (an ambiguous create's checkpoint).
 	FinishRunWith(ctx context.Context, o store.Outcome, j store.Journal) (store.Run, error)
@@ -304,7 +305,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 		return bus.Outcome{Verdict: bus.DeadLetter, Class: ClassSerde, Code: CodeInvalidWrite,
 			Message: "the SageWrite names no tenant_id or sync_run_id", TenantID: tenant, Entity: entity}
 	}
-	run, earlier, err := s.st.StartStage(ctx, w.GetSyncRunId(), Stage)
+	run, earlier, links, err := s.st.StartStageWithLinks(ctx, w.GetSyncRunId(), Stage, w.GetTenantId(), xrefKeys(&w))
 	if errors.Is(err, store.ErrNotFound) {
 		log.ErrorContext(ctx, "SageWrite for an unknown run dead-lettered")
 		s.writes.WithLabelValues("failed").Inc()
@@ -329,7 +330,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 		s.writes.WithLabelValues("duplicate").Inc()
 		return bus.Done()
 	}
-	wr, err := s.execute(ctx, log, &w, run, earlier, delivered >= uint64(s.cfg.MaxDeliver))
+	wr, err := s.execute(ctx, log, &w, run, links, earlier, delivered >= uint64(s.cfg.MaxDeliver))
 	return s.conclude(ctx, log, &w, wr, err, delivered)
 }
 

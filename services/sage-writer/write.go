@@ -28,10 +28,12 @@ type written struct {
 }
 
 // execute runs the write's operations in order against the binding's
-// business. earlier: the run's history holds attempts of this stage (an
+// business. links: every link the write's operations may have, read with the
+// run's start. earlier: the run's history holds attempts of this stage (an
 // earlier delivery's, or from before an operator's retry), which are read.
 // last: this is the last delivery JetStream allows.
-func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.SageWrite, run store.Run, earlier, last bool) (written, error) {
+func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.SageWrite, run store.Run,
+	links map[store.XrefKey]store.Xref, earlier, last bool) (written, error) {
 	t, err := s.st.Tenant(ctx, w.GetTenantId())
 	if errors.Is(err, store.ErrNotFound) {
 		return written{}, &invalidWrite{msg: "unknown tenant " + w.GetTenantId()}
@@ -73,16 +75,15 @@ func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.Sag
 		}
 		ex.unresolved = unresolvedCreates(history)
 	}
-	// Every link the write's operations may have, in one statement. The
-	// tenant's writes are serialised (one in flight per tenant across
-	// replicas: consumers.go, MaxAckPending 1), so no other write changes
-	// them meanwhile and this read sees what a read before each operation
-	// would; the executor keeps the map current as this write creates
-	// documents and updates digests. Only an operator's relink (ledgerctl
-	// xref set) could race with it, as it could with a read per operation.
-	if ex.links, err = s.st.Xrefs(ctx, w.GetTenantId(), xrefKeys(w)); err != nil {
-		return written{}, storeErr("reading entity_xref", err)
-	}
+	// Every link the write's operations may have was read with the run's
+	// start, in one statement. The tenant's writes are serialised (one in
+	// flight per tenant across replicas: consumers.go, MaxAckPending 1), so
+	// no other write changes them meanwhile and that read sees what a read
+	// before each operation would; the executor keeps the map current as
+	// this write creates documents and updates digests. Only an operator's
+	// relink (ledgerctl xref set) could race with it, as it could with a read
+	// per operation.
+	ex.links = links
 	if ex.links == nil {
 		ex.links = map[store.XrefKey]store.Xref{}
 	}
