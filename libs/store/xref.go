@@ -47,10 +47,12 @@ func (s *Store) Xrefs(ctx context.Context, tenantID string, keys []XrefKey) (map
 	return scanXrefs(rows, tenantID, len(keys))
 }
 
+// xrefsSQL looks each key up on its own (LATERAL: one primary-key probe per
+// key), where a join would read every link of the tenant.
 const xrefsSQL = `SELECT x.kind, x.magento_key, x.currency, x.sage_id, x.reference, x.body_digest
-		FROM entity_xref x JOIN unnest($2::text[], $3::text[], $4::text[]) AS k(kind, magento_key, currency)
-			ON x.kind = k.kind AND x.magento_key = k.magento_key AND x.currency = k.currency
-		WHERE x.tenant_id = $1`
+		FROM unnest($2::text[], $3::text[], $4::text[]) AS k(kind, magento_key, currency)
+		CROSS JOIN LATERAL (SELECT * FROM entity_xref e
+			WHERE e.tenant_id = $1 AND e.kind = k.kind AND e.magento_key = k.magento_key AND e.currency = k.currency) x`
 
 func xrefsArgs(tenantID string, keys []XrefKey) []any {
 	kinds, mkeys, curs := make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys))
