@@ -73,6 +73,14 @@ func (s *Store) NoteRunErrorWith(ctx context.Context, id, class, message string,
 // so the run's statement finds its row.
 func (s *Store) withJournal(ctx context.Context, j Journal, run func(b *pgx.Batch)) error {
 	b := &pgx.Batch{}
+	queueJournal(b, j)
+	run(b)
+	return s.pool.SendBatch(ctx, b).Close()
+}
+
+// queueJournal queues j's statements on b: its attempts in one statement,
+// then its links in order.
+func queueJournal(b *pgx.Batch, j Journal) {
 	if len(j.Attempts) > 0 {
 		b.Queue(insertAttempts, attemptColumns(j.Attempts)...)
 	}
@@ -83,8 +91,6 @@ func (s *Store) withJournal(ctx context.Context, j Journal, run func(b *pgx.Batc
 		}
 		b.Queue(putXrefSQL, putXrefArgs(l.Xref)...)
 	}
-	run(b)
-	return s.pool.SendBatch(ctx, b).Close()
 }
 
 // insertAttempts appends a journal's attempts in one statement, in their

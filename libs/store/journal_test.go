@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -120,4 +122,50 @@ func TestJournalIsWrittenWithTheConclusion(t *testing.T) {
 	if atts, _ := st.Attempts(ctx, acc.RunID); len(atts) != 3 || atts[2].Path != "/sales_invoices" || atts[2].At.IsZero() {
 		t.Fatalf("attempts after finishing %+v", atts)
 	}
+}
+
+// The mapper's start and its mapping record are one transaction; a run that
+// is finished already is not restarted and keeps its own record.
+func TestStartAndRecordMapping(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := open(t)
+	acc, _ := st.AcceptWebhook(ctx, delivery("invoice.created:8"), time.Hour)
+	m := store.Mapping{Policy: []byte(`{"v":1}`), Canonical: []byte(`{"invoice/8":{}}`), SageRequest: []byte(`{"operations":[]}`),
+		Attempts: []store.Attempt{{RunID: acc.RunID, Stage: "mapper", Method: "GET", Path: "/rest/V1/byte8/invoice/8", HTTPStatus: 200, Outcome: "ok"}},
+		Links:    []store.Xref{{TenantID: "t1", Kind: "invoice_contact", MagentoKey: "8", Currency: "GBP", SageID: "M1|GBP", Reference: "CUST1"}}}
+	r, err := st.StartAndRecordMapping(ctx, acc.RunID, 11, m)
+	if err != nil || r.Status != store.RunRunning || r.Attempts != 1 {
+		t.Fatalf("start: %+v %v", r, err)
+	}
+	got, err := st.RunMapping(ctx, acc.RunID)
+	if err != nil || !jsonEq(got.Policy, m.Policy) || !jsonEq(got.Canonical, m.Canonical) {
+		t.Fatalf("mapping %+v %v", got, err)
+	}
+	if atts, err := st.Attempts(ctx, acc.RunID); err != nil || len(atts) != 1 || atts[0].Path != "/rest/V1/byte8/invoice/8" {
+		t.Fatalf("attempts %+v %v", atts, err)
+	}
+	if x, err := st.Xref(ctx, "t1", "invoice_contact", "8", "GBP"); err != nil || x.SageID != "M1|GBP" {
+		t.Fatalf("link %+v %v", x, err)
+	}
+
+	if _, err := st.FinishRun(ctx, store.Outcome{RunID: acc.RunID, Status: store.RunSucceeded, SageID: "s1"}); err != nil {
+		t.Fatal(err)
+	}
+	again := m
+	again.Policy, again.Attempts, again.Links = []byte(`{"v":2}`), nil, nil
+	if r, err := st.StartAndRecordMapping(ctx, acc.RunID, 12, again); err != nil || r.Status != store.RunSucceeded || r.Attempts != 1 {
+		t.Fatalf("a finished run restarted: %+v %v", r, err)
+	}
+	if got, _ := st.RunMapping(ctx, acc.RunID); !jsonEq(got.Policy, m.Policy) {
+		t.Fatalf("a finished run's mapping was replaced: %s", got.Policy)
+	}
+	if _, err := st.StartAndRecordMapping(ctx, "00000000-0000-0000-0000-000000000000", 1, m); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown run: %v", err)
+	}
+}
+
+func jsonEq(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }

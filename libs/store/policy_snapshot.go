@@ -21,20 +21,49 @@ type Mapping struct {
 }
 
 // RecordMapping stores a run's mapping, with its attempts and links, in one
-// round trip and one transaction. A later policy edit never changes how the run was
-// made; the run page shows the documents.
+// round trip and one transaction. A later policy edit never changes how the
+// run was made; the run page shows the documents.
 func (s *Store) RecordMapping(ctx context.Context, runID string, m Mapping) error {
-	const q = `UPDATE sync_runs SET policy_snapshot = $2::jsonb, canonical = $3::jsonb,
+	j := m.journal()
+	if j.Empty() {
+		return s.execOne(ctx, recordMappingSQL, "sync run "+runID, m.args(runID)...)
+	}
+	return s.withJournal(ctx, j, func(b *pgx.Batch) { b.Queue(recordMappingSQL, m.args(runID)...) })
+}
+
+// StartAndRecordMapping is StartRunFrom and RecordMapping in one round trip
+// and one transaction: the mapper's one commit for a run it maps. The mapping
+// is recorded only when the run started; a run that did not (finished
+// already, or failed from the same message) keeps its own. Its attempts and
+// links are written either way: they happened.
+func (s *Store) StartAndRecordMapping(ctx context.Context, runID string, seq uint64, m Mapping) (Run, error) {
+	b := &pgx.Batch{}
+	b.Queue(startRunFromSQL, runID, int64(seq))
+	queueJournal(b, m.journal())
+	b.Queue(recordMappingSQL+` AND status = 'running'`, m.args(runID)...)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	r, err := scanRun(br.QueryRow())
+	if err != nil {
+		return Run{}, notFound(err, "sync run "+runID)
+	}
+	return r, br.Close()
+}
+
+const recordMappingSQL = `UPDATE sync_runs SET policy_snapshot = $2::jsonb, canonical = $3::jsonb,
 		sage_request = $4::jsonb, updated_at = now() WHERE sync_run_id = $1`
-	args := []any{runID, jsonText(m.Policy), jsonText(m.Canonical), jsonText(m.SageRequest)}
+
+func (m Mapping) args(runID string) []any {
+	return []any{runID, jsonText(m.Policy), jsonText(m.Canonical), jsonText(m.SageRequest)}
+}
+
+// journal is what the mapping writes besides the run's row.
+func (m Mapping) journal() Journal {
 	j := Journal{Attempts: m.Attempts}
 	for _, x := range m.Links {
 		j.Links = append(j.Links, LinkWrite{Xref: x})
 	}
-	if j.Empty() {
-		return s.execOne(ctx, q, "sync run "+runID, args...)
-	}
-	return s.withJournal(ctx, j, func(b *pgx.Batch) { b.Queue(q, args...) })
+	return j
 }
 
 // jsonText is a JSON document as a nullable text argument.

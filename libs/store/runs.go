@@ -328,19 +328,22 @@ func scanStartStage(row pgx.Row, id string) (Run, bool, error) {
 // acknowledging) stays failed: only a new message restarts it. Every other
 // start records seq as the attempt's source.
 func (s *Store) StartRunFrom(ctx context.Context, id string, seq uint64) (Run, error) {
-	// Every SET expression sees the row as it was, so "starts" is the same
-	// condition in each.
-	const starts = `(status IN ('pending', 'running') OR (status = 'failed' AND source_seq IS DISTINCT FROM $2))`
-	r, err := scanRun(s.pool.QueryRow(ctx, `UPDATE sync_runs SET
-			finished_at = CASE WHEN `+starts+` THEN NULL ELSE finished_at END,
-			attempts = CASE WHEN `+starts+` THEN attempts + 1 ELSE attempts END,
-			status = CASE WHEN `+starts+` THEN 'running' ELSE status END,
-			source_seq = CASE WHEN `+starts+` THEN $2 ELSE source_seq END,
-			started_at = COALESCE(started_at, now()),
-			updated_at = now()
-		WHERE sync_run_id = $1 RETURNING `+runCols, id, int64(seq)))
+	r, err := scanRun(s.pool.QueryRow(ctx, startRunFromSQL, id, int64(seq)))
 	return r, notFound(err, "sync run "+id)
 }
+
+// startRunFromSQL is StartRunFrom's statement. Every SET expression sees the
+// row as it was, so "starts" is the same condition in each.
+const startRunFromSQL = `UPDATE sync_runs SET
+			finished_at = CASE WHEN ` + startsFrom + ` THEN NULL ELSE finished_at END,
+			attempts = CASE WHEN ` + startsFrom + ` THEN attempts + 1 ELSE attempts END,
+			status = CASE WHEN ` + startsFrom + ` THEN 'running' ELSE status END,
+			source_seq = CASE WHEN ` + startsFrom + ` THEN $2 ELSE source_seq END,
+			started_at = COALESCE(started_at, now()),
+			updated_at = now()
+		WHERE sync_run_id = $1 RETURNING ` + runCols
+
+const startsFrom = `(status IN ('pending', 'running') OR (status = 'failed' AND source_seq IS DISTINCT FROM $2))`
 
 // IdleRuns returns unfinished runs (pending or running) that have not changed
 // since before, oldest first, at most limit; tenantID "" means every tenant.

@@ -90,6 +90,10 @@ type job struct {
 	// dir is the run's directory; the links it decided are recorded with
 	// the mapping too (store.Mapping.Links).
 	dir *StoreDirectory
+	// started: the run was started (begin, or with the mapping); run is
+	// what the start returned, missing that there was no such run.
+	started, missing bool
+	run              store.Run
 }
 
 // fetchedDoc is one canonical document as Magento answered it.
@@ -130,35 +134,54 @@ func (s *Service) Handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 	return out
 }
 
+// handle maps the event. The run is started (store.StartRunFrom: running,
+// one more attempt, its source message) in the same transaction that records
+// its mapping, just before the SageWrite is published (mapAndPublish): one
+// commit for both. Every other way out starts it first (begin), so a run that
+// is already finished or does not exist is never finished again.
 func (j *job) handle(ctx context.Context) bus.Outcome {
-	run, err := j.s.st.StartRunFrom(ctx, j.ev.SyncRunId, j.seq)
-	if errors.Is(err, store.ErrNotFound) {
-		// Nothing to finish: the run does not exist here (a message from
-		// another environment, or a purged run). Keep it for an operator.
-		j.log.ErrorContext(ctx, "mapper: sync run not found; dead-lettering")
-		j.count("failed")
-		return j.deadLetter(failf(ClassInternal, CodeRunNotFound, "sync run %s does not exist", j.ev.SyncRunId))
-	}
-	if err != nil {
-		return j.outcome(ctx, &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err})
-	}
-	if run.Terminal() {
-		j.log.InfoContext(ctx, "mapper: run already finished; nothing to redo", "status", run.Status)
-		j.count("acked")
-		return bus.Done()
-	}
 	switch j.ev.Event {
 	case EventInvoiceCreated, EventInvoicePaid, EventCreditMemoCreated, EventCustomerUpserted, EventProductUpserted:
 		return j.outcome(ctx, j.mapAndPublish(ctx))
 	default:
-		return j.skip(ctx, SkipEventNotSupported, fmt.Sprintf("Ledger does not sync %q events to Sage", j.ev.Event))
+		return j.outcome(ctx, &Skip{Reason: SkipEventNotSupported, Message: fmt.Sprintf("Ledger does not sync %q events to Sage", j.ev.Event)})
 	}
+}
+
+// begin starts the run unless it was started already. It reports, as done,
+// an outcome for the message when there is nothing left to do: the run does
+// not exist (dead-lettered for an operator), it is already finished (a
+// redelivery: acknowledged), or the database failed (retried).
+func (j *job) begin(ctx context.Context) (out bus.Outcome, done bool) {
+	if !j.started {
+		run, err := j.s.st.StartRunFrom(ctx, j.ev.SyncRunId, j.seq)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return j.retry(ctx, &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err}), true
+		}
+		j.started, j.run, j.missing = true, run, errors.Is(err, store.ErrNotFound)
+	}
+	switch {
+	case j.missing:
+		// Nothing to finish: the run does not exist here (a message from
+		// another environment, or a purged run). Keep it for an operator.
+		j.log.ErrorContext(ctx, "mapper: sync run not found; dead-lettering")
+		j.count("failed")
+		return j.deadLetter(failf(ClassInternal, CodeRunNotFound, "sync run %s does not exist", j.ev.SyncRunId)), true
+	case j.run.Terminal():
+		j.log.InfoContext(ctx, "mapper: run already finished; nothing to redo", "status", j.run.Status)
+		j.count("acked")
+		return bus.Done(), true
+	}
+	return bus.Outcome{}, false
 }
 
 // outcome turns the result of mapping into the message's fate. It is the one
 // place where a failure becomes a skip, a retry, a held retry or a failed run
 // plus a dead letter.
 func (j *job) outcome(ctx context.Context, err error) bus.Outcome {
+	if out, done := j.begin(ctx); done {
+		return out
+	}
 	if err == nil {
 		j.count("published")
 		return bus.Done()
@@ -175,6 +198,12 @@ func (j *job) outcome(ctx context.Context, err error) bus.Outcome {
 	if !errors.As(err, &r) {
 		r = &retryable{class: ClassInternal, code: "internal", err: err}
 	}
+	return j.retry(ctx, r)
+}
+
+// retry notes r on the run and retries the message, or fails the run when
+// this was its last allowed delivery (and r does not wait on an operator).
+func (j *job) retry(ctx context.Context, r *retryable) bus.Outcome {
 	if nerr := j.s.st.NoteRunError(ctx, j.ev.SyncRunId, r.class, r.err.Error()); nerr != nil {
 		j.log.WarnContext(ctx, "mapper: could not note the run's error", "err", nerr)
 	}
@@ -260,14 +289,23 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 	// The run keeps the policy it was mapped with (a later edit never changes
 	// how it was made), the documents it was made from and the operations
 	// built, whatever became of them.
-	if rerr := j.s.st.RecordMapping(ctx, j.ev.SyncRunId, store.Mapping{
+	// It is recorded with the run's start, in one transaction: a run that
+	// turns out finished already (a redelivery) keeps its own record, and
+	// nothing is published for it (outcome, begin).
+	run, rerr := j.s.st.StartAndRecordMapping(ctx, j.ev.SyncRunId, j.seq, store.Mapping{
 		Policy: pol.JSON(), Canonical: j.canonicalJSON(), SageRequest: sageRequestJSON(write), Attempts: j.attempts,
 		Links: j.dir.Pending(),
-	}); rerr != nil {
+	})
+	switch {
+	case errors.Is(rerr, store.ErrNotFound):
+		j.started, j.missing = true, true
+		return nil // outcome dead-letters it (begin)
+	case rerr != nil:
 		return &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: rerr}
 	}
-	if err != nil {
-		return err
+	j.started, j.run = true, run
+	if err != nil || run.Terminal() {
+		return err // a terminal run is acknowledged by outcome (begin)
 	}
 	subject := bus.SageSubject(t.ID, write.EntityType)
 	if _, err := bus.Publish(ctx, j.s.js, subject, write, SageWriteMsgID(j.ev.SyncRunId, j.seq)); err != nil {

@@ -52,7 +52,8 @@ func (m *fuzzMsg) settled(how string) error {
 
 // outboxStore answers StartRunFrom as the fuzz input says: no such run, a
 // finished run, or a database failure; NoteRunError and FinishRun fail as a
-// database that is down would. Nothing else is reachable without a run.
+// database that is down would, and it knows no tenant (so mapping stops
+// before it fetches anything, and the run is started to settle the message).
 type outboxStore struct {
 	Store
 	mode    uint8
@@ -77,6 +78,10 @@ func (s *outboxStore) StartRunFrom(_ context.Context, id string, _ uint64) (stor
 		return store.Run{}, errStoreDown
 	}
 	return store.Run{}, store.ErrNotFound
+}
+
+func (s *outboxStore) TenantWithVersions(context.Context, string) (store.Tenant, store.DataVersions, error) {
+	return store.Tenant{}, store.DataVersions{}, store.ErrNotFound
 }
 
 func (s *outboxStore) NoteRunError(context.Context, string, string, string) error {

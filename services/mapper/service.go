@@ -25,7 +25,7 @@ type Store interface {
 	TenantWithVersions(ctx context.Context, id string) (store.Tenant, store.DataVersions, error)
 	SetMagentoStatus(ctx context.Context, tenantID, status string) error
 	Policy(ctx context.Context, tenantID string) ([]byte, error)
-	RecordMapping(ctx context.Context, runID string, m store.Mapping) error
+	StartAndRecordMapping(ctx context.Context, runID string, seq uint64, m store.Mapping) (store.Run, error)
 	RefCache(ctx context.Context, tenantID, kind string) ([]byte, time.Time, error)
 	Xref(ctx context.Context, tenantID, kind, magentoKey, currency string) (store.Xref, error)
 	Xrefs(ctx context.Context, tenantID string, keys []store.XrefKey) (map[store.XrefKey]store.Xref, error)
