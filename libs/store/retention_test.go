@@ -13,8 +13,9 @@ import (
 )
 
 // TestForgetWebhookKeysKeepsTheWindow: keys older than the dedupe window go
-// (but one whose event was never published while its run is unfinished), keys
-// inside it stay, and a repeat inside the window is still refused.
+// (but one whose run is still pending: its event may never have been
+// published), keys inside it stay, and a repeat inside the window is still
+// refused.
 func TestForgetWebhookKeysKeepsTheWindow(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -28,19 +29,19 @@ func TestForgetWebhookKeysKeepsTheWindow(t *testing.T) {
 	const window = 7 * 24 * time.Hour
 
 	runs := map[string]string{}
-	for _, key := range []string{"old-published", "old-unpublished-pending", "old-unpublished-failed", "fresh"} {
+	for _, key := range []string{"old-consumed", "old-pending", "old-failed", "fresh"} {
 		acc, err := st.AcceptWebhook(ctx, delivery(key), window)
 		if err != nil || acc.Duplicate {
 			t.Fatalf("%s: %+v %v", key, acc, err)
 		}
 		runs[key] = acc.RunID
 	}
-	for _, key := range []string{"old-published", "fresh"} {
-		if err := st.MarkPublished(ctx, "t1", key, runs[key]); err != nil {
+	for _, key := range []string{"old-consumed", "fresh"} { // the mapper took them
+		if _, err := st.StartRunFrom(ctx, runs[key], 1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := st.FinishRun(ctx, store.Outcome{RunID: runs["old-unpublished-failed"], Status: store.RunFailed,
+	if _, err := st.FinishRun(ctx, store.Outcome{RunID: runs["old-failed"], Status: store.RunFailed,
 		ErrorClass: "validation", ErrorCode: "x", Message: "x"}); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestForgetWebhookKeysKeepsTheWindow(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("ForgetWebhookKeys = %d, %v; want the 2 old keys that no run needs", n, err)
 	}
-	if got, want := keys(t, pool), []string{"fresh", "old-unpublished-pending"}; !slices.Equal(got, want) {
+	if got, want := keys(t, pool), []string{"fresh", "old-pending"}; !slices.Equal(got, want) {
 		t.Fatalf("keys left %v, want %v", got, want)
 	}
 	if n, err := st.ForgetWebhookKeys(ctx, window); err != nil || n != 0 {
@@ -65,13 +66,13 @@ func TestForgetWebhookKeysKeepsTheWindow(t *testing.T) {
 	if acc, err := st.AcceptWebhook(ctx, delivery("fresh"), window); err != nil || !acc.Duplicate || acc.RunID != runs["fresh"] {
 		t.Fatalf("repeat of a key inside the window: %+v %v", acc, err)
 	}
-	// The kept unpublished key still returns its run to publish.
-	if acc, err := st.AcceptWebhook(ctx, delivery("old-unpublished-pending"), window); err != nil || acc.Duplicate ||
-		acc.RunID != runs["old-unpublished-pending"] {
-		t.Fatalf("unpublished key: %+v %v", acc, err)
+	// The kept pending key still returns its run to publish.
+	if acc, err := st.AcceptWebhook(ctx, delivery("old-pending"), window); err != nil || acc.Duplicate ||
+		acc.RunID != runs["old-pending"] {
+		t.Fatalf("pending key: %+v %v", acc, err)
 	}
 	// A forgotten key is a new delivery.
-	if acc, err := st.AcceptWebhook(ctx, delivery("old-published"), window); err != nil || acc.Duplicate || acc.RunID == runs["old-published"] {
+	if acc, err := st.AcceptWebhook(ctx, delivery("old-consumed"), window); err != nil || acc.Duplicate || acc.RunID == runs["old-consumed"] {
 		t.Fatalf("forgotten key: %+v %v", acc, err)
 	}
 }

@@ -48,9 +48,13 @@ type Acceptance struct {
 }
 
 // AcceptWebhook records a delivery and decides whether it is a repeat. A key
-// whose run failed or was skipped, or that is older than window, starts a new run
-// (the shop re-sends keys on purpose). A key recorded but never published (the
-// process died between commit and publish) returns the same run to publish again.
+// whose run is running or succeeded within window is a repeat (Duplicate). A
+// key whose run is still pending returns that run to publish (again): it may
+// never have been published (the process died between commit and publish),
+// and when it was, JetStream keeps one copy within bus.DedupeWindow. A key
+// whose run failed or was skipped, or that is older than window, starts a new
+// run (the shop re-sends keys on purpose). Nothing records the publish itself
+// (webhook_keys.published_at is no longer written).
 func (s *Store) AcceptWebhook(ctx context.Context, d Delivery, window time.Duration) (Acceptance, error) {
 	// A key seen for the first time (nearly every delivery) takes one
 	// statement: the key and its run inserted together, or neither. A key
@@ -70,13 +74,12 @@ func (s *Store) AcceptWebhook(ctx context.Context, d Delivery, window time.Durat
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for range 2 {
 			var runID string
-			var published *time.Time
 			var createdAt time.Time
 			var status *string
-			err := tx.QueryRow(ctx, `SELECT k.sync_run_id::text, k.published_at, k.created_at, r.status
+			err := tx.QueryRow(ctx, `SELECT k.sync_run_id::text, k.created_at, r.status
 				FROM webhook_keys k LEFT JOIN sync_runs r USING (sync_run_id)
 				WHERE k.tenant_id = $1 AND k.idempotency_key = $2 FOR UPDATE OF k`,
-				d.TenantID, d.IdempotencyKey).Scan(&runID, &published, &createdAt, &status)
+				d.TenantID, d.IdempotencyKey).Scan(&runID, &createdAt, &status)
 			switch {
 			case errors.Is(err, pgx.ErrNoRows):
 				newID := uuid.NewString()
@@ -93,12 +96,16 @@ func (s *Store) AcceptWebhook(ctx context.Context, d Delivery, window time.Durat
 			case err != nil:
 				return err
 			}
-			if published == nil && status != nil {
+			switch {
+			case status != nil && *status == RunPending:
+				// Not consumed yet, and maybe never published (the process
+				// died before the publish): publish it (again). Within
+				// bus.DedupeWindow JetStream keeps one copy (the publish
+				// reports a duplicate); later, the mapper takes a second
+				// message of a run as a redelivery.
 				acc = Acceptance{RunID: runID}
 				return nil
-			}
-			live := status != nil && (*status == RunPending || *status == RunRunning || *status == RunSucceeded)
-			if published != nil && live && time.Since(createdAt) < window {
+			case status != nil && (*status == RunRunning || *status == RunSucceeded) && time.Since(createdAt) < window:
 				acc = Acceptance{RunID: runID, Duplicate: true}
 				return nil
 			}
@@ -140,27 +147,19 @@ func (d Delivery) runArgs(id string) []any {
 		d.OccurredAt, payload, d.TraceID, d.SpanID}
 }
 
-// MarkPublished records that JetStream acknowledged the run's event.
-func (s *Store) MarkPublished(ctx context.Context, tenantID, key, runID string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE webhook_keys SET published_at = now()
-		WHERE tenant_id = $1 AND idempotency_key = $2 AND sync_run_id = $3`, tenantID, key, runID)
-	return err
-}
-
 // ForgetWebhookKeys deletes the dedup keys older than age, which AcceptWebhook
 // no longer treats as repeats (age is the dedupe window), in batches of at most
-// 5,000 rows so no statement holds many locks for long. A key whose event was
-// never published while its run is still unfinished is kept: its next delivery
-// must publish that run, not start another (ingest's retention job, the only
-// caller, runs it on a timer). It returns how many keys it deleted.
+// 5,000 rows so no statement holds many locks for long. A key whose run is
+// still pending is kept: its next delivery must publish that run, not start
+// another (ingest's retention job, the only caller, runs it on a timer). It
+// returns how many keys it deleted.
 func (s *Store) ForgetWebhookKeys(ctx context.Context, age time.Duration) (int64, error) {
 	var total int64
 	for {
 		tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_keys WHERE (tenant_id, idempotency_key) IN (
 				SELECT k.tenant_id, k.idempotency_key FROM webhook_keys k
 				WHERE k.created_at < now() - make_interval(secs => $1)
-				AND (k.published_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM sync_runs r
-					WHERE r.sync_run_id = k.sync_run_id AND r.status IN ('pending', 'running')))
+				AND NOT EXISTS (SELECT 1 FROM sync_runs r WHERE r.sync_run_id = k.sync_run_id AND r.status = 'pending')
 				LIMIT $2)`, age.Seconds(), forgetBatch)
 		if err != nil {
 			return total, err

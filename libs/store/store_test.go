@@ -49,17 +49,19 @@ func TestAcceptWebhookDecidesRepeats(t *testing.T) {
 	if err != nil || first.Duplicate || first.RunID == "" {
 		t.Fatalf("first delivery: %+v %v", first, err)
 	}
-	// Not yet published (the process died before the publish): same run, publish again.
+	// Still pending (never published, or not consumed yet): the same run,
+	// to publish again (JetStream keeps one copy of a publish it has seen).
 	again, _ := st.AcceptWebhook(ctx, delivery("invoice.created:42"), time.Hour)
 	if again.RunID != first.RunID || again.Duplicate {
-		t.Fatalf("unpublished key must return its run to publish again: %+v", again)
+		t.Fatalf("a pending run's key must return its run to publish again: %+v", again)
 	}
-	if err := st.MarkPublished(ctx, "t1", "invoice.created:42", first.RunID); err != nil {
+	// Consumed (the mapper started it): a repeat.
+	if _, err := st.StartRunFrom(ctx, first.RunID, 1); err != nil {
 		t.Fatal(err)
 	}
 	dup, _ := st.AcceptWebhook(ctx, delivery("invoice.created:42"), time.Hour)
 	if !dup.Duplicate || dup.RunID != first.RunID {
-		t.Fatalf("published pending run must be a duplicate: %+v", dup)
+		t.Fatalf("a running run must be a duplicate: %+v", dup)
 	}
 	run, err := st.Run(ctx, first.RunID)
 	if err != nil || run.WebsiteID != 1 || run.StoreID != 2 || string(run.Payload) != `{"paid": false}` {
@@ -73,8 +75,14 @@ func TestAcceptWebhookDecidesRepeats(t *testing.T) {
 	if retry.Duplicate || retry.RunID == first.RunID {
 		t.Fatalf("repeat of a failed run must start a new run: %+v", retry)
 	}
-	_ = st.MarkPublished(ctx, "t1", "invoice.created:42", retry.RunID)
-	// Past the window even a pending run is forgotten.
+	// Past the window a pending run is still the one to publish; a finished
+	// one is forgotten.
+	if pending, _ := st.AcceptWebhook(ctx, delivery("invoice.created:42"), time.Nanosecond); pending.Duplicate || pending.RunID != retry.RunID {
+		t.Fatalf("a pending run's key past the window must return that run: %+v", pending)
+	}
+	if _, err := st.FinishRun(ctx, store.Outcome{RunID: retry.RunID, Status: store.RunSucceeded}); err != nil {
+		t.Fatal(err)
+	}
 	expired, _ := st.AcceptWebhook(ctx, delivery("invoice.created:42"), time.Nanosecond)
 	if expired.Duplicate || expired.RunID == retry.RunID {
 		t.Fatalf("a key past the window starts a new run: %+v", expired)

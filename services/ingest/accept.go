@@ -65,9 +65,10 @@ func (v verdict) Permanent() bool { return v.Err != nil && v.Status != http.Stat
 // accept is the one path of a Magento outbox row into Ledger: the tenant and
 // the token (§3.4: HS256 under the tenant's outbound subkey, sub = tenant,
 // jti used once), the headers, the envelope, then the sync run
-// (store.AcceptWebhook: a repeated Idempotency-Key of a live run is a
-// duplicate), the OutboxEvent on OUTBOX (waiting for its PubAck) and the key
-// marked published. ctx bounds the database and NATS work.
+// (store.AcceptWebhook: a repeated Idempotency-Key of a consumed live run is a
+// duplicate; one of a pending run is published again, which JetStream stores
+// once within its duplicate window) and the OutboxEvent on OUTBOX (waiting for
+// its PubAck). ctx bounds the database and NATS work.
 func (s *Service) accept(ctx context.Context, d inbound) verdict {
 	if store.ValidTenantID(d.Tenant) != nil {
 		return verdict{Status: http.StatusUnauthorized, Outcome: outcomeUnauthorized,
@@ -144,24 +145,24 @@ func (s *Service) accept(ctx context.Context, d inbound) verdict {
 		ReceivedAt: timestamppb.New(s.now()),
 	}
 	start := time.Now()
-	_, err = bus.Publish(ctx, s.js, bus.OutboxSubject(tenant, event), evt, MsgID(tenant, key, acc.RunID))
+	ack, err := bus.Publish(ctx, s.js, bus.OutboxSubject(tenant, event), evt, MsgID(tenant, key, acc.RunID))
 	result := "ok"
 	if err != nil {
 		result = "error"
 	}
 	s.metrics.publish.WithLabelValues(result).Observe(time.Since(start).Seconds())
 	if err != nil {
-		// The run stays unpublished; the retry gets the same run id back
-		// from AcceptWebhook and publishes it again.
+		// The run stays pending; the retry gets the same run id back from
+		// AcceptWebhook and publishes it again.
 		return verdict{Status: http.StatusServiceUnavailable, Outcome: outcomeUnavailable,
 			Err: &unavailableError{"event stream unavailable", err}}
 	}
-	if err := s.st.MarkPublished(ctx, tenant, key, acc.RunID); err != nil {
-		// The event is in JetStream, but the key is not marked: the retry
-		// (inside the 2 min dedupe window) publishes the same Nats-Msg-Id,
-		// which JetStream stores once, then marks it.
-		return verdict{Status: http.StatusServiceUnavailable, Outcome: outcomeUnavailable,
-			Err: &unavailableError{"database unavailable", err}}
+	if ack.Duplicate {
+		// A repeat of a pending run whose event JetStream already holds
+		// (it keeps one copy of a Nats-Msg-Id within bus.DedupeWindow).
+		s.log.InfoContext(ctx, "ingest: webhook is a repeat of a pending run; JetStream kept its one copy",
+			"transport", d.transport(), "tenant", tenant, "event", event, "idempotency_key", key, "sync_run_id", acc.RunID)
+		return verdict{Status: http.StatusAccepted, Outcome: outcomeDuplicate, RunID: acc.RunID}
 	}
 	s.log.InfoContext(ctx, "ingest: webhook accepted", "tenant", tenant, "event", event, "transport", d.transport(),
 		"idempotency_key", key, "sync_run_id", acc.RunID)

@@ -57,10 +57,13 @@
 //
 // # Publishing and deduplication
 //
-// The order is: store.AcceptWebhook (key → run, in one transaction), publish
-// the OutboxEvent and wait for the PubAck, store.MarkPublished, answer 202.
-// A crash or failure between the steps leaves the key recorded but
-// unpublished; the shop's retry gets the same run id back and publishes again.
+// The order is: store.AcceptWebhook (key → run, in one statement for a new
+// key), publish the OutboxEvent and wait for the PubAck, answer 202. Nothing
+// records the publish: a key whose run is still pending (the mapper has not
+// started it) may be unpublished, so its next delivery gets the same run id
+// back and publishes it again. A crash or failure between the steps is
+// covered that way; a repeat of a run that was published is stored once by
+// JetStream (the PubAck says duplicate, and so does the 202's outcome).
 //
 // The Nats-Msg-Id is tenant:idempotency-key:sync-run-id (MsgID). JetStream
 // drops a second message with the same id inside its 2-minute dedupe window,

@@ -297,7 +297,6 @@ func (s *fuzzStore) AcceptWebhook(_ context.Context, d store.Delivery, _ time.Du
 	return store.Acceptance{RunID: fuzzRunID}, nil
 }
 
-func (s *fuzzStore) MarkPublished(context.Context, string, string, string) error { return nil }
 func (s *fuzzStore) SetMagentoStatus(context.Context, string, string) error      { return nil }
 func (s *fuzzStore) RunCounts(context.Context, string) (store.Counts, error) {
 	return store.Counts{}, nil

@@ -22,7 +22,6 @@ import (
 type Store interface {
 	Tenant(ctx context.Context, id string) (store.Tenant, error)
 	AcceptWebhook(ctx context.Context, d store.Delivery, window time.Duration) (store.Acceptance, error)
-	MarkPublished(ctx context.Context, tenantID, key, runID string) error
 	SetMagentoStatus(ctx context.Context, tenantID, status string) error
 	RunCounts(ctx context.Context, tenantID string) (store.Counts, error)
 	LatestRun(ctx context.Context, tenantID, entityType string, magentoID int64) (store.Run, error)
