@@ -297,7 +297,7 @@ func (s *fuzzStore) AcceptWebhook(_ context.Context, d store.Delivery, _ time.Du
 	return store.Acceptance{RunID: fuzzRunID}, nil
 }
 
-func (s *fuzzStore) SetMagentoStatus(context.Context, string, string) error      { return nil }
+func (s *fuzzStore) SetMagentoStatus(context.Context, string, string) error { return nil }
 func (s *fuzzStore) RunCounts(context.Context, string) (store.Counts, error) {
 	return store.Counts{}, nil
 }
