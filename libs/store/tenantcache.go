@@ -14,10 +14,11 @@ import (
 const TenantChangedChannel = "ledger_tenant_changed"
 
 // tenantCache keeps tenants (with their bindings, and with the versions of
-// their policy and reference data) and their Sage tokens in memory while the store listens on TenantChangedChannel. A notification
-// forgets the tenant's copies; so does a change made through this Store
-// (read-your-writes within a process), and losing the listening connection
-// forgets everything and serves from Postgres until it is back.
+// their policy and reference data) and their Sage tokens in memory while the
+// store listens on TenantChangedChannel. A notification forgets the tenant's
+// copies; so does a change made through this Store (read-your-writes within a
+// process), and losing the listening connection forgets everything and serves
+// from Postgres until it is back.
 //
 // The generation closes the race between a read from Postgres and a
 // notification: a value read is kept only if no invalidation happened since
