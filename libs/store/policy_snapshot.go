@@ -38,9 +38,15 @@ func (s *Store) RecordMapping(ctx context.Context, runID string, m Mapping) erro
 // links are written either way: they happened.
 func (s *Store) StartAndRecordMapping(ctx context.Context, runID string, seq uint64, m Mapping) (Run, error) {
 	b := &pgx.Batch{}
-	b.Queue(startRunFromSQL, runID, int64(seq))
+	// One statement, so one new version of the run's row: the start, and the
+	// mapping when the run starts.
+	b.Queue(`UPDATE sync_runs SET `+startFromSet+`,
+			policy_snapshot = CASE WHEN `+startsFrom+` THEN $3::jsonb ELSE policy_snapshot END,
+			canonical = CASE WHEN `+startsFrom+` THEN $4::jsonb ELSE canonical END,
+			sage_request = CASE WHEN `+startsFrom+` THEN $5::jsonb ELSE sage_request END
+		WHERE sync_run_id = $1 RETURNING `+runCols,
+		runID, int64(seq), jsonText(m.Policy), jsonText(m.Canonical), jsonText(m.SageRequest))
 	queueJournal(b, m.journal())
-	b.Queue(recordMappingSQL+` AND status = 'running'`, m.args(runID)...)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
 	r, err := scanRun(br.QueryRow())

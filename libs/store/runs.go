@@ -331,16 +331,20 @@ func (s *Store) StartRunFrom(ctx context.Context, id string, seq uint64) (Run, e
 	return r, notFound(err, "sync run "+id)
 }
 
-// startRunFromSQL is StartRunFrom's statement. Every SET expression sees the
-// row as it was, so "starts" is the same condition in each.
-const startRunFromSQL = `UPDATE sync_runs SET
+// startRunFromSQL is StartRunFrom's statement.
+const startRunFromSQL = `UPDATE sync_runs SET ` + startFromSet + `
+		WHERE sync_run_id = $1 RETURNING ` + runCols
+
+// startFromSet is what StartRunFrom sets (with $2 the message's stream
+// sequence). Every SET expression sees the row as it was, so "starts" is the
+// same condition in each.
+const startFromSet = `
 			finished_at = CASE WHEN ` + startsFrom + ` THEN NULL ELSE finished_at END,
 			attempts = CASE WHEN ` + startsFrom + ` THEN attempts + 1 ELSE attempts END,
 			status = CASE WHEN ` + startsFrom + ` THEN 'running' ELSE status END,
 			source_seq = CASE WHEN ` + startsFrom + ` THEN $2 ELSE source_seq END,
 			started_at = COALESCE(started_at, now()),
-			updated_at = now()
-		WHERE sync_run_id = $1 RETURNING ` + runCols
+			updated_at = now()`
 
 const startsFrom = `(status IN ('pending', 'running') OR (status = 'failed' AND source_seq IS DISTINCT FROM $2))`
 
