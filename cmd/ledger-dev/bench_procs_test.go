@@ -190,18 +190,20 @@ func resetPeakRSS(pid int) {
 // pgCounters are pg_stat_database's counters of the pipeline's database.
 type pgCounters struct {
 	Commits, Rollbacks, Returned, Fetched, Inserted, Updated, Deleted int64
+	Sessions                                                          int64 // connections opened
 }
 
 func (a pgCounters) sub(b pgCounters) pgCounters {
 	return pgCounters{a.Commits - b.Commits, a.Rollbacks - b.Rollbacks, a.Returned - b.Returned, a.Fetched - b.Fetched,
-		a.Inserted - b.Inserted, a.Updated - b.Updated, a.Deleted - b.Deleted}
+		a.Inserted - b.Inserted, a.Updated - b.Updated, a.Deleted - b.Deleted, a.Sessions - b.Sessions}
 }
 
 func readPG(ctx context.Context, pool *pgxpool.Pool) (pgCounters, error) {
 	var c pgCounters
-	err := pool.QueryRow(ctx, `SELECT xact_commit, xact_rollback, tup_returned, tup_fetched, tup_inserted, tup_updated, tup_deleted
+	err := pool.QueryRow(ctx, `SELECT xact_commit, xact_rollback, tup_returned, tup_fetched, tup_inserted, tup_updated, tup_deleted,
+			sessions
 		FROM pg_stat_database WHERE datname = current_database()`).
-		Scan(&c.Commits, &c.Rollbacks, &c.Returned, &c.Fetched, &c.Inserted, &c.Updated, &c.Deleted)
+		Scan(&c.Commits, &c.Rollbacks, &c.Returned, &c.Fetched, &c.Inserted, &c.Updated, &c.Deleted, &c.Sessions)
 	return c, err
 }
 

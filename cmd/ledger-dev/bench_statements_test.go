@@ -80,7 +80,8 @@ func containsAny(s string, subs []string) bool {
 }
 
 // printStatements writes the statements called at least once per hundred
-// events, or taking at least 2 % of the statements' execution time, with
+// events, or taking at least 2 % of the statements' execution time or buffer
+// blocks (a rare statement that reads much), with
 // calls, rows, execution time and buffer blocks per event; each query on one
 // line, cut at 100 characters.
 func (b *benchEnv) printStatements(st []statementCount, events int) {
@@ -88,16 +89,17 @@ func (b *benchEnv) printStatements(st []statementCount, events int) {
 		return
 	}
 	n := float64(max(events, 1))
-	var calls int64
+	var calls, blocks int64
 	var execMS float64
 	for _, c := range st {
 		calls += c.Calls
 		execMS += c.ExecMS
+		blocks += c.BlocksHit
 	}
 	b.printf("  Postgres statements per event (pg_stat_statements; %.1f statements, %.2f ms executing; calls, rows, ms, blocks, statement):\n",
 		float64(calls)/n, execMS/n)
 	for _, c := range st {
-		if float64(c.Calls)/n < 0.01 && c.ExecMS < 0.02*execMS {
+		if float64(c.Calls)/n < 0.01 && c.ExecMS < 0.02*execMS && float64(c.BlocksHit) < 0.02*float64(blocks) {
 			continue
 		}
 		q := strings.Join(strings.Fields(c.Query), " ")

@@ -724,8 +724,8 @@ func (b *benchEnv) report(r *pipelineResult, baseline float64) {
 	b.printf("  CPU ms/event: Ledger's services %.2f + nats-server + postgres = %.2f (cpu_ms_per_event; \"bench\" = simulators, load and measurement, not counted)\n",
 		ms(ledger)/n, ms(total)/n)
 	pg := r.pgPerEvent()
-	b.printf("  Postgres per event: %.1f commits, %.1f rows returned (seq+index scans), %.1f rows fetched (index), %.1f inserted, %.1f updated, %.1f deleted\n",
-		pg.Commits, pg.Returned, pg.Fetched, pg.Inserted, pg.Updated, pg.Deleted)
+	b.printf("  Postgres per event: %.1f commits, %.1f rows returned (seq+index scans), %.1f rows fetched (index), %.1f inserted, %.1f updated, %.1f deleted; %d connections opened in the phase\n",
+		pg.Commits, pg.Returned, pg.Fetched, pg.Inserted, pg.Updated, pg.Deleted, r.pg.Sessions)
 	b.printStatements(r.statements, tm.Events)
 	b.printf("  NATS per event (varz, less the benchmark's own subscriptions): %.1f messages in, %.1f out, %.0f bytes in, %.0f out; JetStream (jsz): %.1f messages and %.0f bytes stored, %.2f API calls\n",
 		float64(r.nats.InMsgs)/n, float64(r.nats.OutMsgs)/n, float64(r.nats.InBytes)/n, float64(r.nats.OutBytes)/n,
