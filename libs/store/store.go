@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,6 +22,9 @@ type Store struct {
 	watchOnce sync.Once
 	cache     *tenantCache
 	stopWatch func()
+	// Tests only: where the listener's probes go, and how long it waits.
+	probeHook func(ctx context.Context, token string) error
+	probeWait time.Duration
 }
 
 // ErrNotFound is returned when a looked-up row does not exist.

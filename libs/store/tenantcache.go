@@ -2,10 +2,14 @@ package store
 
 import (
 	"context"
+	"math/rand/v2"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // TenantChangedChannel is the Postgres notification channel on which every
@@ -131,9 +135,21 @@ func (s *Store) watchTenants(ctx context.Context) {
 	}
 }
 
+// The listener proves that notifications reach it before it serves anything
+// from memory, and again every probeEvery: it sends one (a probe, through the
+// pool, as any writer would) and must receive it within probeTimeout. Behind a
+// pooler that does not keep a LISTEN's session (PgBouncer in transaction
+// mode), notifications never arrive; the cache then never goes live and every
+// read goes to Postgres, rather than serving copies nothing would forget.
+const (
+	probeEvery   = 30 * time.Second
+	probeTimeout = 10 * time.Second
+	probePrefix  = "probe:"
+)
+
 // listenTenants opens a connection, listens and applies notifications until
-// the connection fails or ctx ends. It reports whether it got as far as
-// listening.
+// the connection fails, a probe does not come back, or ctx ends. It reports
+// whether the cache went live.
 func (s *Store) listenTenants(ctx context.Context) bool {
 	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
@@ -147,15 +163,56 @@ func (s *Store) listenTenants(ctx context.Context) bool {
 	if _, err := conn.Exec(ctx, `LISTEN `+TenantChangedChannel); err != nil {
 		return false
 	}
-	// Only now can no change be missed: copies start from here.
-	s.cache.setLive(true)
+	live := false
+	pending, sent := "", time.Time{}
 	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return true
+		now := time.Now()
+		switch {
+		case pending != "" && now.Sub(sent) > s.probeTimeout():
+			return live // notifications do not arrive
+		case pending == "" && now.Sub(sent) >= probeEvery:
+			pending, sent = probePrefix+strconv.FormatUint(rand.Uint64(), 36), now
+			if err := s.sendProbe(ctx, pending); err != nil {
+				return live
+			}
 		}
-		s.cache.forget(n.Payload)
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return live
+		case err != nil && !pgconn.Timeout(err):
+			return live // the connection failed
+		case err != nil: // a second without a notification
+		case n.Payload == pending:
+			pending = ""
+			if !live {
+				// Only now can no change be missed: copies start from here.
+				s.cache.setLive(true)
+				live = true
+			}
+		case strings.HasPrefix(n.Payload, probePrefix): // another process's probe
+		default:
+			s.cache.forget(n.Payload)
+		}
 	}
+}
+
+// sendProbe notifies the channel with token, through the pool.
+func (s *Store) sendProbe(ctx context.Context, token string) error {
+	if s.probeHook != nil {
+		return s.probeHook(ctx, token)
+	}
+	_, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, TenantChangedChannel, token)
+	return err
+}
+
+func (s *Store) probeTimeout() time.Duration {
+	if s.probeWait > 0 {
+		return s.probeWait
+	}
+	return probeTimeout
 }
 
 // changedTenant forgets id's copies after this Store changed its rows, so

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,4 +170,39 @@ func TestTenantVersionsFollowPolicyAndReferenceChanges(t *testing.T) {
 		_, v2, err := cached.TenantWithVersions(ctx, "t1")
 		return err == nil && v2.Refs != v1.Refs && v2.Policy == v1.Policy
 	})
+}
+
+// Behind a pooler that drops a LISTEN's session (PgBouncer in transaction
+// mode) no notification arrives: the listener's probe never comes back, so
+// nothing is served from memory and every read sees the latest row.
+func TestTenantCacheStaysOffWhenNotificationsDoNotArrive(t *testing.T) {
+	ctx := context.Background()
+	db := devtest.Database(t)
+	sealer, _ := secrets.NewRandomKeyRing()
+	st, err := store.Open(ctx, db, sealer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if _, err := st.CreateTenant(ctx, "t1", "Tenant one"); err != nil {
+		t.Fatal(err)
+	}
+	var probes atomic.Int32
+	store.SetProbe(st, func(context.Context, string) error { probes.Add(1); return nil }, 200*time.Millisecond)
+	st.CacheTenants()
+	devtest.Eventually(t, "the listener gave up on two probes and tried a third", func() bool { return probes.Load() >= 3 })
+	if st.TenantCacheLive() {
+		t.Fatal("the cache went live although no probe came back")
+	}
+	for i, url := range []string{"https://one.example", "https://two.example"} {
+		if _, err := st.Tenant(ctx, "t1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Pool().Exec(ctx, `UPDATE bindings SET magento_base_url = $1 WHERE tenant_id = 't1'`, url); err != nil {
+			t.Fatal(err)
+		}
+		if tn, err := st.Tenant(ctx, "t1"); err != nil || tn.Binding.MagentoBaseURL != url {
+			t.Fatalf("read %d after a change: %q %v, want %q", i, tn.Binding.MagentoBaseURL, err, url)
+		}
+	}
 }
