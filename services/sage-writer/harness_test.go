@@ -166,7 +166,13 @@ func (s *stack) config() sagewriter.Config {
 // startWriter runs the writer until the test ends.
 func (s *stack) startWriter(cfg sagewriter.Config) *sagewriter.Service {
 	s.t.Helper()
-	svc, err := sagewriter.New(cfg, s.st, s.js, telemetry.Logger("sage-writer", testWriter{s.t}))
+	return s.startOn(cfg, s.st)
+}
+
+// startOn runs the writer on st until the test ends.
+func (s *stack) startOn(cfg sagewriter.Config, st sagewriter.Store) *sagewriter.Service {
+	s.t.Helper()
+	svc, err := sagewriter.New(cfg, st, s.js, telemetry.Logger("sage-writer", testWriter{s.t}))
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/ledgersync/ledger/libs/devstack/devtest"
 	"github.com/ledgersync/ledger/libs/store"
-	"github.com/ledgersync/ledger/libs/telemetry"
 	sagewriter "github.com/ledgersync/ledger/services/sage-writer"
 	sagesim "github.com/ledgersync/ledger/sim/sage"
 )
@@ -83,19 +82,7 @@ func (c *countingStore) WriteJournal(ctx context.Context, j store.Journal) error
 func (s *stack) startCounted(cfg sagewriter.Config, cs *countingStore) {
 	s.t.Helper()
 	cs.Store = s.st
-	svc, err := sagewriter.New(cfg, cs, s.js, telemetry.Logger("sage-writer", testWriter{s.t}))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	s.t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			s.t.Errorf("Run: %v", err)
-		}
-	})
+	s.startOn(cfg, cs)
 }
 
 // A first delivery, started by the mapper as in production (so the run has
