@@ -134,7 +134,7 @@ func TestStartAndRecordMapping(t *testing.T) {
 	m := store.Mapping{Policy: []byte(`{"v":1}`), Canonical: []byte(`{"invoice/8":{}}`), SageRequest: []byte(`{"operations":[]}`),
 		Attempts: []store.Attempt{{RunID: acc.RunID, Stage: "mapper", Method: "GET", Path: "/rest/V1/byte8/invoice/8", HTTPStatus: 200, Outcome: "ok"}},
 		Links:    []store.Xref{{TenantID: "t1", Kind: "invoice_contact", MagentoKey: "8", Currency: "GBP", SageID: "M1|GBP", Reference: "CUST1"}}}
-	r, err := st.StartAndRecordMapping(ctx, acc.RunID, 11, m)
+	r, err := st.Unit().StartAndRecordMapping(ctx, acc.RunID, 11, m)
 	if err != nil || r.Status != store.RunRunning || r.Attempts != 1 {
 		t.Fatalf("start: %+v %v", r, err)
 	}
@@ -154,13 +154,13 @@ func TestStartAndRecordMapping(t *testing.T) {
 	}
 	again := m
 	again.Policy, again.Attempts, again.Links = []byte(`{"v":2}`), nil, nil
-	if r, err := st.StartAndRecordMapping(ctx, acc.RunID, 12, again); err != nil || r.Status != store.RunSucceeded || r.Attempts != 1 {
+	if r, err := st.Unit().StartAndRecordMapping(ctx, acc.RunID, 12, again); err != nil || r.Status != store.RunSucceeded || r.Attempts != 1 {
 		t.Fatalf("a finished run restarted: %+v %v", r, err)
 	}
 	if got, _ := st.RunMapping(ctx, acc.RunID); !jsonEq(got.Policy, m.Policy) {
 		t.Fatalf("a finished run's mapping was replaced: %s", got.Policy)
 	}
-	if _, err := st.StartAndRecordMapping(ctx, "00000000-0000-0000-0000-000000000000", 1, m); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Unit().StartAndRecordMapping(ctx, "00000000-0000-0000-0000-000000000000", 1, m); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown run: %v", err)
 	}
 }

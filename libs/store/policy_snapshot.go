@@ -31,31 +31,6 @@ func (s *Store) RecordMapping(ctx context.Context, runID string, m Mapping) erro
 	return s.withJournal(ctx, j, func(b *pgx.Batch) { b.Queue(recordMappingSQL, m.args(runID)...) })
 }
 
-// StartAndRecordMapping is StartRunFrom and RecordMapping in one round trip
-// and one transaction: the mapper's one commit for a run it maps. The mapping
-// is recorded only when the run started; a run that did not (finished
-// already, or failed from the same message) keeps its own. Its attempts and
-// links are written either way: they happened.
-func (s *Store) StartAndRecordMapping(ctx context.Context, runID string, seq uint64, m Mapping) (Run, error) {
-	b := &pgx.Batch{}
-	// One statement, so one new version of the run's row: the start, and the
-	// mapping when the run starts.
-	b.Queue(`UPDATE sync_runs SET `+startFromSet+`,
-			policy_snapshot = CASE WHEN `+startsFrom+` THEN $3::jsonb ELSE policy_snapshot END,
-			canonical = CASE WHEN `+startsFrom+` THEN $4::jsonb ELSE canonical END,
-			sage_request = CASE WHEN `+startsFrom+` THEN $5::jsonb ELSE sage_request END
-		WHERE sync_run_id = $1 RETURNING `+runCols,
-		runID, int64(seq), jsonText(m.Policy), jsonText(m.Canonical), jsonText(m.SageRequest))
-	queueJournal(b, m.journal())
-	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	r, err := scanRun(br.QueryRow())
-	if err != nil {
-		return Run{}, notFound(err, "sync run "+runID)
-	}
-	return r, br.Close()
-}
-
 const recordMappingSQL = `UPDATE sync_runs SET policy_snapshot = $2::jsonb, canonical = $3::jsonb,
 		sage_request = $4::jsonb, updated_at = now() WHERE sync_run_id = $1`
 

@@ -23,11 +23,12 @@ type Xref struct {
 // Xref looks up a link; ErrNotFound when there is none.
 func (s *Store) Xref(ctx context.Context, tenantID, kind, magentoKey, currency string) (Xref, error) {
 	x := Xref{TenantID: tenantID, Kind: kind, MagentoKey: magentoKey, Currency: currency}
-	err := s.pool.QueryRow(ctx, `SELECT sage_id, reference, body_digest FROM entity_xref
-		WHERE tenant_id = $1 AND kind = $2 AND magento_key = $3 AND currency = $4`,
-		tenantID, kind, magentoKey, currency).Scan(&x.SageID, &x.Reference, &x.Digest)
+	err := s.pool.QueryRow(ctx, xrefSQL, tenantID, kind, magentoKey, currency).Scan(&x.SageID, &x.Reference, &x.Digest)
 	return x, notFound(err, "entity_xref "+kind+" "+magentoKey)
 }
+
+const xrefSQL = `SELECT sage_id, reference, body_digest FROM entity_xref
+		WHERE tenant_id = $1 AND kind = $2 AND magento_key = $3 AND currency = $4`
 
 // XrefKey names one link of a tenant.
 type XrefKey struct {

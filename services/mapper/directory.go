@@ -59,7 +59,8 @@ type XrefStore interface {
 // What the run decides (a claimed reference, an invoice's contact) is not
 // written at once: Pending hands it to the run's mapping record
 // (store.Mapping.Links), one transaction with the run's snapshot, written
-// before the SageWrite is published. A crash before it loses only decisions
+// before the SageWrite is published. The mapper's St is the run's
+// store.Unit, so the reads are part of that transaction too. A crash before it loses only decisions
 // that the redelivery makes again, the same way (they are deterministic).
 type StoreDirectory struct {
 	TenantID string

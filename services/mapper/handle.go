@@ -90,6 +90,9 @@ type job struct {
 	// dir is the run's directory; the links it decided are recorded with
 	// the mapping too (store.Mapping.Links).
 	dir *StoreDirectory
+	// unit is the transaction of the directory's reads and the mapping
+	// record (closed by mapAndPublish on every way out).
+	unit *store.Unit
 	// started: the run was started (begin, or with the mapping); run is
 	// what the start returned, missing that there was no such run.
 	started, missing bool
@@ -285,14 +288,17 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	j.unit = j.s.st.Unit()
+	defer j.unit.Close()
 	write, err := j.buildWith(ctx, t, versions, pol)
 	// The run keeps the policy it was mapped with (a later edit never changes
 	// how it was made), the documents it was made from and the operations
 	// built, whatever became of them.
-	// It is recorded with the run's start, in one transaction: a run that
-	// turns out finished already (a redelivery) keeps its own record, and
-	// nothing is published for it (outcome, begin).
-	run, rerr := j.s.st.StartAndRecordMapping(ctx, j.ev.SyncRunId, j.seq, store.Mapping{
+	// It is recorded with the run's start, committing the transaction of
+	// the directory's reads: a run that turns out finished already (a
+	// redelivery) keeps its own record, and nothing is published for it
+	// (outcome, begin).
+	run, rerr := j.unit.StartAndRecordMapping(ctx, j.ev.SyncRunId, j.seq, store.Mapping{
 		Policy: pol.JSON(), Canonical: j.canonicalJSON(), SageRequest: sageRequestJSON(write), Attempts: j.attempts,
 		Links: j.dir.Pending(),
 	})
@@ -332,7 +338,7 @@ func (j *job) buildWith(ctx context.Context, t store.Tenant, versions store.Data
 	if base == "" {
 		base = j.s.cfg.BaseCurrency
 	}
-	j.dir = NewStoreDirectory(t.ID, j.s.st)
+	j.dir = NewStoreDirectory(t.ID, j.unit)
 	builder := Builder{TenantID: t.ID, Policy: pol, BaseCurrency: base, Refs: refs, Dir: j.dir}
 
 	write, err := j.build(ctx, client, builder, pol)

@@ -25,10 +25,10 @@ type Store interface {
 	TenantWithVersions(ctx context.Context, id string) (store.Tenant, store.DataVersions, error)
 	SetMagentoStatus(ctx context.Context, tenantID, status string) error
 	Policy(ctx context.Context, tenantID string) ([]byte, error)
-	StartAndRecordMapping(ctx context.Context, runID string, seq uint64, m store.Mapping) (store.Run, error)
 	RefCache(ctx context.Context, tenantID, kind string) ([]byte, time.Time, error)
-	Xref(ctx context.Context, tenantID, kind, magentoKey, currency string) (store.Xref, error)
-	Xrefs(ctx context.Context, tenantID string, keys []store.XrefKey) (map[store.XrefKey]store.Xref, error)
+	// Unit is a run's links reads and its mapping record in one
+	// transaction (the mapper's one commit per run).
+	Unit() *store.Unit
 	Ping(ctx context.Context) error
 }
 
