@@ -1,6 +1,8 @@
 package magento
 
 import (
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"testing"
@@ -115,4 +117,38 @@ func TestMintInboundPassesMagentoRules(t *testing.T) {
 	if a, b := NewJTI(), NewJTI(); a == b || len(a) != 36 {
 		t.Fatalf("jti %q %q", a, b)
 	}
+}
+
+// Remembered keys are the derived ones, per master key and purpose, and a
+// caller changing its copy changes nothing for the next.
+func TestSubkeyRemembered(t *testing.T) {
+	first := Subkey(vectorMaster, PurposeOutbound)
+	first[0] ^= 0xff
+	if got := hex.EncodeToString(Subkey(vectorMaster, PurposeOutbound)); got != vectorOutbound {
+		t.Fatalf("second derivation %s, want %s", got, vectorOutbound)
+	}
+	if got := hex.EncodeToString(Subkey(vectorMaster, PurposeInbound)); got != vectorInbound {
+		t.Fatalf("inbound after outbound %s, want %s", got, vectorInbound)
+	}
+	if hex.EncodeToString(Subkey(vectorMaster+"x", PurposeOutbound)) == vectorOutbound {
+		t.Fatal("another master key gave the same subkey")
+	}
+}
+
+// BenchmarkSubkey: a remembered key against deriving it (the cost every
+// webhook and sync-state call paid before).
+// go test -run '^$' -bench BenchmarkSubkey -benchmem ./libs/magento
+func BenchmarkSubkey(b *testing.B) {
+	b.Run("remembered", func(b *testing.B) {
+		for b.Loop() {
+			Subkey(vectorMaster, PurposeOutbound)
+		}
+	})
+	b.Run("derived", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := hkdf.Key(sha256.New, []byte(vectorMaster), nil, PurposeOutbound, 32); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
