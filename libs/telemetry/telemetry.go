@@ -2,8 +2,9 @@
 // tracing (Setup, called by libs/process for every service: W3C TraceContext
 // and Baggage propagation, OTLP export configured by the standard OTEL_*
 // variables, off by default), the carriers and wrappers every hop uses (NATS
-// headers, otelhttp, otelgrpc), JSON slog loggers whose lines carry the trace
-// id, and the Prometheus registry behind each service's /metrics.
+// headers, HTTP client spans of its own, otelhttp for servers, otelgrpc),
+// JSON slog loggers whose lines carry the trace id, and the Prometheus
+// registry behind each service's /metrics.
 //
 // docs/observability.md describes the span tree of one event, the attributes
 // and the links of retries and replays.
