@@ -87,6 +87,12 @@ type ConsumerSpec struct {
 	// Metrics, when set, record the loop's deliveries, durations and dead
 	// letters, and report the consumer's state on scrape (NewMetrics).
 	Metrics *Metrics
+	// ConfirmAcks makes the Ack verdict wait for JetStream to confirm each
+	// acknowledgement, sending it again until answered (a request and its
+	// reply per message), instead of sending it once without a reply as every
+	// other settlement is sent. It is always on with MaxAckPending 1 (see
+	// Settle).
+	ConfirmAcks bool
 }
 
 // Defaults of ConsumerSpec.
@@ -198,7 +204,10 @@ type Loop struct {
 	Slots chan struct{}
 	// InHand bounds the messages the loop holds at once: fetched, waiting for
 	// a slot or being handled (default 2×Spec.Workers, so the next messages
-	// are at hand when a worker frees).
+	// are at hand when a worker frees). The loop fetches again once half its
+	// places are free, so that under load one pull request brings several
+	// messages, or at once when it holds fewer messages than Spec.Workers, so
+	// that no worker waits for a message the stream has.
 	InHand int
 	// Ensure, when set, creates the consumer again after a failed fetch: a
 	// NATS server that lost its store (or a consumer deleted by hand) comes
@@ -229,6 +238,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		inHand = 2 * spec.Workers
 	}
 	held := make(chan struct{}, inHand)
+	enough := (inHand + 1) / 2
 
 	// Handlers run on a context that outlives ctx by spec.Drain.
 	work, abort := context.WithCancel(context.WithoutCancel(ctx))
@@ -247,7 +257,7 @@ func (l *Loop) Run(ctx context.Context) error {
 
 	var failures uint64
 	for {
-		n := reserve(ctx, held)
+		n := reserve(ctx, held, enough, spec.Workers)
 		if n == 0 {
 			return nil
 		}
@@ -290,21 +300,34 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 }
 
-// reserve blocks until the loop may hold one more message, then takes every
-// free place; it returns how many (0 once ctx ends).
-func reserve(ctx context.Context, held chan struct{}) int {
-	select {
-	case held <- struct{}{}:
-	case <-ctx.Done():
-		return 0
-	}
-	n := 1
+// reserve takes the free places of held for the next fetch and returns how
+// many (0 once ctx ends). It waits until there are enough of them, or fewer
+// than workers messages are held (a worker may be waiting): fetching as soon
+// as one place frees would cost a pull request per message under load, while
+// a fetch issued with a worker idle must not wait for more places to free.
+func reserve(ctx context.Context, held chan struct{}, enough, workers int) int {
+	n := 0
 	for {
+	free:
+		for {
+			select {
+			case held <- struct{}{}:
+				n++
+			default:
+				break free
+			}
+		}
+		if n > 0 && (n >= enough || cap(held)-n < workers) {
+			return n
+		}
 		select {
 		case held <- struct{}{}:
 			n++
-		default:
-			return n
+		case <-ctx.Done():
+			for range n {
+				<-held
+			}
+			return 0
 		}
 	}
 }
@@ -358,37 +381,47 @@ func (l *Loop) work(ctx, work context.Context, fetchEnded <-chan struct{}, spec 
 	spec.Metrics.Settled(spec.Stage, settled, time.Since(start))
 }
 
-// lease keeps a message alive until stopped.
+// lease keeps a message alive until stopped. It is a timer that rearms
+// itself rather than a goroutine with a ticker: a loop holds many messages,
+// and many small idle goroutines cost memory and pull the runtime's starting
+// stack size down, so that handler goroutines grow theirs by copying.
 type lease struct {
-	done chan struct{}
-	once sync.Once
-	wg   sync.WaitGroup
+	msg   jetstream.Msg
+	every time.Duration
+	// mu is held while a keep-alive is sent, so that stop waits for one
+	// under way.
+	mu      sync.Mutex
+	stopped bool
+	timer   *time.Timer
 }
 
 // keepAlive tells JetStream every interval that msg is still being worked on,
 // until the lease is stopped.
 func keepAlive(msg jetstream.Msg, every time.Duration) *lease {
-	l := &lease{done: make(chan struct{})}
-	l.wg.Go(func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-l.done:
-				return
-			case <-t.C:
-				_ = msg.InProgress() // a lost keep-alive only risks an early redelivery
-			}
-		}
-	})
+	l := &lease{msg: msg, every: every}
+	l.mu.Lock() // beat may run before l.timer is set
+	defer l.mu.Unlock()
+	l.timer = time.AfterFunc(every, l.beat)
 	return l
+}
+
+func (l *lease) beat() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return
+	}
+	_ = l.msg.InProgress() // a lost keep-alive only risks an early redelivery
+	l.timer.Reset(l.every)
 }
 
 // stop ends the keep-alive; once it returns no keep-alive is sent any more, so
 // it can precede the message's acknowledgement.
 func (l *lease) stop() {
-	l.once.Do(func() { close(l.done) })
-	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopped = true
+	l.timer.Stop()
 }
 
 // handBack returns msg to the stream for immediate redelivery.
@@ -422,7 +455,19 @@ func Settle(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, msg 
 	}
 	switch out.Verdict {
 	case Ack:
-		ack(ctx, log, spec, msg)
+		// Sent once by default: a lost acknowledgement (the connection
+		// drops as it is sent, or a clustered consumer has no leader) only
+		// brings the message back after AckWait, to a handler that must be
+		// idempotent anyway, while waiting for every confirmation costs a
+		// reply per message and holds the worker for a round trip. With one
+		// message in flight (MaxAckPending 1: the writer's per-tenant
+		// consumers) a lost acknowledgement would hold every later message
+		// for AckWait, so there it is confirmed.
+		if spec.ConfirmAcks || spec.MaxAckPending == 1 {
+			confirmedAck(ctx, log, spec, msg)
+		} else if err := msg.Ack(); err != nil {
+			log.WarnContext(ctx, "bus: ack failed; the message returns after the ack wait", "consumer", spec.Durable, "err", err)
+		}
 		return SettledAck
 	case Retry:
 		if delivered < uint64(spec.MaxDeliver) {
@@ -439,7 +484,7 @@ func Settle(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, msg 
 				nak(ctx, log, spec, msg, out.Delay)
 				return SettledRedelivered
 			}
-			ack(ctx, log, spec, msg)
+			confirmedAck(ctx, log, spec, msg)
 			return SettledHeld
 		}
 		if err := deadLetter(ctx, js, spec, msg, meta, out, delivered); err != nil {
@@ -447,7 +492,7 @@ func Settle(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, msg 
 			nak(ctx, log, spec, msg, 5*time.Second)
 			return SettledRedelivered
 		}
-		ack(ctx, log, spec, msg)
+		confirmedAck(ctx, log, spec, msg)
 		return SettledDeadLetter
 	case DeadLetter:
 		if err := deadLetter(ctx, js, spec, msg, meta, out, delivered); err != nil {
@@ -463,7 +508,12 @@ func Settle(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, msg 
 	return SettledAck
 }
 
-func ack(ctx context.Context, log *slog.Logger, spec ConsumerSpec, msg jetstream.Msg) {
+// confirmedAck acknowledges msg and waits for JetStream's confirmation
+// (doubleAck). Settle uses it where a lost acknowledgement would cost more
+// than a round trip: after a dead letter or a re-queued copy (the redelivery
+// would publish a second one) and, for the Ack verdict, where the consumer
+// asks for it.
+func confirmedAck(ctx context.Context, log *slog.Logger, spec ConsumerSpec, msg jetstream.Msg) {
 	if err := doubleAck(ctx, msg); err != nil {
 		log.WarnContext(ctx, "bus: ack failed; the message will be redelivered", "consumer", spec.Durable, "err", err)
 	}

@@ -63,8 +63,11 @@ const leaderlessPause = 100 * time.Millisecond
 // ends: it sends the acknowledgement again each time an attempt of
 // AttemptTimeout passes unanswered, and every leaderlessPause while the
 // consumer has no leader to take it. An acknowledgement given up would bring
-// the message back only after the consumer's AckWait, and for the writer
-// hold back its tenant's next write until then.
+// the message back only after the consumer's AckWait: for the writer (one
+// message in flight per tenant) holding back its tenant's next write until
+// then, and after a dead letter or a re-queued copy publishing a second one.
+// Settle uses it there only (confirmedAck); elsewhere a plain Ack, which costs
+// no reply, is enough.
 func doubleAck(ctx context.Context, msg jetstream.Msg) error {
 	for {
 		actx, cancel := context.WithTimeout(ctx, AttemptTimeout)
