@@ -8,12 +8,14 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -258,5 +260,47 @@ func TestHTTPTransportFollowsTheGlobalProvider(t *testing.T) {
 	spans := exp.GetSpans()
 	if len(spans) != 1 || spans[0].Name != "http GET /healthz" || !strings.Contains(gotTraceparent, spans[0].SpanContext.SpanID().String()) {
 		t.Fatalf("spans %v, traceparent %q", spans, gotTraceparent)
+	}
+}
+
+// Calls from many goroutines, under parents of two providers, each land in
+// their parent's provider: the transport's remembered tracer follows the
+// provider of each call.
+func TestHTTPTransportIsSafeForConcurrentUse(t *testing.T) {
+	tpA, expA := recorder(t)
+	tpB, expB := recorder(t)
+	rt := telemetry.HTTPTransport(canned{})
+	const goroutines, calls = 8, 50
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		tp := tpA
+		if g%2 == 1 {
+			tp = tpB
+		}
+		wg.Go(func() {
+			ctx, parent := tp.Tracer("test").Start(t.Context(), "parent")
+			defer parent.End()
+			for range calls {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://shop.example/rest/V1/orders/1", nil)
+				resp, err := rt.RoundTrip(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	for name, exp := range map[string]interface{ GetSpans() tracetest.SpanStubs }{"A": expA, "B": expB} {
+		clients := 0
+		for _, s := range exp.GetSpans() {
+			if s.SpanKind == trace.SpanKindClient {
+				clients++
+			}
+		}
+		if want := goroutines / 2 * calls; clients != want {
+			t.Errorf("provider %s has %d client spans, want %d", name, clients, want)
+		}
 	}
 }
