@@ -18,15 +18,16 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
-// InstrumentationName names Ledger's own tracer (consumer, producer and
-// operator spans); otelhttp and otelgrpc name theirs.
+// InstrumentationName names Ledger's own tracer (consumer, producer,
+// operator and HTTP client spans); otelhttp (server spans) and otelgrpc name
+// theirs.
 const InstrumentationName = "github.com/ledgersync/ledger"
 
 // Tracer is Ledger's tracer, from the global provider Setup installed.
 func Tracer() trace.Tracer { return otel.Tracer(InstrumentationName) }
 
 // Propagator is the W3C TraceContext + Baggage propagator every hop uses:
-// HTTP and gRPC (otelhttp, otelgrpc) and NATS headers (NATSCarrier). Ledger's
+// HTTP (HTTPTransport, otelhttp), gRPC (otelgrpc) and NATS headers (NATSCarrier). Ledger's
 // wrappers use it whether or not Setup installed it globally.
 func Propagator() propagation.TextMapPropagator { return propagator }
 
