@@ -34,23 +34,7 @@ func (j Journal) Empty() bool { return len(j.Attempts) == 0 && len(j.Links) == 0
 // FinishRunWith is FinishRun writing j in the same transaction: the run's
 // outcome, its attempts and its links are all recorded or none is.
 func (s *Store) FinishRunWith(ctx context.Context, o Outcome, j Journal) (Run, error) {
-	sql, args, err := finishRun(o)
-	if err != nil {
-		return Run{}, err
-	}
-	var r Run
-	if j.Empty() {
-		r, err = scanRun(s.pool.QueryRow(ctx, sql, args...))
-	} else {
-		err = s.withJournal(ctx, j, func(b *pgx.Batch) {
-			b.Queue(sql, args...).QueryRow(func(row pgx.Row) error {
-				var err error
-				r, err = scanRun(row)
-				return err
-			})
-		})
-	}
-	return r, notFound(err, "sync run "+o.RunID)
+	return s.Unit().FinishRunWith(ctx, o, j)
 }
 
 // NoteRunErrorWith is NoteRunError writing j in the same transaction: a
@@ -58,11 +42,7 @@ func (s *Store) FinishRunWith(ctx context.Context, o Outcome, j Journal) (Run, e
 // among them, which the retry resolves by lookup before it POSTs again) and
 // the links it made.
 func (s *Store) NoteRunErrorWith(ctx context.Context, id, class, message string, j Journal) error {
-	if j.Empty() {
-		_, err := s.pool.Exec(ctx, noteRunError, id, class, message)
-		return err
-	}
-	return s.withJournal(ctx, j, func(b *pgx.Batch) { b.Queue(noteRunError, id, class, message) })
+	return s.Unit().NoteRunErrorWith(ctx, id, class, message, j)
 }
 
 // withJournal sends j's statements and then those run queues as one
@@ -125,8 +105,5 @@ func attemptColumns(atts []Attempt) []any {
 // WriteJournal writes j on its own, in one transaction: what a delivery must
 // not leave to its conclusion (the sage-writer's ambiguous creates).
 func (s *Store) WriteJournal(ctx context.Context, j Journal) error {
-	if j.Empty() {
-		return nil
-	}
-	return s.withJournal(ctx, j, func(*pgx.Batch) {})
+	return s.Unit().WriteJournal(ctx, j)
 }

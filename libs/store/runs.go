@@ -282,23 +282,45 @@ func (s *Store) StartStage(ctx context.Context, id, stage string) (Run, bool, er
 // its operations may have).
 func (s *Store) StartStageWithLinks(ctx context.Context, id, stage, tenantID string, keys []XrefKey) (Run, bool, map[XrefKey]Xref, error) {
 	b := &pgx.Batch{}
-	b.Queue(startStageSQL, id, stage)
-	b.Queue(xrefsSQL, xrefsArgs(tenantID, keys)...)
+	st := startStageWithLinks{id: id, stage: stage, tenantID: tenantID, keys: keys}
+	st.queue(b)
 	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	r, earlier, err := scanStartStage(br.QueryRow(), id)
+	err := st.scan(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return Run{}, false, nil, err
+	}
+	return st.run, st.earlier, st.links, nil
+}
+
+// startStageWithLinks is StartStageWithLinks's round trip, on the pool or in
+// a Unit.
+type startStageWithLinks struct {
+	id, stage, tenantID string
+	keys                []XrefKey
+	run                 Run
+	earlier             bool
+	links               map[XrefKey]Xref
+}
+
+func (st *startStageWithLinks) queue(b *pgx.Batch) {
+	b.Queue(startStageSQL, st.id, st.stage)
+	b.Queue(xrefsSQL, xrefsArgs(st.tenantID, st.keys)...)
+}
+
+func (st *startStageWithLinks) scan(br pgx.BatchResults) error {
+	var err error
+	if st.run, st.earlier, err = scanStartStage(br.QueryRow(), st.id); err != nil {
+		return err
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return Run{}, false, nil, err
+		return err
 	}
-	links, err := scanXrefs(rows, tenantID, len(keys))
-	if err != nil {
-		return Run{}, false, nil, err
-	}
-	return r, earlier, links, br.Close()
+	st.links, err = scanXrefs(rows, st.tenantID, len(st.keys))
+	return err
 }
 
 const startStageSQL = `UPDATE sync_runs SET
@@ -571,11 +593,17 @@ func (s *Store) RecordAttempt(ctx context.Context, a Attempt) error {
 
 // Attempts lists a run's attempts in order.
 func (s *Store) Attempts(ctx context.Context, runID string) ([]Attempt, error) {
-	rows, err := s.pool.Query(ctx, `SELECT sync_run_id::text, stage, method, path, http_status, duration_ms, request_id,
-		outcome, error_source, envelope, created_at FROM sync_attempts WHERE sync_run_id = $1 ORDER BY id`, runID)
+	rows, err := s.pool.Query(ctx, attemptsSQL, runID)
 	if err != nil {
 		return nil, err
 	}
+	return scanAttempts(rows)
+}
+
+const attemptsSQL = `SELECT sync_run_id::text, stage, method, path, http_status, duration_ms, request_id,
+		outcome, error_source, envelope, created_at FROM sync_attempts WHERE sync_run_id = $1 ORDER BY id`
+
+func scanAttempts(rows pgx.Rows) ([]Attempt, error) {
 	defer rows.Close()
 	var out []Attempt
 	for rows.Next() {

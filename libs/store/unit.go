@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,12 +24,45 @@ import (
 // the pool). Close rolls back what was not committed and returns the
 // connection; call it on every way out. A Unit is for one goroutine.
 type Unit struct {
-	s    *Store
+	pool *pgxpool.Pool
+	long bool          // may stay open across outside calls (Units)
 	conn *pgxpool.Conn // from the first read to the record or Close
 }
 
 // Unit returns a unit of work on s; nothing is sent until its first read.
-func (s *Store) Unit() *Unit { return &Unit{s: s} }
+func (s *Store) Unit() *Unit { return &Unit{pool: s.pool} }
+
+// Units hands out units whose transactions stay open across calls to other
+// systems (the sage-writer's Sage calls, between its start and its
+// conclusion). They come from a pool of their own: a unit holding one of its
+// connections may need the Store's pool meanwhile (a token refresh), and
+// must never wait for a connection another unit holds. Their transactions
+// turn the server's idle_in_transaction_session_timeout off, as the callback
+// locks' do: a session ended under a write by that timeout would lose the
+// write's record while its calls are still running.
+type Units struct{ pool *pgxpool.Pool }
+
+// NewUnits opens a pool of at most maxConns connections for units (one per
+// unit open at once: size it to the work in flight). Close it when done.
+func (s *Store) NewUnits(ctx context.Context, maxConns int) (*Units, error) {
+	if maxConns < 1 {
+		return nil, fmt.Errorf("store: units need at least one connection, got %d", maxConns)
+	}
+	cfg := s.pool.Config().Copy()
+	cfg.MaxConns = int32(maxConns)
+	cfg.MinConns = 0
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: units: %w", err)
+	}
+	return &Units{pool: pool}, nil
+}
+
+// Unit returns a unit of work on the units' pool.
+func (us *Units) Unit() *Unit { return &Unit{pool: us.pool, long: true} }
+
+// Close releases the units' pool (rolling back any unit still open).
+func (us *Units) Close() { us.pool.Close() }
 
 // beginSQL opens a unit's transaction (explicit, like the callback locks':
 // see CallbackLocker.Lock).
@@ -38,26 +72,35 @@ const beginSQL = `BEGIN ISOLATION LEVEL READ COMMITTED`
 // if this is the unit's first round trip, and hands the results to scan.
 func (u *Unit) read(ctx context.Context, queue func(*pgx.Batch), scan func(pgx.BatchResults) error) error {
 	b := &pgx.Batch{}
-	first := u.conn == nil
-	if first {
-		conn, err := u.s.pool.Acquire(ctx)
+	if u.conn == nil {
+		conn, err := u.pool.Acquire(ctx)
 		if err != nil {
 			return err
 		}
 		u.conn = conn
 		b.Queue(beginSQL)
+		if u.long {
+			b.Queue(`SET LOCAL idle_in_transaction_session_timeout = 0`)
+		}
 	}
+	opening := b.Len()
 	queue(b)
 	br := u.conn.SendBatch(ctx, b)
 	err := func() error {
-		if first {
+		for range opening {
 			if _, err := br.Exec(); err != nil {
 				return err
 			}
 		}
 		return scan(br)
 	}()
-	return errors.Join(err, br.Close())
+	err = errors.Join(err, br.Close())
+	if u.conn.Conn().PgConn().TxStatus() != 'T' {
+		// The transaction failed (or the connection did): what the unit
+		// sends next runs on its own.
+		u.Close()
+	}
+	return err
 }
 
 // commit sends what queue queues and commits the unit's transaction in the
@@ -67,7 +110,7 @@ func (u *Unit) commit(ctx context.Context, queue func(*pgx.Batch), scan func(pgx
 	b := &pgx.Batch{}
 	queue(b)
 	if u.conn == nil {
-		br := u.s.pool.SendBatch(ctx, b)
+		br := u.pool.SendBatch(ctx, b)
 		return errors.Join(scan(br), br.Close())
 	}
 	b.Queue(`COMMIT`)
@@ -150,4 +193,68 @@ func (u *Unit) StartAndRecordMapping(ctx context.Context, runID string, seq uint
 		return notFound(err, "sync run "+runID)
 	})
 	return r, err
+}
+
+// StartStageWithLinks is Store.StartStageWithLinks in the unit's
+// transaction: the sage-writer's start, whose row lock on the run is held
+// until the unit commits its conclusion.
+func (u *Unit) StartStageWithLinks(ctx context.Context, id, stage, tenantID string, keys []XrefKey) (Run, bool, map[XrefKey]Xref, error) {
+	st := startStageWithLinks{id: id, stage: stage, tenantID: tenantID, keys: keys}
+	if err := u.read(ctx, st.queue, st.scan); err != nil {
+		return Run{}, false, nil, err
+	}
+	return st.run, st.earlier, st.links, nil
+}
+
+// Attempts is Store.Attempts in the unit's transaction.
+func (u *Unit) Attempts(ctx context.Context, runID string) ([]Attempt, error) {
+	var out []Attempt
+	err := u.read(ctx, func(b *pgx.Batch) { b.Queue(attemptsSQL, runID) }, func(br pgx.BatchResults) error {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		out, err = scanAttempts(rows)
+		return err
+	})
+	return out, err
+}
+
+// FinishRunWith is FinishRun writing j in the same transaction, committing
+// the unit: the run's outcome, its attempts and its links are all recorded
+// or none is.
+func (u *Unit) FinishRunWith(ctx context.Context, o Outcome, j Journal) (Run, error) {
+	sql, args, err := finishRun(o)
+	if err != nil {
+		return Run{}, err
+	}
+	var r Run
+	err = u.commit(ctx, func(b *pgx.Batch) {
+		queueJournal(b, j)
+		b.Queue(sql, args...).QueryRow(func(row pgx.Row) error {
+			var err error
+			r, err = scanRun(row)
+			return err
+		})
+	}, func(pgx.BatchResults) error { return nil }) // read as the batch closes, in order
+	return r, notFound(err, "sync run "+o.RunID)
+}
+
+// NoteRunErrorWith is NoteRunError writing j in the same transaction,
+// committing the unit.
+func (u *Unit) NoteRunErrorWith(ctx context.Context, id, class, message string, j Journal) error {
+	return u.commit(ctx, func(b *pgx.Batch) {
+		queueJournal(b, j)
+		b.Queue(noteRunError, id, class, message)
+	}, func(pgx.BatchResults) error { return nil })
+}
+
+// WriteJournal writes j, committing the unit (with what it did before: the
+// sage-writer's start, when it checkpoints an ambiguous create). An empty
+// journal commits nothing.
+func (u *Unit) WriteJournal(ctx context.Context, j Journal) error {
+	if j.Empty() {
+		return nil
+	}
+	return u.commit(ctx, func(b *pgx.Batch) { queueJournal(b, j) }, func(pgx.BatchResults) error { return nil })
 }

@@ -106,3 +106,56 @@ func TestUnitClosedOrFailedCommitsNothing(t *testing.T) {
 		t.Fatalf("%d connections still acquired after a failed record", s.AcquiredConns())
 	}
 }
+
+// A unit from Units (the sage-writer's delivery) keeps its start to itself
+// until it commits: at a checkpoint, which writes the journal so far with the
+// start, or at its conclusion. After a checkpoint the conclusion commits on
+// its own.
+func TestLongUnitCommitsItsStartWithTheJournal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := open(t)
+	units, err := st.NewUnits(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer units.Close()
+	acc, _ := st.AcceptWebhook(ctx, delivery("invoice.created:23"), time.Hour)
+	if _, err := st.StartRunFrom(ctx, acc.RunID, 1); err != nil { // the mapper's start
+		t.Fatal(err)
+	}
+
+	u := units.Unit()
+	defer u.Close()
+	r, earlier, links, err := u.StartStageWithLinks(ctx, acc.RunID, "sage-writer", "t1", []store.XrefKey{{Kind: "contact", MagentoKey: "M1", Currency: "GBP"}})
+	if err != nil || r.Attempts != 2 || earlier || len(links) != 0 {
+		t.Fatalf("start: %+v %v %v %v", r, earlier, links, err)
+	}
+	if seen, _ := st.Run(ctx, acc.RunID); seen.Attempts != 1 {
+		t.Fatalf("the start was seen before its commit: %+v", seen)
+	}
+	if atts, err := u.Attempts(ctx, acc.RunID); err != nil || len(atts) != 0 {
+		t.Fatalf("attempts in the unit: %+v %v", atts, err)
+	}
+	ambiguous := store.Attempt{RunID: acc.RunID, Stage: "sage-writer", Method: "POST", Path: "/contacts", Outcome: "ambiguous"}
+	if err := u.WriteJournal(ctx, store.Journal{Attempts: []store.Attempt{ambiguous}}); err != nil {
+		t.Fatal(err)
+	}
+	if seen, _ := st.Run(ctx, acc.RunID); seen.Attempts != 2 {
+		t.Fatalf("the checkpoint did not commit the start: %+v", seen)
+	}
+	link := store.LinkWrite{Xref: store.Xref{TenantID: "t1", Kind: "contact", MagentoKey: "M1", Currency: "GBP", SageID: "c1", Reference: "CUST1"}}
+	done, err := u.FinishRunWith(ctx, store.Outcome{RunID: acc.RunID, Status: store.RunSucceeded, SageID: "c1"}, store.Journal{Links: []store.LinkWrite{link}})
+	if err != nil || done.Status != store.RunSucceeded {
+		t.Fatalf("conclusion: %+v %v", done, err)
+	}
+	if atts, _ := st.Attempts(ctx, acc.RunID); len(atts) != 1 || atts[0].Outcome != "ambiguous" {
+		t.Fatalf("attempts %+v", atts)
+	}
+	if x, err := st.Xref(ctx, "t1", "contact", "M1", "GBP"); err != nil || x.SageID != "c1" {
+		t.Fatalf("the conclusion's link: %+v %v", x, err)
+	}
+	if n := openTransactions(t, st); n != 0 {
+		t.Fatalf("%d transactions open after the conclusion", n)
+	}
+}

@@ -24,17 +24,22 @@
 //
 // # One commit per delivery
 //
-// A write reads the links of all its operations at its start, in the round
-// trip that starts the run (store.StartStageWithLinks; the tenant's writes
+// A delivery is one transaction (Delivery, a store.Unit from the writer's
+// own pool): BEGIN travels in the round trip that starts the run and reads
+// the links of all its operations (StartStageWithLinks; the tenant's writes
 // are serialised, so that read sees what a read before each operation would),
-// and reads the run's attempt history only when the start says it has earlier
-// writer attempts. What the delivery does —
-// its attempts, the links of the documents it creates, the digests of the
-// bodies it PUTs — is kept in a store.Journal and written in one transaction
+// and COMMIT in the round trip of its conclusion. It reads the run's attempt
+// history only when the start says it has earlier writer attempts. What the
+// delivery does — its attempts, the links of the documents it creates, the
+// digests of the bodies it PUTs — is kept in a store.Journal and written
 // with the run's conclusion: FinishRunWith when it succeeded or failed for
 // good (then, and only then, the result is published), NoteRunErrorWith when
-// it will be retried. A crash, or a failed conclusion, before that commit is
-// safe at every point:
+// it will be retried. The start's row lock on the run is held meanwhile (a
+// second delivery of the same run waits for the first to conclude), and a
+// connection of the writer's units pool, never of the shared pool that token
+// refreshes need. A crash, or a failed conclusion, before that commit rolls
+// the start back too (the run keeps the mapper's attempt count) and is safe
+// at every point:
 //
 //   - a POST answered but its link not recorded: Sage has the document and
 //     Ledger does not know it. The write's message was not acknowledged, so
@@ -52,7 +57,8 @@
 //   - attempts not recorded: the history misses them; nothing depends on
 //     them except the two cases below, which are written at once.
 //   - an ambiguous create (5xx, lost answer) is written at once, with
-//     everything journaled before it, in its own transaction (a checkpoint):
+//     everything journaled before it and the run's start, committing the
+//     delivery's transaction (a checkpoint; what follows commits on its own):
 //     it is what makes a later delivery look the document up before POSTing,
 //     and that delivery may come after the idempotency replay lapsed (a write
 //     held for days by a revoked binding, a dead letter replayed later).

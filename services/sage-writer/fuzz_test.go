@@ -47,14 +47,17 @@ func (m *fuzzMsg) settled(how string) error {
 	return nil
 }
 
-// writeStore answers StartRun as the fuzz input says (no such run, or a
-// database that is down, as are its other calls on that path). Nothing else
-// is reachable without a run.
+// writeStore is the store and its deliveries: the start answers as the fuzz
+// input says (no such run, or a database that is down, as are its other
+// calls on that path). Nothing else is reachable without a run.
 type writeStore struct {
 	Store
+	Delivery
 	down    bool
 	started []string
 }
+
+func (s *writeStore) Close() {}
 
 var errStoreDown = errors.New("connection refused")
 
@@ -90,6 +93,7 @@ func FuzzSageWriteMessage(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		s.open = func() Delivery { return st }
 		out := s.handle(context.Background(), &fuzzMsg{t: t, data: data, subject: subject,
 			meta: &jetstream.MsgMetadata{NumDelivered: delivered}})
 		if out.Verdict == bus.DeadLetter {

@@ -170,11 +170,14 @@ func (s *stack) startWriter(cfg sagewriter.Config) *sagewriter.Service {
 }
 
 // startOn runs the writer on st until the test ends.
-func (s *stack) startOn(cfg sagewriter.Config, st sagewriter.Store) *sagewriter.Service {
+func (s *stack) startOn(cfg sagewriter.Config, st sagewriter.Store, before ...func(*sagewriter.Service)) *sagewriter.Service {
 	s.t.Helper()
 	svc, err := sagewriter.New(cfg, st, s.js, telemetry.Logger("sage-writer", testWriter{s.t}))
 	if err != nil {
 		s.t.Fatal(err)
+	}
+	for _, f := range before {
+		f(svc)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -13,11 +13,12 @@ import (
 	sagesim "github.com/ledgersync/ledger/sim/sage"
 )
 
-// countingStore is the real store, counting the writer's calls of the
-// methods that cost a round trip per write, and failing the first
-// conclusions when told to (a database that fails at the end of a write).
+// countingStore counts the writer's calls of its deliveries' methods, each
+// a store round trip, on deliveries from the real store's units, and fails
+// the first conclusions when told to (a database that fails at the end of a
+// write).
 type countingStore struct {
-	*store.Store
+	units      *store.Units
 	mu         sync.Mutex
 	calls      map[string]int
 	journals   []store.Journal // what WriteJournal was given
@@ -43,46 +44,62 @@ func (c *countingStore) counts() map[string]int {
 	return out
 }
 
-func (c *countingStore) StartStageWithLinks(ctx context.Context, id, stage, tenantID string, keys []store.XrefKey) (store.Run, bool, map[store.XrefKey]store.Xref, error) {
-	c.count("StartStageWithLinks")
-	return c.Store.StartStageWithLinks(ctx, id, stage, tenantID, keys)
+func (c *countingStore) open() sagewriter.Delivery {
+	return &countingDelivery{Delivery: c.units.Unit(), c: c}
 }
 
-func (c *countingStore) Attempts(ctx context.Context, runID string) ([]store.Attempt, error) {
-	c.count("Attempts")
-	return c.Store.Attempts(ctx, runID)
+// countingDelivery is one delivery of a countingStore.
+type countingDelivery struct {
+	sagewriter.Delivery
+	c *countingStore
 }
 
-func (c *countingStore) FinishRunWith(ctx context.Context, o store.Outcome, j store.Journal) (store.Run, error) {
-	c.count("FinishRunWith")
-	c.mu.Lock()
-	fail := c.failFinish > 0
-	c.failFinish--
-	c.mu.Unlock()
+func (d *countingDelivery) StartStageWithLinks(ctx context.Context, id, stage, tenantID string, keys []store.XrefKey) (store.Run, bool, map[store.XrefKey]store.Xref, error) {
+	d.c.count("StartStageWithLinks")
+	return d.Delivery.StartStageWithLinks(ctx, id, stage, tenantID, keys)
+}
+
+func (d *countingDelivery) Attempts(ctx context.Context, runID string) ([]store.Attempt, error) {
+	d.c.count("Attempts")
+	return d.Delivery.Attempts(ctx, runID)
+}
+
+func (d *countingDelivery) FinishRunWith(ctx context.Context, o store.Outcome, j store.Journal) (store.Run, error) {
+	d.c.count("FinishRunWith")
+	d.c.mu.Lock()
+	fail := d.c.failFinish > 0
+	d.c.failFinish--
+	d.c.mu.Unlock()
 	if fail {
 		return store.Run{}, errors.New("connection reset by peer")
 	}
-	return c.Store.FinishRunWith(ctx, o, j)
+	return d.Delivery.FinishRunWith(ctx, o, j)
 }
 
-func (c *countingStore) NoteRunErrorWith(ctx context.Context, id, class, message string, j store.Journal) error {
-	c.count("NoteRunErrorWith")
-	return c.Store.NoteRunErrorWith(ctx, id, class, message, j)
+func (d *countingDelivery) NoteRunErrorWith(ctx context.Context, id, class, message string, j store.Journal) error {
+	d.c.count("NoteRunErrorWith")
+	return d.Delivery.NoteRunErrorWith(ctx, id, class, message, j)
 }
 
-func (c *countingStore) WriteJournal(ctx context.Context, j store.Journal) error {
-	c.count("WriteJournal")
-	c.mu.Lock()
-	c.journals = append(c.journals, j)
-	c.mu.Unlock()
-	return c.Store.WriteJournal(ctx, j)
+func (d *countingDelivery) WriteJournal(ctx context.Context, j store.Journal) error {
+	d.c.count("WriteJournal")
+	d.c.mu.Lock()
+	d.c.journals = append(d.c.journals, j)
+	d.c.mu.Unlock()
+	return d.Delivery.WriteJournal(ctx, j)
 }
 
-// startCounted runs the writer on a countingStore over the stack's store.
+// startCounted runs the writer on the stack's store, its deliveries counted
+// by cs.
 func (s *stack) startCounted(cfg sagewriter.Config, cs *countingStore) {
 	s.t.Helper()
-	cs.Store = s.st
-	s.startOn(cfg, cs)
+	units, err := s.st.NewUnits(s.t.Context(), 4)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(units.Close) // after the writer has stopped (cleanups run last first)
+	cs.units = units
+	s.startOn(cfg, s.st, func(svc *sagewriter.Service) { sagewriter.SetDeliveries(svc, cs.open) })
 }
 
 // A first delivery, started by the mapper as in production (so the run has

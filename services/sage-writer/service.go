@@ -39,29 +39,43 @@ type Store interface {
 	lifecycle.RevokeStore
 	TenantLister
 	results.RunFinisher
-	// The run's start and every link its operations may have, in one
-	// round trip.
-	StartStageWithLinks(ctx context.Context, id, stage, tenantID string, keys []store.XrefKey) (store.Run, bool, map[store.XrefKey]store.Xref, error)
-	Attempts(ctx context.Context, runID string) ([]store.Attempt, error)
 	Tenant(ctx context.Context, id string) (store.Tenant, error)
 	SetSageStatus(ctx context.Context, tenantID, status, businessID string) error
+	// NewUnits opens the pool of the deliveries' transactions (Delivery),
+	// one connection per worker.
+	NewUnits(ctx context.Context, maxConns int) (*store.Units, error)
+}
+
+// Delivery is what one delivery reads and writes, as one transaction from
+// its start to its conclusion: a store.Unit from the writer's own pool
+// (store.Units), whose connection it holds while it calls Sage. Close it on
+// every way out.
+type Delivery interface {
+	// The run's start and every link its operations may have, in one
+	// round trip; the start's row lock on the run is held until the
+	// conclusion.
+	StartStageWithLinks(ctx context.Context, id, stage, tenantID string, keys []store.XrefKey) (store.Run, bool, map[store.XrefKey]store.Xref, error)
+	Attempts(ctx context.Context, runID string) ([]store.Attempt, error)
 	// The delivery's journal (attempts, links) with the run's conclusion,
-	// or alone (an ambiguous create's checkpoint).
+	// or alone (an ambiguous create's checkpoint), committing the
+	// transaction.
 	FinishRunWith(ctx context.Context, o store.Outcome, j store.Journal) (store.Run, error)
 	NoteRunErrorWith(ctx context.Context, id, class, message string, j store.Journal) error
 	WriteJournal(ctx context.Context, j store.Journal) error
+	// Close rolls back what was not committed.
+	Close()
 }
 
 // journaled finishes a run and writes its delivery's journal in the same
 // transaction (a results.RunFinisher for results.Finish, which publishes the
 // result only after that transaction committed).
 type journaled struct {
-	st Store
-	j  store.Journal
+	d Delivery
+	j store.Journal
 }
 
 func (f journaled) FinishRun(ctx context.Context, o store.Outcome) (store.Run, error) {
-	return f.st.FinishRunWith(ctx, o, f.j)
+	return f.d.FinishRunWith(ctx, o, f.j)
 }
 
 // Service consumes SageWrites from the SAGE stream and executes them in Sage.
@@ -75,6 +89,10 @@ type Service struct {
 	locks  *businessLocks
 	budget *budget.Budget
 	slots  chan struct{} // worker slots, handed out first come, first served
+	// units are the deliveries' transactions while Run runs (Delivery);
+	// open, when set, opens deliveries instead (tests count their calls).
+	units atomic.Pointer[store.Units]
+	open  func() Delivery
 
 	reg       *prometheus.Registry
 	writes    *prometheus.CounterVec
@@ -168,6 +186,14 @@ func (s *Service) Run(ctx context.Context) error {
 	var fleetDone sync.WaitGroup
 	fleetDone.Go(func() { fleet.Run(ctx) })
 	defer fleetDone.Wait()
+	if s.open == nil {
+		units, err := s.st.NewUnits(ctx, s.cfg.Workers)
+		if err != nil {
+			return fmt.Errorf("sage-writer: %w", err)
+		}
+		s.units.Store(units)
+		defer units.Close() // after the consumers below have stopped
+	}
 	startSeq, legacy := s.legacyStart(ctx)
 	c := &consumers{s: s, running: map[string]context.CancelFunc{}}
 	if err := c.scan(ctx, s.st, startSeq); err != nil {
@@ -305,7 +331,9 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 		return bus.Outcome{Verdict: bus.DeadLetter, Class: ClassSerde, Code: CodeInvalidWrite,
 			Message: "the SageWrite names no tenant_id or sync_run_id", TenantID: tenant, Entity: entity}
 	}
-	run, earlier, links, err := s.st.StartStageWithLinks(ctx, w.GetSyncRunId(), Stage, w.GetTenantId(), xrefKeys(&w))
+	d := s.delivery()
+	defer d.Close()
+	run, earlier, links, err := d.StartStageWithLinks(ctx, w.GetSyncRunId(), Stage, w.GetTenantId(), xrefKeys(&w))
 	if errors.Is(err, store.ErrNotFound) {
 		log.ErrorContext(ctx, "SageWrite for an unknown run dead-lettered")
 		s.writes.WithLabelValues("failed").Inc()
@@ -313,12 +341,14 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 			Message: "no sync run " + w.GetSyncRunId(), TenantID: w.GetTenantId(), RunID: w.GetSyncRunId(), Entity: w.GetEntityType()}
 	}
 	if err != nil {
-		return s.conclude(ctx, log, &w, written{}, storeErr("starting the run", err), delivered)
+		return s.conclude(ctx, log, d, &w, written{}, storeErr("starting the run", err), delivered)
 	}
 	if run.Terminal() {
 		// Already finished (a redelivery after the result was recorded):
 		// publish the same result again, deduplicated by its message id, in
-		// case the process died between recording and publishing it.
+		// case the process died between recording and publishing it. The
+		// delivery's transaction ends first: its start holds the run's row.
+		d.Close()
 		_, err := results.Finish(ctx, s.st, s.js, store.Outcome{RunID: run.ID, Status: run.Status, SageID: run.SageID,
 			SkipReason: run.SkipReason, ErrorClass: run.ErrorClass, ErrorCode: run.ErrorCode, Message: run.LastError,
 			AppliedQuirks: run.AppliedQuirks, Change: run.Change})
@@ -330,8 +360,16 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 		s.writes.WithLabelValues("duplicate").Inc()
 		return bus.Done()
 	}
-	wr, err := s.execute(ctx, log, &w, run, links, earlier, delivered >= uint64(s.cfg.MaxDeliver))
-	return s.conclude(ctx, log, &w, wr, err, delivered)
+	wr, err := s.execute(ctx, log, d, &w, run, links, earlier, delivered >= uint64(s.cfg.MaxDeliver))
+	return s.conclude(ctx, log, d, &w, wr, err, delivered)
+}
+
+// delivery opens the transaction of one delivery.
+func (s *Service) delivery() Delivery {
+	if s.open != nil {
+		return s.open()
+	}
+	return s.units.Load().Unit()
 }
 
 // conclude turns the write's end into the run's result and the message's
@@ -339,13 +377,13 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 // failed and dead-letters the write; a transient one notes the error and
 // retries, finishing the run failed first when this was the last allowed
 // delivery (the bus then dead-letters and acks it).
-func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.SageWrite, wr written,
+func (s *Service) conclude(ctx context.Context, log *slog.Logger, dv Delivery, w *ledgerv1.SageWrite, wr written,
 	err error, delivered uint64) bus.Outcome {
 	base := bus.Outcome{TenantID: w.GetTenantId(), RunID: w.GetSyncRunId(), Entity: w.GetEntityType()}
 	if err == nil {
 		o := store.Outcome{RunID: w.GetSyncRunId(), Status: store.RunSucceeded, SageID: resultID(w, wr.ids),
 			AppliedQuirks: w.GetAppliedQuirks(), Change: wr.change}
-		if _, ferr := results.Finish(ctx, journaled{s.st, wr.journal}, s.js, o); ferr != nil {
+		if _, ferr := results.Finish(ctx, journaled{dv, wr.journal}, s.js, o); ferr != nil {
 			// Everything is in Sage. If the transaction committed (only the
 			// publish failed) the next delivery makes no call and only
 			// finishes the run; if not, entity_xref lacks this delivery's
@@ -376,7 +414,7 @@ func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.Sa
 	if d.Verdict == DeadLetter || last {
 		o := store.Outcome{RunID: w.GetSyncRunId(), Status: store.RunFailed, ErrorClass: d.Class, ErrorCode: d.Code,
 			Message: d.Message, AppliedQuirks: w.GetAppliedQuirks()}
-		if _, ferr := results.Finish(ctx, journaled{s.st, wr.journal}, s.js, o); ferr != nil {
+		if _, ferr := results.Finish(ctx, journaled{dv, wr.journal}, s.js, o); ferr != nil {
 			log.ErrorContext(ctx, "could not record the failed run; retrying", "err", ferr)
 			if last {
 				// The bus dead-letters it now; the run is then left running
@@ -396,7 +434,7 @@ func (s *Service) conclude(ctx context.Context, log *slog.Logger, w *ledgerv1.Sa
 		base.Verdict = bus.Retry // the bus dead-letters the last delivery and acks it
 		return base
 	}
-	if nerr := s.st.NoteRunErrorWith(ctx, w.GetSyncRunId(), d.Class, d.Message, wr.journal); nerr != nil {
+	if nerr := dv.NoteRunErrorWith(ctx, w.GetSyncRunId(), d.Class, d.Message, wr.journal); nerr != nil {
 		log.WarnContext(ctx, "could not note the run's error and record its attempts and links", "err", nerr)
 	}
 	base.Verdict, base.Hold = bus.Retry, hold

@@ -32,7 +32,7 @@ type written struct {
 // run's start. earlier: the run's history holds attempts of this stage (an
 // earlier delivery's, or from before an operator's retry), which are read.
 // last: this is the last delivery JetStream allows.
-func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.SageWrite, run store.Run,
+func (s *Service) execute(ctx context.Context, log *slog.Logger, d Delivery, w *ledgerv1.SageWrite, run store.Run,
 	links map[store.XrefKey]store.Xref, earlier, last bool) (written, error) {
 	t, err := s.st.Tenant(ctx, w.GetTenantId())
 	if errors.Is(err, store.ErrNotFound) {
@@ -57,7 +57,7 @@ func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.Sag
 
 	ts := NewTokenSource(s.st, s.oauth, w.GetTenantId())
 	ex := &executor{
-		s: s, log: log, w: w, ts: ts,
+		s: s, d: d, log: log, w: w, ts: ts,
 		client: &sage.Client{BaseURL: s.cfg.RegionAPI.For(b.SageRegion, s.cfg.Endpoints.APIURL), HTTP: s.http,
 			Tokens: ts, BusinessID: b.SageBusinessID},
 		// No redelivery follows a crash in the last allowed delivery: what
@@ -70,7 +70,7 @@ func (s *Service) execute(ctx context.Context, log *slog.Logger, w *ledgerv1.Sag
 		// they are looked up before anything is POSTed again (Sage's
 		// idempotency replay lasts 7 days; the lookup has no limit). A first
 		// delivery has no history and reads none.
-		if history, err = s.st.Attempts(ctx, run.ID); err != nil {
+		if history, err = d.Attempts(ctx, run.ID); err != nil {
 			return written{}, storeErr("reading the run's attempts", err)
 		}
 		ex.unresolved = unresolvedCreates(history)
@@ -180,6 +180,7 @@ func unresolvedCreates(history []store.Attempt) map[string]bool {
 // sagewrite.Execute (a sagewrite.Updater).
 type executor struct {
 	s      *Service
+	d      Delivery // the delivery's transaction, which checkpoints commit
 	log    *slog.Logger
 	w      *ledgerv1.SageWrite
 	ts     *TokenSource
@@ -472,7 +473,7 @@ func (ex *executor) attempt(ctx context.Context, a store.Attempt) {
 // when that fails it keeps it for the conclusion's transaction (losing it is
 // logged, not fatal: the idempotency replay still stands behind it).
 func (ex *executor) checkpoint(ctx context.Context) {
-	if err := ex.s.st.WriteJournal(ctx, ex.journal); err != nil {
+	if err := ex.d.WriteJournal(ctx, ex.journal); err != nil {
 		ex.log.WarnContext(ctx, "could not record the write's attempts and links yet; they are written with its conclusion", "err", err)
 		return
 	}
