@@ -26,5 +26,5 @@
 // at once when it holds fewer messages than it has workers, so under load one
 // pull request brings several messages while a message reaching an idle loop is
 // delivered to the fetch already waiting at the server. Every message it holds
-// is kept alive with InProgress by a timer until it is settled.
+// is kept alive with InProgress (every AckWait/3) until it is settled.
 package bus
