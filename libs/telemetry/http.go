@@ -370,7 +370,7 @@ func isIDSegment(s string) bool {
 	if s == "" {
 		return false
 	}
-	digits, hex := true, true
+	digits := true
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case '0' <= c && c <= '9':
@@ -380,7 +380,7 @@ func isIDSegment(s string) bool {
 			return false
 		}
 	}
-	return digits || (hex && len(s) >= 16)
+	return digits || len(s) >= 16 // else hex digits and dashes only
 }
 
 // SageResource is the Sage API resource a path names: the segment after the

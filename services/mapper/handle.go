@@ -284,7 +284,7 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 		return &retryable{class: ClassAuth, code: CodeBindingInactive, delay: LongRetry, park: true,
 			err: fmt.Errorf("magento binding of tenant %s is %q: re-pair or reconnect the shop", t.ID, b.MagentoConnectionStatus)}
 	}
-	pol, err := j.policy(ctx, t.ID, versions)
+	pol, polJSON, err := j.policy(ctx, t.ID, versions)
 	if err != nil {
 		return err
 	}
@@ -299,7 +299,7 @@ func (j *job) mapAndPublish(ctx context.Context) error {
 	// redelivery) keeps its own record, and nothing is published for it
 	// (outcome, begin).
 	run, rerr := j.unit.StartAndRecordMapping(ctx, j.ev.SyncRunId, j.seq, store.Mapping{
-		Policy: pol.JSON(), Canonical: j.canonicalJSON(), SageRequest: sageRequestJSON(write), Attempts: j.attempts,
+		Policy: polJSON, Canonical: j.canonicalJSON(), SageRequest: sageRequestJSON(write), Attempts: j.attempts,
 		Links: j.dir.Pending(),
 	})
 	switch {
@@ -424,22 +424,22 @@ func (j *job) build(ctx context.Context, client *magento.Client, builder Builder
 	return nil, skipf(SkipEventNotSupported, "Ledger does not sync %q events to Sage", j.ev.Event)
 }
 
-// policy is the tenant's parsed policy at versions (tenantData), read and
-// parsed only when it changed.
-func (j *job) policy(ctx context.Context, tenantID string, versions store.DataVersions) (policy.Policy, error) {
-	if pol, ok := j.s.data.policyAt(tenantID, versions.Policy); ok {
-		return pol, nil
+// policy is the tenant's parsed policy at versions (tenantData), with its
+// JSON for the run's snapshot, read and parsed only when it changed.
+func (j *job) policy(ctx context.Context, tenantID string, versions store.DataVersions) (policy.Policy, []byte, error) {
+	if pol, doc, ok := j.s.data.policyAt(tenantID, versions.Policy); ok {
+		return pol, doc, nil
 	}
 	doc, err := j.s.st.Policy(ctx, tenantID)
 	if err != nil {
-		return policy.Policy{}, &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err}
+		return policy.Policy{}, nil, &retryable{class: ClassDatabase, code: CodeStoreUnavailable, err: err}
 	}
 	pol, err := policy.Parse(doc)
 	if err != nil {
-		return policy.Policy{}, failf(ClassValidation, CodePolicyInvalid, "the tenant policy is not valid: %v", err)
+		return policy.Policy{}, nil, failf(ClassValidation, CodePolicyInvalid, "the tenant policy is not valid: %v", err)
 	}
 	j.s.data.keep(tenantID, versions, &pol, nil)
-	return pol, nil
+	return pol, pol.JSON(), nil
 }
 
 // references loads the tenant's Sage reference cache (kinds never fetched

@@ -13,7 +13,7 @@ import (
 // version changed, so an operator's SetPolicy or a reference-data refresh
 // applies to the next event while an unchanged tenant costs no reads of
 // policies or ref_cache and no parsing. The parsed values are shared
-// read-only.
+// read-only, and so is the policy's JSON, which every run's snapshot stores.
 type tenantData struct {
 	mu sync.Mutex
 	m  map[string]parsedTenant
@@ -22,20 +22,22 @@ type tenantData struct {
 type parsedTenant struct {
 	policyVersion string
 	policy        policy.Policy
+	policyJSON    []byte
 	hasPolicy     bool
 	refsVersion   string
 	refs          *policy.References
 }
 
-// policyAt returns the tenant's parsed policy if it was read at version.
-func (d *tenantData) policyAt(tenant, version string) (policy.Policy, bool) {
+// policyAt returns the tenant's parsed policy, and its JSON, if it was read
+// at version.
+func (d *tenantData) policyAt(tenant, version string) (policy.Policy, []byte, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p, ok := d.m[tenant]
 	if !ok || !p.hasPolicy || p.policyVersion != version {
-		return policy.Policy{}, false
+		return policy.Policy{}, nil, false
 	}
-	return p.policy, true
+	return p.policy, p.policyJSON, true
 }
 
 // refsAt returns the tenant's parsed reference data if it was read at version.
@@ -60,7 +62,7 @@ func (d *tenantData) keep(tenant string, v store.DataVersions, pol *policy.Polic
 	}
 	p := d.m[tenant]
 	if pol != nil {
-		p.policyVersion, p.policy, p.hasPolicy = v.Policy, *pol, true
+		p.policyVersion, p.policy, p.policyJSON, p.hasPolicy = v.Policy, *pol, pol.JSON(), true
 	}
 	if refs != nil {
 		p.refsVersion, p.refs = v.Refs, refs

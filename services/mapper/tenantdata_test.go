@@ -1,6 +1,7 @@
 package mapper
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"testing"
@@ -51,9 +52,12 @@ func TestTenantDataReloadsOnlyWhatChanged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pol, err := j.policy(ctx, "t1", v)
+		pol, doc, err := j.policy(ctx, "t1", v)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !bytes.Equal(doc, pol.JSON()) {
+			t.Fatalf("the policy's JSON %s is not the policy's %s", doc, pol.JSON())
 		}
 		refs, err := j.references(ctx, "t1", v)
 		if err != nil {
