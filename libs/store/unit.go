@@ -16,7 +16,8 @@ import (
 // unit costs the same round trips as statements sent one by one, and one
 // commit instead of one per round trip. The transaction is READ COMMITTED
 // whatever the server's default: every statement reads what was committed
-// when it started, as it would on its own; none of the reads takes a lock.
+// when it started, as it would on its own. The mapper's reads take no lock;
+// the writer's start (an UPDATE) holds the run's row until the unit commits.
 //
 // A Unit holds a pooled connection from its first read to its record (or
 // Close): keep what runs in between in memory, and never use the Store's pool
