@@ -121,5 +121,5 @@ func TestLeaseKeepsAliveUntilStopped(t *testing.T) {
 	wg.Wait()
 	// A keep-alive sent after stop would come within an interval or two;
 	// its absence is not a condition that can be waited on.
-	time.Sleep(10 * time.Millisecond)
+	time.Sleep(10 * time.Millisecond) // an absence to observe, not a condition to wait on
 }
