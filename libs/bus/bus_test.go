@@ -18,7 +18,8 @@ import (
 
 func TestMain(m *testing.M) { devtest.Main(m) }
 
-func setup(t *testing.T) jetstream.JetStream {
+// connect returns a JetStream context on a fresh test server.
+func connect(t *testing.T) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(devtest.NATS(t))
 	if err != nil {
@@ -29,6 +30,13 @@ func setup(t *testing.T) jetstream.JetStream {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return js
+}
+
+// setup is connect with Ledger's streams.
+func setup(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	js := connect(t)
 	if err := bus.EnsureStreams(context.Background(), js, 1); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ledgersync/ledger/libs/bus"
@@ -39,15 +38,7 @@ func (f *fetches) recorded() []int {
 // loopStream creates a stream and the consumer spec reads it with.
 func loopStream(t *testing.T, spec bus.ConsumerSpec) (jetstream.JetStream, *fetches) {
 	t.Helper()
-	nc, err := nats.Connect(devtest.NATS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := connect(t)
 	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: spec.Stream, Subjects: spec.FilterSubjects}); err != nil {
 		t.Fatal(err)
 	}

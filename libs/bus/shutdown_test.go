@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ledgersync/ledger/libs/bus"
@@ -25,15 +24,7 @@ import (
 // not start.
 func TestStopHandsEverythingBack(t *testing.T) {
 	t.Parallel()
-	nc, err := nats.Connect(devtest.NATS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := connect(t)
 	ctx := t.Context()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "STOPS", Subjects: []string{"stops.>"}}); err != nil {
 		t.Fatal(err)
